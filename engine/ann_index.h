@@ -1,0 +1,65 @@
+// Approximate nearest-neighbour indexes over slots: HNSW (hnswlib's graph, our own filtered
+// search and SIMD kernels) and the FAISS IVF family (ivf_flat, ivf_pq, ivf_sq8).
+//
+// Thread safety: Search and Encode are safe to call concurrently with each other. AddEncoded
+// must not run concurrently with anything: the Collection calls it under its exclusive lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/bitset.h"
+#include "engine/distance.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+namespace vecmesh::engine {
+
+struct AnnSearchParams {
+  int ef_search = 64;
+  int nprobe = 16;
+};
+
+class AnnIndex {
+ public:
+  virtual ~AnnIndex() = default;
+
+  // Up to k neighbours of `query` (dim floats) among the slots set in `allowed` (null: all
+  // slots in the index), nearest first, distances in the engine's lower-is-better convention.
+  // Approximate scores (PQ, SQ8) are the caller's to refine.
+  virtual std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
+                                       const AnnSearchParams& params) const = 0;
+
+  // Adding is split so that the expensive part runs outside the collection's exclusive lock:
+  // Encode(n, x) prepares n vectors (x: n * dim, row-major); AddEncoded stores them with their
+  // slots (ascending, each above every slot already held).
+  virtual std::vector<uint8_t> Encode(size_t n, const float* x) const = 0;
+  virtual void AddEncoded(size_t n, const float* x, const uint8_t* codes,
+                          const uint32_t* slots) = 0;
+  // How many points one AddEncoded call should take, to bound how long searches wait for it.
+  virtual size_t AddBatchSize() const = 0;
+
+  // Whether the stored vectors are exact (scores need no refinement).
+  virtual bool exact_vectors() const = 0;
+};
+
+// Builds an index of `config.index.type` (not kFlat) over n vectors with their slots, training
+// it first when the type needs it. `cancelled` is polled and ends the build early (nullptr
+// result). FAISS and hnswlib exceptions come back as Internal.
+StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
+                                                  const float* x, const uint32_t* slots,
+                                                  const std::atomic<bool>* cancelled);
+
+}  // namespace vecmesh::engine
+
+namespace vecmesh::engine {
+// The implementations BuildAnnIndex picks from (hnsw_index.cc, ivf_index.cc).
+StatusOr<std::unique_ptr<AnnIndex>> BuildHnswIndex(const CollectionConfig& config, size_t n,
+                                                   const float* x, const uint32_t* slots,
+                                                   const std::atomic<bool>* cancelled);
+StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config, size_t n,
+                                                  const float* x, const uint32_t* slots,
+                                                  const std::atomic<bool>* cancelled);
+}  // namespace vecmesh::engine
