@@ -1,0 +1,77 @@
+// LocalStore: the in-process, FAISS-backed VectorStore.
+//
+// Thread safety: safe for concurrent use by any number of threads (the VectorStore contract).
+// Index builds and compactions run on `index_threads` background threads owned by the store;
+// the destructor stops them.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "engine/collection.h"
+#include "engine/vector_store.h"
+
+namespace vecmesh::engine {
+
+struct LocalStoreOptions {
+  Limits limits;
+  // OpenMP threads one search batch may use; 0 = the number of cores.
+  int search_threads = 0;
+  // Background threads that build and compact indexes.
+  int index_threads = 1;
+};
+
+class LocalStore : public VectorStore, private MaintenanceScheduler {
+ public:
+  explicit LocalStore(LocalStoreOptions options = {});
+  ~LocalStore() override;
+
+  StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
+  StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
+  std::vector<CollectionInfo> ListCollections() const override;
+  Status DropCollection(const std::string& name) override;
+
+  StatusOr<size_t> Upsert(const std::string& collection, std::vector<Point> points) override;
+  StatusOr<size_t> Delete(const std::string& collection, const std::vector<PointId>& ids) override;
+  StatusOr<size_t> DeleteByFilter(const std::string& collection, const Filter& filter) override;
+  StatusOr<size_t> SetPayload(const std::string& collection, const std::vector<PointId>& ids,
+                              const Payload& payload, PayloadMode mode) override;
+
+  StatusOr<std::vector<Record>> Get(const std::string& collection, const std::vector<PointId>& ids,
+                                    bool with_payload, bool with_vector) const override;
+  StatusOr<size_t> Count(const std::string& collection, const Filter* filter) const override;
+  StatusOr<ScrollPage> Scroll(const std::string& collection,
+                              const ScrollRequest& request) const override;
+  StatusOr<std::vector<std::vector<ScoredPoint>>> SearchBatch(
+      const std::string& collection, const std::vector<SearchRequest>& requests) const override;
+  // One search; error messages name its fields directly ("k", not "searches[0].k").
+  StatusOr<std::vector<ScoredPoint>> Search(const std::string& collection,
+                                            const SearchRequest& request) const;
+
+ private:
+  void Schedule(std::weak_ptr<Collection> collection) override;
+  void RunIndexWorker();
+  StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
+
+  const LocalStoreOptions options_;
+
+  mutable std::shared_mutex collections_mu_;  // guards collections_
+  std::map<std::string, std::shared_ptr<Collection>> collections_;
+
+  std::mutex queue_mu_;  // guards queue_ and stopping_
+  std::condition_variable queue_cv_;
+  std::deque<std::weak_ptr<Collection>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> index_workers_;
+};
+
+// Checks a collection configuration: the name (API.md's [A-Za-z0-9_-]{1,64}), the dimension
+// and the index parameters. Fills defaults of the index config first (ResolveIndexDefaults).
+StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits);
+
+}  // namespace vecmesh::engine
