@@ -4,6 +4,45 @@
 
 namespace vecmesh::engine {
 
+void Postings::Insert(uint32_t slot) {
+  if (dense_) {
+    if (slot >= dense_->size()) dense_->Resize(std::max<size_t>(slot + 1, dense_->size() * 2));
+    if (dense_->Test(slot)) return;
+    dense_->Set(slot);
+    ++count_;
+    return;
+  }
+  if (!sparse_.insert(slot).second) return;
+  ++count_;
+  uint32_t max_slot = slot;
+  if (count_ >= kDenseMinCount && count_ * 64 > max_slot) {
+    for (uint32_t s : sparse_) max_slot = std::max(max_slot, s);
+    if (count_ * 64 > max_slot) {
+      dense_.emplace(max_slot + 1);
+      for (uint32_t s : sparse_) dense_->Set(s);
+      sparse_ = {};
+    }
+  }
+}
+
+void Postings::Erase(uint32_t slot) {
+  if (dense_) {
+    if (!dense_->Test(slot)) return;
+    dense_->Reset(slot);
+    --count_;
+  } else {
+    count_ -= sparse_.erase(slot);
+  }
+}
+
+void Postings::OrInto(Bitset* out) const {
+  if (dense_) {
+    *out |= *dense_;
+  } else {
+    for (uint32_t slot : sparse_) out->Set(slot);
+  }
+}
+
 // visit(path, node) is called for every non-null, non-array node below the root object
 // (objects included, for presence); array elements are visited under the array's own path.
 template <typename Visit>
@@ -29,8 +68,8 @@ void PayloadIndex::Add(uint32_t slot, const nlohmann::json& payload) {
   std::string path;
   Walk(payload, path, [&](const std::string& key, const nlohmann::json& value) {
     Field& f = fields_[key];
-    f.present.insert(slot);
-    if (auto canonical = CanonicalScalar(value)) f.postings[*canonical].insert(slot);
+    f.present.Insert(slot);
+    if (auto canonical = CanonicalScalar(value)) f.postings[*canonical].Insert(slot);
     if (value.is_number()) f.numbers.emplace(value.get<double>(), slot);
   });
 }
@@ -41,11 +80,11 @@ void PayloadIndex::Remove(uint32_t slot, const nlohmann::json& payload) {
     auto it = fields_.find(key);
     if (it == fields_.end()) return;
     Field& f = it->second;
-    f.present.erase(slot);
+    f.present.Erase(slot);
     if (auto canonical = CanonicalScalar(value)) {
       auto p = f.postings.find(*canonical);
       if (p != f.postings.end()) {
-        p->second.erase(slot);
+        p->second.Erase(slot);
         if (p->second.empty()) f.postings.erase(p);
       }
     }
@@ -60,8 +99,7 @@ void PayloadIndex::MatchAny(const std::string& key, const std::vector<std::strin
   if (it == fields_.end()) return;
   for (const std::string& v : values) {
     auto p = it->second.postings.find(v);
-    if (p == it->second.postings.end()) continue;
-    for (uint32_t slot : p->second) out->Set(slot);
+    if (p != it->second.postings.end()) p->second.OrInto(out);
   }
 }
 
@@ -71,8 +109,7 @@ void PayloadIndex::MatchExcept(const std::string& key, const std::vector<std::st
   if (it == fields_.end()) return;
   std::unordered_set<std::string> excluded(values.begin(), values.end());
   for (const auto& [value, slots] : it->second.postings) {
-    if (excluded.count(value)) continue;
-    for (uint32_t slot : slots) out->Set(slot);
+    if (!excluded.count(value)) slots.OrInto(out);
   }
 }
 
@@ -97,7 +134,7 @@ void PayloadIndex::Range(const std::string& key, const NumericRange& range, Bits
 void PayloadIndex::Present(const std::string& key, Bitset* out) const {
   auto it = fields_.find(key);
   if (it == fields_.end()) return;
-  for (uint32_t slot : it->second.present) out->Set(slot);
+  it->second.present.OrInto(out);
 }
 
 }  // namespace vecmesh::engine

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,22 @@
 #include "engine/filter.h"
 
 namespace vecmesh::engine {
+
+// The slots holding one value: a hash set while sparse, a bitset once it holds more than
+// 1/64 of the slots (a bitset is then smaller, and resolving a filter is a word-wise OR).
+class Postings {
+ public:
+  void Insert(uint32_t slot);
+  void Erase(uint32_t slot);
+  bool empty() const { return count_ == 0; }
+  void OrInto(Bitset* out) const;
+
+ private:
+  static constexpr size_t kDenseMinCount = 256;
+  size_t count_ = 0;
+  std::unordered_set<uint32_t> sparse_;
+  std::optional<Bitset> dense_;  // once set, sparse_ stays empty
+};
 
 class PayloadIndex {
  public:
@@ -34,9 +51,9 @@ class PayloadIndex {
 
  private:
   struct Field {
-    std::unordered_map<std::string, std::unordered_set<uint32_t>> postings;  // canonical value
+    std::unordered_map<std::string, Postings> postings;  // by canonical value
     std::set<std::pair<double, uint32_t>> numbers;
-    std::unordered_set<uint32_t> present;
+    Postings present;
     bool empty() const { return postings.empty() && numbers.empty() && present.empty(); }
   };
   template <typename Visit>
