@@ -12,7 +12,7 @@ namespace {
 // Below this many queries, or when a query's filter keeps under this fraction of the slots,
 // the per-vector kernel beats computing a full distance tile.
 constexpr size_t kGemmMinQueries = 8;
-constexpr size_t kGemmQueryBlock = 64;
+constexpr size_t kGemmQueryBlock = 256;
 constexpr double kGemmMinDensity = 0.25;
 
 void ScanOne(const PointTable& table, Metric metric, const ExactQuery& q, uint32_t begin,
@@ -47,16 +47,20 @@ void ScanBlock(const PointTable& table, Metric metric, const std::vector<ExactQu
     const float* y = table.vectors().Chunk(chunk) + (first - chunk * kChunk) * dim;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, n, dim, 1.0f, q.data(), dim, y, dim,
                 0.0f, ip.data(), n);
+    const float* norms = table.SquaredNorms() + first;
     for (size_t i = 0; i < nq; ++i) {
       const Bitset* allowed = queries[block[i]].allowed;
       TopK& top = (*tops)[block[i]];
       const float* row = ip.data() + i * n;
+      float bound = top.Bound();
       for (size_t j = 0; j < n; ++j) {
+        // ||y||^2 - 2<x,y> orders like ||x - y||^2; exact distances are recomputed at the end.
+        const float d = metric == Metric::kL2 ? norms[j] - 2 * row[j] : -row[j];
+        if (d >= bound) continue;
         const auto slot = static_cast<uint32_t>(first + j);
         if (allowed && !allowed->Test(slot)) continue;
-        // ||y||^2 - 2<x,y> orders like ||x - y||^2; exact distances are recomputed at the end.
-        float d = metric == Metric::kL2 ? table.SquaredNorm(slot) - 2 * row[j] : -row[j];
-        if (d < top.Bound()) top.Push(d, slot);
+        top.Push(d, slot);
+        bound = top.Bound();
       }
     }
   }

@@ -49,7 +49,8 @@ class PointTable {
   bool IsLive(uint32_t slot) const { return live_.Test(slot); }
   const VectorArena& vectors() const { return vectors_; }
   const float* Vector(uint32_t slot) const { return vectors_.At(slot); }
-  float SquaredNorm(uint32_t slot) const { return sq_norms_[slot]; }
+  // ||v||^2 of every slot, indexed by slot.
+  const float* SquaredNorms() const { return sq_norms_.data(); }
   const PointId& Id(uint32_t slot) const { return ids_[slot]; }
   const Payload& PayloadOf(uint32_t slot) const { return payloads_[slot]; }
   const std::map<PointId, uint32_t>& slots_by_id() const { return slot_of_; }
