@@ -4,6 +4,18 @@
 
 namespace vecmesh::engine {
 
+std::vector<std::vector<Neighbor>> AnnIndex::SearchBatch(const float* queries, size_t n, size_t k,
+                                                         const Bitset* allowed,
+                                                         const AnnSearchParams& params,
+                                                         int threads) const {
+  std::vector<std::vector<Neighbor>> out(n);
+  const size_t dim = this->dim();
+  const auto count = static_cast<int64_t>(n);
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1 && count > 1)
+  for (int64_t i = 0; i < count; ++i) out[i] = Search(queries + i * dim, k, allowed, params);
+  return out;
+}
+
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const std::atomic<bool>* cancelled) {

@@ -32,6 +32,13 @@ class AnnIndex {
   virtual std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
                                        const AnnSearchParams& params) const = 0;
 
+  // Search for n queries (x: n * dim) sharing k, filter and parameters, on up to `threads`
+  // OpenMP threads. The default runs Search per query; FAISS indexes batch the coarse search.
+  virtual std::vector<std::vector<Neighbor>> SearchBatch(const float* queries, size_t n, size_t k,
+                                                         const Bitset* allowed,
+                                                         const AnnSearchParams& params,
+                                                         int threads) const;
+
   // Adding is split so that the expensive part runs outside the collection's exclusive lock:
   // Encode(n, x) prepares n vectors (x: n * dim, row-major); AddEncoded stores them with their
   // slots (ascending, each above every slot already held).
@@ -43,6 +50,7 @@ class AnnIndex {
 
   // Whether the stored vectors are exact (scores need no refinement).
   virtual bool exact_vectors() const = 0;
+  virtual size_t dim() const = 0;
 };
 
 // Builds an index of `config.index.type` (not kFlat) over n vectors with their slots, training

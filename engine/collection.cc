@@ -9,6 +9,7 @@
 #include <numeric>
 #include <set>
 #include <shared_mutex>
+#include <tuple>
 
 #include "engine/exact_search.h"
 
@@ -344,38 +345,84 @@ bool Collection::PreferExact(size_t matched, size_t live, const AnnSearchParams&
     const double graph_visits = 2.0 * config_.index.hnsw_m * params.ef_search / selectivity;
     return static_cast<double>(matched) <= graph_visits;
   }
-  // IVF scans nprobe / nlist of all points whatever the filter.
-  return selectivity <= static_cast<double>(params.nprobe) / config_.index.nlist;
+  // IVF scans nprobe / nlist of all points whatever the filter, and the fewer points a filter
+  // keeps, the farther from the query the nearest of them lie, outside the probed lists. The
+  // scan costs at most twice the probing below this selectivity, and is exact.
+  return selectivity <= 2.0 * params.nprobe / config_.index.nlist;
 }
 
-std::vector<Neighbor> Collection::SearchIndex(const float* query, size_t k, const Bitset* allowed,
-                                              size_t matched, const AnnSearchParams& params) const {
+void Collection::SearchIndexed(const std::vector<std::vector<float>>& queries,
+                               const std::vector<SearchRequest>& requests,
+                               const std::vector<std::optional<Bitset>>& filters,
+                               const std::vector<size_t>& matched,
+                               const std::vector<AnnSearchParams>& params, const Bitset* all_live,
+                               const std::vector<size_t>& indexed_of,
+                               std::vector<std::vector<Neighbor>>* neighbors) const {
+  if (indexed_of.empty()) return;
   const PointTable& table = *table_;
   const size_t dim = config_.dimension;
-  std::vector<Neighbor> found;
-  if (index_->exact_vectors()) {
-    found = index_->Search(query, k, allowed, params);
-  } else {
-    found = index_->Search(query, k * kRefineFactor, allowed, params);
-    for (Neighbor& n : found)
-      n.distance = Distance(config_.metric, query, table.Vector(n.slot), dim);
-    std::sort(found.begin(), found.end());
-    if (found.size() > k) found.resize(k);
+  const bool refine = !index_->exact_vectors();
+  auto fetch_k = [&](size_t i) {
+    return static_cast<size_t>(requests[i].k) * (refine ? kRefineFactor : 1);
+  };
+
+  // 1. Candidates from the index. Unfiltered queries with the same k and parameters go in one
+  //    batch (FAISS then runs one coarse search for all of them); filtered ones one by one.
+  std::map<std::tuple<size_t, int, int>, std::vector<size_t>> batches;
+  std::vector<size_t> filtered;
+  for (size_t i : indexed_of) {
+    if (filters[i]) {
+      filtered.push_back(i);
+    } else {
+      batches[{fetch_k(i), params[i].ef_search, params[i].nprobe}].push_back(i);
+    }
   }
-  // Points written since the index was last extended are scanned exactly.
-  if (indexed_slots_ < table.num_slots()) {
-    auto tail = ExactSearch(table, config_.metric, {{query, k, allowed}}, indexed_slots_,
-                            table.num_slots(), 1);
-    found.insert(found.end(), tail[0].begin(), tail[0].end());
-    std::sort(found.begin(), found.end());
-    if (found.size() > k) found.resize(k);
+  for (const auto& [key, members] : batches) {
+    std::vector<float> x(members.size() * dim);
+    for (size_t j = 0; j < members.size(); ++j) {
+      std::copy(queries[members[j]].begin(), queries[members[j]].end(), x.begin() + j * dim);
+    }
+    auto found = index_->SearchBatch(x.data(), members.size(), std::get<0>(key), all_live,
+                                     params[members[0]], search_threads_);
+    for (size_t j = 0; j < members.size(); ++j) (*neighbors)[members[j]] = std::move(found[j]);
   }
-  // The index may come up short (a graph region cut off by the filter, empty IVF lists):
-  // the caller is owed min(k, matched) results.
-  if (found.size() < std::min(k, matched)) {
-    found = ExactSearch(table, config_.metric, {{query, k, allowed}}, 0, table.num_slots(), 1)[0];
+  const auto num_filtered = static_cast<int64_t>(filtered.size());
+#pragma omp parallel for schedule(dynamic) \
+    num_threads(search_threads_) if (search_threads_ > 1 && num_filtered > 1)
+  for (int64_t j = 0; j < num_filtered; ++j) {
+    const size_t i = filtered[j];
+    (*neighbors)[i] = index_->Search(queries[i].data(), fetch_k(i), &*filters[i], params[i]);
   }
-  return found;
+
+  // 2. Exact scores for compressed indexes, the points not yet in the index, and an exact
+  //    answer when the index came up short (a graph region cut off by the filter, empty IVF
+  //    lists): the caller is owed min(k, matching) results.
+  const auto num_indexed = static_cast<int64_t>(indexed_of.size());
+#pragma omp parallel for schedule(dynamic) \
+    num_threads(search_threads_) if (search_threads_ > 1 && num_indexed > 1)
+  for (int64_t j = 0; j < num_indexed; ++j) {
+    const size_t i = indexed_of[j];
+    const float* query = queries[i].data();
+    const size_t k = requests[i].k;
+    const Bitset* allowed = filters[i] ? &*filters[i] : all_live;
+    std::vector<Neighbor>& found = (*neighbors)[i];
+    if (refine) {
+      for (Neighbor& n : found)
+        n.distance = Distance(config_.metric, query, table.Vector(n.slot), dim);
+      std::sort(found.begin(), found.end());
+      if (found.size() > k) found.resize(k);
+    }
+    if (indexed_slots_ < table.num_slots()) {
+      auto tail = ExactSearch(table, config_.metric, {{query, k, allowed}}, indexed_slots_,
+                              table.num_slots(), 1);
+      found.insert(found.end(), tail[0].begin(), tail[0].end());
+      std::sort(found.begin(), found.end());
+      if (found.size() > k) found.resize(k);
+    }
+    if (found.size() < std::min(k, matched[i])) {
+      found = ExactSearch(table, config_.metric, {{query, k, allowed}}, 0, table.num_slots(), 1)[0];
+    }
+  }
 }
 
 StatusOr<std::vector<std::vector<ScoredPoint>>> Collection::Search(
@@ -465,24 +512,10 @@ StatusOr<std::vector<std::vector<ScoredPoint>>> Collection::Search(
         ExactSearch(table, config_.metric, exact_queries, 0, table.num_slots(), search_threads_);
     for (size_t j = 0; j < exact_of.size(); ++j) neighbors[exact_of[j]] = std::move(results[j]);
   }
-  const auto num_indexed = static_cast<int64_t>(indexed_of.size());
-  std::vector<std::string> errors(indexed_of.size());
-#pragma omp parallel for schedule(dynamic) \
-    num_threads(search_threads_) if (search_threads_ > 1 && num_indexed > 1)
-  for (int64_t j = 0; j < num_indexed; ++j) {
-    const size_t i = indexed_of[j];
-    const Bitset* allowed = filters[i] ? &*filters[i] : all_live;
-    try {
-      neighbors[i] = SearchIndex(queries[i].data(), requests[i].k, allowed, matched[i], params[i]);
-    } catch (const std::exception& e) {  // FAISS reports failures by throwing
-      errors[j] = e.what();
-    }
-  }
-  for (size_t j = 0; j < errors.size(); ++j) {
-    if (!errors[j].empty()) {
-      return Status::Internal("search " + std::to_string(indexed_of[j]) + " of collection '" +
-                              config_.name + "' failed: " + errors[j]);
-    }
+  try {
+    SearchIndexed(queries, requests, filters, matched, params, all_live, indexed_of, &neighbors);
+  } catch (const std::exception& e) {  // FAISS reports failures by throwing
+    return Status::Internal("search of collection '" + config_.name + "' failed: " + e.what());
   }
 
   std::vector<std::vector<ScoredPoint>> out(requests.size());

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -95,9 +96,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   // Whether a filter that keeps `matched` of `live` points is cheaper to answer exactly.
   bool PreferExact(size_t matched, size_t live, const AnnSearchParams& params) const;
-  // The k nearest allowed slots for one query, mu_ held shared.
-  std::vector<Neighbor> SearchIndex(const float* query, size_t k, const Bitset* allowed,
-                                    size_t matched, const AnnSearchParams& params) const;
+  // Answers the requests `indexed_of` through the approximate index into (*neighbors)[i]
+  // (mu_ held shared). Throws what FAISS throws.
+  void SearchIndexed(const std::vector<std::vector<float>>& queries,
+                     const std::vector<SearchRequest>& requests,
+                     const std::vector<std::optional<Bitset>>& filters,
+                     const std::vector<size_t>& matched, const std::vector<AnnSearchParams>& params,
+                     const Bitset* all_live, const std::vector<size_t>& indexed_of,
+                     std::vector<std::vector<Neighbor>>* neighbors) const;
   Record MakeRecord(uint32_t slot, bool with_payload, bool with_vector) const;
 
   const CollectionConfig config_;

@@ -58,6 +58,7 @@ class HnswIndex : public AnnIndex {
   // About a millisecond of graph insertion per chunk: the longest a search waits for an add.
   size_t AddBatchSize() const override { return 16; }
   bool exact_vectors() const override { return true; }
+  size_t dim() const override { return dim_; }
 
  private:
   float Dist(const float* q, hnswlib::tableint id) const {

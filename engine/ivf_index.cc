@@ -5,6 +5,7 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/IDSelector.h>
+#include <omp.h>
 
 #include "engine/ann_index.h"
 
@@ -29,18 +30,29 @@ class IvfIndex : public AnnIndex {
 
   std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
                                const AnnSearchParams& params) const override {
+    return SearchBatch(query, 1, k, allowed, params, 1)[0];
+  }
+
+  std::vector<std::vector<Neighbor>> SearchBatch(const float* queries, size_t n, size_t k,
+                                                 const Bitset* allowed,
+                                                 const AnnSearchParams& params,
+                                                 int threads) const override {
     faiss::SearchParametersIVF search_params;
     search_params.nprobe = std::min<size_t>(params.nprobe, index_->nlist);
     std::optional<BitsetSelector> selector;
     if (allowed) search_params.sel = &selector.emplace(*allowed);
-    std::vector<float> distances(k);
-    std::vector<idx_t> labels(k);
-    index_->search(1, query, k, distances.data(), labels.data(), &search_params);
-    std::vector<Neighbor> out;
-    out.reserve(k);
-    for (size_t i = 0; i < k && labels[i] >= 0; ++i) {
-      float d = metric_ == Metric::kL2 ? distances[i] : -distances[i];
-      out.push_back({d, static_cast<uint32_t>(labels[i])});
+    std::vector<float> distances(n * k);
+    std::vector<idx_t> labels(n * k);
+    // FAISS parallelises over the queries with OpenMP's thread count of the calling thread.
+    omp_set_num_threads(threads);
+    index_->search(n, queries, k, distances.data(), labels.data(), &search_params);
+    std::vector<std::vector<Neighbor>> out(n);
+    for (size_t q = 0; q < n; ++q) {
+      out[q].reserve(k);
+      for (size_t i = q * k; i < (q + 1) * k && labels[i] >= 0; ++i) {
+        float d = metric_ == Metric::kL2 ? distances[i] : -distances[i];
+        out[q].push_back({d, static_cast<uint32_t>(labels[i])});
+      }
     }
     return out;
   }
@@ -57,6 +69,7 @@ class IvfIndex : public AnnIndex {
   // Appending codes is a copy: large batches keep the exclusive section short.
   size_t AddBatchSize() const override { return 4096; }
   bool exact_vectors() const override { return exact_; }
+  size_t dim() const override { return index_->d; }
 
  private:
   std::unique_ptr<faiss::IndexIVF> index_;
