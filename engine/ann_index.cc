@@ -18,12 +18,12 @@ std::vector<std::vector<Neighbor>> AnnIndex::SearchBatch(const float* queries, s
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
-                                                  const std::atomic<bool>* cancelled) {
+                                                  const BuildOptions& options) {
   try {
     if (config.index.type == IndexType::kHnsw) {
-      return BuildHnswIndex(config, n, x, slots, cancelled);
+      return BuildHnswIndex(config, n, x, slots, options);
     }
-    return BuildIvfIndex(config, n, x, slots, cancelled);
+    return BuildIvfIndex(config, n, x, slots, options);
   } catch (const std::exception& e) {
     return Status::Internal("building the " + std::string(IndexTypeName(config.index.type)) +
                             " index of collection '" + config.name + "' failed: " + e.what());

@@ -53,12 +53,17 @@ class AnnIndex {
   virtual size_t dim() const = 0;
 };
 
+struct BuildOptions {
+  const std::atomic<bool>* cancelled = nullptr;  // polled: once true the build ends early
+  int threads = 1;  // OpenMP threads for IVF training; HNSW graphs are built by one thread
+};
+
 // Builds an index of `config.index.type` (not kFlat) over n vectors with their slots, training
-// it first when the type needs it. `cancelled` is polled and ends the build early (nullptr
-// result). FAISS and hnswlib exceptions come back as Internal.
+// it first when the type needs it. A cancelled build returns a null index. FAISS and hnswlib
+// exceptions come back as Internal.
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
-                                                  const std::atomic<bool>* cancelled);
+                                                  const BuildOptions& options);
 
 }  // namespace vecmesh::engine
 
@@ -66,8 +71,8 @@ namespace vecmesh::engine {
 // The implementations BuildAnnIndex picks from (hnsw_index.cc, ivf_index.cc).
 StatusOr<std::unique_ptr<AnnIndex>> BuildHnswIndex(const CollectionConfig& config, size_t n,
                                                    const float* x, const uint32_t* slots,
-                                                   const std::atomic<bool>* cancelled);
+                                                   const BuildOptions& options);
 StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
-                                                  const std::atomic<bool>* cancelled);
+                                                  const BuildOptions& options);
 }  // namespace vecmesh::engine

@@ -43,10 +43,11 @@ void Normalize(std::vector<float>* v) {
 }  // namespace
 
 Collection::Collection(CollectionConfig config, const Limits& limits, int search_threads,
-                       MaintenanceScheduler* scheduler)
+                       int build_threads, MaintenanceScheduler* scheduler)
     : config_(std::move(config)),
       limits_(limits),
       search_threads_(search_threads),
+      build_threads_(build_threads),
       scheduler_(scheduler),
       table_(std::make_unique<PointTable>(config_.dimension)) {}
 
@@ -619,8 +620,8 @@ void Collection::Rebuild() {
   if (!old_slots.empty() && trainable) {
     std::vector<uint32_t> new_slots(old_slots.size());
     std::iota(new_slots.begin(), new_slots.end(), 0);
-    auto built =
-        BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(), &cancelled_);
+    auto built = BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(),
+                               {.cancelled = &cancelled_, .threads = build_threads_});
     if (!built.ok()) {
       std::fprintf(stderr, "vecmesh: %s\n", built.status().ToString().c_str());
       building_ = false;

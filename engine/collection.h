@@ -37,8 +37,8 @@ class MaintenanceScheduler {
 class Collection : public std::enable_shared_from_this<Collection> {
  public:
   // `config` must be valid (LocalStore validates it). `search_threads` bounds the OpenMP threads
-  // one search batch uses.
-  Collection(CollectionConfig config, const Limits& limits, int search_threads,
+  // one search batch uses; `build_threads` the threads of one index build.
+  Collection(CollectionConfig config, const Limits& limits, int search_threads, int build_threads,
              MaintenanceScheduler* scheduler);
 
   const CollectionConfig& config() const { return config_; }
@@ -109,6 +109,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const CollectionConfig config_;
   const Limits limits_;
   const int search_threads_;
+  const int build_threads_;
   MaintenanceScheduler* const scheduler_;
 
   std::mutex write_mu_;  // serialises writers, and the catch-up of an index rebuild

@@ -152,11 +152,13 @@ std::vector<Neighbor> HnswIndex::Search(const float* query, size_t k, const Bits
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildHnswIndex(const CollectionConfig& config, size_t n,
                                                    const float* x, const uint32_t* slots,
-                                                   const std::atomic<bool>* cancelled) {
+                                                   const BuildOptions& options) {
+  // One thread inserts: hnswlib 0.6.2's concurrent addPoint reads the entry point and levels
+  // outside its locks (ThreadSanitizer reports those races), so options.threads is not used here.
   auto index = std::make_unique<HnswIndex>(config, n);
   constexpr size_t kCancelCheck = 1024;
   for (size_t begin = 0; begin < n; begin += kCancelCheck) {
-    if (cancelled && cancelled->load()) return std::unique_ptr<AnnIndex>();
+    if (options.cancelled && options.cancelled->load()) return std::unique_ptr<AnnIndex>();
     size_t count = std::min(kCancelCheck, n - begin);
     index->AddEncoded(count, x + begin * config.dimension, nullptr, slots + begin);
   }

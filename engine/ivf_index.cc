@@ -81,7 +81,7 @@ class IvfIndex : public AnnIndex {
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
-                                                  const std::atomic<bool>* cancelled) {
+                                                  const BuildOptions& options) {
   const size_t d = config.dimension;
   const IndexConfig& ic = config.index;
   const faiss::MetricType metric =
@@ -112,13 +112,14 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config
   ivf->own_fields = true;
   quantizer.release();  // owned by ivf from here on
   ivf->cp.verbose = false;
+  omp_set_num_threads(options.threads);  // FAISS's k-means and encoding use OpenMP
   ivf->train(n, x);
 
   auto index =
       std::make_unique<IvfIndex>(std::move(ivf), config.metric, ic.type == IndexType::kIvfFlat);
   const size_t batch = index->AddBatchSize();
   for (size_t begin = 0; begin < n; begin += batch) {
-    if (cancelled && cancelled->load()) return std::unique_ptr<AnnIndex>();
+    if (options.cancelled && options.cancelled->load()) return std::unique_ptr<AnnIndex>();
     size_t count = std::min(batch, n - begin);
     std::vector<uint8_t> codes = index->Encode(count, x + begin * d);
     index->AddEncoded(count, nullptr, codes.data(), slots + begin);

@@ -33,6 +33,9 @@ LocalStore::LocalStore(LocalStoreOptions options)
         if (options.search_threads <= 0) {
           options.search_threads = std::max(1u, std::thread::hardware_concurrency());
         }
+        if (options.build_threads <= 0) {
+          options.build_threads = std::max(1u, std::thread::hardware_concurrency());
+        }
         options.index_threads = std::max(1, options.index_threads);
         return options;
       }()) {
@@ -105,8 +108,8 @@ StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
   }
   MaintenanceScheduler* scheduler = this;
   collections_.emplace(
-      config->name,
-      std::make_shared<Collection>(*config, options_.limits, options_.search_threads, scheduler));
+      config->name, std::make_shared<Collection>(*config, options_.limits, options_.search_threads,
+                                                 options_.build_threads, scheduler));
   return true;
 }
 

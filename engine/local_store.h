@@ -22,8 +22,11 @@ struct LocalStoreOptions {
   Limits limits;
   // OpenMP threads one search batch may use; 0 = the number of cores.
   int search_threads = 0;
-  // Background threads that build and compact indexes.
+  // Background threads that build and compact indexes (one collection each at a time).
   int index_threads = 1;
+  // OpenMP threads one IVF training uses; 0 = the number of cores. (HNSW graphs are built by
+  // one thread: hnswlib 0.6.2's concurrent insertion races.)
+  int build_threads = 0;
 };
 
 class LocalStore : public VectorStore, private MaintenanceScheduler {

@@ -76,7 +76,9 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
         }
       }
       ++searches;
-      if (i % 7 == 0) ASSERT_TRUE(store.Count(collection, nullptr).ok());
+      if (i % 7 == 0) {
+        ASSERT_TRUE(store.Count(collection, nullptr).ok());
+      }
     }
   };
 
