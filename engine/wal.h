@@ -1,0 +1,88 @@
+// The write-ahead log: an append-only file of checksummed records, written with group commit.
+// The format is described in docs/storage.md.
+//
+// Thread safety: Append is safe to call from any number of threads; concurrent appends share one
+// write and one fsync. Records reach the file in the order their Append calls took the internal
+// lock. Recover is a plain function over a file nobody is writing.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "engine/status.h"
+
+namespace vecmesh::engine {
+
+// The file under the log. An interface so that tests can inject disk faults.
+class WalFile {
+ public:
+  virtual ~WalFile() = default;
+  virtual Status Append(std::string_view bytes) = 0;  // all of it, or an error
+  virtual Status Sync() = 0;                          // fdatasync
+  virtual Status Truncate(uint64_t size) = 0;         // drop everything past `size`
+};
+
+// Opens `path` for appending (creating it if missing). Errors name the path and errno's text.
+StatusOr<std::unique_ptr<WalFile>> OpenPosixWalFile(const std::string& path);
+
+enum class CorruptionPolicy {
+  kFail,      // a bad record before the tail stops recovery with its file and offset
+  kTruncate,  // the log is cut at the bad record (the operator chose to lose what follows)
+};
+
+struct WalRecovery {
+  uint64_t records = 0;      // replayed
+  uint64_t valid_bytes = 0;  // the log's size after recovery
+  uint64_t cut_bytes = 0;    // dropped from the end: a torn tail, or what followed a cut
+  std::string note;          // what was cut and why, for the log; empty if nothing was
+};
+
+// Reads the log at `path` (a missing or empty file is an empty log), calling replay(payload) for
+// each valid record in order, and truncates a torn tail: a last record that is incomplete or
+// fails its checksum, the trace of a crash during a write. A bad record followed by more data is
+// corruption: Internal naming the file and the offset, unless policy is kTruncate. An error from
+// `replay` stops recovery and is returned.
+StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
+                                 const std::function<Status(std::string_view)>& replay);
+
+class Wal {
+ public:
+  // `file` holds a valid log of `size` bytes (0 for a new file: the header is written first).
+  static StatusOr<std::unique_ptr<Wal>> Create(std::unique_ptr<WalFile> file, uint64_t size,
+                                               std::string name);
+
+  // Appends one record and returns once it is durable (written and fsynced). A failed write or
+  // fsync fails this append and every later one (the log is then cut back to its last durable
+  // size, best effort): an fsync is never retried, since its failure may have dropped pages.
+  Status Append(std::string_view payload);
+
+  uint64_t durable_bytes() const;
+
+ private:
+  Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name);
+
+  const std::string name_;  // for messages: the path
+  mutable std::mutex mu_;   // guards everything below
+  std::condition_variable durable_cv_;
+  std::unique_ptr<WalFile> file_;
+  std::string pending_;         // encoded records not yet handed to the file
+  uint64_t appended_seq_ = 0;   // records appended so far
+  uint64_t durable_seq_ = 0;    // records known durable
+  uint64_t durable_bytes_ = 0;  // file size covering durable_seq_ records
+  bool leader_active_ = false;  // a thread is writing and syncing a batch
+  Status failed_;               // sticky once a write or fsync failed
+};
+
+// The log's on-disk framing, for docs and tests.
+constexpr char kWalMagic[8] = {'V', 'M', 'W', 'A', 'L', 'O', 'G', '\0'};
+constexpr uint32_t kWalVersion = 1;
+constexpr size_t kWalHeaderBytes = 16;       // magic, version u32, crc32c u32 of the first 12 bytes
+constexpr size_t kWalRecordHeaderBytes = 8;  // length u32, crc32c u32 of the payload
+constexpr uint32_t kWalMaxRecordBytes = 256u << 20;
+
+}  // namespace vecmesh::engine
