@@ -43,12 +43,13 @@ void Normalize(std::vector<float>* v) {
 }  // namespace
 
 Collection::Collection(CollectionConfig config, const Limits& limits, int search_threads,
-                       int build_threads, MaintenanceScheduler* scheduler)
+                       int build_threads, MaintenanceScheduler* scheduler, WriteLog* log)
     : config_(std::move(config)),
       limits_(limits),
       search_threads_(search_threads),
       build_threads_(build_threads),
       scheduler_(scheduler),
+      log_(log),
       table_(std::make_unique<PointTable>(config_.dimension)) {}
 
 CollectionInfo Collection::Info() const {
@@ -148,7 +149,9 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points) {
   size_t n;
   {
     std::lock_guard write(write_mu_);
-    n = Apply(UpsertOp{std::move(points)});
+    auto applied = LogAndApply(UpsertOp{std::move(points)});
+    if (!applied.ok()) return applied.status();
+    n = *applied;
   }
   RequestMaintenance();
   return n;
@@ -160,7 +163,9 @@ StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids) {
   size_t n;
   {
     std::lock_guard write(write_mu_);
-    n = Apply(DeleteOp{ids});
+    auto applied = LogAndApply(DeleteOp{ids});
+    if (!applied.ok()) return applied.status();
+    n = *applied;
   }
   RequestMaintenance();
   return n;
@@ -174,7 +179,9 @@ StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
     DeleteOp op;
     table_->Matching(filter).ForEach(0, table_->num_slots(),
                                      [&](size_t slot) { op.ids.push_back(table_->Id(slot)); });
-    n = Apply(std::move(op));
+    auto applied = LogAndApply(std::move(op));
+    if (!applied.ok()) return applied.status();
+    n = *applied;
   }
   RequestMaintenance();
   return n;
@@ -202,7 +209,34 @@ StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const P
       if (!s.ok()) return s;
     }
   }
-  return Apply(SetPayloadOp{ids, payload, mode});
+  return LogAndApply(SetPayloadOp{ids, payload, mode});
+}
+
+StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
+  if (retired_) return Status::NotFound("collection '" + config_.name + "' not found");
+  if (log_) {
+    Status s = log_->Log(config_.name, op);
+    if (!s.ok()) return s;
+  }
+  return Apply(std::move(op));
+}
+
+void Collection::Replay(WriteOp op) {
+  {
+    std::lock_guard write(write_mu_);
+    Apply(std::move(op));
+  }
+  RequestMaintenance();
+}
+
+void Collection::Retire() {
+  std::lock_guard write(write_mu_);
+  retired_ = true;
+}
+
+void Collection::Unretire() {
+  std::lock_guard write(write_mu_);
+  retired_ = false;
 }
 
 size_t Collection::Apply(WriteOp op) {
@@ -217,7 +251,9 @@ size_t Collection::Apply(WriteOp op) {
     for (const PointId& id : del->ids) n += table.Kill(id);
     return n;
   }
-  auto& set = std::get<SetPayloadOp>(op);
+  auto* set_payload = std::get_if<SetPayloadOp>(&op);
+  if (!set_payload) return 0;  // collection create and drop are the store's
+  auto& set = *set_payload;
   size_t n = 0;
   for (const PointId& id : set.ids) {
     int64_t slot = table.Find(id);

@@ -22,10 +22,19 @@
 #include "engine/rw_lock.h"
 #include "engine/status.h"
 #include "engine/types.h"
+#include "engine/write_ops.h"
 
 namespace vecmesh::engine {
 
 class Collection;
+
+// Where a durable store logs each write before it is applied (the write-ahead log).
+class WriteLog {
+ public:
+  virtual ~WriteLog() = default;
+  // Returns once `op` on `collection` is durable, or an error (then it must not be applied).
+  virtual Status Log(const std::string& collection, const WriteOp& op) = 0;
+};
 
 // Runs Collection::MaintainIndex on a background thread, soon after Schedule.
 class MaintenanceScheduler {
@@ -38,8 +47,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
  public:
   // `config` must be valid (LocalStore validates it). `search_threads` bounds the OpenMP threads
   // one search batch uses; `build_threads` the threads of one index build.
+  // `log` may be null (an in-memory store).
   Collection(CollectionConfig config, const Limits& limits, int search_threads, int build_threads,
-             MaintenanceScheduler* scheduler);
+             MaintenanceScheduler* scheduler, WriteLog* log);
 
   const CollectionConfig& config() const { return config_; }
   CollectionInfo Info() const;
@@ -64,25 +74,18 @@ class Collection : public std::enable_shared_from_this<Collection> {
   bool MaintainIndex();
   // Stops background work for good (the collection is being dropped).
   void Cancel();
+  // Refuses every later write (NotFound, as if already dropped) once in-flight ones are done;
+  // Unretire undoes it if the drop could not be logged.
+  void Retire();
+  void Unretire();
+  // Applies a recovered log record (no validation, no logging) and schedules index work.
+  void Replay(WriteOp op);
 
  private:
-  // The writes, as the one place that applies them receives them: validated, vectors
-  // normalised, deletes resolved to ids. (The write-ahead log records exactly these.)
-  struct UpsertOp {
-    std::vector<Point> points;
-  };
-  struct DeleteOp {
-    std::vector<PointId> ids;
-  };
-  struct SetPayloadOp {
-    std::vector<PointId> ids;
-    Payload payload;
-    PayloadMode mode;
-  };
-  using WriteOp = std::variant<UpsertOp, DeleteOp, SetPayloadOp>;
-
-  // Applies a validated op; write_mu_ must be held. Returns the count the caller reports.
-  size_t Apply(WriteOp op);
+  // The one place writes are applied: logs `op` (when the store is durable), then applies it.
+  // write_mu_ must be held. Nothing is applied if logging fails.
+  StatusOr<size_t> LogAndApply(WriteOp op);
+  size_t Apply(WriteOp op);  // write_mu_ held (or recovery, before anyone else can see it)
   void RequestMaintenance();
 
   Status ValidatePoint(const Point& point, const std::string& field) const;
@@ -111,9 +114,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const int search_threads_;
   const int build_threads_;
   MaintenanceScheduler* const scheduler_;
+  WriteLog* const log_;
 
-  std::mutex write_mu_;  // serialises writers, and the catch-up of an index rebuild
-  mutable RwLock mu_;    // guards table_, index_ and indexed_slots_
+  std::mutex write_mu_;   // serialises writers, and the catch-up of an index rebuild
+  bool retired_ = false;  // guarded by write_mu_
+  mutable RwLock mu_;     // guards table_, index_ and indexed_slots_
   std::unique_ptr<PointTable> table_;
   std::unique_ptr<AnnIndex> index_;  // null: flat, or not built/trained yet
   uint32_t indexed_slots_ = 0;       // index_ holds exactly the slots [0, indexed_slots_)

@@ -1,8 +1,11 @@
 #include "engine/local_store.h"
 
 #include <cblas-openblas.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 namespace vecmesh::engine {
 
@@ -92,24 +95,35 @@ StatusOr<std::shared_ptr<Collection>> LocalStore::Find(const std::string& name) 
   return it->second;
 }
 
+std::shared_ptr<Collection> LocalStore::NewCollection(const CollectionConfig& config) {
+  MaintenanceScheduler* scheduler = this;
+  WriteLog* log = this;
+  return std::make_shared<Collection>(config, options_.limits, options_.search_threads,
+                                      options_.build_threads, scheduler, log);
+}
+
 StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
   auto config = ValidateCollectionConfig(requested, options_.limits);
   if (!config.ok()) return config.status();
+  std::lock_guard ddl(ddl_mu_);
+  {
+    std::shared_lock lock(collections_mu_);
+    if (auto it = collections_.find(config->name); it != collections_.end()) {
+      if (it->second->config() == *config) return false;
+      return Status::AlreadyExists("collection '" + config->name +
+                                   "' already exists with another configuration");
+    }
+    if (collections_.size() >= options_.limits.max_collections) {
+      return Status::ResourceExhausted("there are already " + std::to_string(collections_.size()) +
+                                       " collections; the limit is " +
+                                       std::to_string(options_.limits.max_collections));
+    }
+  }
+  Status logged = Log(config->name, CreateCollectionOp{*config});
+  if (!logged.ok()) return logged;
+  auto collection = NewCollection(*config);
   std::lock_guard lock(collections_mu_);
-  if (auto it = collections_.find(config->name); it != collections_.end()) {
-    if (it->second->config() == *config) return false;
-    return Status::AlreadyExists("collection '" + config->name +
-                                 "' already exists with another configuration");
-  }
-  if (collections_.size() >= options_.limits.max_collections) {
-    return Status::ResourceExhausted("there are already " + std::to_string(collections_.size()) +
-                                     " collections; the limit is " +
-                                     std::to_string(options_.limits.max_collections));
-  }
-  MaintenanceScheduler* scheduler = this;
-  collections_.emplace(
-      config->name, std::make_shared<Collection>(*config, options_.limits, options_.search_threads,
-                                                 options_.build_threads, scheduler));
+  collections_.emplace(config->name, std::move(collection));
   return true;
 }
 
@@ -131,17 +145,78 @@ std::vector<CollectionInfo> LocalStore::ListCollections() const {
 }
 
 Status LocalStore::DropCollection(const std::string& name) {
-  std::shared_ptr<Collection> dropped;
+  std::lock_guard ddl(ddl_mu_);
+  auto found = Find(name);
+  if (!found.ok()) return found.status();
+  std::shared_ptr<Collection> dropped = *found;
+  // No write to it may reach the log after the drop (a later collection of the same name would
+  // inherit it at recovery): retire it first, which waits for the writes in flight.
+  dropped->Retire();
+  Status logged = Log(name, DropCollectionOp{});
+  if (!logged.ok()) {
+    dropped->Unretire();
+    return logged;
+  }
   {
     std::lock_guard lock(collections_mu_);
-    auto it = collections_.find(name);
-    if (it == collections_.end()) return Status::NotFound("collection '" + name + "' not found");
-    dropped = std::move(it->second);
-    collections_.erase(it);
+    collections_.erase(name);
   }
   // Requests already holding it finish; a build in progress stops at its next check.
   dropped->Cancel();
   return Status::Ok();
+}
+
+Status LocalStore::Log(const std::string& collection, const WriteOp& op) {
+  if (!wal_) return Status::Ok();
+  return wal_->Append(EncodeWriteOp(collection, op));
+}
+
+Status LocalStore::Replay(std::string_view record) {
+  std::string name;
+  WriteOp op;
+  Status s = DecodeWriteOp(record, &name, &op);
+  if (!s.ok()) return s;
+  if (auto* create = std::get_if<CreateCollectionOp>(&op)) {
+    collections_[name] = NewCollection(create->config);
+  } else if (std::holds_alternative<DropCollectionOp>(op)) {
+    if (auto it = collections_.find(name); it != collections_.end()) {
+      it->second->Cancel();
+      collections_.erase(it);
+    }
+  } else {
+    auto it = collections_.find(name);
+    if (it == collections_.end()) {
+      return Status::Internal("the log writes to collection '" + name +
+                              "', which it never created");
+    }
+    it->second->Replay(std::move(op));
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions options) {
+  const std::string dir = options.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("creating data directory " + dir + " failed: " + ec.message());
+  auto store = std::make_unique<LocalStore>(std::move(options));
+  const std::string path = dir + "/wal.log";
+  auto recovered = RecoverWal(path, store->options_.corruption_policy,
+                              [&](std::string_view record) { return store->Replay(record); });
+  if (!recovered.ok()) return recovered.status();
+  store->recovery_ = *recovered;
+  auto file = OpenPosixWalFile(path);
+  if (!file.ok()) return file.status();
+  // The log's directory entry must be durable too.
+  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    const int synced = ::fsync(fd);
+    ::close(fd);
+    if (synced != 0) return Status::Unavailable("fsync of data directory " + dir + " failed");
+  }
+  auto wal = Wal::Create(std::move(*file), recovered->valid_bytes, path);
+  if (!wal.ok()) return wal.status();
+  store->wal_ = std::move(*wal);
+  return store;
 }
 
 StatusOr<size_t> LocalStore::Upsert(const std::string& collection, std::vector<Point> points) {

@@ -15,11 +15,17 @@
 
 #include "engine/collection.h"
 #include "engine/vector_store.h"
+#include "engine/wal.h"
 
 namespace vecmesh::engine {
 
 struct LocalStoreOptions {
   Limits limits;
+  // Where the write-ahead log lives; empty keeps everything in memory (nothing survives a
+  // restart). With a data directory every create, drop and write is durable before it returns.
+  std::string data_dir;
+  // What recovery does with a corrupt record inside the log (a torn tail is always cut).
+  CorruptionPolicy corruption_policy = CorruptionPolicy::kFail;
   // OpenMP threads one search batch may use; 0 = the number of cores.
   int search_threads = 0;
   // Background threads that build and compact indexes (one collection each at a time).
@@ -29,10 +35,17 @@ struct LocalStoreOptions {
   int build_threads = 0;
 };
 
-class LocalStore : public VectorStore, private MaintenanceScheduler {
+class LocalStore : public VectorStore, private MaintenanceScheduler, private WriteLog {
  public:
+  // An in-memory store (options.data_dir is ignored: use Open for a durable one).
   explicit LocalStore(LocalStoreOptions options = {});
+  // Opens the store in options.data_dir: creates the directory if needed and replays the
+  // write-ahead log (cutting a torn tail). Fails, naming the file and offset, on corruption.
+  static StatusOr<std::unique_ptr<LocalStore>> Open(LocalStoreOptions options);
   ~LocalStore() override;
+
+  // What recovery found in the log (Open only).
+  const WalRecovery& recovery() const { return recovery_; }
 
   StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
   StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
@@ -58,11 +71,18 @@ class LocalStore : public VectorStore, private MaintenanceScheduler {
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
+  Status Log(const std::string& collection, const WriteOp& op) override;
+  Status Replay(std::string_view record);
+  std::shared_ptr<Collection> NewCollection(const CollectionConfig& config);
   void RunIndexWorker();
   StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
 
   const LocalStoreOptions options_;
 
+  std::unique_ptr<Wal> wal_;  // null: in memory; set once by Open before the store is shared
+  WalRecovery recovery_;
+
+  std::mutex ddl_mu_;  // serialises collection creates and drops (held while they are logged)
   mutable std::shared_mutex collections_mu_;  // guards collections_
   std::map<std::string, std::shared_ptr<Collection>> collections_;
 
