@@ -229,6 +229,21 @@ void Collection::Replay(WriteOp op) {
   RequestMaintenance();
 }
 
+std::unique_lock<std::mutex> Collection::BlockWrites() {
+  return std::unique_lock<std::mutex>(write_mu_);
+}
+
+std::vector<Point> Collection::ExportPoints() const {
+  std::shared_lock lock(mu_);
+  std::vector<Point> points;
+  points.reserve(table_->num_live());
+  for (const auto& [id, slot] : table_->slots_by_id()) {
+    const float* v = table_->Vector(slot);
+    points.push_back({id, std::vector<float>(v, v + config_.dimension), table_->PayloadOf(slot)});
+  }
+  return points;
+}
+
 void Collection::Retire() {
   std::lock_guard write(write_mu_);
   retired_ = true;

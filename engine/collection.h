@@ -78,6 +78,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Unretire undoes it if the drop could not be logged.
   void Retire();
   void Unretire();
+  // Holds off every write (and index catch-up) until the returned lock is released.
+  [[nodiscard]] std::unique_lock<std::mutex> BlockWrites();
+  // The live points as stored (cosine vectors normalised), in id order.
+  std::vector<Point> ExportPoints() const;
   // Applies a recovered log record (no validation, no logging) and schedules index work.
   void Replay(WriteOp op);
 

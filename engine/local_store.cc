@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 namespace vecmesh::engine {
@@ -52,14 +56,25 @@ LocalStore::LocalStore(LocalStoreOptions options)
 
 LocalStore::~LocalStore() {
   {
-    std::lock_guard lock(collections_mu_);
-    for (auto& [name, collection] : collections_) collection->Cancel();
-  }
-  {
     std::lock_guard lock(queue_mu_);
     stopping_ = true;
   }
   queue_cv_.notify_all();
+  stop_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  std::vector<std::shared_ptr<Collection>> all;
+  {
+    std::lock_guard lock(collections_mu_);
+    for (auto& [name, collection] : collections_) all.push_back(collection);
+  }
+  for (const auto& c : all) c->Cancel();  // index builds stop at their next check
+  if (wal_) {
+    // A clean shutdown leaves a checkpoint, so the next start replays little.
+    Status s = Checkpoint();
+    if (!s.ok()) {
+      std::fprintf(stderr, "vecmesh: checkpoint at shutdown failed: %s\n", s.ToString().c_str());
+    }
+  }
   for (std::thread& t : index_workers_) t.join();
 }
 
@@ -194,29 +209,267 @@ Status LocalStore::Replay(std::string_view record) {
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions options) {
-  const std::string dir = options.data_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::Unavailable("creating data directory " + dir + " failed: " + ec.message());
-  auto store = std::make_unique<LocalStore>(std::move(options));
-  const std::string path = dir + "/wal.log";
-  auto recovered = RecoverWal(path, store->options_.corruption_policy,
-                              [&](std::string_view record) { return store->Replay(record); });
-  if (!recovered.ok()) return recovered.status();
-  store->recovery_ = *recovered;
-  auto file = OpenPosixWalFile(path);
-  if (!file.ok()) return file.status();
-  // The log's directory entry must be durable too.
-  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-    const int synced = ::fsync(fd);
-    ::close(fd);
-    if (synced != 0) return Status::Unavailable("fsync of data directory " + dir + " failed");
+namespace {
+
+constexpr char kEndOfCheckpoint = '\xFF';  // first byte of a checkpoint's last record
+constexpr size_t kCheckpointPointsPerRecord = 1000;
+
+std::string Numbered(const std::string& dir, const char* prefix, uint64_t n, const char* ext) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%s%08llu%s", prefix, static_cast<unsigned long long>(n), ext);
+  return dir + "/" + name;
+}
+std::string SegmentPath(const std::string& dir, uint64_t n) {
+  return Numbered(dir, "wal-", n, ".log");
+}
+std::string CheckpointPath(const std::string& dir, uint64_t n) {
+  return Numbered(dir, "checkpoint-", n, ".vmc");
+}
+
+// The numbers N of the files named PREFIX + 8 digits + EXT in dir, ascending.
+std::vector<uint64_t> ListNumbered(const std::string& dir, const std::string& prefix,
+                                   const std::string& ext) {
+  std::vector<uint64_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == prefix.size() + 8 + ext.size() && name.starts_with(prefix) &&
+        name.ends_with(ext)) {
+      const std::string digits = name.substr(prefix.size(), 8);
+      if (std::all_of(digits.begin(), digits.end(), ::isdigit)) out.push_back(std::stoull(digits));
+    }
   }
-  auto wal = Wal::Create(std::move(*file), recovered->valid_bytes, path);
-  if (!wal.ok()) return wal.status();
-  store->wal_ = std::move(*wal);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable("open of data directory " + dir + " failed");
+  const int synced = ::fsync(fd);
+  ::close(fd);
+  if (synced != 0) return Status::Unavailable("fsync of data directory " + dir + " failed");
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return Status::Unavailable("creating data directory " + options.data_dir +
+                               " failed: " + ec.message());
+  }
+  auto store = std::make_unique<LocalStore>(std::move(options));
+  Status s = store->Recover();
+  if (!s.ok()) return s;
+  store->checkpointer_ = std::thread([s = store.get()] { s->RunCheckpointer(); });
   return store;
+}
+
+Status LocalStore::Recover() {
+  const std::string& dir = options_.data_dir;
+  const std::vector<uint64_t> segments = ListNumbered(dir, "wal-", ".log");
+  const std::vector<uint64_t> checkpoints = ListNumbered(dir, "checkpoint-", ".vmc");
+  // Whether segments first, first + 1, ... up to the last one are all there.
+  auto complete_from = [&](uint64_t first) {
+    uint64_t expect = first;
+    for (uint64_t n : segments) {
+      if (n < first) continue;
+      if (n != expect) return false;
+      ++expect;
+    }
+    return expect > first;
+  };
+
+  // The newest checkpoint that loads whole, with every log segment after it present; an older
+  // one is the fallback (the previous checkpoint and its log are kept for that).
+  uint64_t base = 0;
+  for (auto it = checkpoints.rbegin(); it != checkpoints.rend() && base == 0; ++it) {
+    const std::string path = CheckpointPath(dir, *it);
+    std::vector<std::string> records;
+    auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
+      records.emplace_back(r);
+      return Status::Ok();
+    });
+    std::string problem;
+    if (!read.ok()) {
+      problem = read.status().message();
+    } else if (records.empty() || records.back().size() != 9 ||
+               records.back()[0] != kEndOfCheckpoint) {
+      problem = "it ends before its end record";
+    } else if (!complete_from(*it)) {
+      problem = "log segments after it are missing";
+    }
+    if (problem.empty()) {
+      records.pop_back();
+      for (const std::string& r : records) {
+        Status s = Replay(r);
+        if (!s.ok()) {
+          problem = s.message();
+          break;
+        }
+      }
+    }
+    if (problem.empty()) {
+      base = *it;
+    } else {
+      recovery_.note += path + " is unusable (" + problem + "); ";
+      for (auto& [name, c] : collections_) c->Cancel();
+      collections_.clear();
+    }
+  }
+  if (base == 0 && !segments.empty() && !complete_from(1)) {
+    return Status::Internal("no usable checkpoint in " + dir + " (" + recovery_.note +
+                            ") and the log before " + SegmentPath(dir, segments.front()) +
+                            " is gone: restore the collections from snapshots");
+  }
+  checkpoint_ = base;
+
+  // Replay the log from the checkpoint on. Only the last segment can have a torn tail: the
+  // others were synced whole before the next one started.
+  uint64_t last = std::max<uint64_t>(base, 1);
+  uint64_t last_size = 0;
+  for (uint64_t n : segments) {
+    if (n < base) continue;
+    const std::string path = SegmentPath(dir, n);
+    auto replayed =
+        RecoverWal(path, options_.corruption_policy, [&](std::string_view r) { return Replay(r); });
+    if (!replayed.ok()) return replayed.status();
+    if (!replayed->note.empty()) {
+      if (n != segments.back() && options_.corruption_policy == CorruptionPolicy::kFail) {
+        return Status::Internal(replayed->note +
+                                ", but a later log segment exists: the log is "
+                                "corrupt, not torn. Restart with the truncate option to accept "
+                                "the loss");
+      }
+      recovery_.note += replayed->note + "; ";
+    }
+    recovery_.records += replayed->records;
+    recovery_.cut_bytes += replayed->cut_bytes;
+    last = n;
+    last_size = replayed->valid_bytes;
+  }
+  recovery_.valid_bytes = last_size;
+
+  auto file = OpenPosixWalFile(SegmentPath(dir, last));
+  if (!file.ok()) return file.status();
+  Status s = SyncDir(dir);  // the segment's directory entry must be durable too
+  if (!s.ok()) return s;
+  auto wal = Wal::Create(std::move(*file), last_size, SegmentPath(dir, last));
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(*wal);
+  segment_ = last;
+  checkpoint_bytes_ = wal_->durable_bytes();
+  return Status::Ok();
+}
+
+Status LocalStore::Checkpoint() {
+  std::lock_guard one(checkpoint_mu_);
+  return CheckpointLocked();
+}
+
+Status LocalStore::CheckpointLocked() {
+  if (!wal_) return Status::FailedPrecondition("an in-memory store has no checkpoints");
+  const std::string& dir = options_.data_dir;
+  const uint64_t next = segment_ + 1;
+  std::vector<std::pair<CollectionConfig, std::vector<Point>>> state;
+  {
+    // Freeze writes everywhere, switch the log to a new segment, and copy the points: the
+    // checkpoint is then exactly the state before segment `next`.
+    std::lock_guard ddl(ddl_mu_);
+    std::vector<std::shared_ptr<Collection>> all;
+    {
+      std::shared_lock lock(collections_mu_);
+      for (const auto& [name, c] : collections_) all.push_back(c);
+    }
+    std::vector<std::unique_lock<std::mutex>> frozen;
+    for (const auto& c : all) frozen.push_back(c->BlockWrites());
+    // A failed log keeps the store read-only until an operator restarts it: no new segment.
+    Status health = wal_->health();
+    if (!health.ok()) return health;
+    auto file = OpenPosixWalFile(SegmentPath(dir, next));
+    if (!file.ok()) return file.status();
+    auto wal = Wal::Create(std::move(*file), 0, SegmentPath(dir, next));
+    if (!wal.ok()) return wal.status();
+    Status s = SyncDir(dir);
+    if (!s.ok()) return s;
+    wal_ = std::move(*wal);
+    segment_ = next;
+    for (const auto& c : all) state.emplace_back(c->config(), c->ExportPoints());
+  }
+  checkpoint_bytes_ = wal_->durable_bytes();
+  checkpoint_time_ = std::chrono::steady_clock::now();
+
+  // Write it beside its final name, sync, and rename: a crash leaves the old checkpoint or the
+  // new one, never half of one.
+  const std::string path = CheckpointPath(dir, next);
+  const std::string temp = path + ".tmp";
+  std::filesystem::remove(temp);
+  auto file = OpenPosixWalFile(temp);
+  if (!file.ok()) return file.status();
+  Status s = (*file)->Append(WalHeader());
+  uint64_t records = 0;
+  for (auto& [config, points] : state) {
+    if (s.ok()) {
+      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, CreateCollectionOp{config})));
+    }
+    ++records;
+    for (size_t begin = 0; s.ok() && begin < points.size(); begin += kCheckpointPointsPerRecord) {
+      UpsertOp chunk;
+      const size_t end = std::min(points.size(), begin + kCheckpointPointsPerRecord);
+      chunk.points.assign(std::make_move_iterator(points.begin() + begin),
+                          std::make_move_iterator(points.begin() + end));
+      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, chunk)));
+      ++records;
+    }
+  }
+  std::string end(1, kEndOfCheckpoint);
+  end.append(reinterpret_cast<const char*>(&records), sizeof records);
+  if (s.ok()) s = (*file)->Append(FrameWalRecord(end));
+  if (s.ok()) s = (*file)->Sync();
+  file->reset();
+  if (s.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+    s = Status::Unavailable("rename of " + temp + " failed: " + std::strerror(errno));
+  }
+  if (s.ok()) s = SyncDir(dir);
+  if (!s.ok()) {
+    std::filesystem::remove(temp);
+    return s;
+  }
+
+  // Keep the previous checkpoint (or, after the first, the log from its start) and the log
+  // from it on, as the fallback should this one be lost; everything older goes.
+  const uint64_t keep_from = checkpoint_ == 0 ? 1 : checkpoint_;
+  checkpoint_ = next;
+  for (uint64_t n : ListNumbered(dir, "checkpoint-", ".vmc")) {
+    if (n < keep_from) std::filesystem::remove(CheckpointPath(dir, n));
+  }
+  for (uint64_t n : ListNumbered(dir, "wal-", ".log")) {
+    if (n < keep_from) std::filesystem::remove(SegmentPath(dir, n));
+  }
+  return SyncDir(dir);
+}
+
+void LocalStore::RunCheckpointer() {
+  std::unique_lock lock(queue_mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stopping_) break;
+    lock.unlock();
+    {
+      std::lock_guard one(checkpoint_mu_);
+      const uint64_t grown = wal_->durable_bytes() - checkpoint_bytes_;
+      const bool due = grown >= options_.checkpoint_bytes ||
+                       (grown > 0 && std::chrono::steady_clock::now() - checkpoint_time_ >=
+                                         std::chrono::seconds(options_.checkpoint_interval_s));
+      if (due) {
+        Status s = CheckpointLocked();
+        if (!s.ok()) std::fprintf(stderr, "vecmesh: checkpoint failed: %s\n", s.ToString().c_str());
+      }
+    }
+    lock.lock();
+  }
 }
 
 StatusOr<size_t> LocalStore::Upsert(const std::string& collection, std::vector<Point> points) {

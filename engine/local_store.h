@@ -5,6 +5,7 @@
 // the destructor stops them.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -26,6 +27,11 @@ struct LocalStoreOptions {
   std::string data_dir;
   // What recovery does with a corrupt record inside the log (a torn tail is always cut).
   CorruptionPolicy corruption_policy = CorruptionPolicy::kFail;
+  // A background checkpoint starts once the log has grown by checkpoint_bytes, or
+  // checkpoint_interval_s after the last one if anything was written since; and one is taken
+  // at a clean shutdown.
+  uint64_t checkpoint_bytes = 64u << 20;
+  int checkpoint_interval_s = 300;
   // OpenMP threads one search batch may use; 0 = the number of cores.
   int search_threads = 0;
   // Background threads that build and compact indexes (one collection each at a time).
@@ -44,8 +50,14 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   static StatusOr<std::unique_ptr<LocalStore>> Open(LocalStoreOptions options);
   ~LocalStore() override;
 
-  // What recovery found in the log (Open only).
+  // What recovery found (Open only): records replayed from the log, and what was cut or
+  // skipped (a torn tail, an unusable checkpoint), in `note`.
   const WalRecovery& recovery() const { return recovery_; }
+
+  // Writes a checkpoint of every collection (data_dir/checkpoint-N.vmc) and drops the log it
+  // makes unnecessary. Writers wait while the log is switched and the points are copied;
+  // searches never wait. FailedPrecondition for an in-memory store.
+  Status Checkpoint();
 
   StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
   StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
@@ -73,14 +85,25 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   void Schedule(std::weak_ptr<Collection> collection) override;
   Status Log(const std::string& collection, const WriteOp& op) override;
   Status Replay(std::string_view record);
+  Status Recover();
+  Status CheckpointLocked();  // checkpoint_mu_ held
+  void RunCheckpointer();
   std::shared_ptr<Collection> NewCollection(const CollectionConfig& config);
   void RunIndexWorker();
   StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
 
   const LocalStoreOptions options_;
 
-  std::unique_ptr<Wal> wal_;  // null: in memory; set once by Open before the store is shared
+  std::mutex checkpoint_mu_;  // one checkpoint at a time; guards the members below it
+  // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_ and every
+  // collection's write lock, which every reader of it (a writer logging) holds one of.
+  std::unique_ptr<Wal> wal_;
+  uint64_t segment_ = 0;           // the log segment being appended to
+  uint64_t checkpoint_ = 0;        // the newest durable checkpoint (0: none)
+  uint64_t checkpoint_bytes_ = 0;  // segment size right after that checkpoint
+  std::chrono::steady_clock::time_point checkpoint_time_ = std::chrono::steady_clock::now();
   WalRecovery recovery_;
+  std::thread checkpointer_;  // wakes every second, or on stop_cv_ when stopping_
 
   std::mutex ddl_mu_;  // serialises collection creates and drops (held while they are logged)
   mutable std::shared_mutex collections_mu_;  // guards collections_
@@ -88,6 +111,7 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
 
   std::mutex queue_mu_;  // guards queue_ and stopping_
   std::condition_variable queue_cv_;
+  std::condition_variable stop_cv_;
   std::deque<std::weak_ptr<Collection>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> index_workers_;

@@ -23,13 +23,6 @@ uint32_t GetU32(const char* p) {
   return v;
 }
 
-std::string Header() {
-  std::string h(kWalMagic, sizeof kWalMagic);
-  PutU32(&h, kWalVersion);
-  PutU32(&h, Crc32c(h.data(), h.size()));
-  return h;
-}
-
 Status IoError(const std::string& what, const std::string& path, int err) {
   return Status::Unavailable(what + " " + path + " failed: " + std::strerror(err));
 }
@@ -66,6 +59,21 @@ class PosixWalFile : public WalFile {
 };
 
 }  // namespace
+
+std::string WalHeader() {
+  std::string h(kWalMagic, sizeof kWalMagic);
+  PutU32(&h, kWalVersion);
+  PutU32(&h, Crc32c(h.data(), h.size()));
+  return h;
+}
+
+std::string FrameWalRecord(std::string_view payload) {
+  std::string out;
+  PutU32(&out, static_cast<uint32_t>(payload.size()));
+  PutU32(&out, Crc32c(payload.data(), payload.size()));
+  out.append(payload);
+  return out;
+}
 
 StatusOr<std::unique_ptr<WalFile>> OpenPosixWalFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -116,7 +124,7 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
   if (data.size() < kWalHeaderBytes) {
     // A crash while writing the header of a new log.
     status = data.empty() ? Status::Ok() : cut(0, "incomplete header");
-  } else if (data.compare(0, kWalHeaderBytes, Header()) != 0) {
+  } else if (data.compare(0, kWalHeaderBytes, WalHeader()) != 0) {
     status = Status::Internal(path + " is not a vecmesh write-ahead log of version " +
                               std::to_string(kWalVersion) + " (bad header at offset 0)");
   } else {
@@ -177,7 +185,7 @@ Wal::Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name)
 StatusOr<std::unique_ptr<Wal>> Wal::Create(std::unique_ptr<WalFile> file, uint64_t size,
                                            std::string name) {
   if (size == 0) {
-    Status s = file->Append(Header());
+    Status s = file->Append(WalHeader());
     if (s.ok()) s = file->Sync();
     if (!s.ok()) return s;
     size = kWalHeaderBytes;
@@ -190,6 +198,11 @@ uint64_t Wal::durable_bytes() const {
   return durable_bytes_;
 }
 
+Status Wal::health() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
 Status Wal::Append(std::string_view payload) {
   if (payload.empty() || payload.size() > kWalMaxRecordBytes) {
     return Status::InvalidArgument("a log record must be 1 to " +
@@ -198,9 +211,7 @@ Status Wal::Append(std::string_view payload) {
   }
   std::unique_lock lock(mu_);
   if (!failed_.ok()) return failed_;
-  PutU32(&pending_, static_cast<uint32_t>(payload.size()));
-  PutU32(&pending_, Crc32c(payload.data(), payload.size()));
-  pending_.append(payload);
+  pending_ += FrameWalRecord(payload);
   const uint64_t mine = ++appended_seq_;
   // Group commit: one thread at a time writes and syncs everything pending; the others wait
   // and find their record covered when it is done.

@@ -62,6 +62,8 @@ class Wal {
   Status Append(std::string_view payload);
 
   uint64_t durable_bytes() const;
+  // OK, or the failure that stopped the log.
+  Status health() const;
 
  private:
   Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name);
@@ -77,6 +79,11 @@ class Wal {
   bool leader_active_ = false;  // a thread is writing and syncing a batch
   Status failed_;               // sticky once a write or fsync failed
 };
+
+// The file header of a log (and of a checkpoint, which is a log of its own), and one framed
+// record, for writers that build a file in one go.
+std::string WalHeader();
+std::string FrameWalRecord(std::string_view payload);
 
 // The log's on-disk framing, for docs and tests.
 constexpr char kWalMagic[8] = {'V', 'M', 'W', 'A', 'L', 'O', 'G', '\0'};

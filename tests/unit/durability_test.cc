@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/local_store.h"
+#include "tests/unit/crash_protocol.h"
 
 namespace vecmesh::engine {
 namespace {
@@ -62,7 +63,7 @@ TEST_F(DurabilityTest, ARestartRecoversEveryAcknowledgedWrite) {
         store->SetPayload("docs", {std::string("x")}, {{"c", true}}, PayloadMode::kMerge).ok());
   }
   auto store = OpenStore();
-  EXPECT_EQ(store->recovery().records, 9u);
+  EXPECT_EQ(store->recovery().records, 0u) << "a clean shutdown leaves a checkpoint: no replay";
   EXPECT_TRUE(store->recovery().note.empty());
   auto gone = store->GetCollection("gone");
   ASSERT_TRUE(gone.ok());
@@ -83,57 +84,96 @@ TEST_F(DurabilityTest, ARestartRecoversEveryAcknowledgedWrite) {
   EXPECT_EQ(OpenStore()->GetCollection("gone")->points, 1u);
 }
 
-// ---- the crash test -----------------------------------------------------------------------
-
-constexpr int kDim = 8;
-constexpr uint64_t kIds = 300;
-
-std::vector<float> VectorOf(uint64_t id, uint64_t version) {
-  std::vector<float> v(kDim);
-  for (int j = 0; j < kDim; ++j) v[j] = float(id) + float(version % 1000) / 1000.0f + j;
-  return v;
-}
-
-// The child: two writer threads, each owning the ids of its parity, upsert (new version) or
-// delete at random, appending "T id version kind" before each call and "A id version kind"
-// after its acknowledgement to the journal. Runs until killed.
-[[noreturn]] void RunWriters(const std::string& dir, const std::string& journal, uint64_t epoch) {
-  LocalStoreOptions options;
-  options.data_dir = dir;
-  auto store = LocalStore::Open(options);
-  if (!store.ok()) _exit(3);
-  IndexConfig ivf;
-  ivf.type = IndexType::kIvfFlat;
-  ivf.nlist = 4;
-  ivf.nprobe = 2;
-  if (!(*store)->CreateCollection({"c", kDim, Metric::kL2, ivf}).ok()) _exit(4);
-  int fd = ::open(journal.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-  auto note = [fd](const std::string& line) {
-    // One write per line: whole lines, and SIGKILL cannot lose what the kernel has.
-    if (::write(fd, line.data(), line.size()) != ssize_t(line.size())) _exit(5);
-  };
-  std::vector<std::thread> writers;
-  for (uint64_t w = 0; w < 2; ++w) {
-    writers.emplace_back([&, w] {
-      std::mt19937_64 rng(epoch * 2 + w);
-      for (uint64_t version = epoch * 1'000'000 + 1;; ++version) {
-        uint64_t id = (rng() % (kIds / 2)) * 2 + w;
-        bool del = rng() % 4 == 0;
-        std::string op =
-            std::to_string(id) + " " + std::to_string(version) + (del ? " D\n" : " U\n");
-        note("T " + op);
-        Status s = del ? (*store)->Delete("c", {id}).status()
-                       : (*store)
-                             ->Upsert("c", {{id, VectorOf(id, version), {{"version", version}}}})
-                             .status();
-        if (!s.ok()) _exit(6);
-        note("A " + op);
-      }
-    });
+// Runs `body` in a forked child that then dies without shutting the store down cleanly. The
+// body must not use OpenMP (a forked child cannot), so it keeps to flat collections.
+template <typename Body>
+void InCrashingChild(Body body) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    body();
+    _exit(0);
   }
-  for (auto& t : writers) t.join();
-  _exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
+
+TEST_F(DurabilityTest, CheckpointsTruncateTheLogAndALostCheckpointFallsBackToTheOneBefore) {
+  auto write_and_crash = [&] {
+    LocalStoreOptions options;
+    options.data_dir = dir_.string();
+    auto store = std::move(*LocalStore::Open(options));
+    if (!store->CreateCollection({"c", 2, Metric::kL2, {}}).ok()) _exit(1);
+    for (uint64_t round = 0; round < 3; ++round) {
+      std::vector<Point> points;
+      for (uint64_t i = 0; i < 100; ++i) {
+        points.push_back({round * 100 + i, {float(round), float(i)}, {{"round", round}}});
+      }
+      if (!store->Upsert("c", points).ok()) _exit(2);
+      if (round < 2 && !store->Checkpoint().ok()) _exit(3);
+    }
+    if (!store->Delete("c", {uint64_t{0}}).ok()) _exit(4);
+    _exit(0);  // a crash: no shutdown checkpoint
+  };
+  InCrashingChild(write_and_crash);
+  // Two checkpoints were taken: the log kept is the one from the older on.
+  EXPECT_TRUE(fs::exists(dir_ / "checkpoint-00000002.vmc"));
+  EXPECT_TRUE(fs::exists(dir_ / "checkpoint-00000003.vmc"));
+  EXPECT_FALSE(fs::exists(dir_ / "wal-00000001.log")) << "the log before the checkpoints is gone";
+  const auto backup = dir_.string() + ".backup";
+  fs::remove_all(backup);
+  fs::copy(dir_, backup);
+
+  auto expect_all = [&](LocalStore& store) {
+    EXPECT_EQ(*store.Count("c", nullptr), 299u);
+    auto got = *store.Get("c", {uint64_t{0}, uint64_t{150}, uint64_t{299}}, true, true);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 50}));
+    EXPECT_EQ((*got[1].payload)["round"], 2);
+  };
+  {
+    auto store = OpenStore();
+    EXPECT_EQ(store->recovery().records, 2u) << "only what followed the last checkpoint";
+    expect_all(*store);
+  }
+
+  // The newest checkpoint corrupt: the previous one and the log from it give the same state.
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_);
+  {
+    std::fstream f(dir_ / "checkpoint-00000003.vmc",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    f.put('\x5a');
+  }
+  {
+    auto store = OpenStore();
+    EXPECT_NE(store->recovery().note.find("checkpoint-00000003.vmc is unusable"), std::string::npos)
+        << store->recovery().note;
+    expect_all(*store);
+  }
+  // The newest checkpoint missing: the same.
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_);
+  fs::remove(dir_ / "checkpoint-00000003.vmc");
+  expect_all(*OpenStore());
+
+  // Both checkpoints lost and the log before them gone: startup refuses, naming what is missing.
+  fs::remove_all(dir_);
+  fs::copy(backup, dir_);
+  fs::remove(dir_ / "checkpoint-00000003.vmc");
+  fs::remove(dir_ / "checkpoint-00000002.vmc");
+  LocalStoreOptions options;
+  options.data_dir = dir_.string();
+  auto refused = LocalStore::Open(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("wal-00000002.log is gone"), std::string::npos)
+      << refused.status().message();
+  fs::remove_all(backup);
+}
+
+// ---- the crash test -----------------------------------------------------------------------
 
 struct Op {
   uint64_t version;
@@ -146,9 +186,15 @@ TEST_F(DurabilityTest, SigkillAtRandomMomentsLosesNoAcknowledgedWrite) {
   std::mt19937 rng(12345);
   for (uint64_t cycle = 1; cycle <= 20; ++cycle) {
     SCOPED_TRACE("cycle " + std::to_string(cycle));
+    // A fresh process (fork + exec): nothing of this one's threads or OpenMP pool in it.
     pid_t child = ::fork();
     ASSERT_GE(child, 0);
-    if (child == 0) RunWriters(dir_.string(), journal, cycle);
+    if (child == 0) {
+      const std::string epoch = std::to_string(cycle);
+      ::execl(VECMESH_CRASH_WRITER, VECMESH_CRASH_WRITER, dir_.c_str(), journal.c_str(),
+              epoch.c_str(), nullptr);
+      _exit(127);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 300));
     ::kill(child, SIGKILL);
     int status = 0;
@@ -177,26 +223,35 @@ TEST_F(DurabilityTest, SigkillAtRandomMomentsLosesNoAcknowledgedWrite) {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
     std::vector<PointId> all;
-    for (uint64_t i = 0; i < kIds + 10; ++i) all.push_back(i);
+    for (uint64_t i = 0; i < testing::kCrashIds + 10; ++i) all.push_back(i);
     auto points = *store->Get("c", all, true, true);
     std::map<uint64_t, const Record*> present;
     for (const Record& r : points) {
       uint64_t pid = std::get<uint64_t>(r.id);
       ASSERT_TRUE(present.emplace(pid, &r).second) << "duplicate id " << pid;
-      ASSERT_LT(pid, kIds) << "an id that was never written";
+      ASSERT_LT(pid, testing::kCrashIds) << "an id that was never written";
     }
-    for (uint64_t i = 0; i < kIds; ++i) {
+    for (uint64_t i = 0; i < testing::kCrashIds; ++i) {
+      // The last acknowledged state (absent before any), or an attempt made after it.
       std::vector<Op> allowed = tried_after[i];
-      if (acked.count(i)) allowed.push_back(acked[i]);
+      allowed.push_back(acked.count(i) ? acked[i] : Op{0, /*del=*/true});
       auto matches = [&](const Op& op) {
         auto it = present.find(i);
         if (op.del) return it == present.end();
-        return it != present.end() && *it->second->vector == VectorOf(i, op.version) &&
+        return it != present.end() && *it->second->vector == testing::CrashVector(i, op.version) &&
                (*it->second->payload)["version"] == op.version;
       };
-      bool ok = allowed.empty() ? !present.count(i)
-                                : std::any_of(allowed.begin(), allowed.end(), matches);
-      ASSERT_TRUE(ok) << "id " << i << " does not hold its last acknowledged write";
+      const bool ok = std::any_of(allowed.begin(), allowed.end(), matches);
+      if (!ok) {
+        std::string held = "absent";
+        if (auto it = present.find(i); it != present.end()) held = it->second->payload->dump();
+        std::string expected;
+        for (const Op& op : allowed) {
+          expected += (op.del ? " delete@" : " upsert@") + std::to_string(op.version);
+        }
+        FAIL() << "id " << i << " holds " << held << ", not its last acknowledged write or a "
+               << "later attempt:" << expected;
+      }
     }
     EXPECT_EQ(*store->Count("c", nullptr), present.size());
     // Search still finds the points.
