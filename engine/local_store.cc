@@ -269,6 +269,10 @@ StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions options
 
 Status LocalStore::Recover() {
   const std::string& dir = options_.data_dir;
+  // A checkpoint being written when the process died: never renamed, so never used.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().string().ends_with(".vmc.tmp")) std::filesystem::remove(entry.path());
+  }
   const std::vector<uint64_t> segments = ListNumbered(dir, "wal-", ".log");
   const std::vector<uint64_t> checkpoints = ListNumbered(dir, "checkpoint-", ".vmc");
   // Whether segments first, first + 1, ... up to the last one are all there.
