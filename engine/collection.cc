@@ -124,7 +124,7 @@ Status Collection::ValidateIds(const std::vector<PointId>& ids, const std::strin
 
 // ---- writes -----------------------------------------------------------------------------
 
-StatusOr<size_t> Collection::Upsert(std::vector<Point> points) {
+StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) {
   if (points.size() > limits_.max_points_per_upsert) {
     return Status::InvalidArgument("points has " + std::to_string(points.size()) +
                                    " entries; the limit is " +
@@ -143,7 +143,7 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points) {
     }
   }
   for (Point& p : points) {
-    if (config_.metric == Metric::kCosine) Normalize(&p.vector);
+    if (config_.metric == Metric::kCosine && !normalized) Normalize(&p.vector);
     if (p.payload.is_null()) p.payload = Payload::object();
   }
   size_t n;

@@ -54,7 +54,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const CollectionConfig& config() const { return config_; }
   CollectionInfo Info() const;
 
-  StatusOr<size_t> Upsert(std::vector<Point> points);
+  // `normalized`: the vectors come from a snapshot of a cosine collection, already normalised
+  // (normalising again could change their last bits).
+  StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false);
   StatusOr<size_t> Delete(const std::vector<PointId>& ids);
   StatusOr<size_t> DeleteByFilter(const Filter& filter);
   StatusOr<size_t> SetPayload(const std::vector<PointId>& ids, const Payload& payload,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -211,8 +212,9 @@ Status LocalStore::Replay(std::string_view record) {
 
 namespace {
 
-constexpr char kEndOfCheckpoint = '\xFF';  // first byte of a checkpoint's last record
-constexpr size_t kCheckpointPointsPerRecord = 1000;
+constexpr char kEndOfState = '\xFF';  // first byte of a state file's last record
+constexpr size_t kStatePointsPerRecord = 1000;
+using StateOfCollections = std::vector<std::pair<CollectionConfig, std::vector<Point>>>;
 
 std::string Numbered(const std::string& dir, const char* prefix, uint64_t n, const char* ext) {
   char name[64];
@@ -249,6 +251,59 @@ Status SyncDir(const std::string& dir) {
   ::close(fd);
   if (synced != 0) return Status::Unavailable("fsync of data directory " + dir + " failed");
   return Status::Ok();
+}
+
+// Writes `state` as a state file (a checkpoint or a snapshot: a log of a create record per
+// collection and its points in upsert records, closed by an end record) beside `path`, syncs it
+// and renames it into place, so a crash leaves the old file or the new one, never half of one.
+Status WriteStateFile(const std::string& dir, const std::string& path, StateOfCollections* state) {
+  const std::string temp = path + ".tmp";
+  std::filesystem::remove(temp);
+  auto file = OpenPosixWalFile(temp);
+  if (!file.ok()) return file.status();
+  Status s = (*file)->Append(WalHeader());
+  uint64_t records = 0;
+  for (auto& [config, points] : *state) {
+    if (s.ok()) {
+      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, CreateCollectionOp{config})));
+    }
+    ++records;
+    for (size_t begin = 0; s.ok() && begin < points.size(); begin += kStatePointsPerRecord) {
+      UpsertOp chunk;
+      const size_t end = std::min(points.size(), begin + kStatePointsPerRecord);
+      chunk.points.assign(std::make_move_iterator(points.begin() + begin),
+                          std::make_move_iterator(points.begin() + end));
+      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, chunk)));
+      ++records;
+    }
+  }
+  std::string end(1, kEndOfState);
+  end.append(reinterpret_cast<const char*>(&records), sizeof records);
+  if (s.ok()) s = (*file)->Append(FrameWalRecord(end));
+  if (s.ok()) s = (*file)->Sync();
+  file->reset();
+  if (s.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+    s = Status::Unavailable("rename of " + temp + " failed: " + std::strerror(errno));
+  }
+  if (s.ok()) s = SyncDir(dir);
+  if (!s.ok()) std::filesystem::remove(temp);
+  return s;
+}
+
+// The records of a state file, end record checked and dropped; "" + why it is unusable if not.
+StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {
+  std::vector<std::string> records;
+  auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
+    records.emplace_back(r);
+    return Status::Ok();
+  });
+  if (!read.ok()) return read.status();
+  if (!read->note.empty() || records.empty() || records.back().size() != 9 ||
+      records.back()[0] != kEndOfState) {
+    return Status::Internal(path + " ends before its end record");
+  }
+  records.pop_back();
+  return records;
 }
 
 }  // namespace
@@ -291,23 +346,15 @@ Status LocalStore::Recover() {
   uint64_t base = 0;
   for (auto it = checkpoints.rbegin(); it != checkpoints.rend() && base == 0; ++it) {
     const std::string path = CheckpointPath(dir, *it);
-    std::vector<std::string> records;
-    auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
-      records.emplace_back(r);
-      return Status::Ok();
-    });
+    auto records = ReadStateFile(path);
     std::string problem;
-    if (!read.ok()) {
-      problem = read.status().message();
-    } else if (records.empty() || records.back().size() != 9 ||
-               records.back()[0] != kEndOfCheckpoint) {
-      problem = "it ends before its end record";
+    if (!records.ok()) {
+      problem = records.status().message();
     } else if (!complete_from(*it)) {
       problem = "log segments after it are missing";
     }
     if (problem.empty()) {
-      records.pop_back();
-      for (const std::string& r : records) {
+      for (const std::string& r : *records) {
         Status s = Replay(r);
         if (!s.ok()) {
           problem = s.message();
@@ -377,7 +424,7 @@ Status LocalStore::CheckpointLocked() {
   if (!wal_) return Status::FailedPrecondition("an in-memory store has no checkpoints");
   const std::string& dir = options_.data_dir;
   const uint64_t next = segment_ + 1;
-  std::vector<std::pair<CollectionConfig, std::vector<Point>>> state;
+  StateOfCollections state;
   {
     // Freeze writes everywhere, switch the log to a new segment, and copy the points: the
     // checkpoint is then exactly the state before segment `next`.
@@ -405,42 +452,8 @@ Status LocalStore::CheckpointLocked() {
   checkpoint_bytes_ = wal_->durable_bytes();
   checkpoint_time_ = std::chrono::steady_clock::now();
 
-  // Write it beside its final name, sync, and rename: a crash leaves the old checkpoint or the
-  // new one, never half of one.
-  const std::string path = CheckpointPath(dir, next);
-  const std::string temp = path + ".tmp";
-  std::filesystem::remove(temp);
-  auto file = OpenPosixWalFile(temp);
-  if (!file.ok()) return file.status();
-  Status s = (*file)->Append(WalHeader());
-  uint64_t records = 0;
-  for (auto& [config, points] : state) {
-    if (s.ok()) {
-      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, CreateCollectionOp{config})));
-    }
-    ++records;
-    for (size_t begin = 0; s.ok() && begin < points.size(); begin += kCheckpointPointsPerRecord) {
-      UpsertOp chunk;
-      const size_t end = std::min(points.size(), begin + kCheckpointPointsPerRecord);
-      chunk.points.assign(std::make_move_iterator(points.begin() + begin),
-                          std::make_move_iterator(points.begin() + end));
-      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, chunk)));
-      ++records;
-    }
-  }
-  std::string end(1, kEndOfCheckpoint);
-  end.append(reinterpret_cast<const char*>(&records), sizeof records);
-  if (s.ok()) s = (*file)->Append(FrameWalRecord(end));
-  if (s.ok()) s = (*file)->Sync();
-  file->reset();
-  if (s.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
-    s = Status::Unavailable("rename of " + temp + " failed: " + std::strerror(errno));
-  }
-  if (s.ok()) s = SyncDir(dir);
-  if (!s.ok()) {
-    std::filesystem::remove(temp);
-    return s;
-  }
+  Status s = WriteStateFile(dir, CheckpointPath(dir, next), &state);
+  if (!s.ok()) return s;
 
   // Keep the previous checkpoint (or, after the first, the log from its start) and the log
   // from it on, as the fallback should this one be lost; everything older goes.
@@ -474,6 +487,116 @@ void LocalStore::RunCheckpointer() {
     }
     lock.lock();
   }
+}
+
+namespace {
+
+bool ValidSnapshotName(const std::string& name) {
+  return name.size() > 4 && name.size() <= 128 && name.ends_with(".vms") &&
+         name.find("..") == std::string::npos && std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+         });
+}
+
+}  // namespace
+
+StatusOr<SnapshotInfo> LocalStore::CreateSnapshot(const std::string& collection) {
+  if (!wal_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
+  auto found = Find(collection);
+  if (!found.ok()) return found.status();
+  StateOfCollections state;
+  {
+    auto frozen = (*found)->BlockWrites();  // the point in time: no write is half in the copy
+    state.emplace_back((*found)->config(), (*found)->ExportPoints());
+  }
+  const std::string dir = options_.data_dir + "/snapshots/" + collection;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("creating " + dir + " failed: " + ec.message());
+  static std::atomic<uint64_t> sequence{0};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  const std::string name =
+      collection + "-" + std::to_string(ms) + "-" + std::to_string(++sequence) + ".vms";
+  Status s = WriteStateFile(dir, dir + "/" + name, &state);
+  if (!s.ok()) return s;
+  return SnapshotInfo{name, std::filesystem::file_size(dir + "/" + name)};
+}
+
+StatusOr<std::vector<SnapshotInfo>> LocalStore::ListSnapshots(const std::string& collection) const {
+  auto found = Find(collection);
+  if (!found.ok()) return found.status();
+  std::vector<SnapshotInfo> out;
+  const std::string dir = options_.data_dir + "/snapshots/" + collection;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (ValidSnapshotName(name)) out.push_back({name, entry.file_size()});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+StatusOr<std::string> LocalStore::SnapshotPath(const std::string& collection,
+                                               const std::string& snapshot) const {
+  if (!ValidSnapshotName(snapshot)) {
+    return Status::InvalidArgument("snapshot name '" + snapshot +
+                                   "' is invalid: it must match [A-Za-z0-9_.-]{1,124}.vms");
+  }
+  const std::string path = options_.data_dir + "/snapshots/" + collection + "/" + snapshot;
+  if (wal_ == nullptr || !std::filesystem::exists(path)) {
+    return Status::NotFound("snapshot '" + snapshot + "' of collection '" + collection +
+                            "' not found");
+  }
+  return path;
+}
+
+Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& collection) {
+  // Read and check all of it before changing anything.
+  auto records = ReadStateFile(path);
+  if (!records.ok()) {
+    return Status::InvalidArgument(
+        path + " is not a whole vecmesh snapshot: " + records.status().message());
+  }
+  CollectionConfig config;
+  std::vector<std::vector<Point>> batches;
+  for (size_t i = 0; i < records->size(); ++i) {
+    std::string name;
+    WriteOp op;
+    Status s = DecodeWriteOp((*records)[i], &name, &op);
+    if (!s.ok()) return Status::InvalidArgument(path + ": " + s.message());
+    if (i == 0 && std::holds_alternative<CreateCollectionOp>(op)) {
+      config = std::get<CreateCollectionOp>(op).config;
+    } else if (i > 0 && std::holds_alternative<UpsertOp>(op)) {
+      batches.push_back(std::move(std::get<UpsertOp>(op).points));
+    } else {
+      return Status::InvalidArgument(path + " is not a snapshot of one collection");
+    }
+  }
+  if (records->empty()) return Status::InvalidArgument(path + " holds no collection");
+  config.name = collection;
+  auto valid = ValidateCollectionConfig(config, options_.limits);
+  if (!valid.ok()) return valid.status();
+  for (const auto& batch : batches) {
+    bool fits = batch.size() <= options_.limits.max_points_per_upsert;
+    for (const Point& p : batch) fits = fits && p.vector.size() == config.dimension;
+    if (!fits) return Status::InvalidArgument(path + " holds a malformed batch of points");
+  }
+
+  if (Find(collection).ok()) {
+    Status dropped = DropCollection(collection);
+    if (!dropped.ok()) return dropped;
+  }
+  auto created = CreateCollection(*valid);
+  if (!created.ok()) return created.status();
+  auto target = Find(collection);
+  if (!target.ok()) return target.status();
+  for (auto& batch : batches) {
+    auto upserted = (*target)->Upsert(std::move(batch), /*normalized=*/true);
+    if (!upserted.ok()) return upserted.status();
+  }
+  return Status::Ok();
 }
 
 StatusOr<size_t> LocalStore::Upsert(const std::string& collection, std::vector<Point> points) {

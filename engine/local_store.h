@@ -20,6 +20,12 @@
 
 namespace vecmesh::engine {
 
+struct SnapshotInfo {
+  std::string name;
+  uint64_t size_bytes = 0;
+  bool operator==(const SnapshotInfo&) const = default;
+};
+
 struct LocalStoreOptions {
   Limits limits;
   // Where the write-ahead log lives; empty keeps everything in memory (nothing survives a
@@ -58,6 +64,19 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   // makes unnecessary. Writers wait while the log is switched and the points are copied;
   // searches never wait. FailedPrecondition for an in-memory store.
   Status Checkpoint();
+
+  // Snapshots (durable stores only): a consistent point-in-time copy of one collection, taken
+  // while writes continue (they wait only while its points are copied), in
+  // data_dir/snapshots/COLLECTION/NAME.vms (the state-file format of docs/storage.md).
+  StatusOr<SnapshotInfo> CreateSnapshot(const std::string& collection);
+  StatusOr<std::vector<SnapshotInfo>> ListSnapshots(const std::string& collection) const;
+  // The file of a snapshot, for export.
+  StatusOr<std::string> SnapshotPath(const std::string& collection,
+                                     const std::string& snapshot) const;
+  // Restores the snapshot file at `path` (one of ours, or one exported from another node) into
+  // `collection`: created with the snapshot's configuration, or replaced if it exists. The
+  // restore is logged like any write. A file that is not a whole snapshot changes nothing.
+  Status RestoreSnapshot(const std::string& path, const std::string& collection);
 
   StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
   StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
