@@ -335,3 +335,42 @@ TEST_F(DurabilityTest, ASnapshotUnderConcurrentWritesIsOnePointInTimeAndRestores
 
 }  // namespace
 }  // namespace vecmesh::engine
+
+namespace vecmesh::engine {
+namespace {
+
+// tests/fixtures/v1 was written by format version 1 (log, checkpoint and snapshot files): a
+// checkpoint (segment 2), the log before it (kept as the fallback), and a log tail after it,
+// left by a process that died without a shutdown checkpoint. Every later version must still
+// read it; when the version is bumped, add tests/fixtures/v2 beside it.
+TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion1) {
+  fs::copy(fs::path(VECMESH_SOURCE_DIR) / "tests/fixtures/v1", dir_, fs::copy_options::recursive);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->recovery().records, 3u) << "the log tail after the checkpoint";
+  auto vectors = store->GetCollection("vectors");
+  ASSERT_TRUE(vectors.ok());
+  EXPECT_EQ(vectors->config.dimension, 3u);
+  EXPECT_EQ(vectors->config.metric, Metric::kL2);
+  auto got = *store->Get("vectors", {uint64_t{1}, std::string("two"), uint64_t{3}, uint64_t{4}},
+                         true, true);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(*got[0].payload, json({{"tag", "a"}, {"n", 1}}));
+  EXPECT_EQ(*got[1].payload, json({{"tag", "b"}, {"nested", {{"x", true}}}, {"n", 2}}));
+  EXPECT_EQ(*got[2].vector, (std::vector<float>{0.5f, -1, 2}));
+  auto docs = store->GetCollection("docs");
+  ASSERT_TRUE(docs.ok());
+  EXPECT_EQ(docs->config.index.type, IndexType::kHnsw);
+  EXPECT_EQ(docs->config.index.hnsw_m, 8);
+  auto snapshots = *store->ListSnapshots("docs");
+  ASSERT_EQ(snapshots.size(), 1u);
+  ASSERT_TRUE(store->RestoreSnapshot(*store->SnapshotPath("docs", "docs-v1.vms"), "docs2").ok());
+  auto doc = *store->Get("docs2", {uint64_t{10}}, true, true);
+  ASSERT_EQ(doc.size(), 1u);
+  EXPECT_NEAR((*doc[0].vector)[0], 0.6f, 1e-6) << "stored normalised";
+  EXPECT_EQ(*doc[0].payload, json({{"title", "ten"}}));
+}
+
+}  // namespace
+}  // namespace vecmesh::engine
