@@ -407,7 +407,8 @@ Status LocalStore::Recover() {
   if (!file.ok()) return file.status();
   Status s = SyncDir(dir);  // the segment's directory entry must be durable too
   if (!s.ok()) return s;
-  auto wal = Wal::Create(std::move(*file), last_size, SegmentPath(dir, last));
+  auto wal = Wal::Create(std::move(*file), last_size, SegmentPath(dir, last),
+                         options_.wal_sync_interval_ms);
   if (!wal.ok()) return wal.status();
   wal_ = std::move(*wal);
   segment_ = last;
@@ -441,7 +442,8 @@ Status LocalStore::CheckpointLocked() {
     if (!health.ok()) return health;
     auto file = OpenPosixWalFile(SegmentPath(dir, next));
     if (!file.ok()) return file.status();
-    auto wal = Wal::Create(std::move(*file), 0, SegmentPath(dir, next));
+    auto wal =
+        Wal::Create(std::move(*file), 0, SegmentPath(dir, next), options_.wal_sync_interval_ms);
     if (!wal.ok()) return wal.status();
     Status s = SyncDir(dir);
     if (!s.ok()) return s;

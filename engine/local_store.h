@@ -33,6 +33,10 @@ struct LocalStoreOptions {
   std::string data_dir;
   // What recovery does with a corrupt record inside the log (a torn tail is always cut).
   CorruptionPolicy corruption_policy = CorruptionPolicy::kFail;
+  // 0 (fsync=always): a write returns once fsynced. Above 0: once written to the log file, with
+  // an fsync at least every wal_sync_interval_ms, which bounds what a power loss (not a process
+  // crash) can take.
+  uint32_t wal_sync_interval_ms = 0;
   // A background checkpoint starts once the log has grown by checkpoint_bytes, or
   // checkpoint_interval_s after the last one if anything was written since; and one is taken
   // at a clean shutdown.

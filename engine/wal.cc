@@ -179,18 +179,58 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
   return report;
 }
 
-Wal::Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name)
-    : name_(std::move(name)), file_(std::move(file)), durable_bytes_(size) {}
+Wal::Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name, uint32_t sync_interval_ms)
+    : name_(std::move(name)),
+      file_(std::move(file)),
+      durable_bytes_(size),
+      sync_interval_ms_(sync_interval_ms),
+      synced_bytes_(size) {
+  if (sync_interval_ms_ > 0) syncer_ = std::thread([this] { RunSyncer(); });
+}
+
+Wal::~Wal() {
+  if (!syncer_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  syncer_.join();
+}
+
+void Wal::RunSyncer() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(sync_interval_ms_));
+    (void)SyncLocked(lock);
+  }
+  (void)SyncLocked(lock);  // what was written is synced before the log closes
+}
+
+Status Wal::SyncLocked(std::unique_lock<std::mutex>& lock) {
+  if (!failed_.ok() || synced_bytes_ == durable_bytes_) return failed_;
+  const uint64_t target = durable_bytes_;
+  lock.unlock();  // writers go on while the disk syncs
+  Status s = file_->Sync();
+  lock.lock();
+  if (s.ok()) {
+    synced_bytes_ = std::max(synced_bytes_, target);
+  } else if (failed_.ok()) {
+    failed_ = Status::Unavailable(s.message() + "; the write-ahead log " + name_ +
+                                  " accepts no more writes until the store restarts");
+  }
+  return failed_;
+}
 
 StatusOr<std::unique_ptr<Wal>> Wal::Create(std::unique_ptr<WalFile> file, uint64_t size,
-                                           std::string name) {
+                                           std::string name, uint32_t sync_interval_ms) {
   if (size == 0) {
     Status s = file->Append(WalHeader());
     if (s.ok()) s = file->Sync();
     if (!s.ok()) return s;
     size = kWalHeaderBytes;
   }
-  return std::unique_ptr<Wal>(new Wal(std::move(file), size, std::move(name)));
+  return std::unique_ptr<Wal>(new Wal(std::move(file), size, std::move(name), sync_interval_ms));
 }
 
 uint64_t Wal::durable_bytes() const {
@@ -226,7 +266,7 @@ Status Wal::Append(std::string_view payload) {
     const uint64_t batch_end = appended_seq_;
     lock.unlock();  // no lock is held across the disk wait
     Status s = file_->Append(batch);
-    if (s.ok()) s = file_->Sync();
+    if (s.ok() && sync_interval_ms_ == 0) s = file_->Sync();
     lock.lock();
     leader_active_ = false;
     if (s.ok()) {

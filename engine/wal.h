@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "engine/status.h"
 
@@ -53,10 +54,15 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
 class Wal {
  public:
   // `file` holds a valid log of `size` bytes (0 for a new file: the header is written first).
+  // sync_interval_ms 0 (the default, fsync=always): every append is fsynced before it returns.
+  // Above 0: appends return once written (they survive a process crash, not a power loss), and
+  // a background thread fsyncs every sync_interval_ms: the window a power loss can take.
   static StatusOr<std::unique_ptr<Wal>> Create(std::unique_ptr<WalFile> file, uint64_t size,
-                                               std::string name);
+                                               std::string name, uint32_t sync_interval_ms = 0);
+  ~Wal();
 
-  // Appends one record and returns once it is durable (written and fsynced). A failed write or
+  // Appends one record and returns once it is durable (written and fsynced; only written in
+  // interval mode). A failed write or
   // fsync fails this append and every later one (the log is then cut back to its last durable
   // size, best effort): an fsync is never retried, since its failure may have dropped pages.
   Status Append(std::string_view payload);
@@ -66,7 +72,9 @@ class Wal {
   Status health() const;
 
  private:
-  Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name);
+  Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name, uint32_t sync_interval_ms);
+  void RunSyncer();
+  Status SyncLocked(std::unique_lock<std::mutex>& lock);  // interval mode: fsync what is written
 
   const std::string name_;  // for messages: the path
   mutable std::mutex mu_;   // guards everything below
@@ -78,6 +86,11 @@ class Wal {
   uint64_t durable_bytes_ = 0;  // file size covering durable_seq_ records
   bool leader_active_ = false;  // a thread is writing and syncing a batch
   Status failed_;               // sticky once a write or fsync failed
+  const uint32_t sync_interval_ms_;
+  uint64_t synced_bytes_ = 0;  // interval mode: what the last fsync covered
+  bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::thread syncer_;  // interval mode only
 };
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed

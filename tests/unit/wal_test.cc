@@ -122,6 +122,22 @@ TEST_F(WalTest, ConcurrentAppendsShareFsyncs) {
   EXPECT_GT(syncs.load(), 0);
 }
 
+TEST_F(WalTest, IntervalModeReturnsBeforeTheFsyncAndSyncsInTheBackground) {
+  std::atomic<int> syncs{0};
+  {
+    auto wal = *Wal::Create(std::make_unique<CountingFile>(*OpenPosixWalFile(path_), &syncs), 0,
+                            path_, /*sync_interval_ms=*/50);
+    syncs = 0;
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(wal->Append("record " + std::to_string(i)).ok());
+    EXPECT_LT(syncs.load(), 10) << "appends do not wait for an fsync each";
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_GE(syncs.load(), 1) << "the background fsync ran";
+  }
+  std::vector<std::string> replayed;
+  ASSERT_EQ(Recover(&replayed)->records, 200u);
+  EXPECT_EQ(replayed.back(), "record 199");
+}
+
 TEST_F(WalTest, TornTailIsCutAndTheLogGoesOn) {
   {
     auto wal = Open();
