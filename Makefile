@@ -32,6 +32,7 @@ test: build build-tsan
 
 bench: build
 	@$(BUILD)/bench/engine/vecmesh_engine_bench
+	@$(BUILD)/bench/engine/vecmesh_durability_bench --dir $(BUILD)/bench-data
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')
