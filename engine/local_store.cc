@@ -146,7 +146,9 @@ StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
 StatusOr<CollectionInfo> LocalStore::GetCollection(const std::string& name) const {
   auto c = Find(name);
   if (!c.ok()) return c.status();
-  return (*c)->Info();
+  CollectionInfo info = (*c)->Info();
+  if (read_only_) info.status = "read_only";
+  return info;
 }
 
 std::vector<CollectionInfo> LocalStore::ListCollections() const {
@@ -156,7 +158,10 @@ std::vector<CollectionInfo> LocalStore::ListCollections() const {
     for (const auto& [name, c] : collections_) all.push_back(c);
   }
   std::vector<CollectionInfo> out;
-  for (const auto& c : all) out.push_back(c->Info());
+  for (const auto& c : all) {
+    out.push_back(c->Info());
+    if (read_only_) out.back().status = "read_only";
+  }
   return out;
 }
 
@@ -184,7 +189,13 @@ Status LocalStore::DropCollection(const std::string& name) {
 
 Status LocalStore::Log(const std::string& collection, const WriteOp& op) {
   if (!wal_) return Status::Ok();
-  return wal_->Append(EncodeWriteOp(collection, op));
+  Status s = wal_->Append(EncodeWriteOp(collection, op));
+  if (!s.ok()) read_only_ = true;  // the log never recovers from a failed write or fsync
+  return s;
+}
+
+StatusOr<std::unique_ptr<WalFile>> LocalStore::OpenSegment(const std::string& path) const {
+  return options_.open_wal_file ? options_.open_wal_file(path) : OpenPosixWalFile(path);
 }
 
 Status LocalStore::Replay(std::string_view record) {
@@ -403,7 +414,7 @@ Status LocalStore::Recover() {
   }
   recovery_.valid_bytes = last_size;
 
-  auto file = OpenPosixWalFile(SegmentPath(dir, last));
+  auto file = OpenSegment(SegmentPath(dir, last));
   if (!file.ok()) return file.status();
   Status s = SyncDir(dir);  // the segment's directory entry must be durable too
   if (!s.ok()) return s;
@@ -440,7 +451,7 @@ Status LocalStore::CheckpointLocked() {
     // A failed log keeps the store read-only until an operator restarts it: no new segment.
     Status health = wal_->health();
     if (!health.ok()) return health;
-    auto file = OpenPosixWalFile(SegmentPath(dir, next));
+    auto file = OpenSegment(SegmentPath(dir, next));
     if (!file.ok()) return file.status();
     auto wal =
         Wal::Create(std::move(*file), 0, SegmentPath(dir, next), options_.wal_sync_interval_ms);

@@ -5,9 +5,11 @@
 // the destructor stops them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +39,8 @@ struct LocalStoreOptions {
   // an fsync at least every wal_sync_interval_ms, which bounds what a power loss (not a process
   // crash) can take.
   uint32_t wal_sync_interval_ms = 0;
+  // Opens a log segment for appending; null: OpenPosixWalFile. (A seam for fault injection.)
+  std::function<StatusOr<std::unique_ptr<WalFile>>(const std::string& path)> open_wal_file;
   // A background checkpoint starts once the log has grown by checkpoint_bytes, or
   // checkpoint_interval_s after the last one if anything was written since; and one is taken
   // at a clean shutdown.
@@ -107,6 +111,7 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
   Status Log(const std::string& collection, const WriteOp& op) override;
+  StatusOr<std::unique_ptr<WalFile>> OpenSegment(const std::string& path) const;
   Status Replay(std::string_view record);
   Status Recover();
   Status CheckpointLocked();  // checkpoint_mu_ held
@@ -126,6 +131,8 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   uint64_t checkpoint_bytes_ = 0;  // segment size right after that checkpoint
   std::chrono::steady_clock::time_point checkpoint_time_ = std::chrono::steady_clock::now();
   WalRecovery recovery_;
+  // Set when the log failed: every write fails until a restart, and collections say so.
+  std::atomic<bool> read_only_{false};
   std::thread checkpointer_;  // wakes every second, or on stop_cv_ when stopping_
 
   std::mutex ddl_mu_;  // serialises collection creates and drops (held while they are logged)

@@ -84,7 +84,9 @@ struct CollectionConfig {
 };
 
 // "ready": every point is in the index (or the index is exact); "indexing": recent points are
-// being added to the index or the index is being rebuilt; "training": an IVF index is training.
+// being added to the index or the index is being rebuilt; "training": an IVF index is training;
+// "read_only": the store's write-ahead log failed (disk full, fsync error): searches go on,
+// writes fail until an operator restarts the store.
 struct CollectionInfo {
   CollectionConfig config;
   size_t points = 0;          // live points

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/local_store.h"
+#include "tests/support/faulty_wal_file.h"
 #include "tests/unit/crash_protocol.h"
 
 namespace vecmesh::engine {
@@ -370,6 +371,56 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion1) {
   ASSERT_EQ(doc.size(), 1u);
   EXPECT_NEAR((*doc[0].vector)[0], 0.6f, 1e-6) << "stored normalised";
   EXPECT_EQ(*doc[0].payload, json({{"title", "ten"}}));
+}
+
+}  // namespace
+}  // namespace vecmesh::engine
+
+namespace vecmesh::engine {
+namespace {
+
+TEST_F(DurabilityTest, ADiskFaultFailsTheWriteAndTurnsTheStoreReadOnly) {
+  for (bool on_sync : {false, true}) {
+    SCOPED_TRACE(on_sync ? "fsync fails" : "ENOSPC on append");
+    fs::remove_all(dir_);
+    testing::DiskFaults faults;
+    LocalStoreOptions options;
+    options.data_dir = dir_.string();
+    options.open_wal_file = [&](const std::string& path) -> StatusOr<std::unique_ptr<WalFile>> {
+      auto file = OpenPosixWalFile(path);
+      if (!file.ok()) return file.status();
+      return std::unique_ptr<WalFile>(
+          std::make_unique<testing::FaultyWalFile>(std::move(*file), &faults));
+    };
+    {
+      auto store = std::move(*LocalStore::Open(options));
+      ASSERT_TRUE(store->CreateCollection({"c", 2, Metric::kL2, {}}).ok());
+      ASSERT_TRUE(store->Upsert("c", {{uint64_t{1}, {1, 1}, {}}}).ok());
+      (on_sync ? faults.fail_sync : faults.fail_append) = true;
+      Status s = store->Upsert("c", {{uint64_t{2}, {2, 2}, {}}}).status();
+      EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+      EXPECT_NE(s.message().find(on_sync ? "fsync of wal.log failed" : "No space left on device"),
+                std::string::npos)
+          << s.message();
+      EXPECT_EQ(*store->Count("c", nullptr), 1u) << "nothing of the failed write is applied";
+      EXPECT_EQ(store->GetCollection("c")->status, "read_only");
+      EXPECT_EQ(store->ListCollections()[0].status, "read_only");
+      SearchRequest q;
+      q.vector = {1, 1};
+      EXPECT_TRUE(store->Search("c", q).ok()) << "searches go on";
+      faults.fail_append = faults.fail_sync = false;
+      EXPECT_EQ(store->Delete("c", {uint64_t{1}}).status().code(), StatusCode::kUnavailable)
+          << "the disk came back, but a failed fsync may have lost pages: no more writes";
+      EXPECT_EQ(store->CreateCollection({"d", 2, Metric::kL2, {}}).status().code(),
+                StatusCode::kUnavailable);
+    }
+    // The operator restarts it: the acknowledged write is there, the failed one is not.
+    options.open_wal_file = nullptr;
+    auto store = std::move(*LocalStore::Open(options));
+    EXPECT_EQ(*store->Count("c", nullptr), 1u);
+    EXPECT_EQ(store->GetCollection("c")->status, "ready");
+    EXPECT_TRUE(store->Upsert("c", {{uint64_t{3}, {3, 3}, {}}}).ok());
+  }
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <map>
 #include <thread>
 
+#include "tests/support/faulty_wal_file.h"
+
 namespace vecmesh::engine {
 namespace {
 
@@ -217,44 +219,22 @@ TEST_F(WalTest, ABadHeaderIsNotALog) {
   EXPECT_NE(r.status().message().find("is not a vecmesh write-ahead log"), std::string::npos);
 }
 
-// Fails on demand like a full or broken disk; a failing append first writes half its bytes.
-class FaultyFile : public WalFile {
- public:
-  explicit FaultyFile(std::unique_ptr<WalFile> inner) : inner_(std::move(inner)) {}
-  Status Append(std::string_view bytes) override {
-    if (fail_append) {
-      (void)inner_->Append(bytes.substr(0, bytes.size() / 2));
-      return Status::Unavailable("write to wal.log failed: No space left on device");
-    }
-    return inner_->Append(bytes);
-  }
-  Status Sync() override {
-    if (fail_sync) return Status::Unavailable("fsync of wal.log failed: Input/output error");
-    return inner_->Sync();
-  }
-  Status Truncate(uint64_t size) override { return inner_->Truncate(size); }
-  std::atomic<bool> fail_append{false}, fail_sync{false};
-
- private:
-  std::unique_ptr<WalFile> inner_;
-};
-
 TEST_F(WalTest, DiskFaultsFailTheWriteAndEveryLaterOneAndLoseNothingAcknowledged) {
   for (bool on_sync : {false, true}) {
     SCOPED_TRACE(on_sync ? "fsync fails" : "ENOSPC on append");
     fs::remove(path_);
-    auto faulty = std::make_unique<FaultyFile>(*OpenPosixWalFile(path_));
-    FaultyFile* file = faulty.get();
-    auto wal = *Wal::Create(std::move(faulty), 0, path_);
+    testing::DiskFaults faults;
+    auto wal = *Wal::Create(
+        std::make_unique<testing::FaultyWalFile>(*OpenPosixWalFile(path_), &faults), 0, path_);
     ASSERT_TRUE(wal->Append("acknowledged 1").ok());
     ASSERT_TRUE(wal->Append("acknowledged 2").ok());
-    (on_sync ? file->fail_sync : file->fail_append) = true;
+    (on_sync ? faults.fail_sync : faults.fail_append) = true;
     Status s = wal->Append("refused");
     EXPECT_EQ(s.code(), StatusCode::kUnavailable);
     EXPECT_NE(s.message().find(on_sync ? "fsync" : "No space left on device"), std::string::npos);
     EXPECT_NE(s.message().find("accepts no more writes"), std::string::npos) << s.message();
     // The disk recovers, but the log does not pretend it did: a failed fsync may have lost pages.
-    file->fail_append = file->fail_sync = false;
+    faults.fail_append = faults.fail_sync = false;
     EXPECT_FALSE(wal->Append("after the fault").ok());
     wal.reset();
 
