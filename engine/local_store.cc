@@ -327,6 +327,7 @@ StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions options
                                " failed: " + ec.message());
   }
   auto store = std::make_unique<LocalStore>(std::move(options));
+  store->durable_ = true;
   Status s = store->Recover();
   if (!s.ok()) return s;
   store->checkpointer_ = std::thread([s = store.get()] { s->RunCheckpointer(); });
@@ -514,7 +515,7 @@ bool ValidSnapshotName(const std::string& name) {
 }  // namespace
 
 StatusOr<SnapshotInfo> LocalStore::CreateSnapshot(const std::string& collection) {
-  if (!wal_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
+  if (!durable_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
   auto found = Find(collection);
   if (!found.ok()) return found.status();
   StateOfCollections state;
@@ -558,7 +559,7 @@ StatusOr<std::string> LocalStore::SnapshotPath(const std::string& collection,
                                    "' is invalid: it must match [A-Za-z0-9_.-]{1,124}.vms");
   }
   const std::string path = options_.data_dir + "/snapshots/" + collection + "/" + snapshot;
-  if (wal_ == nullptr || !std::filesystem::exists(path)) {
+  if (!durable_ || !std::filesystem::exists(path)) {
     return Status::NotFound("snapshot '" + snapshot + "' of collection '" + collection +
                             "' not found");
   }

@@ -122,6 +122,7 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
 
   const LocalStoreOptions options_;
 
+  bool durable_ = false;      // set by Open before the store is shared; read-only after
   std::mutex checkpoint_mu_;  // one checkpoint at a time; guards the members below it
   // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_ and every
   // collection's write lock, which every reader of it (a writer logging) holds one of.

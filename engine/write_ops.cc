@@ -145,7 +145,12 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
       CreateCollectionOp create;
       create.config.name = *collection;
       create.config.dimension = r.U32();
-      create.config.metric = static_cast<Metric>(r.U8());
+      const uint8_t metric = r.U8();
+      if (metric > static_cast<uint8_t>(Metric::kCosine)) {
+        return Status::Internal("log record for '" + *collection + "' has unknown metric " +
+                                std::to_string(metric));
+      }
+      create.config.metric = static_cast<Metric>(metric);
       auto index = IndexConfigFromJson(r.Json(), create.config.dimension);
       if (!index.ok()) return Status::Internal("log record: " + index.status().message());
       create.config.index = *index;
@@ -178,7 +183,12 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
       SetPayloadOp set;
       set.ids = r.Ids();
       set.payload = r.Json();
-      set.mode = r.U8() == 0 ? PayloadMode::kMerge : PayloadMode::kReplace;
+      const uint8_t mode = r.U8();
+      if (mode > 1) {
+        return Status::Internal("log record for '" + *collection + "' has unknown payload mode " +
+                                std::to_string(mode));
+      }
+      set.mode = mode == 0 ? PayloadMode::kMerge : PayloadMode::kReplace;
       *op = std::move(set);
       break;
     }
