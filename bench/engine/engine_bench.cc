@@ -137,6 +137,15 @@ void Row(const char* index, const char* mode, const char* system, const Measure&
   std::printf("\n");
 }
 
+// The four rows comparing the engine with raw FAISS, batch 1 and batched.
+void CompareWithFaiss(const char* index, const Measure& engine_single, const Measure& faiss_single,
+                      const Measure& engine_batched, const Measure& faiss_batched) {
+  Row(index, "batch-1", "vecmesh", engine_single, nullptr);
+  Row(index, "batch-1", "faiss", faiss_single, &engine_single);
+  Row(index, "batched", "vecmesh", engine_batched, nullptr);
+  Row(index, "batched", "faiss", faiss_batched, &engine_batched);
+}
+
 double LoadEngine(engine::LocalStore& store, const std::string& name, const Bench& b,
                   engine::IndexConfig index) {
   auto t = Clock::now();
@@ -206,11 +215,8 @@ int main(int argc, char** argv) {
     engine::IndexConfig index;
     LoadEngine(store, "flat", b, index);
     Measure e1 = EngineSingle(b, store, "flat", b.nq_single), f1 = FaissSingle(b, flat);
-    Row("flat", "batch-1", "vecmesh", e1, nullptr);
-    Row("flat", "batch-1", "faiss", f1, &e1);
     Measure eb = EngineBatched(b, store, "flat"), fb = FaissBatched(b, flat);
-    Row("flat", "batched", "vecmesh", eb, nullptr);
-    Row("flat", "batched", "faiss", fb, &eb);
+    CompareWithFaiss("flat", e1, f1, eb, fb);
   }
   if (wanted("hnsw")) {
     engine::IndexConfig index;
@@ -283,12 +289,9 @@ int main(int argc, char** argv) {
     fi.add(points, b.data.base.data());
     omp_set_num_threads(1);
     fi.nprobe = kNprobe;
-    Measure e1 = EngineSingle(b, store, "ivf_flat", b.nq), f1 = FaissSingle(b, fi);
-    Row("ivf_flat", "batch-1", "vecmesh", e1, nullptr);
-    Row("ivf_flat", "batch-1", "faiss", f1, &e1);
+    Measure e1 = EngineSingle(b, store, "ivf_flat", b.nq_single), f1 = FaissSingle(b, fi);
     Measure eb = EngineBatched(b, store, "ivf_flat"), fb = FaissBatched(b, fi);
-    Row("ivf_flat", "batched", "vecmesh", eb, nullptr);
-    Row("ivf_flat", "batched", "faiss", fb, &eb);
+    CompareWithFaiss("ivf_flat", e1, f1, eb, fb);
   }
 
   // Filtered search: payload filters resolved through the payload index, batch 1.
