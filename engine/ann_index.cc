@@ -30,4 +30,15 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config
   }
 }
 
+StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const CollectionConfig& config,
+                                                 std::string_view image, uint32_t slots) {
+  try {
+    if (config.index.type == IndexType::kHnsw) return LoadHnswIndex(config, image, slots);
+    return LoadIvfIndex(config, image, slots);
+  } catch (const std::exception& e) {
+    return Status::Internal("reading the saved " + std::string(IndexTypeName(config.index.type)) +
+                            " index of collection '" + config.name + "' failed: " + e.what());
+  }
+}
+
 }  // namespace vecmesh::engine

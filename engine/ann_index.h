@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/bitset.h"
@@ -48,6 +50,10 @@ class AnnIndex {
   // How many points one AddEncoded call should take, to bound how long searches wait for it.
   virtual size_t AddBatchSize() const = 0;
 
+  // The index as bytes (hnswlib's and FAISS's own serialisations) for a checkpoint, which writes
+  // them through its own checked file. Not concurrent with AddEncoded.
+  virtual std::string Save() const = 0;
+
   // Whether the stored vectors are exact (scores need no refinement).
   virtual bool exact_vectors() const = 0;
   virtual size_t dim() const = 0;
@@ -65,14 +71,23 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options);
 
+// Reads back an AnnIndex::Save image of an index built for `config` over slots [0, slots). An
+// image that does not fit them is Internal, naming what is wrong.
+StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const CollectionConfig& config,
+                                                 std::string_view image, uint32_t slots);
+
 }  // namespace vecmesh::engine
 
 namespace vecmesh::engine {
-// The implementations BuildAnnIndex picks from (hnsw_index.cc, ivf_index.cc).
+// The implementations BuildAnnIndex and LoadAnnIndex pick from (hnsw_index.cc, ivf_index.cc).
 StatusOr<std::unique_ptr<AnnIndex>> BuildHnswIndex(const CollectionConfig& config, size_t n,
                                                    const float* x, const uint32_t* slots,
                                                    const BuildOptions& options);
 StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options);
+StatusOr<std::unique_ptr<AnnIndex>> LoadHnswIndex(const CollectionConfig& config,
+                                                  std::string_view image, uint32_t slots);
+StatusOr<std::unique_ptr<AnnIndex>> LoadIvfIndex(const CollectionConfig& config,
+                                                 std::string_view image, uint32_t slots);
 }  // namespace vecmesh::engine

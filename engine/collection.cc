@@ -222,11 +222,8 @@ StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
 }
 
 void Collection::Replay(WriteOp op) {
-  {
-    std::lock_guard write(write_mu_);
-    Apply(std::move(op));
-  }
-  RequestMaintenance();
+  std::lock_guard write(write_mu_);
+  Apply(std::move(op));
 }
 
 std::unique_lock<std::mutex> Collection::BlockWrites() {
@@ -242,6 +239,35 @@ std::vector<Point> Collection::ExportPoints() const {
     points.push_back({id, std::vector<float>(v, v + config_.dimension), table_->PayloadOf(slot)});
   }
   return points;
+}
+
+CollectionImage Collection::ExportImage() const {
+  std::shared_lock lock(mu_);
+  CollectionImage image;
+  const PointTable& table = *table_;
+  image.slots.reserve(table.num_slots());
+  for (uint32_t slot = 0; slot < table.num_slots(); ++slot) {
+    SavedSlot& s = image.slots.emplace_back();
+    const float* v = table.Vector(slot);
+    s.point.vector.assign(v, v + config_.dimension);
+    s.live = table.IsLive(slot);
+    if (s.live) {
+      s.point.id = table.Id(slot);
+      s.point.payload = table.PayloadOf(slot);
+    }
+  }
+  if (index_) {
+    try {
+      image.index = index_->Save();
+      image.indexed_slots = indexed_slots_;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr,
+                   "vecmesh: saving the index of collection '%s' failed (%s); it is rebuilt "
+                   "after a restart\n",
+                   config_.name.c_str(), e.what());
+    }
+  }
+  return image;
 }
 
 void Collection::Retire() {
@@ -266,6 +292,20 @@ size_t Collection::Apply(WriteOp op) {
     for (const PointId& id : del->ids) n += table.Kill(id);
     return n;
   }
+  if (auto* saved = std::get_if<SlotsOp>(&op)) {
+    for (SavedSlot& s : saved->slots) {
+      if (s.live) {
+        table.Insert(s.point.id, s.point.vector.data(), std::move(s.point.payload));
+      } else {
+        table.InsertDead(s.point.vector.data());
+      }
+    }
+    return saved->slots.size();
+  }
+  if (auto* part = std::get_if<IndexPartOp>(&op)) {
+    LoadIndexPart(std::move(*part));
+    return 0;
+  }
   auto* set_payload = std::get_if<SetPayloadOp>(&op);
   if (!set_payload) return 0;  // collection create and drop are the store's
   auto& set = *set_payload;
@@ -282,6 +322,24 @@ size_t Collection::Apply(WriteOp op) {
     ++n;
   }
   return n;
+}
+
+void Collection::LoadIndexPart(IndexPartOp part) {
+  loading_index_.append(part.part);
+  if (loading_index_.size() < part.image_bytes) return;
+  std::string image = std::move(loading_index_);
+  loading_index_ = {};
+  Status s;
+  if (image.size() != part.image_bytes || part.indexed_slots > table_->num_slots()) {
+    s = Status::Internal("the saved index of collection '" + config_.name +
+                         "' does not match its parts or slots");
+  } else if (auto loaded = LoadAnnIndex(config_, image, part.indexed_slots); loaded.ok()) {
+    index_ = std::move(*loaded);
+    indexed_slots_ = part.indexed_slots;
+  } else {
+    s = loaded.status();
+  }
+  if (!s.ok()) std::fprintf(stderr, "vecmesh: %s; rebuilding it\n", s.message().c_str());
 }
 
 // ---- reads ------------------------------------------------------------------------------

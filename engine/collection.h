@@ -43,6 +43,13 @@ class MaintenanceScheduler {
   virtual void Schedule(std::weak_ptr<Collection> collection) = 0;
 };
 
+// What a checkpoint keeps of a collection, as of one moment.
+struct CollectionImage {
+  std::vector<SavedSlot> slots;  // every slot, in order
+  std::string index;             // AnnIndex::Save; empty: none
+  uint32_t indexed_slots = 0;    // the index covers slots [0, indexed_slots)
+};
+
 class Collection : public std::enable_shared_from_this<Collection> {
  public:
   // `config` must be valid (LocalStore validates it). `search_threads` bounds the OpenMP threads
@@ -84,15 +91,21 @@ class Collection : public std::enable_shared_from_this<Collection> {
   [[nodiscard]] std::unique_lock<std::mutex> BlockWrites();
   // The live points as stored (cosine vectors normalised), in id order.
   std::vector<Point> ExportPoints() const;
-  // Applies a recovered log record (no validation, no logging) and schedules index work.
+  // Every slot and the index, consistent with each other. An index that cannot be saved is
+  // left out, to be rebuilt after a restart.
+  CollectionImage ExportImage() const;
+  // Applies a recovered record (no validation, no logging). A saved index that turns out
+  // unusable is reported on stderr and left to be rebuilt.
   void Replay(WriteOp op);
+  // Schedules index work if there is any (after a write, or once recovery is done).
+  void RequestMaintenance();
 
  private:
   // The one place writes are applied: logs `op` (when the store is durable), then applies it.
   // write_mu_ must be held. Nothing is applied if logging fails.
   StatusOr<size_t> LogAndApply(WriteOp op);
   size_t Apply(WriteOp op);  // write_mu_ held (or recovery, before anyone else can see it)
-  void RequestMaintenance();
+  void LoadIndexPart(IndexPartOp part);  // mu_ held exclusively, during recovery
 
   Status ValidatePoint(const Point& point, const std::string& field) const;
   Status ValidateIds(const std::vector<PointId>& ids, const std::string& field) const;
@@ -128,6 +141,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::unique_ptr<PointTable> table_;
   std::unique_ptr<AnnIndex> index_;  // null: flat, or not built/trained yet
   uint32_t indexed_slots_ = 0;       // index_ holds exactly the slots [0, indexed_slots_)
+  std::string loading_index_;        // recovery only: the parts of a saved index read so far
 
   std::mutex maintenance_mu_;  // one MaintainIndex at a time; guards nothing else
   std::atomic<bool> maintenance_requested_{false};

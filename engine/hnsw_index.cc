@@ -2,9 +2,14 @@
 // honour a filter (tombstones and payload filters) while traversing, as hnswlib 0.7's filter
 // functor does, and it uses the engine's runtime-dispatched SIMD kernels for distances.
 #include <hnswlib/hnswlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <limits>
 #include <queue>
+#include <system_error>
 
 #include "engine/ann_index.h"
 
@@ -34,8 +39,46 @@ class KernelSpace : public hnswlib::SpaceInterface<float> {
   hnswlib::DISTFUNC<float> func_;
 };
 
+// hnswlib 0.6.2 saves to and loads from a path only. An anonymous in-memory file gives it one,
+// so its image reaches the disk only through the checkpoint's own checked writes.
+class MemoryFile {
+ public:
+  MemoryFile() : fd_(::memfd_create("vecmesh-hnsw", MFD_CLOEXEC)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+  }
+  ~MemoryFile() { ::close(fd_); }
+  MemoryFile(const MemoryFile&) = delete;
+  MemoryFile& operator=(const MemoryFile&) = delete;
+
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+  std::string Read() const {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) throw std::system_error(errno, std::generic_category(), "fstat");
+    std::string data(st.st_size, '\0');
+    for (size_t done = 0; done < data.size();) {
+      const ssize_t n = ::pread(fd_, data.data() + done, data.size() - done, done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "pread");
+      done += n;
+    }
+    return data;
+  }
+  void Write(std::string_view data) {
+    for (size_t done = 0; done < data.size();) {
+      const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::system_error(n < 0 ? errno : EIO, std::generic_category(), "pwrite");
+      done += n;
+    }
+  }
+
+ private:
+  int fd_;
+};
+
 class HnswIndex : public AnnIndex {
  public:
+  // An empty graph with room for `capacity` points.
   HnswIndex(const CollectionConfig& config, size_t capacity)
       : dim_(config.dimension),
         space_(config.dimension, config.metric),
@@ -43,6 +86,37 @@ class HnswIndex : public AnnIndex {
             &space_, std::max<size_t>(capacity, 1), config.index.hnsw_m,
             config.index.ef_construction)),
         dist_func_(space_.get_dist_func()) {}
+  // The graph saved at `path` by Save's hnswlib format.
+  HnswIndex(const CollectionConfig& config, const std::string& path)
+      : dim_(config.dimension),
+        space_(config.dimension, config.metric),
+        graph_(std::make_unique<hnswlib::HierarchicalNSW<float>>(&space_, path)),
+        dist_func_(space_.get_dist_func()) {}
+
+  // Why the loaded graph cannot be an index of dim_-dimensional slots [0, slots), or "".
+  std::string Check(uint32_t slots) const {
+    const auto& g = *graph_;
+    if (g.label_offset_ != g.offsetData_ + dim_ * sizeof(float) ||
+        g.size_data_per_element_ != g.label_offset_ + sizeof(hnswlib::labeltype)) {
+      return "its vectors are not of dimension " + std::to_string(dim_);
+    }
+    if (g.cur_element_count > 0 && g.enterpoint_node_ >= g.cur_element_count) {
+      return "its entry point is out of range";
+    }
+    for (size_t i = 0; i < g.cur_element_count; ++i) {
+      if (g.getExternalLabel(i) >= slots) {
+        return "it holds slot " + std::to_string(g.getExternalLabel(i)) + " of only " +
+               std::to_string(slots);
+      }
+    }
+    return "";
+  }
+
+  std::string Save() const override {
+    MemoryFile file;
+    graph_->saveIndex(file.path());
+    return file.Read();
+  }
 
   std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
                                const AnnSearchParams& params) const override;
@@ -161,6 +235,18 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildHnswIndex(const CollectionConfig& confi
     if (options.cancelled && options.cancelled->load()) return std::unique_ptr<AnnIndex>();
     size_t count = std::min(kCancelCheck, n - begin);
     index->AddEncoded(count, x + begin * config.dimension, nullptr, slots + begin);
+  }
+  return std::unique_ptr<AnnIndex>(std::move(index));
+}
+
+StatusOr<std::unique_ptr<AnnIndex>> LoadHnswIndex(const CollectionConfig& config,
+                                                  std::string_view image, uint32_t slots) {
+  MemoryFile file;
+  file.Write(image);
+  auto index = std::make_unique<HnswIndex>(config, file.path());
+  if (std::string problem = index->Check(slots); !problem.empty()) {
+    return Status::Internal("the saved hnsw index of collection '" + config.name +
+                            "' is unusable: " + problem);
   }
   return std::unique_ptr<AnnIndex>(std::move(index));
 }

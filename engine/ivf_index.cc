@@ -5,7 +5,12 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 #include <omp.h>
+
+#include <cstring>
+#include <optional>
 
 #include "engine/ann_index.h"
 
@@ -21,6 +26,32 @@ class BitsetSelector : public faiss::IDSelector {
 
  private:
   const Bitset& bits_;
+};
+
+// FAISS's (de)serialisation to and from memory: the checkpoint writes the bytes itself (FAISS's
+// file writer ignores the errors of fclose).
+class StringWriter : public faiss::IOWriter {
+ public:
+  size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+    out.append(static_cast<const char*>(ptr), size * nitems);
+    return nitems;
+  }
+  std::string out;
+};
+
+class StringReader : public faiss::IOReader {
+ public:
+  explicit StringReader(std::string_view in) : in_(in) {}
+  size_t operator()(void* ptr, size_t size, size_t nitems) override {
+    if (size == 0) return nitems;
+    const size_t items = std::min(nitems, in_.size() / size);
+    std::memcpy(ptr, in_.data(), items * size);
+    in_.remove_prefix(items * size);
+    return items;
+  }
+
+ private:
+  std::string_view in_;
 };
 
 class IvfIndex : public AnnIndex {
@@ -66,6 +97,12 @@ class IvfIndex : public AnnIndex {
     std::vector<idx_t> ids(slots, slots + n);
     index_->add_sa_codes(n, codes, ids.data());
   }
+  std::string Save() const override {
+    StringWriter writer;
+    faiss::write_index(index_.get(), &writer);
+    return std::move(writer.out);
+  }
+
   // Appending codes is a copy: large batches keep the exclusive section short.
   size_t AddBatchSize() const override { return 4096; }
   bool exact_vectors() const override { return exact_; }
@@ -77,15 +114,58 @@ class IvfIndex : public AnnIndex {
   bool exact_;
 };
 
+faiss::MetricType FaissMetric(Metric metric) {
+  return metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+// Why `index` cannot be the saved index of `config` over slots [0, slots), or "".
+std::string CheckIvf(const CollectionConfig& config, const faiss::IndexIVF& index, uint32_t slots) {
+  const IndexConfig& ic = config.index;
+  const bool type_ok =
+      (ic.type == IndexType::kIvfFlat && dynamic_cast<const faiss::IndexIVFFlat*>(&index)) ||
+      (ic.type == IndexType::kIvfPq && dynamic_cast<const faiss::IndexIVFPQ*>(&index)) ||
+      (ic.type == IndexType::kIvfSq8 &&
+       dynamic_cast<const faiss::IndexIVFScalarQuantizer*>(&index));
+  if (!type_ok) return "it is not an " + std::string(IndexTypeName(ic.type)) + " index";
+  if (index.d != static_cast<int>(config.dimension) || index.metric_type != FaissMetric(config.metric) ||
+      index.nlist != static_cast<size_t>(ic.nlist) || !index.is_trained) {
+    return "its dimension, metric or list count differ from the collection's";
+  }
+  for (size_t list = 0; list < index.nlist; ++list) {
+    faiss::InvertedLists::ScopedIds ids(index.invlists, list);
+    for (size_t i = 0; i < index.invlists->list_size(list); ++i) {
+      if (ids[i] < 0 || ids[i] >= slots) {
+        return "it holds slot " + std::to_string(ids[i]) + " of only " + std::to_string(slots);
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
+
+StatusOr<std::unique_ptr<AnnIndex>> LoadIvfIndex(const CollectionConfig& config,
+                                                 std::string_view image, uint32_t slots) {
+  StringReader reader(image);
+  std::unique_ptr<faiss::Index> read(faiss::read_index(&reader));
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(read.get());
+  std::string problem = ivf ? CheckIvf(config, *ivf, slots) : "it is not an IVF index";
+  if (!problem.empty()) {
+    return Status::Internal("the saved " + std::string(IndexTypeName(config.index.type)) +
+                            " index of collection '" + config.name + "' is unusable: " + problem);
+  }
+  read.release();
+  return std::unique_ptr<AnnIndex>(std::make_unique<IvfIndex>(
+      std::unique_ptr<faiss::IndexIVF>(ivf), config.metric,
+      config.index.type == IndexType::kIvfFlat));
+}
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options) {
   const size_t d = config.dimension;
   const IndexConfig& ic = config.index;
-  const faiss::MetricType metric =
-      config.metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+  const faiss::MetricType metric = FaissMetric(config.metric);
   std::unique_ptr<faiss::IndexFlat> quantizer;
   if (metric == faiss::METRIC_L2) {
     quantizer = std::make_unique<faiss::IndexFlatL2>(d);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <variant>
 
 namespace vecmesh::engine {
 
@@ -225,7 +226,13 @@ namespace {
 
 constexpr char kEndOfState = '\xFF';  // first byte of a state file's last record
 constexpr size_t kStatePointsPerRecord = 1000;
-using StateOfCollections = std::vector<std::pair<CollectionConfig, std::vector<Point>>>;
+constexpr size_t kIndexPartBytes = 64u << 20;
+
+// One collection as a state file holds it: a snapshot's live points, or a checkpoint's image.
+struct CollectionState {
+  CollectionConfig config;
+  std::variant<std::vector<Point>, CollectionImage> content;
+};
 
 std::string Numbered(const std::string& dir, const char* prefix, uint64_t n, const char* ext) {
   char name[64];
@@ -265,27 +272,43 @@ Status SyncDir(const std::string& dir) {
 }
 
 // Writes `state` as a state file (a checkpoint or a snapshot: a log of a create record per
-// collection and its points in upsert records, closed by an end record) beside `path`, syncs it
-// and renames it into place, so a crash leaves the old file or the new one, never half of one.
-Status WriteStateFile(const std::string& dir, const std::string& path, StateOfCollections* state) {
+// collection followed by its points or its image, closed by an end record) beside `path`, syncs
+// it and renames it into place, so a crash leaves the old file or the new one, never half of one.
+Status WriteStateFile(const std::string& dir, const std::string& path,
+                      std::vector<CollectionState>* state) {
   const std::string temp = path + ".tmp";
   std::filesystem::remove(temp);
   auto file = OpenPosixWalFile(temp);
   if (!file.ok()) return file.status();
   Status s = (*file)->Append(WalHeader());
   uint64_t records = 0;
-  for (auto& [config, points] : *state) {
-    if (s.ok()) {
-      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, CreateCollectionOp{config})));
-    }
+  auto append = [&](const std::string& collection, const WriteOp& op) {
+    if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
     ++records;
-    for (size_t begin = 0; s.ok() && begin < points.size(); begin += kStatePointsPerRecord) {
-      UpsertOp chunk;
-      const size_t end = std::min(points.size(), begin + kStatePointsPerRecord);
-      chunk.points.assign(std::make_move_iterator(points.begin() + begin),
-                          std::make_move_iterator(points.begin() + end));
-      s = (*file)->Append(FrameWalRecord(EncodeWriteOp(config.name, chunk)));
-      ++records;
+  };
+  for (auto& [config, content] : *state) {
+    append(config.name, CreateCollectionOp{config});
+    if (auto* points = std::get_if<std::vector<Point>>(&content)) {
+      for (size_t begin = 0; s.ok() && begin < points->size(); begin += kStatePointsPerRecord) {
+        UpsertOp chunk;
+        const size_t end = std::min(points->size(), begin + kStatePointsPerRecord);
+        chunk.points.assign(std::make_move_iterator(points->begin() + begin),
+                            std::make_move_iterator(points->begin() + end));
+        append(config.name, chunk);
+      }
+      continue;
+    }
+    auto& image = std::get<CollectionImage>(content);
+    for (size_t begin = 0; s.ok() && begin < image.slots.size(); begin += kStatePointsPerRecord) {
+      SlotsOp chunk;
+      const size_t end = std::min(image.slots.size(), begin + kStatePointsPerRecord);
+      chunk.slots.assign(std::make_move_iterator(image.slots.begin() + begin),
+                         std::make_move_iterator(image.slots.begin() + end));
+      append(config.name, chunk);
+    }
+    for (size_t begin = 0; s.ok() && begin < image.index.size(); begin += kIndexPartBytes) {
+      append(config.name, IndexPartOp{image.indexed_slots, image.index.size(),
+                                      image.index.substr(begin, kIndexPartBytes)});
     }
   }
   std::string end(1, kEndOfState);
@@ -425,6 +448,8 @@ Status LocalStore::Recover() {
   wal_ = std::move(*wal);
   segment_ = last;
   checkpoint_bytes_ = wal_->durable_bytes();
+  // Index work starts once everything is replayed: a saved index may have been read back.
+  for (auto& [name, c] : collections_) c->RequestMaintenance();
   return Status::Ok();
 }
 
@@ -437,10 +462,10 @@ Status LocalStore::CheckpointLocked() {
   if (!wal_) return Status::FailedPrecondition("an in-memory store has no checkpoints");
   const std::string& dir = options_.data_dir;
   const uint64_t next = segment_ + 1;
-  StateOfCollections state;
+  std::vector<CollectionState> state;
   {
-    // Freeze writes everywhere, switch the log to a new segment, and copy the points: the
-    // checkpoint is then exactly the state before segment `next`.
+    // Freeze writes everywhere, switch the log to a new segment, and copy the slots and indexes:
+    // the checkpoint is then exactly the state before segment `next`.
     std::lock_guard ddl(ddl_mu_);
     std::vector<std::shared_ptr<Collection>> all;
     {
@@ -461,7 +486,7 @@ Status LocalStore::CheckpointLocked() {
     if (!s.ok()) return s;
     wal_ = std::move(*wal);
     segment_ = next;
-    for (const auto& c : all) state.emplace_back(c->config(), c->ExportPoints());
+    for (const auto& c : all) state.push_back({c->config(), c->ExportImage()});
   }
   checkpoint_bytes_ = wal_->durable_bytes();
   checkpoint_time_ = std::chrono::steady_clock::now();
@@ -518,10 +543,10 @@ StatusOr<SnapshotInfo> LocalStore::CreateSnapshot(const std::string& collection)
   if (!durable_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
   auto found = Find(collection);
   if (!found.ok()) return found.status();
-  StateOfCollections state;
+  std::vector<CollectionState> state;
   {
     auto frozen = (*found)->BlockWrites();  // the point in time: no write is half in the copy
-    state.emplace_back((*found)->config(), (*found)->ExportPoints());
+    state.push_back({(*found)->config(), (*found)->ExportPoints()});
   }
   const std::string dir = options_.data_dir + "/snapshots/" + collection;
   std::error_code ec;

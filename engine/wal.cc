@@ -60,9 +60,9 @@ class PosixWalFile : public WalFile {
 
 }  // namespace
 
-std::string WalHeader() {
+std::string WalHeader(uint32_t version) {
   std::string h(kWalMagic, sizeof kWalMagic);
-  PutU32(&h, kWalVersion);
+  PutU32(&h, version);
   PutU32(&h, Crc32c(h.data(), h.size()));
   return h;
 }
@@ -124,8 +124,10 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
   if (data.size() < kWalHeaderBytes) {
     // A crash while writing the header of a new log.
     status = data.empty() ? Status::Ok() : cut(0, "incomplete header");
-  } else if (data.compare(0, kWalHeaderBytes, WalHeader()) != 0) {
-    status = Status::Internal(path + " is not a vecmesh write-ahead log of version " +
+  } else if (const uint32_t version = GetU32(data.data() + sizeof kWalMagic);
+             version < 1 || version > kWalVersion ||
+             data.compare(0, kWalHeaderBytes, WalHeader(version)) != 0) {
+    status = Status::Internal(path + " is not a vecmesh write-ahead log of versions 1 to " +
                               std::to_string(kWalVersion) + " (bad header at offset 0)");
   } else {
     uint64_t at = kWalHeaderBytes;

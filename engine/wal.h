@@ -93,14 +93,17 @@ class Wal {
   std::thread syncer_;  // interval mode only
 };
 
+// Version 2 added the checkpoint records that save slots and indexes; logs and snapshots did not
+// change, and every version from 1 on is read.
+constexpr uint32_t kWalVersion = 2;
+
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.
-std::string WalHeader();
+std::string WalHeader(uint32_t version = kWalVersion);
 std::string FrameWalRecord(std::string_view payload);
 
 // The log's on-disk framing, for docs and tests.
 constexpr char kWalMagic[8] = {'V', 'M', 'W', 'A', 'L', 'O', 'G', '\0'};
-constexpr uint32_t kWalVersion = 1;
 constexpr size_t kWalHeaderBytes = 16;       // magic, version u32, crc32c u32 of the first 12 bytes
 constexpr size_t kWalRecordHeaderBytes = 8;  // length u32, crc32c u32 of the payload
 constexpr uint32_t kWalMaxRecordBytes = 256u << 20;

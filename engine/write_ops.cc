@@ -5,7 +5,15 @@
 namespace vecmesh::engine {
 namespace {
 
-enum class Kind : uint8_t { kCreate = 1, kDrop = 2, kUpsert = 3, kDelete = 4, kSetPayload = 5 };
+enum class Kind : uint8_t {
+  kCreate = 1,
+  kDrop = 2,
+  kUpsert = 3,
+  kDelete = 4,
+  kSetPayload = 5,
+  kSlots = 6,
+  kIndexPart = 7,
+};
 
 class Writer {
  public:
@@ -29,6 +37,10 @@ class Writer {
   void Ids(const std::vector<PointId>& ids) {
     U32(static_cast<uint32_t>(ids.size()));
     for (const PointId& id : ids) Id(id);
+  }
+  void Vector(const std::vector<float>& v) {
+    U32(static_cast<uint32_t>(v.size()));
+    Raw(v.data(), v.size() * sizeof(float));
   }
   std::string out;
 };
@@ -81,6 +93,13 @@ class Reader {
     for (uint32_t i = 0; i < n && ok_; ++i) ids.push_back(Id());
     return ids;
   }
+  std::vector<float> Vector() {
+    const uint32_t dim = U32();
+    if (!ok_ || dim > in_.size() / sizeof(float)) return Fail<std::vector<float>>();
+    std::vector<float> v(dim);
+    Raw(v.data(), dim * sizeof(float));
+    return v;
+  }
   Payload Json() {
     std::string text = Str();
     Payload p = Payload::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -117,14 +136,31 @@ std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
     w.U32(static_cast<uint32_t>(upsert->points.size()));
     for (const Point& p : upsert->points) {
       w.Id(p.id);
-      w.U32(static_cast<uint32_t>(p.vector.size()));
-      w.Raw(p.vector.data(), p.vector.size() * sizeof(float));
+      w.Vector(p.vector);
       w.Str(p.payload.dump());
     }
   } else if (const auto* del = std::get_if<DeleteOp>(&op)) {
     w.U8(static_cast<uint8_t>(Kind::kDelete));
     w.Str(collection);
     w.Ids(del->ids);
+  } else if (const auto* slots = std::get_if<SlotsOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kSlots));
+    w.Str(collection);
+    w.U32(static_cast<uint32_t>(slots->slots.size()));
+    for (const SavedSlot& s : slots->slots) {
+      w.U8(s.live ? 1 : 0);
+      w.Vector(s.point.vector);
+      if (s.live) {
+        w.Id(s.point.id);
+        w.Str(s.point.payload.dump());
+      }
+    }
+  } else if (const auto* part = std::get_if<IndexPartOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kIndexPart));
+    w.Str(collection);
+    w.U32(part->indexed_slots);
+    w.U64(part->image_bytes);
+    w.Str(part->part);
   } else {
     const auto& set = std::get<SetPayloadOp>(op);
     w.U8(static_cast<uint8_t>(Kind::kSetPayload));
@@ -166,10 +202,7 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
       for (uint32_t i = 0; i < n && r.ok(); ++i) {
         Point p;
         p.id = r.Id();
-        const uint32_t dim = r.U32();
-        if (!r.ok() || dim > record.size() / sizeof(float)) break;
-        p.vector.resize(dim);
-        r.Raw(p.vector.data(), dim * sizeof(float));
+        p.vector = r.Vector();
         p.payload = r.Json();
         upsert.points.push_back(std::move(p));
       }
@@ -190,6 +223,35 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
       }
       set.mode = mode == 0 ? PayloadMode::kMerge : PayloadMode::kReplace;
       *op = std::move(set);
+      break;
+    }
+    case Kind::kSlots: {
+      SlotsOp slots;
+      const uint32_t n = r.U32();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        SavedSlot s;
+        const uint8_t live = r.U8();
+        if (live > 1) {
+          return Status::Internal("state record for '" + *collection + "' has a slot marked " +
+                                  std::to_string(live));
+        }
+        s.live = live == 1;
+        s.point.vector = r.Vector();
+        if (s.live) {
+          s.point.id = r.Id();
+          s.point.payload = r.Json();
+        }
+        slots.slots.push_back(std::move(s));
+      }
+      *op = std::move(slots);
+      break;
+    }
+    case Kind::kIndexPart: {
+      IndexPartOp part;
+      part.indexed_slots = r.U32();
+      part.image_bytes = r.U64();
+      part.part = r.Str();
+      *op = std::move(part);
       break;
     }
     default:

@@ -28,8 +28,25 @@ struct SetPayloadOp {
   Payload payload;
   PayloadMode mode = PayloadMode::kMerge;
 };
-using WriteOp =
-    std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, DeleteOp, SetPayloadOp>;
+
+// The two below appear only in checkpoints (docs/storage.md), which save a collection slot by
+// slot with its index, so that the index's slot numbers stay valid when it is read back.
+struct SavedSlot {
+  Point point;  // a dead slot keeps only its vector (the index may hold it)
+  bool live = true;
+};
+struct SlotsOp {
+  std::vector<SavedSlot> slots;  // the next slots, in order
+};
+// One part of an AnnIndex::Save image that covers slots [0, indexed_slots); the parts follow
+// each other until image_bytes are read.
+struct IndexPartOp {
+  uint32_t indexed_slots = 0;
+  uint64_t image_bytes = 0;
+  std::string part;
+};
+using WriteOp = std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, DeleteOp,
+                             SetPayloadOp, SlotsOp, IndexPartOp>;
 
 // One log record: the operation and the collection it applies to.
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op);

@@ -63,6 +63,12 @@ void Restart(const std::string& dir, const testing::Dataset& data, engine::Index
     std::printf("%-5s %8zu points ingested at %.0f points/s (batch 1000, fsync=always)\n",
                 name.c_str(), n, rate);
     fs::copy(dir, log_only, fs::copy_options::recursive);  // as a crash would leave it
+    if (type != engine::IndexType::kFlat) {
+      auto t = Clock::now();
+      testing::WaitUntilIndexed(*store, "c", 3600);
+      std::printf("%-5s index built in %.1f s; the shutdown checkpoint saves it\n", name.c_str(),
+                  Since(t));
+    }
   }
   auto t = Clock::now();
   auto replayed = Open(log_only);

@@ -18,6 +18,7 @@
 
 #include "engine/local_store.h"
 #include "tests/support/faulty_wal_file.h"
+#include "tests/support/synthetic.h"
 #include "tests/unit/crash_protocol.h"
 
 namespace vecmesh::engine {
@@ -340,10 +341,91 @@ TEST_F(DurabilityTest, ASnapshotUnderConcurrentWritesIsOnePointInTimeAndRestores
 namespace vecmesh::engine {
 namespace {
 
+// A checkpoint saves each index with the slots it numbers (dead ones included): after a restart
+// the index serves at once, without a rebuild, and answers exactly as before.
+TEST_F(DurabilityTest, ACheckpointKeepsTheIndexes) {
+  const testing::Dataset data = testing::MakeClustered(3000, 30, 16, 30, 11);
+  IndexConfig hnsw;
+  hnsw.type = IndexType::kHnsw;
+  IndexConfig pq;
+  pq.type = IndexType::kIvfPq;
+  pq.nlist = 16;
+  pq.pq_m = 4;
+  pq.pq_nbits = 6;
+  const std::vector<CollectionConfig> configs = {{"hnsw", 16, Metric::kL2, hnsw},
+                                                 {"pq", 16, Metric::kIp, pq}};
+  // Starved parameters, so that the answers are the index's own and not exact search's.
+  SearchParams starved;
+  starved.ef_search = 10;
+  starved.nprobe = 1;
+  auto search_all = [&](const LocalStore& store, const std::string& name) {
+    std::vector<std::vector<uint64_t>> out;
+    for (size_t q = 0; q < data.num_queries(); ++q) {
+      SearchRequest request;
+      request.vector.assign(data.Query(q), data.Query(q) + data.dim);
+      request.k = 10;
+      request.params = starved;
+      out.push_back(testing::IdsOf(*store.Search(name, request)));
+    }
+    return out;
+  };
+  std::map<std::string, std::vector<std::vector<uint64_t>>> before;
+  {
+    auto store = OpenStore();
+    for (const CollectionConfig& config : configs) {
+      ASSERT_TRUE(store->CreateCollection(config).ok());
+      ASSERT_TRUE(store->Upsert(config.name, testing::MakePoints(data, 0, data.num_base())).ok());
+      ASSERT_TRUE(testing::WaitUntilIndexed(*store, config.name));
+      std::vector<PointId> dead;
+      for (uint64_t id = 0; id < 300; id += 3) dead.push_back(id);
+      ASSERT_TRUE(store->Delete(config.name, dead).ok());
+      EXPECT_EQ(store->GetCollection(config.name)->indexed_points, data.num_base());
+      before[config.name] = search_all(*store, config.name);
+    }
+  }
+  auto store = OpenStore();
+  for (const CollectionConfig& config : configs) {
+    SCOPED_TRACE(config.name);
+    // A rebuild would have compacted the 100 dead slots away.
+    auto info = store->GetCollection(config.name);
+    EXPECT_EQ(info->indexed_points, data.num_base()) << "the saved index, read back";
+    EXPECT_EQ(info->status, "ready");
+    EXPECT_EQ(info->points, data.num_base() - 100);
+    const auto after = search_all(*store, config.name);
+    EXPECT_EQ(after, before[config.name]);
+    size_t differs_from_exact = 0;
+    for (size_t q = 0; q < data.num_queries(); ++q) {
+      std::vector<bool> live(data.num_base(), true);
+      for (size_t id = 0; id < 300; id += 3) live[id] = false;
+      differs_from_exact +=
+          after[q] != testing::ExactTopK(data, config.metric, data.Query(q), 10, &live);
+    }
+    EXPECT_GT(differs_from_exact, 0u) << "starved searches must be approximate to prove anything";
+
+    // The read-back index takes new points.
+    ASSERT_TRUE(
+        store->Upsert(config.name, {{uint64_t{50'000}, {data.Query(0), data.Query(0) + 16}, {}}})
+            .ok());
+    ASSERT_TRUE(testing::WaitUntilIndexed(*store, config.name));
+    EXPECT_EQ(store->GetCollection(config.name)->indexed_points, data.num_base() + 1);
+    SearchRequest request;
+    request.vector.assign(data.Query(0), data.Query(0) + data.dim);
+    request.k = 1;
+    EXPECT_EQ(testing::IdsOf(*store->Search(config.name, request)),
+              std::vector<uint64_t>{50'000});
+  }
+}
+
+}  // namespace
+}  // namespace vecmesh::engine
+
+namespace vecmesh::engine {
+namespace {
+
 // tests/fixtures/v1 was written by format version 1 (log, checkpoint and snapshot files): a
 // checkpoint (segment 2), the log before it (kept as the fallback), and a log tail after it,
 // left by a process that died without a shutdown checkpoint. Every later version must still
-// read it; when the version is bumped, add tests/fixtures/v2 beside it.
+// read it.
 TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion1) {
   fs::copy(fs::path(VECMESH_SOURCE_DIR) / "tests/fixtures/v1", dir_, fs::copy_options::recursive);
   auto store = OpenStore();
@@ -371,6 +453,42 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion1) {
   ASSERT_EQ(doc.size(), 1u);
   EXPECT_NEAR((*doc[0].vector)[0], 0.6f, 1e-6) << "stored normalised";
   EXPECT_EQ(*doc[0].payload, json({{"title", "ten"}}));
+}
+
+// tests/fixtures/v2 was written by format version 2, which saves indexes in checkpoints: a
+// checkpoint (segment 2) holding an hnsw and an ivf_flat collection of 100 points each (point 5
+// deleted) with their indexes, and a log tail after it (point 7 deleted from both), left by a
+// process that died without a shutdown checkpoint. Point i is (i % 10, i / 10), payload {"i": i}.
+TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion2) {
+  fs::copy(fs::path(VECMESH_SOURCE_DIR) / "tests/fixtures/v2", dir_, fs::copy_options::recursive);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->recovery().records, 2u) << "the log tail after the checkpoint";
+  auto graph = store->GetCollection("graph");
+  ASSERT_TRUE(graph.ok());
+  EXPECT_EQ(graph->config.index.hnsw_m, 4);
+  EXPECT_EQ(graph->points, 98u);
+  EXPECT_EQ(graph->indexed_points, 100u) << "the saved index (a rebuild would hold 98 slots)";
+  auto lists = store->GetCollection("lists");
+  ASSERT_TRUE(lists.ok());
+  EXPECT_EQ(lists->config.metric, Metric::kIp);
+  EXPECT_EQ(lists->points, 98u);
+  EXPECT_EQ(lists->indexed_points, 100u);
+
+  auto got = *store->Get("graph", {uint64_t{5}, uint64_t{7}, uint64_t{42}}, true, true);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(*got[0].vector, (std::vector<float>{2, 4}));
+  EXPECT_EQ(*got[0].payload, json({{"i", 42}}));
+  SearchRequest near;
+  near.vector = {3.1f, 6.9f};
+  near.k = 1;
+  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{73});
+  near.vector = {6.9f, 0};
+  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{6})
+      << "7 is deleted";
+  near.vector = {1, 1};
+  EXPECT_EQ(testing::IdsOf(*store->Search("lists", near)), std::vector<uint64_t>{99});
+  EXPECT_TRUE(store->Get("lists", {uint64_t{5}, uint64_t{7}}, false, false)->empty());
 }
 
 }  // namespace

@@ -16,6 +16,8 @@ TEST(WriteOpsTest, EveryKindRoundTrips) {
       UpsertOp{{{uint64_t{7}, {1.5f, -2, 0}, {{"a", {1, 2}}}}, {std::string("7"), {0, 0, 1}, {}}}},
       DeleteOp{{uint64_t{1}, std::string("x")}},
       SetPayloadOp{{uint64_t{2}}, {{"k", "v"}}, PayloadMode::kReplace},
+      SlotsOp{{{{uint64_t{3}, {1, 2, 3}, {{"t", "x"}}}, true}, {{uint64_t{0}, {4, 5, 6}, {}}, false}}},
+      IndexPartOp{120, 1u << 20, std::string("\0image\xff", 7)},
   };
   for (const WriteOp& op : ops) {
     std::string name;
