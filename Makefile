@@ -23,9 +23,16 @@ build-tsan: deps
 	  -DVECMESH_SANITIZE=thread -DVECMESH_BENCH=OFF >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target vecmesh_concurrency_test
 
-# Until the daemon exists: an end-to-end demonstration of the engine.
+# vecmeshd on its embedded defaults: REST on 127.0.0.1:8000, data in ./data. Ctrl-C stops it
+# (it checkpoints first).
 run: build
-	@$(BUILD)/bench/engine/vecmesh_engine_demo
+	@echo "vecmeshd: REST on http://127.0.0.1:8000, data in ./data (vecmeshd --help lists options)."
+	@echo "Try, from another terminal:"
+	@echo "  curl -X PUT localhost:8000/v1/collections/docs -d '{\"dimension\": 3, \"index\": {\"type\": \"hnsw\"}}'"
+	@echo "  curl -X PUT localhost:8000/v1/collections/docs/points -d '{\"points\": [{\"id\": 1, \"vector\": [1, 0, 0], \"payload\": {\"tag\": \"a\"}}]}'"
+	@echo "  curl -X POST localhost:8000/v1/collections/docs/search -d '{\"vector\": [0.9, 0.1, 0], \"k\": 5}'"
+	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
+	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --data-dir ./data
 
 test: build build-tsan
 	@scripts/run-tests $(BUILD) $(TSAN_BUILD)

@@ -124,12 +124,7 @@ Status Collection::ValidateIds(const std::vector<PointId>& ids, const std::strin
 
 // ---- writes -----------------------------------------------------------------------------
 
-StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) {
-  if (points.size() > limits_.max_points_per_upsert) {
-    return Status::InvalidArgument("points has " + std::to_string(points.size()) +
-                                   " entries; the limit is " +
-                                   std::to_string(limits_.max_points_per_upsert));
-  }
+Status Collection::ValidatePoints(const std::vector<Point>& points) const {
   std::map<PointId, size_t> seen;
   for (size_t i = 0; i < points.size(); ++i) {
     std::string field = "points[" + std::to_string(i) + "]";
@@ -142,6 +137,17 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) 
                                      "].id; ids must be unique within a batch");
     }
   }
+  return Status::Ok();
+}
+
+StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) {
+  if (points.size() > limits_.max_points_per_upsert) {
+    return Status::InvalidArgument("points has " + std::to_string(points.size()) +
+                                   " entries; the limit is " +
+                                   std::to_string(limits_.max_points_per_upsert));
+  }
+  Status valid = ValidatePoints(points);
+  if (!valid.ok()) return valid;
   for (Point& p : points) {
     if (config_.metric == Metric::kCosine && !normalized) Normalize(&p.vector);
     if (p.payload.is_null()) p.payload = Payload::object();
@@ -370,6 +376,15 @@ StatusOr<std::vector<Record>> Collection::Get(const std::vector<PointId>& ids, b
 StatusOr<size_t> Collection::Count(const Filter* filter) const {
   std::shared_lock lock(mu_);
   return filter ? table_->Matching(*filter).Count() : table_->num_live();
+}
+
+std::optional<uint64_t> Collection::MaxIntegerId() const {
+  std::shared_lock lock(mu_);
+  const auto& ids = table_->slots_by_id();
+  // Integer ids order before string ids: the last one before the first string id.
+  auto it = ids.lower_bound(PointId(std::string()));
+  if (it == ids.begin()) return std::nullopt;
+  return std::get<uint64_t>(std::prev(it)->first);
 }
 
 namespace {

@@ -64,6 +64,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // `normalized`: the vectors come from a snapshot of a cosine collection, already normalised
   // (normalising again could change their last bits).
   StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false);
+  // Upsert's checks of every point and of repeated ids, without the limit on their number.
+  Status ValidatePoints(const std::vector<Point>& points) const;
   StatusOr<size_t> Delete(const std::vector<PointId>& ids);
   StatusOr<size_t> DeleteByFilter(const Filter& filter);
   StatusOr<size_t> SetPayload(const std::vector<PointId>& ids, const Payload& payload,
@@ -72,6 +74,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   StatusOr<std::vector<Record>> Get(const std::vector<PointId>& ids, bool with_payload,
                                     bool with_vector) const;
   StatusOr<size_t> Count(const Filter* filter) const;
+  std::optional<uint64_t> MaxIntegerId() const;
   StatusOr<ScrollPage> Scroll(const ScrollRequest& request) const;
   // Error messages name fields as "<list>[i].field" when `list` is given ("searches"), else
   // as "field".

@@ -190,7 +190,11 @@ Status LocalStore::DropCollection(const std::string& name) {
 
 Status LocalStore::Log(const std::string& collection, const WriteOp& op) {
   if (!wal_) return Status::Ok();
-  Status s = wal_->Append(EncodeWriteOp(collection, op));
+  const std::string record = EncodeWriteOp(collection, op);
+  const auto start = std::chrono::steady_clock::now();
+  Status s = wal_->Append(record);
+  log_latency_.Record(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!s.ok()) read_only_ = true;  // the log never recovers from a failed write or fsync
   return s;
 }
@@ -636,6 +640,19 @@ Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& c
     if (!upserted.ok()) return upserted.status();
   }
   return Status::Ok();
+}
+
+StatusOr<std::optional<uint64_t>> LocalStore::MaxIntegerId(const std::string& collection) const {
+  auto c = Find(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->MaxIntegerId();
+}
+
+Status LocalStore::ValidatePoints(const std::string& collection,
+                                  const std::vector<Point>& points) const {
+  auto c = Find(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->ValidatePoints(points);
 }
 
 StatusOr<size_t> LocalStore::Upsert(const std::string& collection, std::vector<Point> points) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/collection.h"
+#include "engine/latency_histogram.h"
 #include "engine/vector_store.h"
 #include "engine/wal.h"
 
@@ -67,6 +68,7 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   // What recovery found (Open only): records replayed from the log, and what was cut or
   // skipped (a torn tail, an unusable checkpoint), in `note`.
   const WalRecovery& recovery() const { return recovery_; }
+  const LocalStoreOptions& options() const { return options_; }
 
   // Writes a checkpoint of every collection (data_dir/checkpoint-N.vmc) and drops the log it
   // makes unnecessary. Writers wait while the log is switched and the points are copied;
@@ -85,6 +87,18 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   // `collection`: created with the snapshot's configuration, or replaced if it exists. The
   // restore is logged like any write. A file that is not a whole snapshot changes nothing.
   Status RestoreSnapshot(const std::string& path, const std::string& collection);
+
+  // How long durable log appends took, as writers saw them (write, fsync, and the wait for a
+  // group commit), for metrics.
+  const LatencyHistogram& log_latency() const { return log_latency_; }
+
+  // The checks an upsert of `points` into `collection` makes (dimension, finite values, ids,
+  // payload sizes, no repeated id), without the limit on points per request and without
+  // writing: for imports, which are checked whole before their job is queued.
+  Status ValidatePoints(const std::string& collection, const std::vector<Point>& points) const;
+
+  // The largest integer id in `collection` (none if it holds no integer id).
+  StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const;
 
   StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
   StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
@@ -134,6 +148,7 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   WalRecovery recovery_;
   // Set when the log failed: every write fails until a restart, and collections say so.
   std::atomic<bool> read_only_{false};
+  LatencyHistogram log_latency_;
   std::thread checkpointer_;  // wakes every second, or on stop_cv_ when stopping_
 
   std::mutex ddl_mu_;  // serialises collection creates and drops (held while they are logged)

@@ -11,6 +11,8 @@ ErrorCategory CategoryOf(StatusCode code) {
     case StatusCode::kNotFound:
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
       return ErrorCategory::kInput;
     case StatusCode::kResourceExhausted:
     case StatusCode::kUnavailable:
@@ -40,6 +42,10 @@ std::string_view CodeName(StatusCode code) {
       return "UNAVAILABLE";
     case StatusCode::kDeadlineExceeded:
       return "DEADLINE_EXCEEDED";
+    case StatusCode::kUnauthenticated:
+      return "UNAUTHENTICATED";
+    case StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
     case StatusCode::kInternal:
       return "INTERNAL";
   }

@@ -1,0 +1,77 @@
+// The REST transport's routes (API.md's paths) and their handlers: decode the JSON body,
+// authorize, call the service layer, encode the answer or the error. Knows nothing of sockets:
+// the server (server.h) reads requests and writes what Handle returns.
+//
+// Thread safety: Handle is safe to call from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/metrics.h"
+#include "api/service.h"
+
+namespace vecmesh::api {
+
+struct HttpRequest {
+  std::string method;  // "GET", "PUT", ...
+  std::string target;  // path and query, as sent
+  std::string body;
+  std::optional<std::string> api_key;  // from api-key or Authorization: Bearer
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string code = "OK";  // the status code name, for metrics
+  std::string content_type = "application/json";
+  std::string body;
+  std::string file;  // when set, the response body is this file (snapshot downloads)
+};
+
+using PathParams = std::vector<std::string>;  // the {placeholders} of the route, in order
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/v1/collections/{name}/points", as in the OpenAPI document
+  std::optional<Operation> operation;  // none: health, metrics, openapi (no key needed)
+  std::function<HttpResponse(const HttpRequest&, const PathParams&)> handler;
+};
+
+// The HTTP status of API.md for a status code.
+int HttpStatusOf(engine::StatusCode code);
+
+class RestApi {
+ public:
+  RestApi(Service& service, Metrics& metrics);
+
+  const std::vector<Route>& routes() const { return routes_; }
+  // Whether `request` is answered without the worker pool (health, metrics: cheap, and needed
+  // most when the server is overloaded).
+  bool IsLight(const HttpRequest& request) const;
+  // Routes, authorizes and answers one request, and records it in the metrics.
+  HttpResponse Handle(const HttpRequest& request) const;
+  // The 429 answer when the worker pool is full (recorded in the metrics too).
+  HttpResponse Overloaded(const HttpRequest& request) const;
+  // A 413 answer for a body over `limit` bytes (recorded in the metrics too).
+  HttpResponse TooLarge(const HttpRequest& request, size_t limit) const;
+
+ private:
+  // The route matching method and path, with its parameters; or an error answer (404, 405).
+  const Route* Match(const std::string& method, const std::string& path, PathParams* params,
+                     HttpResponse* error) const;
+  HttpResponse Error(const engine::Status& status) const;
+  std::string LabelOf(const HttpRequest& request) const;
+  void BuildRoutes();
+
+  Service& service_;
+  Metrics& metrics_;
+  std::vector<Route> routes_;
+};
+
+// The OpenAPI 3 document served at /openapi.json (api/openapi.json, embedded at build time).
+extern const char* const kOpenApiDocument;
+
+}  // namespace vecmesh::api

@@ -1,0 +1,246 @@
+#include "api/rest/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <random>
+
+namespace vecmesh::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string NewRequestId() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  char id[17];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random()));
+  return id;
+}
+
+// A client's X-Request-Id is kept if it is short and printable; otherwise we make one.
+std::string RequestIdOf(std::string_view given) {
+  if (given.empty() || given.size() > 128) return NewRequestId();
+  for (char c : given) {
+    if (c < 0x21 || c > 0x7e) return NewRequestId();
+  }
+  return std::string(given);
+}
+
+std::optional<std::string> ApiKeyOf(const http::fields& headers) {
+  if (auto it = headers.find("api-key"); it != headers.end()) return std::string(it->value());
+  if (auto it = headers.find(http::field::authorization); it != headers.end()) {
+    const std::string value(it->value());
+    if (value.starts_with("Bearer ")) return value.substr(7);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+class RestServer::Impl {
+ public:
+  Impl(const RestApi& api, WorkerPool& pool, RestServerOptions options)
+      : api_(api), pool_(pool), options_(std::move(options)), acceptor_(io_) {}
+
+  const RestApi& api_;
+  WorkerPool& pool_;
+  const RestServerOptions options_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<int> in_flight_{0};  // requests read and not yet answered
+  std::atomic<bool> stopping_{false};
+
+  void Accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, RestServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Start() { ReadHeader(); }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(server_.options_.max_upload_bytes);  // narrowed once the route is known
+    stream_.expires_after(server_.options_.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return Close();  // timeout, client gone, or a malformed header
+    Begin();
+    const auto& header = parser_->get();
+    request_.method = std::string(header.method_string());
+    request_.target = std::string(header.target());
+    request_.api_key = ApiKeyOf(header);
+    request_id_ = RequestIdOf(std::string(header["X-Request-Id"]));
+    keep_alive_ = header.keep_alive();
+    const bool upload = request_.method == "PUT" && request_.target.ends_with("/snapshots/upload");
+    limit_ = upload ? server_.options_.max_upload_bytes : server_.options_.max_body_bytes;
+    parser_->body_limit(limit_);
+    if (parser_->content_length() && *parser_->content_length() > limit_) {
+      // Refused from the header alone; the body is never read, so the connection must close.
+      keep_alive_ = false;
+      return Answer(server_.api_.TooLarge(request_, limit_));
+    }
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnBody(ec);
+                     });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return Answer(server_.api_.TooLarge(request_, limit_));
+    }
+    if (ec) return Close();
+    request_.body = std::move(parser_->get().body());
+    if (server_.api_.IsLight(request_)) return Answer(server_.api_.Handle(request_));
+    auto self = shared_from_this();
+    const bool taken = server_.pool_.TrySubmit([self] {
+      HttpResponse response = self->server_.api_.Handle(self->request_);
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Answer(std::move(response));
+      });
+    });
+    if (!taken) Answer(server_.api_.Overloaded(request_));
+  }
+
+  // A request is in flight from its header until its answer is written (or the connection
+  // drops): Stop waits for those.
+  void Begin() {
+    ++server_.in_flight_;
+    in_flight_ = true;
+  }
+  void End() {
+    if (in_flight_) --server_.in_flight_;
+    in_flight_ = false;
+  }
+
+  void Answer(HttpResponse response) {
+    if (server_.stopping_) keep_alive_ = false;
+    if (!response.file.empty()) {
+      http::file_body::value_type file;
+      beast::error_code ec;
+      file.open(response.file.c_str(), beast::file_mode::scan, ec);
+      if (!ec) {
+        auto message = std::make_shared<http::response<http::file_body>>(
+            std::piecewise_construct, std::make_tuple(std::move(file)),
+            std::make_tuple(http::status::ok, 11));
+        return Write(std::move(message), response);
+      }
+      response = HttpResponse{404, "NOT_FOUND", "application/json",
+                              R"({"error":{"code":"NOT_FOUND","message":"the snapshot is gone"}})",
+                              ""};
+    }
+    auto message = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), 11);
+    message->body() = std::move(response.body);
+    Write(std::move(message), response);
+  }
+
+  template <typename Message>
+  void Write(std::shared_ptr<Message> message, const HttpResponse& response) {
+    message->set(http::field::content_type, response.content_type);
+    message->set("X-Request-Id", request_id_);
+    message->set(http::field::server, "vecmeshd");
+    message->keep_alive(keep_alive_);
+    message->prepare_payload();
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_write(stream_, *message,
+                      [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                        self->End();
+                        if (ec || !self->keep_alive_) return self->Close();
+                        self->request_ = {};
+                        self->ReadHeader();
+                      });
+  }
+
+  void Close() {
+    End();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  RestServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;
+  std::string request_id_;
+  size_t limit_ = 0;
+  bool keep_alive_ = true;
+  bool in_flight_ = false;
+};
+
+}  // namespace
+
+void RestServer::Impl::Accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping_) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), *this)->Start();
+    Accept();
+  });
+}
+
+RestServer::RestServer(const RestApi& api, WorkerPool& pool, RestServerOptions options)
+    : impl_(std::make_unique<Impl>(api, pool, std::move(options))) {}
+
+RestServer::~RestServer() { Stop(std::chrono::milliseconds(0)); }
+
+engine::Status RestServer::Start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(s.options_.host, ec);
+  if (ec) return engine::Status::InvalidArgument("host '" + s.options_.host + "' is not an address");
+  const tcp::endpoint endpoint(address, s.options_.port);
+  s.acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor_.bind(endpoint, ec);
+  if (!ec) s.acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return engine::Status::Unavailable("REST cannot listen on " + s.options_.host + ":" +
+                                       std::to_string(s.options_.port) + ": " + ec.message());
+  }
+  port_ = s.acceptor_.local_endpoint().port();
+  s.Accept();
+  for (int i = 0; i < std::max(1, s.options_.io_threads); ++i) {
+    s.threads_.emplace_back([&s] { s.io_.run(); });
+  }
+  return engine::Status::Ok();
+}
+
+void RestServer::Stop(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  if (s.threads_.empty()) return;
+  s.stopping_ = true;
+  asio::post(s.io_, [&s] {
+    beast::error_code ec;
+    s.acceptor_.close(ec);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (s.in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.io_.stop();
+  for (auto& t : s.threads_) t.join();
+  s.threads_.clear();
+}
+
+}  // namespace vecmesh::api

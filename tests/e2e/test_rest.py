@@ -1,0 +1,324 @@
+"""End-to-end tests of vecmeshd over REST, with Python requests as an independent client.
+
+Each test class starts the real daemon as a process (vecmeshd.py) on a free port with its own
+data directory. Run by CTest (label e2e) with VECMESH_DAEMON set to the binary.
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+import requests
+
+from vecmeshd import Daemon, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(os.path.dirname(HERE))
+DIM = 4
+
+
+def vec(i):
+    return [float(i % 10), float(i // 10), float((i * 7) % 13), 1.0]
+
+
+def l2(a, b):
+    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+
+
+def points(ids):
+    return [{"id": i, "vector": vec(i), "payload": {"group": "even" if i % 2 == 0 else "odd", "i": i}}
+            for i in ids]
+
+
+class Api:
+    """A thin client: every call returns (status, body)."""
+
+    def __init__(self, url, key=None):
+        self.url = url
+        self.session = requests.Session()
+        if key:
+            self.session.headers["api-key"] = key
+
+    def call(self, method, path, body=None, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        r = self.session.request(method, self.url + path, data=data, headers=headers or {}, timeout=60)
+        if r.headers.get("Content-Type", "").startswith("application/json"):
+            return r.status_code, r.json()
+        return r.status_code, r.content
+
+
+class Scenario(unittest.TestCase):
+    """API.md's operations in order, each answer checked against a reference computed here."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon().start()
+        cls.api = Api(cls.daemon.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+
+    def ok(self, method, path, body=None, status=200, **kw):
+        code, answer = self.api.call(method, path, body, **kw)
+        self.assertEqual(code, status, answer)
+        return answer
+
+    def test_scenario(self):
+        c = "/v1/collections/docs"
+        info = self.ok("PUT", c, {"dimension": DIM, "metric": "l2", "index": {"type": "hnsw", "m": 8}},
+                       status=201)
+        self.assertEqual(info["dimension"], DIM)
+        self.assertEqual(info["index"]["type"], "hnsw")
+        self.assertEqual(info["backends"], ["faiss"])
+        self.ok("PUT", c, {"dimension": DIM, "metric": "l2", "index": {"type": "hnsw", "m": 8}}, status=200)
+        code, answer = self.api.call("PUT", c, {"dimension": 5})
+        self.assertEqual((code, answer["error"]["code"]), (409, "ALREADY_EXISTS"))
+        listed = self.ok("GET", "/v1/collections")["collections"]
+        self.assertEqual([x["name"] for x in listed], ["docs"])
+
+        self.assertEqual(self.ok("PUT", c + "/points", {"points": points(range(200))})["upserted"], 200)
+        self.ok("PUT", c + "/points", {"points": [{"id": "s-1", "vector": [0.5, 0.5, 0.5, 0.5]}]})
+
+        # Search: the point itself first; with a filter, the nearest matching points.
+        results = self.ok("POST", c + "/search", {"vector": vec(42), "k": 3})["results"]
+        self.assertEqual(results[0]["id"], 42)
+        self.assertAlmostEqual(results[0]["score"], 0.0, places=5)
+        self.assertEqual(results[0]["payload"], {"group": "even", "i": 42})
+        odd = {"must": [{"key": "group", "match": {"value": "odd"}}]}
+        results = self.ok("POST", c + "/search", {"vector": vec(42), "k": 5, "filter": odd,
+                                                  "with_vector": True})["results"]
+        expected = sorted((l2(vec(i), vec(42)), i) for i in range(1, 200, 2))[:5]
+        self.assertEqual([r["id"] for r in results], [i for _, i in expected])
+        self.assertEqual(results[0]["vector"], vec(expected[0][1]))
+        for r, (d, _) in zip(results, expected):
+            self.assertAlmostEqual(r["score"], d, places=4)
+        answer = self.ok("POST", c + "/search", {"vector": vec(7), "k": 1, "store": "all"})
+        self.assertEqual(answer["stores"]["faiss"]["status"], "ok")
+        batch = self.ok("POST", c + "/search/batch",
+                        {"searches": [{"vector": vec(5), "k": 2}, {"vector": vec(150), "k": 1, "filter": odd}]})
+        self.assertEqual(batch["results"][0][0]["id"], 5)
+        self.assertEqual(batch["results"][1][0]["id"], min((l2(vec(i), vec(150)), i) for i in range(1, 200, 2))[1])
+
+        # Get, count, scroll.
+        got = self.ok("POST", c + "/points/get", {"ids": [1, "s-1", 9999], "with_vector": True})["points"]
+        self.assertEqual([p["id"] for p in got], [1, "s-1"])
+        self.assertEqual(got[0]["vector"], vec(1))
+        self.assertEqual(self.ok("POST", c + "/points/count", {"filter": odd})["count"], 100)
+        self.assertEqual(self.ok("POST", c + "/points/count", {})["count"], 201)
+        seen, cursor = [], None
+        while True:
+            page = self.ok("POST", c + "/points/scroll", {"limit": 50, "cursor": cursor})
+            seen += [p["id"] for p in page["points"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        self.assertEqual(seen, list(range(200)) + ["s-1"])
+
+        # Payload updates.
+        self.assertEqual(self.ok("POST", c + "/points/payload", {"ids": [1, 77777], "payload": {"tag": "x"}})["updated"], 1)
+        got = self.ok("POST", c + "/points/get", {"ids": [1]})["points"]
+        self.assertEqual(got[0]["payload"], {"group": "odd", "i": 1, "tag": "x"})
+        self.ok("POST", c + "/points/payload", {"ids": [1], "payload": {"only": True}, "mode": "replace"})
+        self.assertEqual(self.ok("POST", c + "/points/get", {"ids": [1]})["points"][0]["payload"], {"only": True})
+
+        # Deletes by id and by filter.
+        self.assertEqual(self.ok("POST", c + "/points/delete", {"ids": [1, 2, 123456]})["deleted"], 2)
+        tail = {"must": [{"key": "i", "range": {"gte": 190}}]}
+        self.assertEqual(self.ok("POST", c + "/points/delete", {"filter": tail})["deleted"], 10)
+        self.assertEqual(self.ok("POST", c + "/points/count")["count"], 189)
+
+        # Snapshots: take, list, download; restore over later changes; upload into a new collection.
+        snap = self.ok("POST", c + "/snapshots")
+        self.assertGreater(snap["size"], 0)
+        self.assertIn(snap["snapshot"], [s["snapshot"] for s in self.ok("GET", c + "/snapshots")["snapshots"]])
+        code, file = self.api.call("GET", c + "/snapshots/" + snap["snapshot"])
+        self.assertEqual((code, len(file)), (200, snap["size"]))
+        self.ok("POST", c + "/points/delete", {"ids": list(range(3, 50))})
+        self.assertEqual(self.ok("POST", c + "/points/count")["count"], 142)
+        self.ok("POST", c + "/snapshots/" + snap["snapshot"] + "/restore")
+        self.assertEqual(self.ok("POST", c + "/points/count")["count"], 189)
+        self.ok("PUT", "/v1/collections/copy/snapshots/upload", raw=file,
+                headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(self.ok("POST", "/v1/collections/copy/points/count")["count"], 189)
+        self.assertEqual(self.ok("POST", "/v1/collections/copy/points/get", {"ids": [42], "with_vector": True})["points"][0]["vector"], vec(42))
+
+        # Import job.
+        job = self.ok("POST", c + "/points/import", {"points": points(range(1000, 1050))}, status=202)["job_id"]
+        self.assertTrue(wait_for(lambda: self.ok("GET", "/v1/jobs/" + job)["state"] == "done", 60))
+        state = self.ok("GET", "/v1/jobs/" + job)
+        self.assertEqual((state["collection"], state["points"], state["error"]), ("docs", 50, None))
+        self.assertEqual(self.ok("POST", c + "/points/count")["count"], 239)
+        code, answer = self.api.call("GET", "/v1/jobs/job-unknown")
+        self.assertEqual((code, answer["error"]["code"]), (404, "NOT_FOUND"))
+
+        # Legacy endpoints.
+        self.assertEqual(self.ok("POST", "/create_index", {"name": "legacy", "dimension": 2})["status"], "created")
+        self.ok("POST", "/create_index", {"name": "legacy", "dimension": 2})
+        code, answer = self.api.call("POST", "/create_index", {"name": "legacy", "dimension": 3})
+        self.assertEqual(code, 409, answer)
+        added = self.ok("POST", "/add_vectors", {"index": "legacy", "vectors": [[0, 0], [1, 1]], "metadata": [{"t": "a"}, {"t": "b"}]})
+        self.assertEqual(added, {"inserted": 2, "ids": [0, 1]})
+        self.assertEqual(self.ok("POST", "/add_vectors", {"index": "legacy", "vectors": [[5, 5]]})["ids"], [2])
+        results = self.ok("POST", "/search", {"index": "legacy", "vector": [0.9, 1.2], "k": 2})["results"]
+        self.assertEqual([r["id"] for r in results], [1, 0])
+        self.assertEqual(results[0]["metadata"], {"t": "b"})
+
+        # Drop.
+        self.assertEqual(self.ok("DELETE", "/v1/collections/copy"), {"deleted": True})
+        code, answer = self.api.call("GET", "/v1/collections/copy")
+        self.assertEqual((code, answer["error"]["code"]), (404, "NOT_FOUND"))
+
+    def test_every_documented_route_is_served_and_metrics_parse(self):
+        code, doc = self.api.call("GET", "/openapi.json")
+        self.assertEqual(code, 200)
+        with open(os.path.join(SOURCE, "api", "openapi.json")) as f:
+            self.assertEqual(doc, json.load(f), "the served document is the repository's")
+        validator = os.path.join(HERE, "validate_openapi.mjs")
+        check = subprocess.run(["node", validator, self.daemon.url + "/openapi.json"],
+                               capture_output=True, text=True, cwd=HERE)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        for path, methods in doc["paths"].items():
+            concrete = path.replace("{name}", "routecheck").replace("{snapshot}", "none.vms").replace("{job_id}", "job-none")
+            for method in methods:
+                code, answer = self.api.call(method.upper(), concrete, raw=b"" if method in ("put", "post") else None)
+                message = answer["error"]["message"] if isinstance(answer, dict) and "error" in answer else ""
+                self.assertNotEqual(code, 405, f"{method} {path}")
+                self.assertFalse(message.startswith("no route"), f"{method} {path}: {message}")
+        metrics = requests.get(self.daemon.url + "/metrics", timeout=10)
+        self.assertTrue(metrics.headers["Content-Type"].startswith("text/plain"))
+        check = subprocess.run(["promtool", "check", "metrics"], input=metrics.text, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn('vecmesh_requests_total{transport="rest",operation="GetJob",code="NOT_FOUND"}', metrics.text)
+        self.assertIn("vecmesh_log_append_seconds_count", metrics.text)
+        self.assertIn("vecmesh_import_jobs_pending", metrics.text)
+        self.assertEqual(requests.get(self.daemon.url + "/health/live", timeout=10).json(), {"status": "alive"})
+        deep = requests.get(self.daemon.url + "/health/deep", timeout=10).json()
+        self.assertEqual(deep["dependencies"]["engine"]["status"], "healthy")
+        r = requests.get(self.daemon.url + "/health", headers={"X-Request-Id": "trace-me-1"}, timeout=10)
+        self.assertEqual(r.headers["X-Request-Id"], "trace-me-1")
+        self.assertEqual(len(requests.get(self.daemon.url + "/health", timeout=10).headers["X-Request-Id"]), 16)
+
+
+class BadInput(unittest.TestCase):
+    """API.md's bad-input matrix: each request gets its status and a message naming the field;
+    the server stays up and the data is unchanged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(args=["--max-body-bytes", "65536", "--max-points-per-upsert", "5"]).start()
+        cls.api = Api(cls.daemon.url)
+        assert cls.api.call("PUT", "/v1/collections/m", {"dimension": DIM})[0] == 201
+        assert cls.api.call("PUT", "/v1/collections/m/points", {"points": points(range(5))})[0] == 200
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+
+    def state(self):
+        _, got = self.api.call("POST", "/v1/collections/m/points/get",
+                               {"ids": list(range(10)), "with_vector": True})
+        _, listed = self.api.call("GET", "/v1/collections")
+        return got, [c["name"] for c in listed["collections"]]
+
+    def test_matrix(self):
+        before = self.state()
+        search, upsert = "/v1/collections/m/search", "/v1/collections/m/points"
+        deep = {"must": [{"key": "a", "match": {"value": 1}}]}
+        for _ in range(9):
+            deep = {"must": [deep]}
+        cases = [
+            ("malformed JSON", "PUT", upsert, None, b'{"points": [', 400, "INVALID_ARGUMENT", "not valid JSON"),
+            ("not an object", "POST", search, [1, 2], None, 400, "INVALID_ARGUMENT", "JSON object"),
+            ("wrong type", "POST", search, {"vector": "abc"}, None, 400, "INVALID_ARGUMENT", "vector must be an array"),
+            ("wrong type of k", "POST", search, {"vector": vec(1), "k": "3"}, None, 400, "INVALID_ARGUMENT", "k must be an integer"),
+            ("wrong type in a list", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 2, "x", 4]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector[2] must be a number"),
+            ("missing field", "PUT", upsert, {"points": [{"id": 9}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector is required"),
+            ("unknown field", "POST", search, {"vector": vec(1), "top": 3}, None, 400, "INVALID_ARGUMENT", "top is not a known field"),
+            ("oversize body", "PUT", upsert, None, b'{"points": [' + b" " * 70000 + b"]}", 413, "RESOURCE_EXHAUSTED", "limit of 65536 bytes"),
+            ("wrong dimension", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 2, 3]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector has 3 values; collection 'm' has dimension 4"),
+            ("NaN", "PUT", upsert, None, b'{"points": [{"id": 9, "vector": [1, NaN, 3, 4]}]}', 400, "INVALID_ARGUMENT", "NaN and Infinity are not JSON numbers"),
+            ("beyond float32", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 1e39, 3, 4]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector[1] is 1e+39"),
+            ("k over the limit", "POST", search, {"vector": vec(1), "k": 10001}, None, 400, "INVALID_ARGUMENT", "k must be in [1, 10000]"),
+            ("too many points", "PUT", upsert, {"points": points(range(100, 106))}, None, 400, "INVALID_ARGUMENT", "points has 6 entries; the limit is 5"),
+            ("deep filter", "POST", search, {"vector": vec(1), "filter": deep}, None, 400, "INVALID_ARGUMENT", "levels deep; the limit is 8"),
+            ("negative id", "POST", "/v1/collections/m/points/get", {"ids": [-1]}, None, 400, "INVALID_ARGUMENT", "ids[0] must be an unsigned integer or a string"),
+            ("unknown collection", "POST", "/v1/collections/nope/search", {"vector": vec(1)}, None, 404, "NOT_FOUND", "collection 'nope' not found"),
+            ("bad collection name", "PUT", "/v1/collections/bad.name", {"dimension": 4}, None, 400, "INVALID_ARGUMENT", "collection name 'bad.name' is invalid"),
+            ("backend not configured", "PUT", "/v1/collections/q", {"dimension": 4, "backends": ["faiss", "qdrant"]}, None, 409, "FAILED_PRECONDITION", "backends[1]: backend 'qdrant' is not configured"),
+            ("store not configured", "POST", search, {"vector": vec(1), "store": "chroma"}, None, 409, "FAILED_PRECONDITION", "store: backend 'chroma' is not configured"),
+            ("bad snapshot upload", "PUT", "/v1/collections/m/snapshots/upload", None, b"not a snapshot", 400, "INVALID_ARGUMENT", "not a vecmesh snapshot"),
+            ("no such route", "GET", "/v2/nothing", None, None, 404, "NOT_FOUND", "no route GET /v2/nothing"),
+        ]
+        for name, method, path, body, raw, status, code, text in cases:
+            with self.subTest(name):
+                got_status, answer = self.api.call(method, path, body, raw=raw)
+                self.assertEqual(got_status, status, answer)
+                self.assertEqual(answer["error"]["code"], code)
+                self.assertIn(text, answer["error"]["message"])
+                self.assertTrue(self.daemon.alive())
+        self.assertEqual(self.state(), before, "no bad request changed anything")
+
+
+class Auth(unittest.TestCase):
+    """Keys and roles: read-only, read-write and admin, from the environment."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(env={"VECMESH_ADMIN_KEYS": "adm-key", "VECMESH_READ_WRITE_KEYS": "rw-key",
+                                 "VECMESH_READ_ONLY_KEYS": "ro-key,ro-key-2"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+
+    def test_roles(self):
+        admin, rw, ro = (Api(self.daemon.url, k) for k in ("adm-key", "rw-key", "ro-key"))
+        self.assertEqual(admin.call("PUT", "/v1/collections/k", {"dimension": 2})[0], 201)
+        self.assertEqual(rw.call("PUT", "/v1/collections/k/points", {"points": [{"id": 1, "vector": [1, 2]}]})[0], 200)
+        before = admin.call("POST", "/v1/collections/k/points/count")[1]
+        cases = [
+            ("no key", Api(self.daemon.url), "POST", "/v1/collections/k/search", {"vector": [1, 2]}, 401, "UNAUTHENTICATED", "API key is required"),
+            ("wrong key", Api(self.daemon.url, "nope"), "POST", "/v1/collections/k/search", {"vector": [1, 2]}, 401, "UNAUTHENTICATED", "not valid"),
+            ("read-only key writes", ro, "PUT", "/v1/collections/k/points", {"points": [{"id": 2, "vector": [1, 2]}]}, 403, "PERMISSION_DENIED", "a read_only key may not call Upsert"),
+            ("read-write key drops", rw, "DELETE", "/v1/collections/k", None, 403, "PERMISSION_DENIED", "a read_write key may not call DeleteCollection"),
+            ("read-write key snapshots", rw, "POST", "/v1/collections/k/snapshots", None, 403, "PERMISSION_DENIED", "needs a admin key"),
+        ]
+        for name, client, method, path, body, status, code, text in cases:
+            with self.subTest(name):
+                got, answer = client.call(method, path, body)
+                self.assertEqual((got, answer["error"]["code"]), (status, code), answer)
+                self.assertIn(text, answer["error"]["message"])
+        self.assertEqual(admin.call("POST", "/v1/collections/k/points/count")[1], before)
+        self.assertEqual(ro.call("POST", "/v1/collections/k/search", {"vector": [1, 2]})[0], 200)
+        bearer = requests.post(self.daemon.url + "/v1/collections/k/points/count", headers={"Authorization": "Bearer ro-key-2"}, timeout=10)
+        self.assertEqual(bearer.status_code, 200)
+        for path in ("/health", "/health/live", "/health/deep", "/metrics", "/openapi.json"):
+            self.assertEqual(requests.get(self.daemon.url + path, timeout=10).status_code, 200, path)
+        self.assertNotIn("adm-key", "\n".join(self.daemon.log), "keys are never logged")
+
+
+class Lifecycle(unittest.TestCase):
+    def test_sigterm_checkpoints_and_exits_zero_and_data_survives(self):
+        daemon = Daemon().start()
+        try:
+            api = Api(daemon.url)
+            self.assertEqual(api.call("PUT", "/v1/collections/l", {"dimension": 4, "index": {"type": "hnsw"}})[0], 201)
+            self.assertEqual(api.call("PUT", "/v1/collections/l/points", {"points": points(range(50))})[0], 200)
+            self.assertEqual(daemon.stop(), 0)
+            self.assertTrue(any('"msg":"stopped"' in line for line in daemon.log), daemon.log)
+            self.assertTrue(any(n.startswith("checkpoint-") for n in os.listdir(daemon.data_dir)))
+            daemon.start()
+            api = Api(daemon.url)
+            self.assertEqual(api.call("POST", "/v1/collections/l/points/count")[1], {"count": 50})
+            recovered = [json.loads(line) for line in daemon.log if '"msg":"recovered"' in line][0]
+            self.assertEqual(recovered["records_replayed"], 0, "a clean stop leaves a checkpoint")
+        finally:
+            daemon.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

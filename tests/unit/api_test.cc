@@ -1,0 +1,112 @@
+// The service layer and REST routing without sockets: the route table and the OpenAPI document
+// describe the same API, keys map to roles, and roles gate operations as API.md says.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "api/json_codec.h"
+#include "api/rest/rest_api.h"
+
+namespace vecmesh::api {
+namespace {
+
+TEST(RestApiTest, EveryRouteIsInTheOpenApiDocumentAndEveryDocumentedRouteIsRegistered) {
+  ServiceOptions options;
+  Service service(options, KeyRing());
+  Metrics metrics;
+  RestApi api(service, metrics);
+  const json doc = json::parse(kOpenApiDocument);
+  std::set<std::pair<std::string, std::string>> registered, documented;
+  for (const Route& route : api.routes()) {
+    std::string method = route.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    registered.emplace(method, route.pattern);
+  }
+  for (const auto& [path, methods] : doc["paths"].items()) {
+    for (const auto& [method, operation] : methods.items()) documented.emplace(method, path);
+  }
+  EXPECT_EQ(registered, documented);
+  EXPECT_EQ(registered.size(), api.routes().size()) << "no route is registered twice";
+}
+
+TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
+  Service service(ServiceOptions{}, KeyRing());
+  Metrics metrics;
+  RestApi api(service, metrics);
+  HttpResponse health = api.Handle({"GET", "/health", "", std::nullopt});
+  EXPECT_EQ(health.status, 503);
+  EXPECT_EQ(json::parse(health.body)["status"], "recovering");
+  HttpResponse list = api.Handle({"GET", "/v1/collections", "", std::nullopt});
+  EXPECT_EQ(list.status, 503);
+  EXPECT_EQ(list.code, "UNAVAILABLE");
+
+  service.Attach(std::make_unique<engine::LocalStore>());
+  EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 200);
+  EXPECT_EQ(api.Handle({"GET", "/v1/collections?x=1", "", std::nullopt}).status, 200);
+  service.Detach();
+  EXPECT_EQ(json::parse(api.Handle({"GET", "/health", "", std::nullopt}).body)["status"],
+            "shutting_down");
+}
+
+TEST(KeyRingTest, RolesComeFromTheFileAndGateOperations) {
+  const std::string path = ::testing::TempDir() + "/vecmesh_keys";
+  {
+    std::ofstream out(path);
+    out << "# comment\nadmin a-key\n\nread_write rw-key\nread_only ro-key\n";
+  }
+  auto keys = KeyRing::FromFile(path);
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(keys->RoleOf("a-key"), Role::kAdmin);
+  EXPECT_EQ(keys->RoleOf("ro-key"), Role::kReadOnly);
+  EXPECT_EQ(keys->RoleOf("ro-ke"), Role::kNone) << "a prefix is not the key";
+  EXPECT_EQ(keys->RoleOf("ro-keyy"), Role::kNone);
+  EXPECT_EQ(keys->RoleOf(""), Role::kNone);
+
+  Service service(ServiceOptions{}, std::move(*keys));
+  EXPECT_EQ(service.Authorize(Operation::kSearch, std::nullopt).code(),
+            engine::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(service.Authorize(Operation::kSearch, "ro-key").ok());
+  EXPECT_EQ(service.Authorize(Operation::kUpsert, "ro-key").code(),
+            engine::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(service.Authorize(Operation::kUpsert, "rw-key").ok());
+  EXPECT_EQ(service.Authorize(Operation::kDeleteCollection, "rw-key").code(),
+            engine::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(service.Authorize(Operation::kDeleteCollection, "a-key").ok());
+
+  {
+    std::ofstream out(path);
+    out << "superuser k\n";
+  }
+  auto bad = KeyRing::FromFile(path);
+  EXPECT_EQ(bad.status().code(), engine::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().find(" k"), std::string::npos) << "never the key itself";
+}
+
+TEST(JsonCodecTest, ErrorsNameTheFieldByItsPath) {
+  engine::Limits limits;
+  auto body = [](const char* text) { return *ParseBody(text); };
+  EXPECT_EQ(DecodeSearchBatch(body(R"({"searches": [{"vector": [1]}, {"vector": [1], "params":
+                                      {"nprobe": "x"}}]})"),
+                              limits)
+                .status()
+                .message(),
+            "searches[1].params.nprobe must be an integer");
+  EXPECT_EQ(DecodePoints(body(R"({"points": [{"id": 1, "vector": [1], "payload": 3}]})"))
+                .status()
+                .message(),
+            "points[0].payload must be a JSON object");
+  EXPECT_EQ(DecodeUpdatePayload(body(R"({"ids": [1], "payload": {}, "mode": "upsert"})"))
+                .status()
+                .message(),
+            "mode is 'upsert'; it must be merge or replace");
+  EXPECT_EQ(ParseBody("[1]").status().message(), "the request body must be a JSON object");
+  auto search = DecodeSearch(body(R"({"vector": [0.5, 2], "k": 3, "store": "all"})"), limits);
+  ASSERT_TRUE(search.ok());
+  EXPECT_EQ(search->request.vector, (std::vector<float>{0.5f, 2}));
+  EXPECT_EQ(search->request.k, 3);
+  EXPECT_EQ(search->store, "all");
+}
+
+}  // namespace
+}  // namespace vecmesh::api
