@@ -3,10 +3,11 @@
 
 BUILD      ?= build
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build build-tsan run test bench format clean
+.PHONY: all deps build build-tsan build-fuzz run test bench format clean
 
 all: build
 
@@ -34,8 +35,14 @@ run: build
 	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
 	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --data-dir ./data
 
-test: build build-tsan
-	@scripts/run-tests $(BUILD) $(TSAN_BUILD)
+# The request fuzzer, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DVECMESH_FUZZ=ON -DVECMESH_TESTS=OFF -DVECMESH_BENCH=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target vecmesh_request_fuzzer
+
+test: build build-tsan build-fuzz
+	@scripts/run-tests $(BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
 
 bench: build
 	@$(BUILD)/bench/engine/vecmesh_engine_bench
@@ -45,4 +52,4 @@ format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -230,6 +230,10 @@ StatusOr<json> ParseBody(std::string_view body) {
         message += ": NaN and Infinity are not JSON numbers, and vectors must be finite";
       }
       return Status::InvalidArgument(message);
+    } catch (const json::out_of_range&) {
+      // Found by the fuzzer: a number beyond double's range is out_of_range, not parse_error.
+      return Status::InvalidArgument("the request body holds a number beyond the range of a double");
+    } catch (const json::exception&) {
     }
     return Status::InvalidArgument("the request body is not valid JSON");
   }

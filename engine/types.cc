@@ -132,7 +132,9 @@ StatusOr<IndexConfig> IndexConfigFromJson(const nlohmann::json& json, uint32_t d
   }
   config.type = *type;
   const std::vector<Param> params = ParamsOf(config.type);
-  for (const auto& [name, value] : json.items()) {
+  for (const auto& item : json.items()) {
+    const std::string& name = item.key();
+    const nlohmann::json& value = item.value();
     if (name == "type") continue;
     auto p =
         std::find_if(params.begin(), params.end(), [&](const Param& q) { return name == q.name; });

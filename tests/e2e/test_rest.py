@@ -241,6 +241,7 @@ class BadInput(unittest.TestCase):
             ("oversize body", "PUT", upsert, None, b'{"points": [' + b" " * 70000 + b"]}", 413, "RESOURCE_EXHAUSTED", "limit of 65536 bytes"),
             ("wrong dimension", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 2, 3]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector has 3 values; collection 'm' has dimension 4"),
             ("NaN", "PUT", upsert, None, b'{"points": [{"id": 9, "vector": [1, NaN, 3, 4]}]}', 400, "INVALID_ARGUMENT", "NaN and Infinity are not JSON numbers"),
+            ("beyond double", "PUT", upsert, None, b'{"points": [{"id": 9, "vector": [1, 1e999, 3, 4]}]}', 400, "INVALID_ARGUMENT", "beyond the range of a double"),
             ("beyond float32", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 1e39, 3, 4]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector[1] is 1e+39"),
             ("k over the limit", "POST", search, {"vector": vec(1), "k": 10001}, None, 400, "INVALID_ARGUMENT", "k must be in [1, 10000]"),
             ("too many points", "PUT", upsert, {"points": points(range(100, 106))}, None, 400, "INVALID_ARGUMENT", "points has 6 entries; the limit is 5"),
