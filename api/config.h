@@ -15,6 +15,7 @@ namespace vecmesh::api {
 struct DaemonConfig {
   std::string host = "127.0.0.1";
   int rest_port = 8000;
+  int grpc_port = 50051;
   std::string data_dir = "./data";
   std::string config_file;
   std::string api_keys_file;

@@ -218,7 +218,7 @@ StatusOr<json> ParseBody(std::string_view body) {
   if (parsed.is_discarded()) {
     // Find where it breaks, for the message.
     try {
-      (void)json::parse(body);
+      [[maybe_unused]] const json reparsed = json::parse(body);
     } catch (const json::parse_error& e) {
       std::string message =
           "the request body is not valid JSON (at byte " + std::to_string(e.byte) + ")";

@@ -1,4 +1,4 @@
-// vecmeshd: the vecmesh daemon. Starts listening at once (answering 503 while it recovers its
+// vecmeshd: the vecmesh daemon, REST and gRPC. Starts listening at once (answering 503 while it recovers its
 // data), serves until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish
 // within the grace period, checkpoints and exits 0. Logs are JSON lines on stdout.
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/config.h"
+#include "api/grpc/grpc_server.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
 #include "api/service.h"
@@ -76,7 +77,18 @@ int main(int argc, char** argv) {
     Log("error", "cannot start", {{"error", s.ToString()}});
     return 1;
   }
-  Log("info", "listening", {{"transport", "rest"}, {"host", config->host}, {"rest_port", rest->port()}});
+  api::GrpcServerOptions grpc_options;
+  grpc_options.host = config->host;
+  grpc_options.port = static_cast<uint16_t>(config->grpc_port);
+  grpc_options.max_message_bytes = config->max_body_bytes;
+  auto grpc = std::make_unique<api::GrpcServer>(service, metrics, *pool, grpc_options);
+  if (auto s = grpc->Start(); !s.ok()) {
+    Log("error", "cannot start", {{"error", s.ToString()}});
+    rest->Stop(std::chrono::milliseconds(0));
+    return 1;
+  }
+  Log("info", "listening",
+      {{"host", config->host}, {"rest_port", rest->port()}, {"grpc_port", grpc->port()}});
 
   engine::LocalStoreOptions store_options;
   store_options.limits = config->limits;
@@ -91,6 +103,7 @@ int main(int argc, char** argv) {
   auto store = engine::LocalStore::Open(store_options);
   if (!store.ok()) {
     Log("error", "recovery failed", {{"data_dir", config->data_dir}, {"error", store.status().ToString()}});
+    grpc->Stop(std::chrono::milliseconds(0));
     rest->Stop(std::chrono::milliseconds(0));
     return 1;
   }
@@ -101,14 +114,20 @@ int main(int argc, char** argv) {
        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - recovery_start)
                        .count()}});
   service.Attach(std::move(*store));
+  grpc->SetServing(true);
   Log("info", "serving", {{"version", service_options.version}});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   Log("info", "stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config->shutdown_grace_s);
+  grpc->SetServing(false);
   rest->Stop(std::chrono::seconds(config->shutdown_grace_s));
+  grpc->Stop(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))));
   pool.reset();  // runs what was queued (answers nobody reads now), then joins
   rest.reset();
+  grpc.reset();
   service.Detach();  // the store closes with a checkpoint
   Log("info", "stopped");
   return 0;

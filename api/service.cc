@@ -427,7 +427,12 @@ Status Service::RestoreUploadedSnapshot(const std::string& collection, std::stri
   Status s = (*store)->RestoreSnapshot(path.string(), collection);
   fs::remove(path, ec);
   if (s.code() == engine::StatusCode::kInvalidArgument) {
-    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + s.message());
+    // The engine names the file; the caller knows it only as "the upload".
+    std::string reason = s.message();
+    for (size_t at; (at = reason.find(path.string())) != std::string::npos;) {
+      reason.replace(at, path.string().size(), "the upload");
+    }
+    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + reason);
   }
   return s;
 }

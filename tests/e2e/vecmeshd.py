@@ -1,7 +1,8 @@
 """Starts and stops vecmeshd as a process for the end-to-end tests.
 
 The binary comes from the VECMESH_DAEMON environment variable (CTest sets it). Each daemon gets
-its own data directory and a free port (--rest-port 0; the port is read from its log).
+its own data directory and free ports (--rest-port 0 --grpc-port 0; the ports are read from its
+log).
 """
 import json
 import os
@@ -23,6 +24,7 @@ class Daemon:
         self.env = dict(os.environ, **(env or {}))
         self.process = None
         self.port = None
+        self.grpc_port = None
         self.log = []
 
     @property
@@ -32,7 +34,7 @@ class Daemon:
     def start(self, timeout_s=60):
         self.log = []
         self.process = subprocess.Popen(
-            [self.binary, "--rest-port", "0", "--data-dir", self.data_dir] + self.args,
+            [self.binary, "--rest-port", "0", "--grpc-port", "0", "--data-dir", self.data_dir] + self.args,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, text=True)
         ready = threading.Event()
 
@@ -45,6 +47,7 @@ class Daemon:
                     continue
                 if entry.get("msg") == "listening":
                     self.port = entry["rest_port"]
+                    self.grpc_port = entry["grpc_port"]
                 if entry.get("msg") == "serving":
                     ready.set()
         threading.Thread(target=read, daemon=True).start()

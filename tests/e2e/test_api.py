@@ -1,18 +1,23 @@
-"""End-to-end tests of vecmeshd over REST, with Python requests as an independent client.
+"""End-to-end tests of vecmeshd over REST and gRPC, with independent clients: Python requests,
+and Python grpcio with stubs generated from proto/ (grpc_api.py maps the same REST-shaped calls
+onto the RPCs, so one scenario runs over both transports and their answers are compared).
 
-Each test class starts the real daemon as a process (vecmeshd.py) on a free port with its own
-data directory. Run by CTest (label e2e) with VECMESH_DAEMON set to the binary.
+Each test class starts the real daemon as a process (vecmeshd.py) on free ports with its own
+data directory. Run by CTest (label e2e) with VECMESH_DAEMON and VECMESH_PROTO_PY set.
 """
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
 import unittest
 
+import grpc
 import requests
 
+from grpc_api import GrpcApi, NotExpressible, pb
 from vecmeshd import Daemon, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,24 +55,66 @@ class Api:
         return r.status_code, r.content
 
 
+class Recorder:
+    """Wraps a client and keeps every answer, for comparing transports."""
+
+    def __init__(self, client):
+        self.client = client
+        self.transcript = []
+
+    def call(self, method, path, body=None, **kw):
+        status, answer = self.client.call(method, path, body, **kw)
+        self.transcript.append((method, path, status, answer))
+        return status, answer
+
+
+def normalized(transcript):
+    """The answers with what legitimately differs between two runs made equal: job ids,
+    snapshot names (they hold the time) and timings."""
+    text = json.dumps([(m, p, s, a if not isinstance(a, bytes) else len(a)) for m, p, s, a in transcript])
+    text = re.sub(r"job-[0-9a-f]{16}", "job-X", text)
+    text = re.sub(r"docs-\d+-\d+\.vms", "docs-SNAPSHOT.vms", text)
+    text = re.sub(r'"took_ms": [0-9.e-]+', '"took_ms": 0', text)
+    return json.loads(text)
+
+
 class Scenario(unittest.TestCase):
     """API.md's operations in order, each answer checked against a reference computed here."""
 
     @classmethod
     def setUpClass(cls):
         cls.daemon = Daemon().start()
-        cls.api = Api(cls.daemon.url)
+        cls.grpc_daemon = Daemon().start()
 
     @classmethod
     def tearDownClass(cls):
         cls.daemon.cleanup()
+        cls.grpc_daemon.cleanup()
 
     def ok(self, method, path, body=None, status=200, **kw):
         code, answer = self.api.call(method, path, body, **kw)
         self.assertEqual(code, status, answer)
         return answer
 
-    def test_scenario(self):
+    def test_the_scenario_gets_the_same_answers_over_rest_and_grpc(self):
+        rest = Recorder(Api(self.daemon.url))
+        self.api = rest
+        self.scenario()
+        grpc_client = GrpcApi(f"127.0.0.1:{self.grpc_daemon.grpc_port}", rest_fallback=Api(self.grpc_daemon.url))
+        over_grpc = Recorder(grpc_client)
+        self.api = over_grpc
+        self.scenario()
+        self.assertEqual(len(over_grpc.transcript), len(rest.transcript))
+        self.assertGreater(len(rest.transcript), 40)
+        served = requests.get(self.grpc_daemon.url + "/metrics", timeout=10).text
+        for rpc in ("CreateCollection", "Upsert", "Search", "SearchBatch", "Scroll", "RestoreSnapshot",
+                    "UploadSnapshot", "SubmitImport", "GetJob", "DeleteCollection"):
+            self.assertIn(f'transport="grpc",operation="{rpc}",code="OK"', served, rpc)
+        for a, b in zip(normalized(rest.transcript), normalized(over_grpc.transcript)):
+            self.assertEqual(a, b)
+
+    def scenario(self):
+        """API.md's operations in order, each answer checked against a reference computed here."""
         c = "/v1/collections/docs"
         info = self.ok("PUT", c, {"dimension": DIM, "metric": "l2", "index": {"type": "hnsw", "m": 8}},
                        status=201)
@@ -148,7 +195,8 @@ class Scenario(unittest.TestCase):
 
         # Import job.
         job = self.ok("POST", c + "/points/import", {"points": points(range(1000, 1050))}, status=202)["job_id"]
-        self.assertTrue(wait_for(lambda: self.ok("GET", "/v1/jobs/" + job)["state"] == "done", 60))
+        unrecorded = self.api.client  # how many polls it takes is not part of the answer
+        self.assertTrue(wait_for(lambda: unrecorded.call("GET", "/v1/jobs/" + job)[1]["state"] == "done", 60))
         state = self.ok("GET", "/v1/jobs/" + job)
         self.assertEqual((state["collection"], state["points"], state["error"]), ("docs", 50, None))
         self.assertEqual(self.ok("POST", c + "/points/count")["count"], 239)
@@ -173,6 +221,7 @@ class Scenario(unittest.TestCase):
         self.assertEqual((code, answer["error"]["code"]), (404, "NOT_FOUND"))
 
     def test_every_documented_route_is_served_and_metrics_parse(self):
+        self.api = Api(self.daemon.url)
         code, doc = self.api.call("GET", "/openapi.json")
         self.assertEqual(code, 200)
         with open(os.path.join(SOURCE, "api", "openapi.json")) as f:
@@ -224,8 +273,7 @@ class BadInput(unittest.TestCase):
         _, listed = self.api.call("GET", "/v1/collections")
         return got, [c["name"] for c in listed["collections"]]
 
-    def test_matrix(self):
-        before = self.state()
+    def cases(self):
         search, upsert = "/v1/collections/m/search", "/v1/collections/m/points"
         deep = {"must": [{"key": "a", "match": {"value": 1}}]}
         for _ in range(9):
@@ -254,13 +302,63 @@ class BadInput(unittest.TestCase):
             ("bad snapshot upload", "PUT", "/v1/collections/m/snapshots/upload", None, b"not a snapshot", 400, "INVALID_ARGUMENT", "not a vecmesh snapshot"),
             ("no such route", "GET", "/v2/nothing", None, None, 404, "NOT_FOUND", "no route GET /v2/nothing"),
         ]
-        for name, method, path, body, raw, status, code, text in cases:
+        return cases
+
+    def test_matrix_over_rest(self):
+        before = self.state()
+        for name, method, path, body, raw, status, code, text in self.cases():
             with self.subTest(name):
                 got_status, answer = self.api.call(method, path, body, raw=raw)
                 self.assertEqual(got_status, status, answer)
                 self.assertEqual(answer["error"]["code"], code)
                 self.assertIn(text, answer["error"]["message"])
                 self.assertTrue(self.daemon.alive())
+        self.assertEqual(self.state(), before, "no bad request changed anything")
+
+    def test_matrix_over_grpc(self):
+        """Every case a protobuf message can express gets the same code and message as over
+        REST; the others (JSON syntax and types) cannot reach the server over gRPC. Then the
+        cases only gRPC has: NaN as a float, a message over the limit, bytes that are no message."""
+        before = self.state()
+        client = GrpcApi(f"127.0.0.1:{self.daemon.grpc_port}")
+        not_expressible = set()
+        for name, method, path, body, raw, status, code, text in self.cases():
+            with self.subTest(name):
+                try:
+                    got_status, answer = client.call(method, path, body, raw=raw)
+                except NotExpressible:
+                    not_expressible.add(name)
+                    continue
+                self.assertEqual((got_status, answer["error"]["code"]), (status, code), answer)
+                self.assertEqual(answer, self.api.call(method, path, body, raw=raw)[1], "as over REST")
+        self.assertEqual(not_expressible, {
+            "malformed JSON", "not an object", "wrong type", "wrong type of k", "wrong type in a list",
+            "unknown field", "oversize body", "NaN", "beyond double", "beyond float32", "negative id",
+            "no such route"})
+        upsert = "/v1/collections/m/points"
+        cases = [
+            ("missing id", {"points": [{"vector": [1, 2, 3, 4]}]}, "INVALID_ARGUMENT", "points[0].id is required"),
+            ("message over the limit", {"points": [{"id": 9, "vector": [0.5] * 20000}]}, "RESOURCE_EXHAUSTED", "larger than max"),
+            ("filter of the wrong shape", None, "INVALID_ARGUMENT", "filter.must must be an array"),
+        ]
+        for name, body, code, text in cases:
+            with self.subTest(name):
+                if body is None:
+                    got_status, answer = client.call("POST", "/v1/collections/m/points/count", {"filter": {"must": 3}})
+                else:
+                    got_status, answer = client.call("PUT", upsert, body)
+                self.assertEqual(answer["error"]["code"], code, answer)
+                self.assertIn(text, answer["error"]["message"])
+        with self.assertRaises(grpc.RpcError) as raised:  # NaN, which JSON cannot carry
+            client.stub.Upsert(pb.UpsertRequest(collection="m", points=[
+                pb.Point(id=pb.PointId(num=9), vector=[1, float("nan"), 3, 4])]), timeout=10)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(raised.exception.details(), "points[0].vector[1] is NaN; vectors must be finite")
+        garbage = client.channel.unary_unary("/vecmesh.v1.VectorStore/Upsert")
+        with self.assertRaises(grpc.RpcError) as raised:
+            garbage(b"\xff\xff\xff\xff", timeout=10)
+        self.assertNotEqual(raised.exception.code(), grpc.StatusCode.OK)
+        self.assertTrue(self.daemon.alive())
         self.assertEqual(self.state(), before, "no bad request changed anything")
 
 
@@ -300,6 +398,31 @@ class Auth(unittest.TestCase):
         for path in ("/health", "/health/live", "/health/deep", "/metrics", "/openapi.json"):
             self.assertEqual(requests.get(self.daemon.url + path, timeout=10).status_code, 200, path)
         self.assertNotIn("adm-key", "\n".join(self.daemon.log), "keys are never logged")
+
+    def test_roles_over_grpc(self):
+        target = f"127.0.0.1:{self.daemon.grpc_port}"
+        admin, rw, ro = (GrpcApi(target, k) for k in ("adm-key", "rw-key", "ro-key"))
+        self.assertIn(admin.call("PUT", "/v1/collections/g", {"dimension": 2})[0], (200, 201))
+        cases = [
+            ("no key", GrpcApi(target), "POST", "/v1/collections/g/search", {"vector": [1, 2]}, "UNAUTHENTICATED"),
+            ("wrong key", GrpcApi(target, "nope"), "POST", "/v1/collections/g/search", {"vector": [1, 2]}, "UNAUTHENTICATED"),
+            ("read-only key writes", ro, "PUT", "/v1/collections/g/points", {"points": [{"id": 2, "vector": [1, 2]}]}, "PERMISSION_DENIED"),
+            ("read-write key drops", rw, "DELETE", "/v1/collections/g", None, "PERMISSION_DENIED"),
+        ]
+        for name, client, method, path, body, code in cases:
+            with self.subTest(name):
+                self.assertEqual(client.call(method, path, body)[1]["error"]["code"], code)
+        self.assertEqual(rw.call("PUT", "/v1/collections/g/points", {"points": [{"id": 2, "vector": [1, 2]}]})[0], 200)
+        self.assertEqual(ro.call("POST", "/v1/collections/g/search", {"vector": [1, 2]})[1]["results"][0]["id"], 2)
+
+    def test_grpc_health_and_reflection_need_no_key(self):
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.daemon.grpc_port}")
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(check(b"", timeout=10), b"\x08\x01", "HealthCheckResponse{status: SERVING}")
+        reflect = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        answers = b"".join(reflect(iter([b"\x3a\x00"]), timeout=10))  # list_services: ""
+        self.assertIn(b"vecmesh.v1.VectorStore", answers)
+        self.assertIn(b"grpc.health.v1.Health", answers)
 
 
 class Lifecycle(unittest.TestCase):
