@@ -47,6 +47,7 @@ test: build build-tsan build-fuzz
 bench: build
 	@$(BUILD)/bench/engine/vecmesh_engine_bench
 	@$(BUILD)/bench/engine/vecmesh_durability_bench --dir $(BUILD)/bench-data
+	@$(BUILD)/bench/api/vecmesh_api_bench
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')
