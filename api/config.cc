@@ -93,6 +93,10 @@ const std::vector<Option>& Options() {
            "VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated). "
            "No keys: authentication is off",
            &DaemonConfig::api_keys_file),
+      Text("tls-cert-file",
+           "PEM certificate chain: with --tls-key-file, REST is HTTPS and gRPC is TLS only",
+           &DaemonConfig::tls_cert_file),
+      Text("tls-key-file", "PEM private key of --tls-cert-file", &DaemonConfig::tls_key_file),
       Number("max-body-bytes",
              "largest request body (REST: 413 beyond) or gRPC message (RESOURCE_EXHAUSTED)",
              &DaemonConfig::max_body_bytes,
@@ -237,6 +241,9 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
     if (!s.ok()) return s;
   }
 
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert-file and --tls-key-file go together");
+  }
   if (!engine::ParseIndexType(config.legacy_index)) {
     return Status::InvalidArgument("--legacy-index '" + config.legacy_index +
                                    "' is not an index type");

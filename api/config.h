@@ -19,6 +19,8 @@ struct DaemonConfig {
   std::string data_dir = "./data";
   std::string config_file;
   std::string api_keys_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   size_t max_body_bytes = 32u << 20;
   size_t max_upload_bytes = 1u << 30;
   int io_threads = 1;

@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
   rest_options.max_upload_bytes = config->max_upload_bytes;
   rest_options.read_timeout = std::chrono::seconds(config->read_timeout_s);
   rest_options.idle_timeout = std::chrono::seconds(config->idle_timeout_s);
+  rest_options.tls_cert_file = config->tls_cert_file;
+  rest_options.tls_key_file = config->tls_key_file;
   auto rest = std::make_unique<api::RestServer>(rest_api, *pool, rest_options);
   if (auto s = rest->Start(); !s.ok()) {
     Log("error", "cannot start", {{"error", s.ToString()}});
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
   grpc_options.host = config->host;
   grpc_options.port = static_cast<uint16_t>(config->grpc_port);
   grpc_options.max_message_bytes = config->max_body_bytes;
+  grpc_options.tls_cert_file = config->tls_cert_file;
+  grpc_options.tls_key_file = config->tls_key_file;
   auto grpc = std::make_unique<api::GrpcServer>(service, metrics, *pool, grpc_options);
   if (auto s = grpc->Start(); !s.ok()) {
     Log("error", "cannot start", {{"error", s.ToString()}});
@@ -88,7 +92,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   Log("info", "listening",
-      {{"host", config->host}, {"rest_port", rest->port()}, {"grpc_port", grpc->port()}});
+      {{"host", config->host},
+       {"rest_port", rest->port()},
+       {"grpc_port", grpc->port()},
+       {"tls", !config->tls_cert_file.empty()}});
 
   engine::LocalStoreOptions store_options;
   store_options.limits = config->limits;

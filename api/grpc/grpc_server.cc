@@ -4,6 +4,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "api/grpc/proto_codec.h"
 #include "vecmesh/v1/vector_store.grpc.pb.h"
 
@@ -40,6 +43,14 @@ grpc::Status ToGrpc(const Status& s) {
       return {grpc::StatusCode::INTERNAL, s.message()};
   }
   return {grpc::StatusCode::INTERNAL, s.message()};
+}
+
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
 }
 
 std::optional<std::string_view> ApiKeyOf(const grpc::CallbackServerContext* context) {
@@ -325,10 +336,23 @@ GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
 Status GrpcServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const GrpcServerOptions& options = impl_->options_;
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_file.empty()) {
+    auto cert = ReadFile(options.tls_cert_file);
+    auto key = ReadFile(options.tls_key_file);
+    if (!cert || !key) {
+      return Status::InvalidArgument("TLS certificate " + options.tls_cert_file + " or key " +
+                                     options.tls_key_file + " cannot be read");
+    }
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back({*key, *cert});
+    credentials = grpc::SslServerCredentials(tls);
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string address = impl_->options_.host + ":" + std::to_string(impl_->options_.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(impl_->options_.max_message_bytes));
   builder.RegisterService(impl_.get());
   impl_->server_ = builder.BuildAndStart();

@@ -20,6 +20,9 @@ struct GrpcServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 50051;  // 0: any free port (see GrpcServer::port)
   size_t max_message_bytes = 32u << 20;
+  // Both set: TLS only, from PEM files.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class GrpcServer {

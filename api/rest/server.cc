@@ -1,8 +1,11 @@
 #include "api/rest/server.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
 #include <random>
 
 namespace vecmesh::api {
@@ -50,6 +53,7 @@ class RestServer::Impl {
   WorkerPool& pool_;
   const RestServerOptions options_;
   asio::io_context io_;
+  std::optional<asio::ssl::context> tls_;  // set when options_ name a certificate
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<int> in_flight_{0};  // requests read and not yet answered
@@ -60,21 +64,37 @@ class RestServer::Impl {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. Stream is beast::tcp_stream, or beast::ssl_stream over one for TLS.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, RestServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {}
+  template <typename... StreamArgs>
+  Session(RestServer::Impl& server, StreamArgs&&... args)
+      : stream_(std::forward<StreamArgs>(args)...), server_(server) {}
 
-  void Start() { ReadHeader(); }
+  void Start() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      ReadHeader();
+    } else {
+      Lowest().expires_after(server_.options_.read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->Close();  // not TLS, or a bad handshake
+                                self->ReadHeader();
+                              });
+    }
+  }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
     parser_->body_limit(server_.options_.max_upload_bytes);  // narrowed once the route is known
-    stream_.expires_after(server_.options_.idle_timeout);
+    Lowest().expires_after(server_.options_.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               self->OnHeader(ec);
                             });
   }
@@ -96,9 +116,9 @@ class Session : public std::enable_shared_from_this<Session> {
       keep_alive_ = false;
       return Answer(server_.api_.TooLarge(request_, limit_));
     }
-    stream_.expires_after(server_.options_.read_timeout);
+    Lowest().expires_after(server_.options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        self->OnBody(ec);
                      });
   }
@@ -111,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return Close();
     request_.body = std::move(parser_->get().body());
     if (server_.api_.IsLight(request_)) return Answer(server_.api_.Handle(request_));
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     const bool taken = server_.pool_.TrySubmit([self] {
       HttpResponse response = self->server_.api_.Handle(self->request_);
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
@@ -161,9 +181,9 @@ class Session : public std::enable_shared_from_this<Session> {
     message->set(http::field::server, "vecmeshd");
     message->keep_alive(keep_alive_);
     message->prepare_payload();
-    stream_.expires_after(server_.options_.read_timeout);
+    Lowest().expires_after(server_.options_.read_timeout);
     http::async_write(stream_, *message,
-                      [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), message](beast::error_code ec, size_t) {
                         self->End();
                         if (ec || !self->keep_alive_) return self->Close();
                         self->request_ = {};
@@ -174,11 +194,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     End();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   RestServer::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -194,7 +214,12 @@ class Session : public std::enable_shared_from_this<Session> {
 void RestServer::Impl::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (stopping_) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), *this)->Start();
+    if (!ec && tls_) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *tls_)
+          ->Start();
+    } else if (!ec) {
+      std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))->Start();
+    }
     Accept();
   });
 }
@@ -207,6 +232,19 @@ RestServer::~RestServer() { Stop(std::chrono::milliseconds(0)); }
 engine::Status RestServer::Start() {
   Impl& s = *impl_;
   beast::error_code ec;
+  if (!s.options_.tls_cert_file.empty()) {
+    s.tls_.emplace(asio::ssl::context::tls_server);
+    s.tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                        asio::ssl::context::no_tlsv1_1);
+    s.tls_->use_certificate_chain_file(s.options_.tls_cert_file, ec);
+    if (!ec) s.tls_->use_private_key_file(s.options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return engine::Status::InvalidArgument("TLS certificate " + s.options_.tls_cert_file +
+                                             " or key " + s.options_.tls_key_file +
+                                             " cannot be used: " + ec.message());
+    }
+  }
   const auto address = asio::ip::make_address(s.options_.host, ec);
   if (ec) return engine::Status::InvalidArgument("host '" + s.options_.host + "' is not an address");
   const tcp::endpoint endpoint(address, s.options_.port);

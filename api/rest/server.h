@@ -27,6 +27,9 @@ struct RestServerOptions {
   size_t max_upload_bytes = 1u << 30;  // PUT .../snapshots/upload
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds idle_timeout{60};
+  // Both set: HTTPS only (TLS 1.2 and later), from PEM files.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class RestServer {

@@ -107,8 +107,10 @@ def collection_info(message):
 
 
 class GrpcApi:
-    def __init__(self, target, key=None, rest_fallback=None):
-        self.channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 256 << 20)])
+    def __init__(self, target, key=None, rest_fallback=None, credentials=None):
+        options = [("grpc.max_send_message_length", 256 << 20)]
+        self.channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+                        else grpc.insecure_channel(target, options=options))
         self.stub = pb_grpc.VectorStoreStub(self.channel)
         self.metadata = (("api-key", key),) if key else ()
         self.rest = rest_fallback

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -423,6 +424,40 @@ class Auth(unittest.TestCase):
         answers = b"".join(reflect(iter([b"\x3a\x00"]), timeout=10))  # list_services: ""
         self.assertIn(b"vecmesh.v1.VectorStore", answers)
         self.assertIn(b"grpc.health.v1.Health", answers)
+
+
+class Tls(unittest.TestCase):
+    """--tls-cert-file / --tls-key-file: HTTPS and gRPC over TLS only, with a certificate made
+    here by openssl."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="vecmesh-tls-")
+        cls.cert, key = os.path.join(cls.dir, "cert.pem"), os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cls.cert], check=True, capture_output=True)
+        cls.daemon = Daemon(args=["--tls-cert-file", cls.cert, "--tls-key-file", key]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_https_and_grpc_over_tls_only(self):
+        https = f"https://127.0.0.1:{self.daemon.port}"
+        self.assertEqual(requests.put(https + "/v1/collections/t", data=json.dumps({"dimension": 2}),
+                                      verify=self.cert, timeout=10).status_code, 201)
+        with self.assertRaises(requests.RequestException):
+            requests.get(self.daemon.url + "/health", timeout=5)  # plain HTTP
+        with open(self.cert, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        secure = GrpcApi(f"127.0.0.1:{self.daemon.grpc_port}", credentials=credentials)
+        status, answer = secure.call("GET", "/v1/collections")
+        self.assertEqual((status, [c["name"] for c in answer["collections"]]), (200, ["t"]))
+        plain = GrpcApi(f"127.0.0.1:{self.daemon.grpc_port}")
+        self.assertEqual(plain.call("GET", "/v1/collections")[1]["error"]["code"], "UNAVAILABLE")
+        self.assertTrue(self.daemon.alive())
 
 
 class Lifecycle(unittest.TestCase):
