@@ -426,6 +426,41 @@ class Auth(unittest.TestCase):
         self.assertIn(b"grpc.health.v1.Health", answers)
 
 
+class Overload(unittest.TestCase):
+    """One worker and a queue of one: concurrent heavy searches beyond that get 429 at once, the
+    others are answered, and /health still answers (it does not wait for a worker)."""
+
+    def test_a_full_queue_answers_429_and_health_still_answers(self):
+        import random
+        import threading
+        with Daemon(args=["--workers", "1", "--max-queued-requests", "1"]) as daemon:
+            api = Api(daemon.url)
+            rng = random.Random(5)
+            self.assertEqual(api.call("PUT", "/v1/collections/o", {"dimension": 64})[0], 201)
+            for begin in range(0, 10000, 5000):
+                batch = [{"id": i, "vector": [rng.random() for _ in range(64)]} for i in range(begin, begin + 5000)]
+                self.assertEqual(api.call("PUT", "/v1/collections/o/points", {"points": batch})[0], 200)
+            body = json.dumps({"searches": [{"vector": [rng.random() for _ in range(64)], "k": 10,
+                                             "params": {"exact": True}, "with_payload": False} for _ in range(1000)]})
+            start = threading.Barrier(8)
+            statuses, health = [], []
+
+            def search():
+                start.wait()
+                r = requests.post(daemon.url + "/v1/collections/o/search/batch", data=body, timeout=120)
+                statuses.append((r.status_code, r.json().get("error", {}).get("code")))
+                if r.status_code == 429:
+                    health.append(requests.get(daemon.url + "/health", timeout=10).status_code)
+            threads = [threading.Thread(target=search) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertIn((429, "RESOURCE_EXHAUSTED"), statuses)
+            self.assertIn((200, None), statuses)
+            self.assertEqual(set(health), {200})
+
+
 class Tls(unittest.TestCase):
     """--tls-cert-file / --tls-key-file: HTTPS and gRPC over TLS only, with a certificate made
     here by openssl."""
