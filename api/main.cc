@@ -12,6 +12,7 @@
 
 #include "api/config.h"
 #include "api/grpc/grpc_server.h"
+#include "api/log.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
 #include "api/service.h"
@@ -19,16 +20,7 @@
 
 namespace {
 
-using nlohmann::json;
-
-void Log(const char* level, const char* message, json fields = json::object()) {
-  const auto now = std::chrono::system_clock::now();
-  fields["ts"] = std::chrono::duration<double>(now.time_since_epoch()).count();
-  fields["level"] = level;
-  fields["msg"] = message;
-  std::printf("%s\n", fields.dump().c_str());
-  std::fflush(stdout);
-}
+using vecmesh::api::Log;
 
 int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "api/json_codec.h"
+#include "api/log.h"
 
 namespace vecmesh::api {
 namespace {
@@ -382,8 +383,19 @@ HttpResponse RestApi::Handle(const HttpRequest& request) const {
   const std::string label = route ? (route->operation ? std::string(OperationName(*route->operation))
                                                       : route->pattern)
                                   : "unmatched";
-  metrics_.Record("rest", label, response.code,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.Record("rest", label, response.code, seconds);
+  if (response.status >= 500 && route && route->operation) {
+    Log("error", "request failed",
+        {{"request_id", request.request_id},
+         {"method", request.method},
+         {"path", path},
+         {"status", response.status},
+         {"code", response.code},
+         {"answer", response.body},
+         {"seconds", seconds}});
+  }
   return response;
 }
 

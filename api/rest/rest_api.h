@@ -21,6 +21,7 @@ struct HttpRequest {
   std::string target;  // path and query, as sent
   std::string body;
   std::optional<std::string> api_key;  // from api-key or Authorization: Bearer
+  std::string request_id;              // X-Request-Id: the client's, or one made for it
 };
 
 struct HttpResponse {
@@ -51,7 +52,8 @@ class RestApi {
   // Whether `request` is answered without the worker pool (health, metrics: cheap, and needed
   // most when the server is overloaded).
   bool IsLight(const HttpRequest& request) const;
-  // Routes, authorizes and answers one request, and records it in the metrics.
+  // Routes, authorizes and answers one request, and records it in the metrics. Operations
+  // answered with a 5xx status are logged with the request id.
   HttpResponse Handle(const HttpRequest& request) const;
   // The 429 answer when the worker pool is full (recorded in the metrics too).
   HttpResponse Overloaded(const HttpRequest& request) const;

@@ -106,7 +106,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request_.method = std::string(header.method_string());
     request_.target = std::string(header.target());
     request_.api_key = ApiKeyOf(header);
-    request_id_ = RequestIdOf(std::string(header["X-Request-Id"]));
+    request_.request_id = RequestIdOf(std::string(header["X-Request-Id"]));
     keep_alive_ = header.keep_alive();
     const bool upload = request_.method == "PUT" && request_.target.ends_with("/snapshots/upload");
     limit_ = upload ? server_.options_.max_upload_bytes : server_.options_.max_body_bytes;
@@ -177,7 +177,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   template <typename Message>
   void Write(std::shared_ptr<Message> message, const HttpResponse& response) {
     message->set(http::field::content_type, response.content_type);
-    message->set("X-Request-Id", request_id_);
+    message->set("X-Request-Id", request_.request_id);
     message->set(http::field::server, "vecmeshd");
     message->keep_alive(keep_alive_);
     message->prepare_payload();
@@ -203,7 +203,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequest request_;
-  std::string request_id_;
   size_t limit_ = 0;
   bool keep_alive_ = true;
   bool in_flight_ = false;
