@@ -109,6 +109,8 @@ const std::vector<Option>& Options() {
              1024),
       Number("max-queued-requests", "requests waiting for a worker before 429",
              &DaemonConfig::max_queued_requests, size_t{1}, size_t{1} << 20),
+      Number("max-connections", "open REST connections; more are closed as they arrive",
+             &DaemonConfig::max_connections, size_t{1}, size_t{1} << 20),
       Number("search-threads", "OpenMP threads per search batch (0: one per core)",
              &DaemonConfig::search_threads, 0, 1024),
       Number("read-timeout-s", "deadline to read a request once it starts",

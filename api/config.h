@@ -26,6 +26,7 @@ struct DaemonConfig {
   int io_threads = 1;
   int workers = 0;  // 0: the number of cores
   size_t max_queued_requests = 256;
+  size_t max_connections = 1024;
   int search_threads = 0;  // 0: the number of cores
   int read_timeout_s = 30;
   int idle_timeout_s = 60;

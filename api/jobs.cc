@@ -30,8 +30,8 @@ std::string_view JobStateName(JobState state) {
   return "failed";
 }
 
-InProcessJobQueue::InProcessJobQueue(Apply apply, size_t max_queued)
-    : apply_(std::move(apply)), max_queued_(max_queued), worker_([this] { Run(); }) {}
+InProcessJobQueue::InProcessJobQueue(Apply apply, size_t max_queued_points)
+    : apply_(std::move(apply)), max_queued_points_(max_queued_points), worker_([this] { Run(); }) {}
 
 InProcessJobQueue::~InProcessJobQueue() {
   {
@@ -46,11 +46,14 @@ engine::StatusOr<std::string> InProcessJobQueue::Submit(const std::string& colle
                                                         std::vector<engine::Point> points) {
   std::lock_guard lock(mu_);
   if (stopping_) return engine::Status::Unavailable("the server is shutting down");
-  if (queue_.size() >= max_queued_) {
-    return engine::Status::ResourceExhausted("the import queue holds " +
-                                             std::to_string(queue_.size()) +
-                                             " jobs, its limit: retry later");
+  if (queued_points_ + points.size() > max_queued_points_) {
+    return engine::Status::ResourceExhausted(
+        "the import queue holds " + std::to_string(queued_points_) + " points in " +
+        std::to_string(queue_.size()) + " jobs; with " + std::to_string(points.size()) +
+        " more it would pass its limit of " + std::to_string(max_queued_points_) +
+        ": retry later");
   }
+  queued_points_ += points.size();
   std::string id = NewJobId();
   while (jobs_.count(id)) id = NewJobId();
   jobs_[id] = Job{id, collection, JobState::kQueued, points.size(), std::nullopt};
@@ -78,6 +81,7 @@ void InProcessJobQueue::Run() {
     if (stopping_) break;
     auto [id, points] = std::move(queue_.front());
     queue_.pop_front();
+    queued_points_ -= points.size();
     Job& job = jobs_[id];
     job.state = JobState::kRunning;
     const std::string collection = job.collection;

@@ -51,7 +51,8 @@ class JobQueue {
 // (a RabbitMQ-backed queue will make them durable); a job's writes are durable once it is done.
 class InProcessJobQueue : public JobQueue {
  public:
-  InProcessJobQueue(Apply apply, size_t max_queued);
+  // At most `max_queued_points` points wait in the queue (jobs beyond answer RESOURCE_EXHAUSTED).
+  InProcessJobQueue(Apply apply, size_t max_queued_points);
   // Finishes the running job; jobs still queued are marked failed ("shutting down").
   ~InProcessJobQueue() override;
 
@@ -64,7 +65,8 @@ class InProcessJobQueue : public JobQueue {
   void Run();
 
   const Apply apply_;
-  const size_t max_queued_;
+  const size_t max_queued_points_;
+  size_t queued_points_ = 0;  // in queue_
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<std::pair<std::string, std::vector<engine::Point>>> queue_;  // job id, points

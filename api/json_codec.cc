@@ -214,6 +214,13 @@ StatusOr<Search> DecodeSearchAt(const json& v, const std::string& path,
 
 StatusOr<json> ParseBody(std::string_view body) {
   if (body.empty()) return json::object();
+  // Found in review: a payload nested 200,000 levels deep parses (the parser does not recurse)
+  // and then overflows the stack when copied.
+  if (const int depth = engine::JsonNestingDepth(body); depth > engine::kMaxJsonDepth) {
+    return Status::InvalidArgument("the request body nests " + std::to_string(depth) +
+                                   " levels deep; the limit is " +
+                                   std::to_string(engine::kMaxJsonDepth));
+  }
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     // Find where it breaks, for the message.

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   rest_options.max_upload_bytes = config->max_upload_bytes;
   rest_options.read_timeout = std::chrono::seconds(config->read_timeout_s);
   rest_options.idle_timeout = std::chrono::seconds(config->idle_timeout_s);
+  rest_options.max_connections = config->max_connections;
   rest_options.tls_cert_file = config->tls_cert_file;
   rest_options.tls_key_file = config->tls_key_file;
   auto rest = std::make_unique<api::RestServer>(rest_api, *pool, rest_options);
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   if (auto s = grpc->Start(); !s.ok()) {
     Log("error", "cannot start", {{"error", s.ToString()}});
     rest->Stop(std::chrono::milliseconds(0));
+    pool.reset();
     return 1;
   }
   Log("info", "listening",
@@ -102,8 +104,11 @@ int main(int argc, char** argv) {
   auto store = engine::LocalStore::Open(store_options);
   if (!store.ok()) {
     Log("error", "recovery failed", {{"data_dir", config->data_dir}, {"error", store.status().ToString()}});
+    // Requests may be queued or running (they answer UNAVAILABLE): stop the servers, then the
+    // pool, before the servers are destroyed, as at a normal shutdown.
     grpc->Stop(std::chrono::milliseconds(0));
     rest->Stop(std::chrono::milliseconds(0));
+    pool.reset();
     return 1;
   }
   Log("info", "recovered",
@@ -119,6 +124,7 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   Log("info", "stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  service.BeginShutdown();  // /health answers 503 while requests in flight finish
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config->shutdown_grace_s);
   grpc->SetServing(false);
   rest->Stop(std::chrono::seconds(config->shutdown_grace_s));

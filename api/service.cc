@@ -14,7 +14,8 @@ namespace {
 
 enum ServiceState { kRecovering = 0, kServing = 1, kShuttingDown = 2 };
 
-constexpr size_t kMaxQueuedJobs = 1'000;
+// Import jobs waiting in memory: bounded by their points, not their number.
+constexpr size_t kMaxQueuedImportPoints = 2'000'000;
 const std::vector<std::string_view> kBackends = {"faiss", "qdrant", "chroma"};
 
 bool IsKnownBackend(std::string_view name) {
@@ -137,7 +138,7 @@ void Service::Attach(std::unique_ptr<engine::LocalStore> store) {
     return Status::Ok();
   };
   std::lock_guard lock(store_mu_);
-  jobs_ = std::make_unique<InProcessJobQueue>(apply, kMaxQueuedJobs);
+  jobs_ = std::make_unique<InProcessJobQueue>(apply, kMaxQueuedImportPoints);
   store_ = std::move(shared);
   state_ = kServing;
 }
@@ -168,6 +169,7 @@ StatusOr<std::shared_ptr<engine::LocalStore>> Service::Store() const {
 }
 
 std::string_view Service::State() const {
+  if (draining_) return "shutting_down";
   switch (state_.load()) {
     case kRecovering:
       return "recovering";
@@ -503,8 +505,13 @@ StatusOr<std::vector<uint64_t>> Service::LegacyAddVectors(LegacyAddVectorsReques
   std::lock_guard lock(legacy_mu_);
   auto max_id = (*store)->MaxIntegerId(request.index);
   if (!max_id.ok()) return max_id.status();
+  const uint64_t first = *max_id ? **max_id + 1 : 0;
+  if ((*max_id && **max_id == UINT64_MAX) || (n > 0 && first > UINT64_MAX - (n - 1))) {
+    return Status::FailedPrecondition("index '" + request.index +
+                                      "' has no integer ids left after its largest; give ids");
+  }
   std::vector<uint64_t> ids(n);
-  for (size_t i = 0; i < n; ++i) ids[i] = (*max_id ? **max_id + 1 : 0) + i;
+  for (size_t i = 0; i < n; ++i) ids[i] = first + i;
   auto written = (*store)->Upsert(request.index, make_points(ids));
   if (!written.ok()) return written.status();
   return ids;

@@ -122,6 +122,9 @@ class Service {
 
   // Recovery is done: operations are served from here on. Starts the job queue.
   void Attach(std::unique_ptr<engine::LocalStore> store);
+  // The server is draining: /health reports "shutting_down" (load balancers stop sending), while
+  // requests already on their way are still served until Detach.
+  void BeginShutdown() { draining_ = true; }
   // Shutdown: operations answer UNAVAILABLE from here on, the job queue stops (after the job it
   // is running), and the store is closed (with a checkpoint) once no request holds it.
   void Detach();
@@ -196,7 +199,8 @@ class Service {
 
   mutable std::mutex store_mu_;  // guards store_ and the state change around it
   std::shared_ptr<engine::LocalStore> store_;
-  std::atomic<int> state_{0};  // 0 recovering, 1 serving, 2 shutting down
+  std::atomic<int> state_{0};  // 0 recovering, 1 serving, 2 shut down
+  std::atomic<bool> draining_{false};
   std::unique_ptr<JobQueue> jobs_;
   std::mutex legacy_mu_;  // legacy add_vectors: assigning new ids and writing them is one step
 };

@@ -1,8 +1,31 @@
 #include "engine/types.h"
 
+#include <algorithm>
 #include <set>
 
 namespace vecmesh::engine {
+
+int JsonNestingDepth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 std::string PointIdToString(const PointId& id) {
   if (const auto* n = std::get_if<uint64_t>(&id)) return std::to_string(*n);

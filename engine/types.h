@@ -17,6 +17,13 @@ namespace vecmesh::engine {
 
 using Payload = nlohmann::json;  // a JSON object, or null for "no payload"
 
+// How deeply JSON values (payloads, request bodies) may nest. Deeper ones are refused before
+// they are parsed: copying or destroying a JSON tree recurses once per level.
+constexpr int kMaxJsonDepth = 64;
+// The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count).
+// A plain scan: it does not check that the text is JSON.
+int JsonNestingDepth(std::string_view text);
+
 // "7" for 7, "\"7\"" for the string "7": how ids appear in messages.
 std::string PointIdToString(const PointId& id);
 

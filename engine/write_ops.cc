@@ -102,6 +102,7 @@ class Reader {
   }
   Payload Json() {
     std::string text = Str();
+    if (JsonNestingDepth(text) > kMaxJsonDepth) return Fail<Payload>();  // a crafted snapshot
     Payload p = Payload::parse(text, nullptr, /*allow_exceptions=*/false);
     if (p.is_discarded()) return Fail<Payload>();
     return p;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <climits>
 #include <fstream>
 #include <sstream>
 
@@ -353,7 +354,8 @@ Status GrpcServer::Start() {
   int port = 0;
   const std::string address = options.host + ":" + std::to_string(options.port);
   builder.AddListeningPort(address, credentials, &port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(impl_->options_.max_message_bytes));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<size_t>(options.max_message_bytes, INT_MAX)));
   builder.RegisterService(impl_.get());
   impl_->server_ = builder.BuildAndStart();
   if (!impl_->server_ || port == 0) {

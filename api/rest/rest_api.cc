@@ -8,8 +8,11 @@
 namespace vecmesh::api {
 namespace {
 
+// Strings that are not UTF-8 (a request path can hold any byte) are written with U+FFFD rather
+// than making dump() throw.
 HttpResponse Json(int status, const json& body) {
-  return {status, "OK", "application/json", body.dump(), ""};
+  return {status, "OK", "application/json",
+          body.dump(-1, ' ', false, json::error_handler_t::replace), ""};
 }
 
 std::vector<std::string> Segments(const std::string& path) {
@@ -268,7 +271,8 @@ void RestApi::BuildRoutes() {
         if (!request.ok()) return error(request.status());
         auto created = svc.LegacyCreateIndex(request->name, request->dimension);
         if (!created.ok()) return error(created.status());
-        return Json(200, {{"status", *created ? "created" : "exists"}});
+        // API.md: the same answer whether it was made now or already there.
+        return Json(200, {{"status", "created"}});
       }));
   add("POST", "/add_vectors", Operation::kLegacyAddVectors,
       with_json([&svc, error](const json& body, const PathParams&) {
@@ -396,6 +400,19 @@ HttpResponse RestApi::Handle(const HttpRequest& request) const {
          {"answer", response.body},
          {"seconds", seconds}});
   }
+  return response;
+}
+
+std::optional<HttpResponse> RestApi::RefuseEarly(const HttpRequest& header) const {
+  const std::string path = header.target.substr(0, header.target.find('?'));
+  PathParams params;
+  HttpResponse unmatched;
+  const Route* route = Match(header.method, path, &params, &unmatched);
+  if (!route || !route->operation) return std::nullopt;
+  engine::Status allowed = service_.Authorize(*route->operation, header.api_key);
+  if (allowed.ok()) return std::nullopt;
+  HttpResponse response = Error(allowed);
+  metrics_.Record("rest", OperationName(*route->operation), response.code, 0);
   return response;
 }
 

@@ -55,6 +55,9 @@ class RestApi {
   // Routes, authorizes and answers one request, and records it in the metrics. Operations
   // answered with a 5xx status are logged with the request id.
   HttpResponse Handle(const HttpRequest& request) const;
+  // The answer for a request that must be refused from its header alone (method, target, key):
+  // an unauthenticated or unauthorized call, so that its body is never read. None: go on.
+  std::optional<HttpResponse> RefuseEarly(const HttpRequest& header) const;
   // The 429 answer when the worker pool is full (recorded in the metrics too).
   HttpResponse Overloaded(const HttpRequest& request) const;
   // A 413 answer for a body over `limit` bytes (recorded in the metrics too).

@@ -37,7 +37,8 @@ std::optional<std::string> ApiKeyOf(const http::fields& headers) {
   if (auto it = headers.find("api-key"); it != headers.end()) return std::string(it->value());
   if (auto it = headers.find(http::field::authorization); it != headers.end()) {
     const std::string value(it->value());
-    if (value.starts_with("Bearer ")) return value.substr(7);
+    // The scheme is case-insensitive (RFC 9110).
+    if (value.size() > 7 && beast::iequals(value.substr(0, 7), "bearer ")) return value.substr(7);
   }
   return std::nullopt;
 }
@@ -47,17 +48,26 @@ std::optional<std::string> ApiKeyOf(const http::fields& headers) {
 class RestServer::Impl {
  public:
   Impl(const RestApi& api, WorkerPool& pool, RestServerOptions options)
-      : api_(api), pool_(pool), options_(std::move(options)), acceptor_(io_) {}
+      : api_(api),
+        pool_(pool),
+        options_(std::move(options)),
+        acceptor_(asio::make_strand(io_)),
+        retry_timer_(acceptor_.get_executor()) {}
 
+  // Declared in the order that makes destruction safe: io_ goes after the acceptor and timer
+  // bound to it, and destroying io_ destroys the sessions its pending handlers hold, which use
+  // tls_ and the counters above it.
   const RestApi& api_;
   WorkerPool& pool_;
   const RestServerOptions options_;
-  asio::io_context io_;
   std::optional<asio::ssl::context> tls_;  // set when options_ name a certificate
-  tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
-  std::atomic<int> in_flight_{0};  // requests read and not yet answered
+  std::atomic<int> in_flight_{0};          // requests read and not yet answered
+  std::atomic<size_t> connections_{0};
   std::atomic<bool> stopping_{false};
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;  // after a failed accept (out of file descriptors)
+  std::vector<std::thread> threads_;
 
   void Accept();
 };
@@ -70,7 +80,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <typename... StreamArgs>
   Session(RestServer::Impl& server, StreamArgs&&... args)
-      : stream_(std::forward<StreamArgs>(args)...), server_(server) {}
+      : stream_(std::forward<StreamArgs>(args)...), server_(server) {
+    ++server_.connections_;
+  }
+  ~Session() { --server_.connections_; }
 
   void Start() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -111,6 +124,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const bool upload = request_.method == "PUT" && request_.target.ends_with("/snapshots/upload");
     limit_ = upload ? server_.options_.max_upload_bytes : server_.options_.max_body_bytes;
     parser_->body_limit(limit_);
+    // Keys are checked before the body is read: without a valid key, nobody can make the server
+    // buffer a body. The body stays unread, so the connection closes after the answer.
+    if (auto refused = server_.api_.RefuseEarly(request_)) {
+      keep_alive_ = false;
+      return Answer(std::move(*refused));
+    }
     if (parser_->content_length() && *parser_->content_length() > limit_) {
       // Refused from the header alone; the body is never read, so the connection must close.
       keep_alive_ = false;
@@ -213,10 +232,21 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 void RestServer::Impl::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (stopping_) return;
-    if (!ec && tls_) {
+    if (ec) {
+      // Out of file descriptors, say: try again shortly rather than spin.
+      retry_timer_.expires_after(std::chrono::milliseconds(50));
+      retry_timer_.async_wait([this](beast::error_code) {
+        if (!stopping_) Accept();
+      });
+      return;
+    }
+    if (connections_ >= options_.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);  // over the limit: refused at once
+    } else if (tls_) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *tls_)
           ->Start();
-    } else if (!ec) {
+    } else {
       std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))->Start();
     }
     Accept();
@@ -267,9 +297,10 @@ void RestServer::Stop(std::chrono::milliseconds grace) {
   Impl& s = *impl_;
   if (s.threads_.empty()) return;
   s.stopping_ = true;
-  asio::post(s.io_, [&s] {
+  asio::post(s.acceptor_.get_executor(), [&s] {  // the acceptor's strand
     beast::error_code ec;
     s.acceptor_.close(ec);
+    s.retry_timer_.cancel();
   });
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (s.in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {

@@ -27,6 +27,7 @@ struct RestServerOptions {
   size_t max_upload_bytes = 1u << 30;  // PUT .../snapshots/upload
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds idle_timeout{60};
+  size_t max_connections = 1024;  // connections beyond are closed as they are accepted
   // Both set: HTTPS only (TLS 1.2 and later), from PEM files.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -206,7 +207,7 @@ class Scenario(unittest.TestCase):
 
         # Legacy endpoints.
         self.assertEqual(self.ok("POST", "/create_index", {"name": "legacy", "dimension": 2})["status"], "created")
-        self.ok("POST", "/create_index", {"name": "legacy", "dimension": 2})
+        self.assertEqual(self.ok("POST", "/create_index", {"name": "legacy", "dimension": 2}), {"status": "created"})
         code, answer = self.api.call("POST", "/create_index", {"name": "legacy", "dimension": 3})
         self.assertEqual(code, 409, answer)
         added = self.ok("POST", "/add_vectors", {"index": "legacy", "vectors": [[0, 0], [1, 1]], "metadata": [{"t": "a"}, {"t": "b"}]})
@@ -215,6 +216,10 @@ class Scenario(unittest.TestCase):
         results = self.ok("POST", "/search", {"index": "legacy", "vector": [0.9, 1.2], "k": 2})["results"]
         self.assertEqual([r["id"] for r in results], [1, 0])
         self.assertEqual(results[0]["metadata"], {"t": "b"})
+        self.ok("POST", "/create_index", {"name": "full", "dimension": 1})
+        self.ok("POST", "/add_vectors", {"index": "full", "vectors": [[1]], "ids": [2 ** 64 - 1]})
+        code, answer = self.api.call("POST", "/add_vectors", {"index": "full", "vectors": [[2]]})
+        self.assertEqual((code, answer["error"]["code"]), (409, "FAILED_PRECONDITION"), "ids never wrap around")
 
         # Drop.
         self.assertEqual(self.ok("DELETE", "/v1/collections/copy"), {"deleted": True})
@@ -294,6 +299,7 @@ class BadInput(unittest.TestCase):
             ("beyond float32", "PUT", upsert, {"points": [{"id": 9, "vector": [1, 1e39, 3, 4]}]}, None, 400, "INVALID_ARGUMENT", "points[0].vector[1] is 1e+39"),
             ("k over the limit", "POST", search, {"vector": vec(1), "k": 10001}, None, 400, "INVALID_ARGUMENT", "k must be in [1, 10000]"),
             ("too many points", "PUT", upsert, {"points": points(range(100, 106))}, None, 400, "INVALID_ARGUMENT", "points has 6 entries; the limit is 5"),
+            ("deep payload", "PUT", upsert, None, b'{"points": [{"id": 9, "vector": [1, 2, 3, 4], "payload": {"a": ' + b"[" * 5000 + b"]" * 5000 + b'}}]}', 400, "INVALID_ARGUMENT", "nests 5004 levels deep; the limit is 64"),
             ("deep filter", "POST", search, {"vector": vec(1), "filter": deep}, None, 400, "INVALID_ARGUMENT", "levels deep; the limit is 8"),
             ("negative id", "POST", "/v1/collections/m/points/get", {"ids": [-1]}, None, 400, "INVALID_ARGUMENT", "ids[0] must be an unsigned integer or a string"),
             ("unknown collection", "POST", "/v1/collections/nope/search", {"vector": vec(1)}, None, 404, "NOT_FOUND", "collection 'nope' not found"),
@@ -316,6 +322,13 @@ class BadInput(unittest.TestCase):
                 self.assertTrue(self.daemon.alive())
         self.assertEqual(self.state(), before, "no bad request changed anything")
 
+    def test_a_path_that_is_not_utf8_is_a_404_not_a_crash(self):
+        for target in (b"/\xff", b"/v1/collections/\xff\xfe"):
+            with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10) as raw:
+                raw.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertTrue(raw.recv(4096).startswith(b"HTTP/1.1 404"), target)
+        self.assertTrue(self.daemon.alive())
+
     def test_matrix_over_grpc(self):
         """Every case a protobuf message can express gets the same code and message as over
         REST; the others (JSON syntax and types) cannot reach the server over gRPC. Then the
@@ -334,7 +347,7 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(answer, self.api.call(method, path, body, raw=raw)[1], "as over REST")
         self.assertEqual(not_expressible, {
             "malformed JSON", "not an object", "wrong type", "wrong type of k", "wrong type in a list",
-            "unknown field", "oversize body", "NaN", "beyond double", "beyond float32", "negative id",
+            "unknown field", "oversize body", "NaN", "beyond double", "deep payload", "beyond float32", "negative id",
             "no such route"})
         upsert = "/v1/collections/m/points"
         cases = [
@@ -396,6 +409,12 @@ class Auth(unittest.TestCase):
         self.assertEqual(ro.call("POST", "/v1/collections/k/search", {"vector": [1, 2]})[0], 200)
         bearer = requests.post(self.daemon.url + "/v1/collections/k/points/count", headers={"Authorization": "Bearer ro-key-2"}, timeout=10)
         self.assertEqual(bearer.status_code, 200)
+        lower = requests.post(self.daemon.url + "/v1/collections/k/points/count", headers={"Authorization": "bearer ro-key"}, timeout=10)
+        self.assertEqual(lower.status_code, 200, "the Bearer scheme is case-insensitive")
+        # A call without a key is refused from its header: the server does not wait for the body.
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10) as raw:
+            raw.sendall(b"PUT /v1/collections/k/snapshots/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n")
+            self.assertTrue(raw.recv(4096).startswith(b"HTTP/1.1 401"))
         for path in ("/health", "/health/live", "/health/deep", "/metrics", "/openapi.json"):
             self.assertEqual(requests.get(self.daemon.url + path, timeout=10).status_code, 200, path)
         self.assertNotIn("adm-key", "\n".join(self.daemon.log), "keys are never logged")

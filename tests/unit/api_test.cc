@@ -44,9 +44,14 @@ TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
   service.Attach(std::make_unique<engine::LocalStore>());
   EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 200);
   EXPECT_EQ(api.Handle({"GET", "/v1/collections?x=1", "", std::nullopt}).status, 200);
+  service.BeginShutdown();
+  EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 503)
+      << "load balancers stop sending while requests in flight finish";
+  EXPECT_EQ(api.Handle({"GET", "/v1/collections", "", std::nullopt}).status, 200);
   service.Detach();
   EXPECT_EQ(json::parse(api.Handle({"GET", "/health", "", std::nullopt}).body)["status"],
             "shutting_down");
+  EXPECT_EQ(api.Handle({"GET", "/v1/collections", "", std::nullopt}).status, 503);
 }
 
 TEST(KeyRingTest, RolesComeFromTheFileAndGateOperations) {
