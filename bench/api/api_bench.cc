@@ -7,7 +7,8 @@
 //   REST        a keep-alive HTTP/1.1 connection per client (Boost.Beast), POST .../search
 // --clients threads per mode (default 2 per core, so that both cores are saturated). For each
 // mode: queries per second, p50 and p99 latency per request, recall@10 against exact search, and
-// the ratio to in-process at the same batch size.
+// the ratio to in-process at the same batch size. Two rows first measure the transports alone:
+// calls through the same servers and worker pool that do no search (the ceiling on batch 1).
 //
 // Usage: vecmesh_api_bench [--points N] [--queries N] [--seconds S] [--clients N]
 #include <grpcpp/grpcpp.h>
@@ -105,7 +106,7 @@ class Bench {
     r.qps = done / elapsed;
     r.p50_ms = latencies_ms[latencies_ms.size() / 2];
     r.p99_ms = latencies_ms[std::min(latencies_ms.size() - 1, latencies_ms.size() * 99 / 100)];
-    r.recall = recall_n ? recall_sum / recall_n : 0;
+    r.recall = recall_n ? recall_sum / recall_n : -1;  // -1: the calls return no results
     return r;
   }
 
@@ -152,8 +153,13 @@ class RestClient {
 };
 
 void Print(const char* mode, int clients, const Result& r, const Result* base, double target) {
-  std::printf("%-22s %7d %9.0f %8.3f %8.3f %7.2fx %9.4f", mode, clients, r.qps, r.p50_ms, r.p99_ms,
-              r.p99_ms / r.p50_ms, r.recall);
+  std::printf("%-22s %7d %9.0f %8.3f %8.3f %7.2fx ", mode, clients, r.qps, r.p50_ms, r.p99_ms,
+              r.p99_ms / r.p50_ms);
+  if (r.recall < 0) {
+    std::printf("%9s", "-");
+  } else {
+    std::printf("%9.4f", r.recall);
+  }
   if (base) {
     const double ratio = r.qps / base->qps;
     std::printf("   %5.2fx (target >= %.1fx: %s)", ratio, target, ratio >= target ? "met" : "MISSED");
@@ -286,6 +292,36 @@ int main(int argc, char** argv) {
     });
   };
 
+  // The transports' own ceiling on this machine: a call through the same servers and worker pool
+  // that does no search (GetCollection), in calls per second.
+  auto no_search_grpc = [&]() {
+    return bench.Run(clients, seconds, 1, [&](int) -> Call {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.use_local_subchannel_pool", 1);
+      auto stub = std::shared_ptr<v1::VectorStore::Stub>(v1::VectorStore::NewStub(
+          grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(grpc.port()),
+                                    grpc::InsecureChannelCredentials(), args)));
+      return [stub](size_t, size_t) {
+        grpc::ClientContext context;
+        v1::GetCollectionRequest request;
+        request.set_name(kCollection);
+        v1::CollectionInfo info;
+        if (!stub->GetCollection(&context, request, &info).ok()) std::exit(2);
+        return std::vector<std::vector<uint64_t>>{};
+      };
+    });
+  };
+  auto no_search_rest = [&]() {
+    return bench.Run(clients, seconds, 1, [&](int) -> Call {
+      auto client = std::make_shared<RestClient>(rest.port());
+      return [client](size_t, size_t) {
+        (void)client->Post("/v1/collections/" + kCollection + "/points/count", json::object());
+        return std::vector<std::vector<uint64_t>>{};
+      };
+    });
+  };
+  Print("gRPC, no search", clients, no_search_grpc(), nullptr, 0);
+  Print("REST, no search", clients, no_search_rest(), nullptr, 0);
   const Result local1 = in_process(1);
   Print("in-process batch 1", clients, local1, nullptr, 0);
   const Result grpc1 = over_grpc(1);
