@@ -147,7 +147,14 @@ StatusOr<IndexConfig> IndexConfigFromJson(const nlohmann::json& json, uint32_t d
     return Status::InvalidArgument(
         "index.type is required: one of flat, hnsw, ivf_flat, ivf_pq, ivf_sq8");
   }
-  auto type = ParseIndexType(json["type"].get<std::string>());
+  const std::string name = json["type"].get<std::string>();
+  // API.md's GPU index types exist only in builds with CUDA, on a machine with a GPU.
+  if (name == "gpu_flat" || name == "gpu_ivf_flat") {
+    return Status::FailedPrecondition("index.type '" + name +
+                                      "' needs a CUDA GPU, and this build of vecmesh has no CUDA "
+                                      "support; use flat or ivf_flat");
+  }
+  auto type = ParseIndexType(name);
   if (!type) {
     return Status::InvalidArgument(
         "index.type '" + json["type"].get<std::string>() +

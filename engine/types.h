@@ -72,7 +72,8 @@ struct IndexConfig {
 };
 
 // API.md's JSON form: {"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 64}.
-// Unknown fields, wrong types and values out of range are InvalidArgument naming "index.FIELD".
+// Unknown fields, wrong types and values out of range are InvalidArgument naming "index.FIELD";
+// the GPU types (gpu_flat, gpu_ivf_flat) are FailedPrecondition in this build, which has no CUDA.
 // pq_m = 0 is resolved against `dimension`.
 StatusOr<IndexConfig> IndexConfigFromJson(const nlohmann::json& json, uint32_t dimension);
 nlohmann::json IndexConfigToJson(const IndexConfig& config);

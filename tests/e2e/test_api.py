@@ -304,6 +304,7 @@ class BadInput(unittest.TestCase):
             ("negative id", "POST", "/v1/collections/m/points/get", {"ids": [-1]}, None, 400, "INVALID_ARGUMENT", "ids[0] must be an unsigned integer or a string"),
             ("unknown collection", "POST", "/v1/collections/nope/search", {"vector": vec(1)}, None, 404, "NOT_FOUND", "collection 'nope' not found"),
             ("bad collection name", "PUT", "/v1/collections/bad.name", {"dimension": 4}, None, 400, "INVALID_ARGUMENT", "collection name 'bad.name' is invalid"),
+            ("GPU index without a GPU", "PUT", "/v1/collections/g", {"dimension": 4, "index": {"type": "gpu_flat"}}, None, 409, "FAILED_PRECONDITION", "index.type 'gpu_flat' needs a CUDA GPU"),
             ("backend not configured", "PUT", "/v1/collections/q", {"dimension": 4, "backends": ["faiss", "qdrant"]}, None, 409, "FAILED_PRECONDITION", "backends[1]: backend 'qdrant' is not configured"),
             ("store not configured", "POST", search, {"vector": vec(1), "store": "chroma"}, None, 409, "FAILED_PRECONDITION", "store: backend 'chroma' is not configured"),
             ("bad snapshot upload", "PUT", "/v1/collections/m/snapshots/upload", None, b"not a snapshot", 400, "INVALID_ARGUMENT", "not a vecmesh snapshot"),
