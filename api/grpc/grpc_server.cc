@@ -94,7 +94,13 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
       finish(allowed);
       return reactor;
     }
-    const bool taken = pool_.TrySubmit([work = std::move(work), finish]() mutable {
+    const bool taken = pool_.TrySubmit([work = std::move(work), finish, context]() mutable {
+      // A call whose deadline passed while it waited for a worker is not worth doing: the client
+      // has stopped waiting for it.
+      if (context->deadline() < std::chrono::system_clock::now()) {
+        finish(Status::DeadlineExceeded("the call's deadline passed while it waited for a worker"));
+        return;
+      }
       Status s;
       try {
         s = work();

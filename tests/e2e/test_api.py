@@ -448,7 +448,8 @@ class Auth(unittest.TestCase):
 
 class Overload(unittest.TestCase):
     """One worker and a queue of one: concurrent heavy searches beyond that get 429 at once, the
-    others are answered, and /health still answers (it does not wait for a worker)."""
+    others are answered, and /health still answers (it does not wait for a worker). A gRPC call
+    whose deadline passes in the queue is dropped, not run."""
 
     def test_a_full_queue_answers_429_and_health_still_answers(self):
         import random
@@ -479,6 +480,25 @@ class Overload(unittest.TestCase):
             self.assertIn((429, "RESOURCE_EXHAUSTED"), statuses)
             self.assertIn((200, None), statuses)
             self.assertEqual(set(health), {200})
+
+            # A gRPC call whose deadline passes while it waits for the busy worker is dropped (the
+            # server counts it as DEADLINE_EXCEEDED). The timing is loose (the batch may not have
+            # reached the worker yet, or the client may give up before the server sees the call),
+            # so it gets a few tries.
+            client = GrpcApi(f"127.0.0.1:{daemon.grpc_port}")
+            dropped = 'transport="grpc",operation="Count",code="DEADLINE_EXCEEDED"'
+            for _ in range(5):
+                busy = threading.Thread(target=lambda: requests.post(daemon.url + "/v1/collections/o/search/batch", data=body, timeout=120))
+                busy.start()
+                time.sleep(0.02)  # the batch is being parsed or searched: the worker is taken
+                try:
+                    client.stub.Count(pb.CountRequest(collection="o"), timeout=0.005)
+                except grpc.RpcError as e:
+                    self.assertEqual(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+                busy.join()
+                if wait_for(lambda: dropped in requests.get(daemon.url + "/metrics", timeout=10).text, 2):
+                    break
+            self.assertIn(dropped, requests.get(daemon.url + "/metrics", timeout=10).text)
 
 
 class Tls(unittest.TestCase):
