@@ -21,7 +21,7 @@ build: deps
 # Only the concurrency test is built under ThreadSanitizer.
 build-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DVECMESH_SANITIZE=thread -DVECMESH_BENCH=OFF >/dev/null
+	  -DVECMESH_SANITIZE=thread -DVECMESH_BENCH=OFF -DVECMESH_CUDA=OFF >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target vecmesh_concurrency_test
 
 # vecmeshd on its embedded defaults: REST on 127.0.0.1:8000, data in ./data. Ctrl-C stops it
@@ -38,7 +38,8 @@ run: build
 # The request fuzzer, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
 build-fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_CXX_COMPILER=clang++ -DVECMESH_FUZZ=ON -DVECMESH_TESTS=OFF -DVECMESH_BENCH=OFF >/dev/null
+	  -DCMAKE_CXX_COMPILER=clang++ -DVECMESH_FUZZ=ON -DVECMESH_TESTS=OFF -DVECMESH_BENCH=OFF \
+	  -DVECMESH_CUDA=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target vecmesh_request_fuzzer
 
 test: build build-tsan build-fuzz

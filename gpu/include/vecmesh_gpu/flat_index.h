@@ -1,0 +1,75 @@
+// vecmesh's GPU library: exact k-nearest-neighbour search on one CUDA device. A plain C++ header
+// (no CUDA types): the engine and the tests include it without the CUDA toolkit.
+//
+// Thread safety: a FlatIndex is owned by one thread at a time (the engine gives each device one
+// owner thread); it must not be used concurrently. Every failure (no device, out of device
+// memory, a launch or cuBLAS error) comes back as a Status: nothing here aborts or throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace vecmesh::gpu {
+
+enum class Code { kOk, kInvalidArgument, kNoDevice, kOutOfMemory, kCudaError };
+
+struct Status {
+  Code code = Code::kOk;
+  std::string message;
+  bool ok() const { return code == Code::kOk; }
+  static Status Ok() { return {}; }
+};
+
+// CUDA devices usable here; 0 when there is none (or no driver).
+int DeviceCount();
+
+struct DeviceMemory {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+};
+Status QueryMemory(int device, DeviceMemory* out);
+
+enum class Metric { kL2, kInnerProduct, kCosine };
+// How vectors are kept on the device: fp16 halves the memory (and the bytes a search reads) at
+// a small cost in precision; distances are always accumulated in fp32.
+enum class Storage { kFloat32, kFloat16 };
+
+class FlatIndex {
+ public:
+  static constexpr size_t kMaxK = 1024;
+
+  // kNoDevice if `device` does not exist.
+  static Status Create(int device, size_t dim, Metric metric, Storage storage,
+                       std::unique_ptr<FlatIndex>* out);
+  ~FlatIndex();
+  FlatIndex(const FlatIndex&) = delete;
+  FlatIndex& operator=(const FlatIndex&) = delete;
+
+  // x: n * dim floats, row-major; ids: n, not already in the index. Cosine vectors are
+  // normalised here. On failure (kOutOfMemory...) the index is unchanged.
+  Status Add(size_t n, const float* x, const int64_t* ids);
+  // Removes those of the n ids that are present; *removed counts them.
+  Status Remove(size_t n, const int64_t* ids, size_t* removed);
+  // Drops every vector and frees the device memory.
+  void Reset();
+
+  // For nq queries (nq * dim floats): the k nearest, nearest first, into distances and labels
+  // (nq * k each). Distances are lower-is-better: squared L2 for kL2, the negated inner product
+  // (or cosine similarity) otherwise. Fewer than k vectors: the rest are label -1.
+  Status Search(size_t nq, const float* queries, size_t k, float* distances, int64_t* labels);
+
+  size_t size() const;
+  size_t dim() const;
+  // Device memory this index holds between calls (vectors, norms, ids); a search also takes
+  // temporary buffers, which it frees.
+  size_t device_bytes() const;
+
+ private:
+  struct Impl;
+  explicit FlatIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vecmesh::gpu

@@ -1,0 +1,550 @@
+// Exact k-NN on one CUDA device. Distances come from inner products: cuBLAS GEMM over tiles of
+// the stored vectors for batches, or a warp-per-vector kernel (bandwidth-bound) for a few queries,
+// with the L2 norms trick (|x|^2 - 2 x.q + |q|^2). k-selection is a radix select per query and
+// tile that keeps the k best seen so far, then one bitonic sort of those k per query.
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "vecmesh_gpu/flat_index.h"
+
+namespace vecmesh::gpu {
+namespace {
+
+constexpr int kSelectThreads = 256;
+constexpr int kSortSize = 1024;  // >= FlatIndex::kMaxK, a power of two
+constexpr size_t kSmallBatch = 8;
+constexpr size_t kMaxTileFloats = size_t{32} << 20;  // distance tile: 128 MiB
+constexpr size_t kQueryChunk = 4096;
+
+Status FromCuda(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return Status::Ok();
+  (void)cudaGetLastError();  // clears the error unless it is sticky
+  Code code = Code::kCudaError;
+  if (e == cudaErrorMemoryAllocation) code = Code::kOutOfMemory;
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorInvalidDevice) {
+    code = Code::kNoDevice;
+  }
+  return {code, std::string(what) + ": " + cudaGetErrorString(e)};
+}
+
+Status FromCublas(cublasStatus_t s, const char* what) {
+  if (s == CUBLAS_STATUS_SUCCESS) return Status::Ok();
+  return {s == CUBLAS_STATUS_ALLOC_FAILED ? Code::kOutOfMemory : Code::kCudaError,
+          std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(s))};
+}
+
+#define VECMESH_RETURN_IF_ERROR(expr)   \
+  do {                                  \
+    Status status_ = (expr);            \
+    if (!status_.ok()) return status_;  \
+  } while (0)
+
+// Device memory that frees itself; an allocation failure is a Status.
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  ~DeviceArray() { Free(); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+
+  // Room for n elements, keeping the first `keep`. Unchanged on failure.
+  Status Reserve(size_t n, size_t keep = 0) {
+    if (n <= capacity_) return Status::Ok();
+    T* p = nullptr;
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc"));
+    if (keep > 0) {
+      Status s = FromCuda(cudaMemcpy(p, data_, keep * sizeof(T), cudaMemcpyDeviceToDevice),
+                          "cudaMemcpy");
+      if (!s.ok()) {
+        cudaFree(p);
+        return s;
+      }
+    }
+    Free();
+    data_ = p;
+    capacity_ = n;
+    return Status::Ok();
+  }
+  void Free() {
+    if (data_) cudaFree(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  T* get() const { return data_; }
+  size_t bytes() const { return capacity_ * sizeof(T); }
+
+ private:
+  T* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+__device__ __forceinline__ float ToFloat(float v) { return v; }
+__device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
+
+// Order-preserving map of a float to an unsigned key (smaller float, smaller key).
+__device__ __forceinline__ uint32_t OrderedKey(float f) {
+  const uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+template <typename T>
+__global__ void SquaredNorms(const T* x, size_t n, size_t dim, float* norms) {
+  const size_t warp = (size_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= n) return;
+  const T* v = x + warp * dim;
+  float sum = 0;
+  for (size_t d = lane; d < dim; d += 32) {
+    const float f = ToFloat(v[d]);
+    sum += f * f;
+  }
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  if (lane == 0) norms[warp] = sum;
+}
+
+// dots[q * count + i] = x[first + i] . queries[q], for nq <= kSmallBatch: one warp per vector,
+// the queries in shared memory. Reads each stored vector once: bandwidth-bound.
+template <typename T>
+__global__ void SmallBatchDots(const T* x, size_t first, size_t count, size_t dim,
+                               const float* queries, int nq, float* dots) {
+  extern __shared__ float shared_queries[];
+  for (size_t i = threadIdx.x; i < nq * dim; i += blockDim.x) shared_queries[i] = queries[i];
+  __syncthreads();
+  const size_t warp = (size_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= count) return;
+  const T* v = x + (first + warp) * dim;
+  float sums[kSmallBatch] = {};
+  for (size_t d = lane; d < dim; d += 32) {
+    const float f = ToFloat(v[d]);
+    for (int q = 0; q < nq; ++q) sums[q] += f * shared_queries[q * dim + d];
+  }
+  for (int q = 0; q < nq; ++q) {
+    float s = sums[q];
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+    if (lane == 0) dots[q * count + warp] = s;
+  }
+}
+
+// One block per query: the k smallest of (the query's best so far) and (this tile's distances),
+// by radix select on the ordered keys, into out_*; counts[q] becomes min(k, both).
+__global__ void SelectTile(const float* dots, size_t count, const float* norms, size_t first,
+                           bool l2, const float* best_d, const int64_t* best_slot,
+                           const int* best_count, size_t k, float* out_d, int64_t* out_slot,
+                           int* out_count) {
+  const size_t q = blockIdx.x;
+  const float* row = dots + q * count;
+  const int prev = best_count[q];
+  const size_t total = prev + count;
+  auto distance = [&](size_t e) -> float {
+    if (e < static_cast<size_t>(prev)) return best_d[q * k + e];
+    const size_t i = e - prev;
+    return l2 ? norms[first + i] - 2.0f * row[i] : -row[i];
+  };
+  auto slot = [&](size_t e) -> int64_t {
+    return e < static_cast<size_t>(prev) ? best_slot[q * k + e]
+                                         : static_cast<int64_t>(first + e - prev);
+  };
+  __shared__ uint32_t histogram[256];
+  __shared__ uint32_t prefix, mask, remaining, below, equal_taken;
+  const size_t want = total < k ? total : k;
+  if (threadIdx.x == 0) {
+    prefix = 0;
+    mask = 0;
+    remaining = static_cast<uint32_t>(want);
+    below = 0;
+    equal_taken = 0;
+  }
+  __syncthreads();
+  if (want < total) {
+    // Find the want-th smallest key, 8 bits at a time from the top.
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+      __syncthreads();
+      for (size_t e = threadIdx.x; e < total; e += blockDim.x) {
+        const uint32_t key = OrderedKey(distance(e));
+        if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        uint32_t before = 0;
+        int digit = 0;
+        while (before + histogram[digit] < remaining) before += histogram[digit++];
+        remaining -= before;
+        prefix |= static_cast<uint32_t>(digit) << shift;
+        mask |= 255u << shift;
+      }
+      __syncthreads();
+    }
+  } else if (threadIdx.x == 0) {
+    prefix = 0xffffffffu;  // take everything: every key is <= the largest key
+    mask = 0xffffffffu;
+    remaining = 0xffffffffu;
+  }
+  __syncthreads();
+  // Everything below the threshold key, then as many keys equal to it as are still wanted.
+  for (size_t e = threadIdx.x; e < total; e += blockDim.x) {
+    const float d = distance(e);
+    const uint32_t key = OrderedKey(d);
+    size_t at = want;
+    if (key < prefix) {
+      at = atomicAdd(&below, 1u);
+    } else if (key == prefix) {
+      const uint32_t taken = atomicAdd(&equal_taken, 1u);
+      if (taken < remaining) at = want - 1 - taken;  // fill from the end
+    }
+    if (at < want) {
+      out_d[q * k + at] = d;
+      out_slot[q * k + at] = slot(e);
+    }
+  }
+  if (threadIdx.x == 0) out_count[q] = static_cast<int>(want);
+}
+
+// One block per query: sorts its best (count <= kSortSize) ascending and writes k results,
+// adding |q|^2 for l2 and mapping slots to ids (-1 past the count).
+__global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, const int* counts,
+                             size_t k, const float* query_norms, bool l2, const int64_t* ids,
+                             float* distances, int64_t* labels) {
+  __shared__ float d[kSortSize];
+  __shared__ int64_t s[kSortSize];
+  const size_t q = blockIdx.x;
+  const int count = counts[q];
+  for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
+    d[i] = i < count ? best_d[q * k + i] : INFINITY;
+    s[i] = i < count ? best_slot[q * k + i] : -1;
+  }
+  __syncthreads();
+  for (int size = 2; size <= kSortSize; size *= 2) {
+    for (int stride = size / 2; stride > 0; stride /= 2) {
+      for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
+        const int j = i ^ stride;
+        if (j > i) {
+          const bool ascending = (i & size) == 0;
+          if ((d[i] > d[j]) == ascending) {
+            const float td = d[i];
+            d[i] = d[j];
+            d[j] = td;
+            const int64_t ts = s[i];
+            s[i] = s[j];
+            s[j] = ts;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  for (size_t i = threadIdx.x; i < k; i += blockDim.x) {
+    const bool found = static_cast<int>(i) < count;
+    distances[q * k + i] = found ? (l2 ? d[i] + query_norms[q] : d[i]) : INFINITY;
+    labels[q * k + i] = found ? ids[s[i]] : -1;
+  }
+}
+
+}  // namespace
+
+int DeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+Status QueryMemory(int device, DeviceMemory* out) {
+  if (device < 0 || device >= DeviceCount()) {
+    return {Code::kNoDevice, "no CUDA device " + std::to_string(device)};
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  return FromCuda(cudaMemGetInfo(&out->free_bytes, &out->total_bytes), "cudaMemGetInfo");
+}
+
+struct FlatIndex::Impl {
+  int device = 0;
+  size_t dim = 0;
+  Metric metric = Metric::kL2;
+  Storage storage = Storage::kFloat32;
+  cublasHandle_t cublas = nullptr;
+
+  size_t size = 0;
+  DeviceArray<float> vectors32;  // storage kFloat32: size * dim
+  DeviceArray<__half> vectors16;  // storage kFloat16
+  DeviceArray<float> norms;      // |x|^2 of each stored vector
+  DeviceArray<int64_t> ids;      // the id of each position
+  std::vector<int64_t> host_ids;
+  std::unordered_map<int64_t, size_t> position_of;
+
+  ~Impl() {
+    if (cublas) cublasDestroy(cublas);
+  }
+  size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
+  char* vector_bytes() const {
+    return storage == Storage::kFloat16 ? reinterpret_cast<char*>(vectors16.get())
+                                        : reinterpret_cast<char*>(vectors32.get());
+  }
+  Status Reserve(size_t n) {
+    if (storage == Storage::kFloat16) {
+      VECMESH_RETURN_IF_ERROR(vectors16.Reserve(n * dim, size * dim));
+    } else {
+      VECMESH_RETURN_IF_ERROR(vectors32.Reserve(n * dim, size * dim));
+    }
+    VECMESH_RETURN_IF_ERROR(norms.Reserve(n, size));
+    return ids.Reserve(n, size);
+  }
+  Status Dots(const float* queries, size_t nq, size_t first, size_t count, float* dots,
+              const __half* queries16);
+};
+
+FlatIndex::FlatIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FlatIndex::~FlatIndex() = default;
+
+Status FlatIndex::Create(int device, size_t dim, Metric metric, Storage storage,
+                         std::unique_ptr<FlatIndex>* out) {
+  if (dim == 0) return {Code::kInvalidArgument, "dim must be positive"};
+  if (device < 0 || device >= DeviceCount()) {
+    return {Code::kNoDevice, "no CUDA device " + std::to_string(device) + " (" +
+                                 std::to_string(DeviceCount()) + " found)"};
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  auto impl = std::make_unique<Impl>();
+  impl->device = device;
+  impl->dim = dim;
+  impl->metric = metric;
+  impl->storage = storage;
+  VECMESH_RETURN_IF_ERROR(FromCublas(cublasCreate(&impl->cublas), "cublasCreate"));
+  out->reset(new FlatIndex(std::move(impl)));
+  return Status::Ok();
+}
+
+size_t FlatIndex::size() const { return impl_->size; }
+size_t FlatIndex::dim() const { return impl_->dim; }
+size_t FlatIndex::device_bytes() const {
+  return impl_->vectors32.bytes() + impl_->vectors16.bytes() + impl_->norms.bytes() +
+         impl_->ids.bytes();
+}
+
+Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
+  Impl& m = *impl_;
+  if (n == 0) return Status::Ok();
+  std::unordered_set<int64_t> batch;
+  for (size_t i = 0; i < n; ++i) {
+    if (m.position_of.count(ids[i]) || !batch.insert(ids[i]).second) {
+      return {Code::kInvalidArgument, "id " + std::to_string(ids[i]) + " is already present"};
+    }
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
+  // Grow geometrically; the index is unchanged if that fails.
+  VECMESH_RETURN_IF_ERROR(m.Reserve(std::max(m.size + n, m.size * 2)));
+
+  std::vector<float> prepared(x, x + n * m.dim);
+  if (m.metric == Metric::kCosine) {
+    for (size_t i = 0; i < n; ++i) {
+      float* v = prepared.data() + i * m.dim;
+      double sum = 0;
+      for (size_t d = 0; d < m.dim; ++d) sum += double{v[d]} * v[d];
+      const float scale = sum > 0 ? static_cast<float>(1 / std::sqrt(sum)) : 0.0f;
+      for (size_t d = 0; d < m.dim; ++d) v[d] *= scale;
+    }
+  }
+  char* dest = m.vector_bytes() + m.size * m.dim * m.element_bytes();
+  if (m.storage == Storage::kFloat16) {
+    std::vector<__half> halves(prepared.size());
+    for (size_t i = 0; i < prepared.size(); ++i) halves[i] = __float2half(prepared[i]);
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(dest, halves.data(), halves.size() * 2, cudaMemcpyHostToDevice), "cudaMemcpy"));
+  } else {
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(dest, prepared.data(), prepared.size() * 4, cudaMemcpyHostToDevice),
+        "cudaMemcpy"));
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.ids.get() + m.size, ids, n * sizeof(int64_t),
+                                              cudaMemcpyHostToDevice),
+                                   "cudaMemcpy"));
+  const int threads = 256;
+  const unsigned blocks = static_cast<unsigned>((n * 32 + threads - 1) / threads);
+  if (m.storage == Storage::kFloat16) {
+    SquaredNorms<<<blocks, threads>>>(m.vectors16.get() + m.size * m.dim, n, m.dim,
+                                      m.norms.get() + m.size);
+  } else {
+    SquaredNorms<<<blocks, threads>>>(m.vectors32.get() + m.size * m.dim, n, m.dim,
+                                      m.norms.get() + m.size);
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SquaredNorms launch"));
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaDeviceSynchronize(), "SquaredNorms"));
+  for (size_t i = 0; i < n; ++i) {
+    m.position_of[ids[i]] = m.size + i;
+    m.host_ids.push_back(ids[i]);
+  }
+  m.size += n;
+  return Status::Ok();
+}
+
+Status FlatIndex::Remove(size_t n, const int64_t* ids, size_t* removed) {
+  Impl& m = *impl_;
+  *removed = 0;
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
+  const size_t row = m.dim * m.element_bytes();
+  for (size_t i = 0; i < n; ++i) {
+    auto it = m.position_of.find(ids[i]);
+    if (it == m.position_of.end()) continue;
+    // The last vector moves into the hole.
+    const size_t hole = it->second, last = m.size - 1;
+    if (hole != last) {
+      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.vector_bytes() + hole * row,
+                                                  m.vector_bytes() + last * row, row,
+                                                  cudaMemcpyDeviceToDevice),
+                                       "cudaMemcpy"));
+      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.norms.get() + hole, m.norms.get() + last,
+                                                  sizeof(float), cudaMemcpyDeviceToDevice),
+                                       "cudaMemcpy"));
+      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.ids.get() + hole, m.ids.get() + last,
+                                                  sizeof(int64_t), cudaMemcpyDeviceToDevice),
+                                       "cudaMemcpy"));
+      m.host_ids[hole] = m.host_ids[last];
+      m.position_of[m.host_ids[hole]] = hole;
+    }
+    m.position_of.erase(it);
+    m.host_ids.pop_back();
+    --m.size;
+    ++*removed;
+  }
+  return Status::Ok();
+}
+
+void FlatIndex::Reset() {
+  Impl& m = *impl_;
+  (void)cudaSetDevice(m.device);
+  m.vectors32.Free();
+  m.vectors16.Free();
+  m.norms.Free();
+  m.ids.Free();
+  m.host_ids.clear();
+  m.position_of.clear();
+  m.size = 0;
+}
+
+Status FlatIndex::Impl::Dots(const float* queries, size_t nq, size_t first, size_t count,
+                             float* dots, const __half* queries16) {
+  if (nq <= kSmallBatch && nq * dim * sizeof(float) <= 48 * 1024) {
+    const int threads = 256;
+    const unsigned blocks = static_cast<unsigned>((count * 32 + threads - 1) / threads);
+    const size_t shared = nq * dim * sizeof(float);
+    if (storage == Storage::kFloat16) {
+      SmallBatchDots<<<blocks, threads, shared>>>(vectors16.get(), first, count, dim, queries,
+                                                  static_cast<int>(nq), dots);
+    } else {
+      SmallBatchDots<<<blocks, threads, shared>>>(vectors32.get(), first, count, dim, queries,
+                                                  static_cast<int>(nq), dots);
+    }
+    return FromCuda(cudaGetLastError(), "SmallBatchDots launch");
+  }
+  // dots (count x nq, column-major: query-major rows of `count`) = X[first..]^T-as-stored * Q.
+  const float one = 1, zero = 0;
+  const int m = static_cast<int>(count), n = static_cast<int>(nq), k = static_cast<int>(dim);
+  if (storage == Storage::kFloat16) {
+    return FromCublas(
+        cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, vectors16.get() + first * dim,
+                     CUDA_R_16F, k, queries16, CUDA_R_16F, k, &zero, dots, CUDA_R_32F, m,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmEx");
+  }
+  return FromCublas(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one,
+                                vectors32.get() + first * dim, k, queries, k, &zero, dots, m),
+                    "cublasSgemm");
+}
+
+Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* distances,
+                         int64_t* labels) {
+  Impl& m = *impl_;
+  if (k == 0 || k > kMaxK) {
+    return {Code::kInvalidArgument, "k must be in [1, " + std::to_string(kMaxK) + "], got " +
+                                        std::to_string(k)};
+  }
+  if (m.size > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return {Code::kInvalidArgument, "the index holds more vectors than one GEMM can address"};
+  }
+  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
+  const bool l2 = m.metric == Metric::kL2;
+  for (size_t q0 = 0; q0 < nq; q0 += kQueryChunk) {
+    const size_t cq = std::min(kQueryChunk, nq - q0);
+    std::vector<float> prepared(queries + q0 * m.dim, queries + (q0 + cq) * m.dim);
+    std::vector<float> query_norms(cq, 0.0f);
+    for (size_t q = 0; q < cq; ++q) {
+      float* v = prepared.data() + q * m.dim;
+      double sum = 0;
+      for (size_t d = 0; d < m.dim; ++d) sum += double{v[d]} * v[d];
+      if (m.metric == Metric::kCosine && sum > 0) {
+        const float scale = static_cast<float>(1 / std::sqrt(sum));
+        for (size_t d = 0; d < m.dim; ++d) v[d] *= scale;
+      }
+      query_norms[q] = static_cast<float>(sum);
+    }
+    // Temporary buffers, freed on return.
+    const size_t tile = std::max<size_t>(1, std::min(m.size, kMaxTileFloats / cq));
+    DeviceArray<float> d_queries, d_qnorms, dots, best_d[2], out_d;
+    DeviceArray<__half> d_queries16;
+    DeviceArray<int64_t> best_slot[2], out_labels;
+    DeviceArray<int> best_count[2];
+    VECMESH_RETURN_IF_ERROR(d_queries.Reserve(cq * m.dim));
+    VECMESH_RETURN_IF_ERROR(d_qnorms.Reserve(cq));
+    VECMESH_RETURN_IF_ERROR(dots.Reserve(tile * cq));
+    VECMESH_RETURN_IF_ERROR(out_d.Reserve(cq * k));
+    VECMESH_RETURN_IF_ERROR(out_labels.Reserve(cq * k));
+    for (int b = 0; b < 2; ++b) {
+      VECMESH_RETURN_IF_ERROR(best_d[b].Reserve(cq * k));
+      VECMESH_RETURN_IF_ERROR(best_slot[b].Reserve(cq * k));
+      VECMESH_RETURN_IF_ERROR(best_count[b].Reserve(cq));
+    }
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_queries.get(), prepared.data(),
+                                                prepared.size() * 4, cudaMemcpyHostToDevice),
+                                     "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_qnorms.get(), query_norms.data(), cq * 4,
+                                                cudaMemcpyHostToDevice),
+                                     "cudaMemcpy"));
+    if (m.storage == Storage::kFloat16) {
+      std::vector<__half> halves(prepared.size());
+      for (size_t i = 0; i < prepared.size(); ++i) halves[i] = __float2half(prepared[i]);
+      VECMESH_RETURN_IF_ERROR(d_queries16.Reserve(halves.size()));
+      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_queries16.get(), halves.data(),
+                                                  halves.size() * 2, cudaMemcpyHostToDevice),
+                                       "cudaMemcpy"));
+    }
+    VECMESH_RETURN_IF_ERROR(
+        FromCuda(cudaMemset(best_count[0].get(), 0, cq * sizeof(int)), "cudaMemset"));
+    int current = 0;
+    for (size_t first = 0; first < m.size; first += tile) {
+      const size_t count = std::min(tile, m.size - first);
+      VECMESH_RETURN_IF_ERROR(
+          m.Dots(d_queries.get(), cq, first, count, dots.get(), d_queries16.get()));
+      SelectTile<<<static_cast<unsigned>(cq), kSelectThreads>>>(
+          dots.get(), count, m.norms.get(), first, l2, best_d[current].get(),
+          best_slot[current].get(), best_count[current].get(), k, best_d[1 - current].get(),
+          best_slot[1 - current].get(), best_count[1 - current].get());
+      VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectTile launch"));
+      current = 1 - current;
+    }
+    SortAndWrite<<<static_cast<unsigned>(cq), 512>>>(
+        best_d[current].get(), best_slot[current].get(), best_count[current].get(), k,
+        d_qnorms.get(), l2, m.ids.get(), out_d.get(), out_labels.get());
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SortAndWrite launch"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(distances + q0 * k, out_d.get(), cq * k * 4,
+                                                cudaMemcpyDeviceToHost),
+                                     "search"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(labels + q0 * k, out_labels.get(),
+                                                cq * k * sizeof(int64_t), cudaMemcpyDeviceToHost),
+                                     "search"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vecmesh::gpu
