@@ -24,16 +24,17 @@ build-tsan: deps
 	  -DVECMESH_SANITIZE=thread -DVECMESH_BENCH=OFF -DVECMESH_CUDA=OFF >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target vecmesh_concurrency_test
 
-# vecmeshd on its embedded defaults: REST on 127.0.0.1:8000, data in ./data. Ctrl-C stops it
-# (it checkpoints first).
+# vecmeshd on its embedded defaults: REST on 127.0.0.1:8000, gRPC on :50051, data in ./data.
+# Ctrl-C stops it (it checkpoints first).
 run: build
-	@echo "vecmeshd: REST on http://127.0.0.1:8000, data in ./data (vecmeshd --help lists options)."
+	@echo "vecmeshd: REST on http://127.0.0.1:8000, gRPC (vecmesh.v1.VectorStore, reflection on) on"
+	@echo "127.0.0.1:50051, data in ./data (vecmeshd --help lists every option)."
 	@echo "Try, from another terminal:"
 	@echo "  curl -X PUT localhost:8000/v1/collections/docs -d '{\"dimension\": 3, \"index\": {\"type\": \"hnsw\"}}'"
 	@echo "  curl -X PUT localhost:8000/v1/collections/docs/points -d '{\"points\": [{\"id\": 1, \"vector\": [1, 0, 0], \"payload\": {\"tag\": \"a\"}}]}'"
 	@echo "  curl -X POST localhost:8000/v1/collections/docs/search -d '{\"vector\": [0.9, 0.1, 0], \"k\": 5}'"
 	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
-	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --data-dir ./data
+	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --grpc-port 50051 --data-dir ./data
 
 # The request fuzzer, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
 build-fuzz: deps
