@@ -211,17 +211,18 @@ __global__ void SelectTile(const float* dots, size_t count, const float* norms, 
 }
 
 // One block per query: sorts its best (count <= kSortSize) ascending and writes k results,
-// adding |q|^2 for l2 and mapping slots to ids (-1 past the count).
+// adding |q|^2 for l2 and mapping slots to ids (-1 past the count). Sorting on (ordered key,
+// slot) puts the padding (largest key, largest slot) last whatever the distances are.
 __global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, const int* counts,
                              size_t k, const float* query_norms, bool l2, const int64_t* ids,
                              float* distances, int64_t* labels) {
-  __shared__ float d[kSortSize];
+  __shared__ uint32_t key[kSortSize];
   __shared__ int64_t s[kSortSize];
   const size_t q = blockIdx.x;
   const int count = counts[q];
   for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
-    d[i] = i < count ? best_d[q * k + i] : INFINITY;
-    s[i] = i < count ? best_slot[q * k + i] : -1;
+    key[i] = i < count ? OrderedKey(best_d[q * k + i]) : 0xffffffffu;
+    s[i] = i < count ? best_slot[q * k + i] : INT64_MAX;
   }
   __syncthreads();
   for (int size = 2; size <= kSortSize; size *= 2) {
@@ -230,10 +231,11 @@ __global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, cons
         const int j = i ^ stride;
         if (j > i) {
           const bool ascending = (i & size) == 0;
-          if ((d[i] > d[j]) == ascending) {
-            const float td = d[i];
-            d[i] = d[j];
-            d[j] = td;
+          const bool greater = key[i] > key[j] || (key[i] == key[j] && s[i] > s[j]);
+          if (greater == ascending) {
+            const uint32_t tk = key[i];
+            key[i] = key[j];
+            key[j] = tk;
             const int64_t ts = s[i];
             s[i] = s[j];
             s[j] = ts;
@@ -244,9 +246,32 @@ __global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, cons
     }
   }
   for (size_t i = threadIdx.x; i < k; i += blockDim.x) {
-    const bool found = static_cast<int>(i) < count;
-    distances[q * k + i] = found ? (l2 ? d[i] + query_norms[q] : d[i]) : INFINITY;
+    const bool found = static_cast<int>(i) < count && s[i] != INT64_MAX;
+    float d = INFINITY;
+    if (found) {
+      // Back from the ordered key to the float.
+      const uint32_t u = (key[i] & 0x80000000u) ? (key[i] & 0x7fffffffu) : ~key[i];
+      d = __uint_as_float(u);
+      if (l2) d += query_norms[q];
+    }
+    distances[q * k + i] = d;
     labels[q * k + i] = found ? ids[s[i]] : -1;
+  }
+}
+
+// Moves row src[i] to dst[i] for i < n (vectors, norms, ids). Every src is past the index's new
+// size and every dst before it, so the moves do not overlap and run in parallel.
+template <typename T>
+__global__ void MoveRows(T* vectors, float* norms, int64_t* ids, size_t dim, const size_t* dst,
+                         const size_t* src, size_t n) {
+  const size_t i = blockIdx.x;
+  if (i >= n) return;
+  for (size_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    vectors[dst[i] * dim + d] = vectors[src[i] * dim + d];
+  }
+  if (threadIdx.x == 0) {
+    norms[dst[i]] = norms[src[i]];
+    ids[dst[i]] = ids[src[i]];
   }
 }
 
@@ -284,10 +309,25 @@ struct FlatIndex::Impl {
   std::vector<int64_t> host_ids;
   std::unordered_map<int64_t, size_t> position_of;
 
+  // Search buffers, kept between searches (cudaFree synchronises): grown on demand.
+  DeviceArray<float> search_queries, search_qnorms, search_dots, search_best_d[2], search_out_d;
+  DeviceArray<__half> search_queries16;
+  DeviceArray<int64_t> search_best_slot[2], search_out_labels;
+  DeviceArray<int> search_best_count[2];
+
   ~Impl() {
+    (void)cudaSetDevice(device);  // the arrays below are freed in this device's context
     if (cublas) cublasDestroy(cublas);
   }
   size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
+  size_t search_bytes() const {
+    size_t bytes = search_queries.bytes() + search_qnorms.bytes() + search_dots.bytes() +
+                   search_out_d.bytes() + search_queries16.bytes() + search_out_labels.bytes();
+    for (int b = 0; b < 2; ++b) {
+      bytes += search_best_d[b].bytes() + search_best_slot[b].bytes() + search_best_count[b].bytes();
+    }
+    return bytes;
+  }
   char* vector_bytes() const {
     return storage == Storage::kFloat16 ? reinterpret_cast<char*>(vectors16.get())
                                         : reinterpret_cast<char*>(vectors32.get());
@@ -330,7 +370,7 @@ size_t FlatIndex::size() const { return impl_->size; }
 size_t FlatIndex::dim() const { return impl_->dim; }
 size_t FlatIndex::device_bytes() const {
   return impl_->vectors32.bytes() + impl_->vectors16.bytes() + impl_->norms.bytes() +
-         impl_->ids.bytes();
+         impl_->ids.bytes() + impl_->search_bytes();
 }
 
 Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
@@ -342,9 +382,20 @@ Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
       return {Code::kInvalidArgument, "id " + std::to_string(ids[i]) + " is already present"};
     }
   }
+  const float largest = m.storage == Storage::kFloat16 ? 65504.0f : 3.4028235e38f;
+  for (size_t i = 0; i < n * m.dim; ++i) {
+    if (!std::isfinite(x[i]) || std::fabs(x[i]) > largest) {
+      return {Code::kInvalidArgument,
+              "vector " + std::to_string(i / m.dim) + " value " + std::to_string(i % m.dim) +
+                  " is not finite" + (m.storage == Storage::kFloat16 ? " in fp16" : "")};
+    }
+  }
   VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
-  // Grow geometrically; the index is unchanged if that fails.
-  VECMESH_RETURN_IF_ERROR(m.Reserve(std::max(m.size + n, m.size * 2)));
+  // Grow geometrically, or to just what is needed when doubling does not fit (the old copy is
+  // held while the new one fills). The index is unchanged if both fail.
+  if (m.Reserve(std::max(m.size + n, m.size * 2)).code == Code::kOutOfMemory) {
+    VECMESH_RETURN_IF_ERROR(m.Reserve(m.size + n));
+  }
 
   std::vector<float> prepared(x, x + n * m.dim);
   if (m.metric == Metric::kCosine) {
@@ -392,32 +443,59 @@ Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
 Status FlatIndex::Remove(size_t n, const int64_t* ids, size_t* removed) {
   Impl& m = *impl_;
   *removed = 0;
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
-  const size_t row = m.dim * m.element_bytes();
+  // On the host first: each removal moves the current last vector into its hole. Where every
+  // position ends up is worked out here, then applied on the device in one kernel.
+  std::vector<size_t> content(m.size);  // content[p]: the original position now at p
+  for (size_t p = 0; p < m.size; ++p) content[p] = p;
+  std::unordered_map<int64_t, size_t> position_of = m.position_of;
+  std::vector<int64_t> host_ids = m.host_ids;
+  size_t size = m.size;
   for (size_t i = 0; i < n; ++i) {
-    auto it = m.position_of.find(ids[i]);
-    if (it == m.position_of.end()) continue;
-    // The last vector moves into the hole.
-    const size_t hole = it->second, last = m.size - 1;
-    if (hole != last) {
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.vector_bytes() + hole * row,
-                                                  m.vector_bytes() + last * row, row,
-                                                  cudaMemcpyDeviceToDevice),
-                                       "cudaMemcpy"));
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.norms.get() + hole, m.norms.get() + last,
-                                                  sizeof(float), cudaMemcpyDeviceToDevice),
-                                       "cudaMemcpy"));
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.ids.get() + hole, m.ids.get() + last,
-                                                  sizeof(int64_t), cudaMemcpyDeviceToDevice),
-                                       "cudaMemcpy"));
-      m.host_ids[hole] = m.host_ids[last];
-      m.position_of[m.host_ids[hole]] = hole;
-    }
-    m.position_of.erase(it);
-    m.host_ids.pop_back();
-    --m.size;
+    auto it = position_of.find(ids[i]);
+    if (it == position_of.end()) continue;
+    const size_t hole = it->second, last = size - 1;
+    content[hole] = content[last];
+    host_ids[hole] = host_ids[last];
+    position_of[host_ids[hole]] = hole;
+    position_of.erase(ids[i]);
+    host_ids.pop_back();
+    --size;
     ++*removed;
   }
+  std::vector<size_t> dst, src;
+  for (size_t p = 0; p < size; ++p) {
+    if (content[p] != p) {
+      dst.push_back(p);
+      src.push_back(content[p]);
+    }
+  }
+  if (!dst.empty()) {
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
+    DeviceArray<size_t> d_dst, d_src;
+    VECMESH_RETURN_IF_ERROR(d_dst.Reserve(dst.size()));
+    VECMESH_RETURN_IF_ERROR(d_src.Reserve(src.size()));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_dst.get(), dst.data(), dst.size() * sizeof(size_t),
+                                                cudaMemcpyHostToDevice),
+                                     "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_src.get(), src.data(), src.size() * sizeof(size_t),
+                                                cudaMemcpyHostToDevice),
+                                     "cudaMemcpy"));
+    const unsigned blocks = static_cast<unsigned>(dst.size());
+    if (m.storage == Storage::kFloat16) {
+      MoveRows<<<blocks, 128>>>(m.vectors16.get(), m.norms.get(), m.ids.get(), m.dim, d_dst.get(),
+                                d_src.get(), dst.size());
+    } else {
+      MoveRows<<<blocks, 128>>>(m.vectors32.get(), m.norms.get(), m.ids.get(), m.dim, d_dst.get(),
+                                d_src.get(), dst.size());
+    }
+    // A failure here leaves the removed ids' rows undefined (kept rows are never written):
+    // the caller should Reset and add again.
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "MoveRows launch"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(cudaDeviceSynchronize(), "MoveRows"));
+  }
+  m.position_of = std::move(position_of);
+  m.host_ids = std::move(host_ids);
+  m.size = size;
   return Status::Ok();
 }
 
@@ -428,6 +506,17 @@ void FlatIndex::Reset() {
   m.vectors16.Free();
   m.norms.Free();
   m.ids.Free();
+  m.search_queries.Free();
+  m.search_qnorms.Free();
+  m.search_dots.Free();
+  m.search_out_d.Free();
+  m.search_queries16.Free();
+  m.search_out_labels.Free();
+  for (int b = 0; b < 2; ++b) {
+    m.search_best_d[b].Free();
+    m.search_best_slot[b].Free();
+    m.search_best_count[b].Free();
+  }
   m.host_ids.clear();
   m.position_of.clear();
   m.size = 0;
@@ -489,12 +578,16 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
       }
       query_norms[q] = static_cast<float>(sum);
     }
-    // Temporary buffers, freed on return.
     const size_t tile = std::max<size_t>(1, std::min(m.size, kMaxTileFloats / cq));
-    DeviceArray<float> d_queries, d_qnorms, dots, best_d[2], out_d;
-    DeviceArray<__half> d_queries16;
-    DeviceArray<int64_t> best_slot[2], out_labels;
-    DeviceArray<int> best_count[2];
+    auto& d_queries = m.search_queries;
+    auto& d_qnorms = m.search_qnorms;
+    auto& dots = m.search_dots;
+    auto& out_d = m.search_out_d;
+    auto& out_labels = m.search_out_labels;
+    auto& d_queries16 = m.search_queries16;
+    auto& best_d = m.search_best_d;
+    auto& best_slot = m.search_best_slot;
+    auto& best_count = m.search_best_count;
     VECMESH_RETURN_IF_ERROR(d_queries.Reserve(cq * m.dim));
     VECMESH_RETURN_IF_ERROR(d_qnorms.Reserve(cq));
     VECMESH_RETURN_IF_ERROR(dots.Reserve(tile * cq));

@@ -1,7 +1,7 @@
 // The GPU flat index against a double-precision brute force on the CPU: same neighbours (up to
 // ties) for l2, ip and cosine, k in {1, 10, 100, 1024}, batches of 1, 7 and 1000 (both distance
-// paths); fp16 storage recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and
-// leaves the index working. Self-contained (no test framework): the GPU machine has none of our
+// paths), several query chunks and distance tiles, fewer vectors than k, ties; fp16 storage
+// recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and leaves the index working. Self-contained (no test framework): the GPU machine has none of our
 // Debian libraries. Exit 77 (CTest: skipped) when there is no CUDA device.
 #include <algorithm>
 #include <cmath>
@@ -116,6 +116,53 @@ void ExactAgainstBruteForce() {
   }
 }
 
+// Paths the first test does not reach: more queries than one chunk and more vectors than one
+// tile (the running best merged across tiles), fewer vectors than k (empty results), and ties.
+void ChunksTilesSmallIndexesAndTies() {
+  const Data data = Make(20000, 32, 7);
+  const Data queries = Make(5000, 32, 8);
+  std::unique_ptr<FlatIndex> index;
+  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat32, &index);
+  CHECK(s.ok(), "create: %s", s.message.c_str());
+  if (!s.ok()) return;
+  (void)index->Add(data.n, data.x.data(), data.ids.data());
+  const size_t k = 10;
+  std::vector<float> d(queries.n * k);
+  std::vector<int64_t> l(queries.n * k);
+  s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
+  CHECK(s.ok(), "search 5000: %s", s.message.c_str());
+  for (size_t q = 0; q < queries.n; q += 250) {
+    CheckAnswer(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
+                "5000 queries over 20000 vectors");
+  }
+
+  const Data small = Make(30, 32, 9);
+  std::unique_ptr<FlatIndex> tiny;
+  (void)FlatIndex::Create(0, small.dim, Metric::kInnerProduct, Storage::kFloat32, &tiny);
+  (void)tiny->Add(small.n, small.x.data(), small.ids.data());
+  std::vector<float> td(3 * 100);
+  std::vector<int64_t> tl(3 * 100);
+  s = tiny->Search(3, queries.x.data(), 100, td.data(), tl.data());
+  CHECK(s.ok(), "search a small index: %s", s.message.c_str());
+  for (size_t q = 0; q < 3; ++q) {
+    CheckAnswer(small, Metric::kInnerProduct, &queries.x[q * small.dim], 100, &td[q * 100],
+                &tl[q * 100], 1e-3, "k 100 over 30 vectors");
+  }
+
+  // 50 copies of one vector: any 10 of them, each once.
+  Data copies = Make(50, 32, 10);
+  for (size_t i = 1; i < copies.n; ++i) {
+    std::copy_n(copies.x.begin(), copies.dim, copies.x.begin() + i * copies.dim);
+  }
+  std::unique_ptr<FlatIndex> same;
+  (void)FlatIndex::Create(0, copies.dim, Metric::kL2, Storage::kFloat32, &same);
+  (void)same->Add(copies.n, copies.x.data(), copies.ids.data());
+  s = same->Search(1, copies.x.data(), k, d.data(), l.data());
+  CHECK(s.ok(), "search the copies: %s", s.message.c_str());
+  std::set<int64_t> distinct(l.begin(), l.begin() + k);
+  CHECK(distinct.size() == k && !distinct.count(-1), "10 distinct copies, got %zu", distinct.size());
+}
+
 void Float16Recall() {
   const Data data = Make(20000, 64, 3);
   const Data queries = Make(200, 64, 4);
@@ -168,6 +215,12 @@ void RemoveAndOutOfMemory() {
   const std::set<int64_t> removed_ids(gone.begin(), gone.end());
   for (int64_t label : l) CHECK(!removed_ids.count(label), "removed id %lld came back", static_cast<long long>(label));
   CHECK(index->Add(1, data.x.data(), &data.ids[1]).code == Code::kInvalidArgument, "a present id is refused");
+  // Kept vectors moved into the holes keep their norms and ids: each still finds itself.
+  for (size_t i = 1; i < data.n; i += 2 * 97) {
+    s = index->Search(1, &data.x[i * data.dim], 1, d.data(), l.data());
+    CHECK(s.ok() && l[0] == data.ids[i] && std::fabs(d[0]) < 1e-2,
+          "kept vector %zu after removals: %lld at %g", i, static_cast<long long>(l[0]), double{d[0]});
+  }
 
   // Fill a second index until the device is out of memory: that add fails cleanly, the index
   // keeps what it had and goes on answering.
@@ -208,6 +261,7 @@ int main() {
             Code::kNoDevice,
         "a device that does not exist");
   ExactAgainstBruteForce();
+  ChunksTilesSmallIndexesAndTies();
   Float16Recall();
   RemoveAndOutOfMemory();
   std::printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);

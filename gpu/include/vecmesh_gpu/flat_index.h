@@ -47,10 +47,12 @@ class FlatIndex {
   FlatIndex(const FlatIndex&) = delete;
   FlatIndex& operator=(const FlatIndex&) = delete;
 
-  // x: n * dim floats, row-major; ids: n, not already in the index. Cosine vectors are
-  // normalised here. On failure (kOutOfMemory...) the index is unchanged.
+  // x: n * dim floats, row-major, finite (and within fp16's range for kFloat16); ids: n, not
+  // already in the index. Cosine vectors are normalised here. On failure (kOutOfMemory...) the
+  // index is unchanged.
   Status Add(size_t n, const float* x, const int64_t* ids);
-  // Removes those of the n ids that are present; *removed counts them.
+  // Removes those of the n ids that are present; *removed counts them. A device error leaves the
+  // index unusable for those ids (Reset and add again).
   Status Remove(size_t n, const int64_t* ids, size_t* removed);
   // Drops every vector and frees the device memory.
   void Reset();
@@ -62,8 +64,8 @@ class FlatIndex {
 
   size_t size() const;
   size_t dim() const;
-  // Device memory this index holds between calls (vectors, norms, ids); a search also takes
-  // temporary buffers, which it frees.
+  // Device memory this index holds: vectors, norms, ids, and the buffers searches keep (sized
+  // for the largest search so far; Reset frees all of it).
   size_t device_bytes() const;
 
  private:
