@@ -458,17 +458,17 @@ StatusOr<Job> Service::GetJob(const std::string& job_id) const {
   return jobs_->Get(job_id);
 }
 
-StatusOr<bool> Service::LegacyCreateIndex(const std::string& name, uint32_t dimension) {
+Status Service::LegacyCreateIndex(const std::string& name, uint32_t dimension) {
   auto store = Store();
   if (!store.ok()) return store.status();
   auto created =
       (*store)->CreateCollection({name, dimension, engine::Metric::kL2, options_.legacy_index});
   if (created.ok() || created.status().code() != engine::StatusCode::kAlreadyExists) {
-    return created;
+    return created.status();
   }
   auto existing = (*store)->GetCollection(name);
-  if (existing.ok() && existing->config.dimension == dimension) return false;
   if (!existing.ok()) return existing.status();
+  if (existing->config.dimension == dimension) return Status::Ok();
   return Status::AlreadyExists("index '" + name + "' exists with dimension " +
                                std::to_string(existing->config.dimension) + ", not " +
                                std::to_string(dimension));

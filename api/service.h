@@ -182,8 +182,9 @@ class Service {
                                      std::vector<engine::Point> points);
   StatusOr<Job> GetJob(const std::string& job_id) const;
 
-  // Legacy endpoints. CreateIndex: true if created, false if it existed with that dimension.
-  StatusOr<bool> LegacyCreateIndex(const std::string& name, uint32_t dimension);
+  // Legacy endpoints. CreateIndex succeeds whether the index is made now or already existed with
+  // that dimension (ALREADY_EXISTS with another).
+  Status LegacyCreateIndex(const std::string& name, uint32_t dimension);
   StatusOr<std::vector<uint64_t>> LegacyAddVectors(LegacyAddVectorsRequest request);
   StatusOr<std::vector<engine::ScoredPoint>> LegacySearch(const std::string& index,
                                                           std::vector<float> vector, int64_t k);

@@ -269,8 +269,8 @@ void RestApi::BuildRoutes() {
       with_json([&svc, error](const json& body, const PathParams&) {
         auto request = DecodeLegacyCreateIndex(body);
         if (!request.ok()) return error(request.status());
-        auto created = svc.LegacyCreateIndex(request->name, request->dimension);
-        if (!created.ok()) return error(created.status());
+        engine::Status s = svc.LegacyCreateIndex(request->name, request->dimension);
+        if (!s.ok()) return error(s);
         // API.md: the same answer whether it was made now or already there.
         return Json(200, {{"status", "created"}});
       }));
