@@ -249,36 +249,19 @@ StatusOr<json> ParseBody(std::string_view body) {
   return parsed;
 }
 
-StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name, const json& body,
-                                                         const engine::Limits& limits) {
+StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name,
+                                                         const json& body) {
   Fields f(body, "");
   CreateCollectionRequest request;
-  request.config.name = name;
-  const json* dimension = f.Find("dimension");
-  if (!dimension) return f.Missing("dimension");
-  if (!dimension->is_number_integer()) {
-    return Status::InvalidArgument("dimension must be an integer");
-  }
-  if (dimension->get<int64_t>() < 1 || dimension->get<int64_t>() > limits.max_dimension) {
-    return Status::InvalidArgument("dimension must be in [1, " +
-                                   std::to_string(limits.max_dimension) + "], got " +
-                                   dimension->dump());
-  }
-  request.config.dimension = dimension->get<uint32_t>();
+  request.name = name;
+  auto dimension = f.Int("dimension");
+  if (!dimension.ok()) return dimension.status();
+  if (!*dimension) return f.Missing("dimension");
+  request.dimension = **dimension;
   auto metric = f.String("metric");
   if (!metric.ok()) return metric.status();
-  if (*metric) {
-    auto parsed = engine::ParseMetric(**metric);
-    if (!parsed) {
-      return Status::InvalidArgument("metric is '" + **metric + "'; it must be l2, ip or cosine");
-    }
-    request.config.metric = *parsed;
-  }
-  if (const json* index = f.Find("index")) {
-    auto parsed = engine::IndexConfigFromJson(*index, request.config.dimension);
-    if (!parsed.ok()) return parsed.status();
-    request.config.index = *parsed;
-  }
+  if (*metric) request.metric = **metric;
+  if (const json* index = f.Find("index")) request.index = *index;
   if (const json* backends = f.Find("backends")) {
     if (!backends->is_array()) return Status::InvalidArgument("backends must be an array of names");
     request.backends.clear();

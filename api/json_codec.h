@@ -21,8 +21,8 @@ using nlohmann::json;
 // not an object. An empty body is an empty object.
 StatusOr<json> ParseBody(std::string_view body);
 
-StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name, const json& body,
-                                                         const engine::Limits& limits);
+StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name,
+                                                         const json& body);
 StatusOr<std::vector<engine::Point>> DecodePoints(const json& body);
 StatusOr<GetPointsRequest> DecodeGetPoints(const json& body);
 StatusOr<DeletePointsRequest> DecodeDeletePoints(const json& body, const engine::Limits& limits);

@@ -262,11 +262,31 @@ Status Service::CheckStore(const std::string& store, std::string_view field) con
 }
 
 StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request) {
+  const engine::Limits& limits = options_.limits;
+  if (request.dimension < 1 || request.dimension > limits.max_dimension) {
+    return Status::InvalidArgument("dimension must be in [1, " +
+                                   std::to_string(limits.max_dimension) + "], got " +
+                                   std::to_string(request.dimension));
+  }
+  engine::CollectionConfig config;
+  config.name = request.name;
+  config.dimension = static_cast<uint32_t>(request.dimension);
+  if (!request.metric.empty()) {
+    auto metric = engine::ParseMetric(request.metric);
+    if (!metric) {
+      return Status::InvalidArgument("metric is '" + request.metric +
+                                     "'; it must be l2, ip or cosine");
+    }
+    config.metric = *metric;
+  }
+  auto index = engine::IndexConfigFromJson(request.index, config.dimension);
+  if (!index.ok()) return index.status();
+  config.index = *index;
   Status s = CheckBackends(request.backends);
   if (!s.ok()) return s;
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->CreateCollection(request.config);
+  return (*store)->CreateCollection(config);
 }
 
 StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
@@ -501,14 +521,22 @@ StatusOr<std::vector<uint64_t>> Service::LegacyAddVectors(LegacyAddVectorsReques
     if (!written.ok()) return written.status();
     return *request.ids;
   }
-  // New ids follow the largest integer id; assigning and writing them is one step.
-  std::lock_guard lock(legacy_mu_);
-  auto max_id = (*store)->MaxIntegerId(request.index);
-  if (!max_id.ok()) return max_id.status();
-  const uint64_t first = *max_id ? **max_id + 1 : 0;
-  if ((*max_id && **max_id == UINT64_MAX) || (n > 0 && first > UINT64_MAX - (n - 1))) {
-    return Status::FailedPrecondition("index '" + request.index +
-                                      "' has no integer ids left after its largest; give ids");
+  // New ids follow the largest integer id, and those reserved by adds still in flight. They are
+  // reserved under the lock and written outside it (no lock is held across the log's fsync); an
+  // add that fails leaves a gap.
+  uint64_t first;
+  {
+    std::lock_guard lock(legacy_mu_);
+    auto max_id = (*store)->MaxIntegerId(request.index);
+    if (!max_id.ok()) return max_id.status();
+    if (*max_id && **max_id == UINT64_MAX) first = UINT64_MAX;  // none left: refused below
+    else first = *max_id ? **max_id + 1 : 0;
+    first = std::max(first, next_legacy_id_[request.index]);
+    if (first == UINT64_MAX || (n > 0 && first > UINT64_MAX - n)) {
+      return Status::FailedPrecondition("index '" + request.index +
+                                        "' has no integer ids left after its largest; give ids");
+    }
+    next_legacy_id_[request.index] = first + n;
   }
   std::vector<uint64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = first + i;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,8 +57,12 @@ Role RequiredRole(Operation op);
 // The backends API.md names. Only faiss (this engine) exists so far.
 inline constexpr std::string_view kLocalBackend = "faiss";
 
+// As the transports decode it: shapes checked, values not yet (the service checks them, once).
 struct CreateCollectionRequest {
-  engine::CollectionConfig config;
+  std::string name;
+  int64_t dimension = 0;
+  std::string metric;     // "": l2
+  engine::Payload index;  // API.md's index object; null: flat
   std::vector<std::string> backends = {std::string(kLocalBackend)};
 };
 
@@ -203,7 +208,9 @@ class Service {
   std::atomic<int> state_{0};  // 0 recovering, 1 serving, 2 shut down
   std::atomic<bool> draining_{false};
   std::unique_ptr<JobQueue> jobs_;
-  std::mutex legacy_mu_;  // legacy add_vectors: assigning new ids and writing them is one step
+  std::mutex legacy_mu_;  // guards next_legacy_id_
+  // Legacy add_vectors: per index, the first integer id no add in flight has reserved.
+  std::map<std::string, uint64_t> next_legacy_id_;
 };
 
 }  // namespace vecmesh::api

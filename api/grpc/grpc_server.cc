@@ -121,9 +121,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
                                              const v1::CreateCollectionRequest* r,
                                              v1::CreateCollectionResponse* out) override {
     return Run(c, Operation::kCreateCollection, [this, r, out]() -> Status {
-      auto request = proto::Decode(*r, limits());
-      if (!request.ok()) return request.status();
-      auto created = service_.CreateCollection(*request);
+      auto created = service_.CreateCollection(proto::Decode(*r));
       if (!created.ok()) return created.status();
       auto view = service_.GetCollection(r->name());
       if (!view.ok()) return view.status();

@@ -106,23 +106,11 @@ void JsonToStruct(const json& object, google::protobuf::Struct* out) {
   for (const auto& [key, value] : object.items()) JsonToValue(value, &(*out->mutable_fields())[key]);
 }
 
-StatusOr<CreateCollectionRequest> Decode(const v1::CreateCollectionRequest& r,
-                                         const engine::Limits& limits) {
+CreateCollectionRequest Decode(const v1::CreateCollectionRequest& r) {
   CreateCollectionRequest request;
-  request.config.name = r.name();
-  if (r.dimension() < 1 || r.dimension() > limits.max_dimension) {
-    return Status::InvalidArgument("dimension must be in [1, " +
-                                   std::to_string(limits.max_dimension) + "], got " +
-                                   std::to_string(r.dimension()));
-  }
-  request.config.dimension = r.dimension();
-  if (!r.metric().empty()) {
-    auto metric = engine::ParseMetric(r.metric());
-    if (!metric) {
-      return Status::InvalidArgument("metric is '" + r.metric() + "'; it must be l2, ip or cosine");
-    }
-    request.config.metric = *metric;
-  }
+  request.name = r.name();
+  request.dimension = r.dimension();
+  request.metric = r.metric();
   if (r.has_index()) {
     const v1::IndexConfig& i = r.index();
     json index = {{"type", i.type()}};
@@ -132,9 +120,7 @@ StatusOr<CreateCollectionRequest> Decode(const v1::CreateCollectionRequest& r,
     if (i.has_nlist()) index["nlist"] = i.nlist();
     if (i.has_nprobe()) index["nprobe"] = i.nprobe();
     if (i.has_nbits()) index["nbits"] = i.nbits();
-    auto parsed = engine::IndexConfigFromJson(index, r.dimension());
-    if (!parsed.ok()) return parsed.status();
-    request.config.index = *parsed;
+    request.index = std::move(index);
   }
   if (r.backends_size() > 0) request.backends.assign(r.backends().begin(), r.backends().end());
   return request;

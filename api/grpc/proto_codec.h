@@ -18,8 +18,7 @@ using nlohmann::json;
 StatusOr<json> StructToJson(const google::protobuf::Struct& s, const std::string& field);
 void JsonToStruct(const json& object, google::protobuf::Struct* out);
 
-StatusOr<CreateCollectionRequest> Decode(const v1::CreateCollectionRequest& r,
-                                         const engine::Limits& limits);
+CreateCollectionRequest Decode(const v1::CreateCollectionRequest& r);
 StatusOr<std::vector<engine::Point>> DecodePoints(
     const google::protobuf::RepeatedPtrField<v1::Point>& points);
 StatusOr<std::vector<engine::PointId>> DecodeIds(

@@ -102,8 +102,8 @@ void RestApi::BuildRoutes() {
 
   // ---- collections
   add("PUT", "/v1/collections/{name}", Operation::kCreateCollection,
-      with_json([&svc, &limits, error](const json& body, const PathParams& p) {
-        auto request = DecodeCreateCollection(p[0], body, limits);
+      with_json([&svc, error](const json& body, const PathParams& p) {
+        auto request = DecodeCreateCollection(p[0], body);
         if (!request.ok()) return error(request.status());
         auto created = svc.CreateCollection(*request);
         if (!created.ok()) return error(created.status());

@@ -3,6 +3,7 @@
 // parser wherever a filter appears), then the filter parser alone on the whole document.
 // Built with clang's -fsanitize=fuzzer,address,undefined (make test runs it for a bounded time);
 // any crash, leak, sanitizer report or uncaught exception is a finding.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -21,7 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   engine::Limits limits;
   switch (which % 12) {
     case 0:
-      (void)api::DecodeCreateCollection("c", j, limits);
+      // The index object is checked by the service layer, with IndexConfigFromJson.
+      if (auto request = api::DecodeCreateCollection("c", j); request.ok()) {
+        const auto dimension = static_cast<uint32_t>(std::clamp<int64_t>(request->dimension, 1, 65536));
+        (void)engine::IndexConfigFromJson(request->index, dimension);
+      }
       break;
     case 1:
       (void)api::DecodePoints(j);
