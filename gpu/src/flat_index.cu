@@ -2,10 +2,6 @@
 // the stored vectors for batches, or a warp-per-vector kernel (bandwidth-bound) for a few queries,
 // with the L2 norms trick (|x|^2 - 2 x.q + |q|^2). k-selection is a radix select per query and
 // tile that keeps the k best seen so far, then one bitonic sort of those k per query.
-#include <cublas_v2.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,88 +9,18 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cuda_util.cuh"
+#include "select.cuh"
 #include "vecmesh_gpu/flat_index.h"
 
 namespace vecmesh::gpu {
 namespace {
 
 constexpr int kSelectThreads = 256;
-constexpr int kSortSize = 1024;  // >= FlatIndex::kMaxK, a power of two
+static_assert(kSortSize >= FlatIndex::kMaxK);
 constexpr size_t kSmallBatch = 8;
 constexpr size_t kMaxTileFloats = size_t{32} << 20;  // distance tile: 128 MiB
 constexpr size_t kQueryChunk = 4096;
-
-Status FromCuda(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::Ok();
-  (void)cudaGetLastError();  // clears the error unless it is sticky
-  Code code = Code::kCudaError;
-  if (e == cudaErrorMemoryAllocation) code = Code::kOutOfMemory;
-  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorInvalidDevice) {
-    code = Code::kNoDevice;
-  }
-  return {code, std::string(what) + ": " + cudaGetErrorString(e)};
-}
-
-Status FromCublas(cublasStatus_t s, const char* what) {
-  if (s == CUBLAS_STATUS_SUCCESS) return Status::Ok();
-  return {s == CUBLAS_STATUS_ALLOC_FAILED ? Code::kOutOfMemory : Code::kCudaError,
-          std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(s))};
-}
-
-#define VECMESH_RETURN_IF_ERROR(expr)   \
-  do {                                  \
-    Status status_ = (expr);            \
-    if (!status_.ok()) return status_;  \
-  } while (0)
-
-// Device memory that frees itself; an allocation failure is a Status.
-template <typename T>
-class DeviceArray {
- public:
-  DeviceArray() = default;
-  ~DeviceArray() { Free(); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-
-  // Room for n elements, keeping the first `keep`. Unchanged on failure.
-  Status Reserve(size_t n, size_t keep = 0) {
-    if (n <= capacity_) return Status::Ok();
-    T* p = nullptr;
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc"));
-    if (keep > 0) {
-      Status s = FromCuda(cudaMemcpy(p, data_, keep * sizeof(T), cudaMemcpyDeviceToDevice),
-                          "cudaMemcpy");
-      if (!s.ok()) {
-        cudaFree(p);
-        return s;
-      }
-    }
-    Free();
-    data_ = p;
-    capacity_ = n;
-    return Status::Ok();
-  }
-  void Free() {
-    if (data_) cudaFree(data_);
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  T* get() const { return data_; }
-  size_t bytes() const { return capacity_ * sizeof(T); }
-
- private:
-  T* data_ = nullptr;
-  size_t capacity_ = 0;
-};
-
-__device__ __forceinline__ float ToFloat(float v) { return v; }
-__device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
-
-// Order-preserving map of a float to an unsigned key (smaller float, smaller key).
-__device__ __forceinline__ uint32_t OrderedKey(float f) {
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 template <typename T>
 __global__ void SquaredNorms(const T* x, size_t n, size_t dim, float* norms) {
@@ -154,59 +80,11 @@ __global__ void SelectTile(const float* dots, size_t count, const float* norms, 
     return e < static_cast<size_t>(prev) ? best_slot[q * k + e]
                                          : static_cast<int64_t>(first + e - prev);
   };
-  __shared__ uint32_t histogram[256];
-  __shared__ uint32_t prefix, mask, remaining, below, equal_taken;
   const size_t want = total < k ? total : k;
-  if (threadIdx.x == 0) {
-    prefix = 0;
-    mask = 0;
-    remaining = static_cast<uint32_t>(want);
-    below = 0;
-    equal_taken = 0;
-  }
-  __syncthreads();
-  if (want < total) {
-    // Find the want-th smallest key, 8 bits at a time from the top.
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
-      __syncthreads();
-      for (size_t e = threadIdx.x; e < total; e += blockDim.x) {
-        const uint32_t key = OrderedKey(distance(e));
-        if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
-      }
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        uint32_t before = 0;
-        int digit = 0;
-        while (before + histogram[digit] < remaining) before += histogram[digit++];
-        remaining -= before;
-        prefix |= static_cast<uint32_t>(digit) << shift;
-        mask |= 255u << shift;
-      }
-      __syncthreads();
-    }
-  } else if (threadIdx.x == 0) {
-    prefix = 0xffffffffu;  // take everything: every key is <= the largest key
-    mask = 0xffffffffu;
-    remaining = 0xffffffffu;
-  }
-  __syncthreads();
-  // Everything below the threshold key, then as many keys equal to it as are still wanted.
-  for (size_t e = threadIdx.x; e < total; e += blockDim.x) {
-    const float d = distance(e);
-    const uint32_t key = OrderedKey(d);
-    size_t at = want;
-    if (key < prefix) {
-      at = atomicAdd(&below, 1u);
-    } else if (key == prefix) {
-      const uint32_t taken = atomicAdd(&equal_taken, 1u);
-      if (taken < remaining) at = want - 1 - taken;  // fill from the end
-    }
-    if (at < want) {
-      out_d[q * k + at] = d;
-      out_slot[q * k + at] = slot(e);
-    }
-  }
+  BlockSelectSmallest(total, want, distance, [&](size_t at, float d, size_t e) {
+    out_d[q * k + at] = d;
+    out_slot[q * k + at] = slot(e);
+  });
   if (threadIdx.x == 0) out_count[q] = static_cast<int>(want);
 }
 
@@ -216,47 +94,11 @@ __global__ void SelectTile(const float* dots, size_t count, const float* norms, 
 __global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, const int* counts,
                              size_t k, const float* query_norms, bool l2, const int64_t* ids,
                              float* distances, int64_t* labels) {
-  __shared__ uint32_t key[kSortSize];
-  __shared__ int64_t s[kSortSize];
   const size_t q = blockIdx.x;
-  const int count = counts[q];
-  for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
-    key[i] = i < count ? OrderedKey(best_d[q * k + i]) : 0xffffffffu;
-    s[i] = i < count ? best_slot[q * k + i] : INT64_MAX;
-  }
-  __syncthreads();
-  for (int size = 2; size <= kSortSize; size *= 2) {
-    for (int stride = size / 2; stride > 0; stride /= 2) {
-      for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
-        const int j = i ^ stride;
-        if (j > i) {
-          const bool ascending = (i & size) == 0;
-          const bool greater = key[i] > key[j] || (key[i] == key[j] && s[i] > s[j]);
-          if (greater == ascending) {
-            const uint32_t tk = key[i];
-            key[i] = key[j];
-            key[j] = tk;
-            const int64_t ts = s[i];
-            s[i] = s[j];
-            s[j] = ts;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-  for (size_t i = threadIdx.x; i < k; i += blockDim.x) {
-    const bool found = static_cast<int>(i) < count && s[i] != INT64_MAX;
-    float d = INFINITY;
-    if (found) {
-      // Back from the ordered key to the float.
-      const uint32_t u = (key[i] & 0x80000000u) ? (key[i] & 0x7fffffffu) : ~key[i];
-      d = __uint_as_float(u);
-      if (l2) d += query_norms[q];
-    }
-    distances[q * k + i] = d;
-    labels[q * k + i] = found ? ids[s[i]] : -1;
-  }
+  BlockSortAndWrite(
+      best_d + q * k, best_slot + q * k, counts[q], k,
+      [&](float d) { return l2 ? d + query_norms[q] : d; }, [&](int64_t slot) { return ids[slot]; },
+      distances + q * k, labels + q * k);
 }
 
 // Moves row src[i] to dst[i] for i < n (vectors, norms, ids). Every src is past the index's new
@@ -276,23 +118,6 @@ __global__ void MoveRows(T* vectors, float* norms, int64_t* ids, size_t dim, con
 }
 
 }  // namespace
-
-int DeviceCount() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return n;
-}
-
-Status QueryMemory(int device, DeviceMemory* out) {
-  if (device < 0 || device >= DeviceCount()) {
-    return {Code::kNoDevice, "no CUDA device " + std::to_string(device)};
-  }
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
-  return FromCuda(cudaMemGetInfo(&out->free_bytes, &out->total_bytes), "cudaMemGetInfo");
-}
 
 struct FlatIndex::Impl {
   int device = 0;

@@ -1,5 +1,6 @@
 // vecmesh's GPU library: exact k-nearest-neighbour search on one CUDA device. A plain C++ header
-// (no CUDA types): the engine and the tests include it without the CUDA toolkit.
+// (no CUDA types): the engine and the tests include it without the CUDA toolkit. Status, Metric,
+// Storage, DeviceCount and QueryMemory are in status.h (included here).
 //
 // Thread safety: a FlatIndex is owned by one thread at a time (the engine gives each device one
 // owner thread); it must not be used concurrently. Every failure (no device, out of device
@@ -9,32 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
+
+#include "vecmesh_gpu/status.h"
 
 namespace vecmesh::gpu {
-
-enum class Code { kOk, kInvalidArgument, kNoDevice, kOutOfMemory, kCudaError };
-
-struct Status {
-  Code code = Code::kOk;
-  std::string message;
-  bool ok() const { return code == Code::kOk; }
-  static Status Ok() { return {}; }
-};
-
-// CUDA devices usable here; 0 when there is none (or no driver).
-int DeviceCount();
-
-struct DeviceMemory {
-  size_t free_bytes = 0;
-  size_t total_bytes = 0;
-};
-Status QueryMemory(int device, DeviceMemory* out);
-
-enum class Metric { kL2, kInnerProduct, kCosine };
-// How vectors are kept on the device: fp16 halves the memory (and the bytes a search reads) at
-// a small cost in precision; distances are always accumulated in fp32.
-enum class Storage { kFloat32, kFloat16 };
 
 class FlatIndex {
  public:
