@@ -1,14 +1,18 @@
-// Internal to the GPU library: CUDA and cuBLAS errors as Status, device memory that frees itself,
-// and small device helpers shared by the index kernels. Each .cu file is its own device module
-// (no relocatable device code), so everything here has internal linkage or is inline.
+// Internal to the GPU library: CUDA and cuBLAS errors as Status, the argument checks and host-side
+// preparation every index shares, device memory that frees itself, and small device helpers
+// shared by the index kernels. Each .cu file is its own device module (no relocatable device
+// code), so everything here has internal linkage or is inline.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <climits>
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "vecmesh_gpu/status.h"
@@ -37,6 +41,63 @@ inline Status FromCublas(cublasStatus_t s, const char* what) {
     Status status_ = (expr);           \
     if (!status_.ok()) return status_; \
   } while (0)
+
+// The checks every index's Create starts with: dim in [1, INT_MAX] (cuBLAS and the kernels take
+// it as an int) and `device` exists; then makes `device` current.
+inline Status CheckDimAndUseDevice(int device, size_t dim) {
+  if (dim == 0 || dim > static_cast<size_t>(INT_MAX)) {
+    return {Code::kInvalidArgument, "dim must be in [1, " + std::to_string(INT_MAX) + "]"};
+  }
+  const int devices = DeviceCount();
+  if (device < 0 || device >= devices) {
+    return {Code::kNoDevice, "no CUDA device " + std::to_string(device) + " (" +
+                                 std::to_string(devices) + " found)"};
+  }
+  return FromCuda(cudaSetDevice(device), "cudaSetDevice");
+}
+
+// The largest magnitude a value may have to be stored in `storage`.
+inline float LargestStored(Storage storage) {
+  return storage == Storage::kFloat16 ? 65504.0f : 3.4028235e38f;
+}
+
+// kInvalidArgument naming the first value of x (rows * dim) that is not finite, or beyond
+// `largest` in magnitude.
+inline Status CheckFinite(const float* x, size_t rows, size_t dim, float largest,
+                          const char* what) {
+  for (size_t i = 0; i < rows * dim; ++i) {
+    if (!std::isfinite(x[i]) || std::fabs(x[i]) > largest) {
+      return {Code::kInvalidArgument, std::string(what) + " " + std::to_string(i / dim) +
+                                          " value " + std::to_string(i % dim) + " is not finite" +
+                                          (largest < 1e38f ? " in fp16" : "")};
+    }
+  }
+  return Status::Ok();
+}
+
+// kInvalidArgument naming the first of the n ids that is already a key of `present` (the
+// index's id map) or that comes twice in ids.
+template <typename IdMap>
+Status CheckNewIds(size_t n, const int64_t* ids, const IdMap& present) {
+  std::unordered_set<int64_t> batch;
+  for (size_t i = 0; i < n; ++i) {
+    if (present.count(ids[i]) || !batch.insert(ids[i]).second) {
+      return {Code::kInvalidArgument, "id " + std::to_string(ids[i]) + " is already present"};
+    }
+  }
+  return Status::Ok();
+}
+
+// Scales each of the rows vectors of x (rows * dim) to unit length (zero vectors stay zero).
+inline void NormaliseRows(float* x, size_t rows, size_t dim) {
+  for (size_t i = 0; i < rows; ++i) {
+    float* v = x + i * dim;
+    double sum = 0;
+    for (size_t d = 0; d < dim; ++d) sum += double{v[d]} * v[d];
+    const float scale = sum > 0 ? static_cast<float>(1 / std::sqrt(sum)) : 0.0f;
+    for (size_t d = 0; d < dim; ++d) v[d] *= scale;
+  }
+}
 
 // Device memory that frees itself; an allocation failure is a Status. The owner makes the right
 // device current before any call that allocates or frees.

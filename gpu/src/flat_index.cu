@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "cuda_util.cuh"
@@ -102,18 +101,19 @@ __global__ void SortAndWrite(const float* best_d, const int64_t* best_slot, cons
 }
 
 // Moves row src[i] to dst[i] for i < n (vectors, norms, ids). Every src is past the index's new
-// size and every dst before it, so the moves do not overlap and run in parallel.
+// size and every dst before it, so the moves do not overlap and run in parallel. Grid-stride over
+// the rows: n may exceed the grid's limit.
 template <typename T>
 __global__ void MoveRows(T* vectors, float* norms, int64_t* ids, size_t dim, const size_t* dst,
                          const size_t* src, size_t n) {
-  const size_t i = blockIdx.x;
-  if (i >= n) return;
-  for (size_t d = threadIdx.x; d < dim; d += blockDim.x) {
-    vectors[dst[i] * dim + d] = vectors[src[i] * dim + d];
-  }
-  if (threadIdx.x == 0) {
-    norms[dst[i]] = norms[src[i]];
-    ids[dst[i]] = ids[src[i]];
+  for (size_t i = blockIdx.x; i < n; i += gridDim.x) {
+    for (size_t d = threadIdx.x; d < dim; d += blockDim.x) {
+      vectors[dst[i] * dim + d] = vectors[src[i] * dim + d];
+    }
+    if (threadIdx.x == 0) {
+      norms[dst[i]] = norms[src[i]];
+      ids[dst[i]] = ids[src[i]];
+    }
   }
 }
 
@@ -127,10 +127,10 @@ struct FlatIndex::Impl {
   cublasHandle_t cublas = nullptr;
 
   size_t size = 0;
-  DeviceArray<float> vectors32;  // storage kFloat32: size * dim
+  DeviceArray<float> vectors32;   // storage kFloat32: size * dim
   DeviceArray<__half> vectors16;  // storage kFloat16
-  DeviceArray<float> norms;      // |x|^2 of each stored vector
-  DeviceArray<int64_t> ids;      // the id of each position
+  DeviceArray<float> norms;       // |x|^2 of each stored vector
+  DeviceArray<int64_t> ids;       // the id of each position
   std::vector<int64_t> host_ids;
   std::unordered_map<int64_t, size_t> position_of;
 
@@ -149,7 +149,8 @@ struct FlatIndex::Impl {
     size_t bytes = search_queries.bytes() + search_qnorms.bytes() + search_dots.bytes() +
                    search_out_d.bytes() + search_queries16.bytes() + search_out_labels.bytes();
     for (int b = 0; b < 2; ++b) {
-      bytes += search_best_d[b].bytes() + search_best_slot[b].bytes() + search_best_count[b].bytes();
+      bytes +=
+          search_best_d[b].bytes() + search_best_slot[b].bytes() + search_best_count[b].bytes();
     }
     return bytes;
   }
@@ -175,12 +176,7 @@ FlatIndex::~FlatIndex() = default;
 
 Status FlatIndex::Create(int device, size_t dim, Metric metric, Storage storage,
                          std::unique_ptr<FlatIndex>* out) {
-  if (dim == 0) return {Code::kInvalidArgument, "dim must be positive"};
-  if (device < 0 || device >= DeviceCount()) {
-    return {Code::kNoDevice, "no CUDA device " + std::to_string(device) + " (" +
-                                 std::to_string(DeviceCount()) + " found)"};
-  }
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  VECMESH_RETURN_IF_ERROR(CheckDimAndUseDevice(device, dim));
   auto impl = std::make_unique<Impl>();
   impl->device = device;
   impl->dim = dim;
@@ -201,37 +197,18 @@ size_t FlatIndex::device_bytes() const {
 Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
   Impl& m = *impl_;
   if (n == 0) return Status::Ok();
-  std::unordered_set<int64_t> batch;
-  for (size_t i = 0; i < n; ++i) {
-    if (m.position_of.count(ids[i]) || !batch.insert(ids[i]).second) {
-      return {Code::kInvalidArgument, "id " + std::to_string(ids[i]) + " is already present"};
-    }
-  }
-  const float largest = m.storage == Storage::kFloat16 ? 65504.0f : 3.4028235e38f;
-  for (size_t i = 0; i < n * m.dim; ++i) {
-    if (!std::isfinite(x[i]) || std::fabs(x[i]) > largest) {
-      return {Code::kInvalidArgument,
-              "vector " + std::to_string(i / m.dim) + " value " + std::to_string(i % m.dim) +
-                  " is not finite" + (m.storage == Storage::kFloat16 ? " in fp16" : "")};
-    }
-  }
+  VECMESH_RETURN_IF_ERROR(CheckNewIds(n, ids, m.position_of));
+  VECMESH_RETURN_IF_ERROR(CheckFinite(x, n, m.dim, LargestStored(m.storage), "vector"));
   VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
   // Grow geometrically, or to just what is needed when doubling does not fit (the old copy is
-  // held while the new one fills). The index is unchanged if both fail.
-  if (m.Reserve(std::max(m.size + n, m.size * 2)).code == Code::kOutOfMemory) {
-    VECMESH_RETURN_IF_ERROR(m.Reserve(m.size + n));
-  }
+  // held while the new one fills). The index is unchanged if both fail. Any other error is
+  // returned too: going on would write past the buffers' capacity.
+  Status reserved = m.Reserve(std::max(m.size + n, m.size * 2));
+  if (reserved.code == Code::kOutOfMemory) reserved = m.Reserve(m.size + n);
+  VECMESH_RETURN_IF_ERROR(reserved);
 
   std::vector<float> prepared(x, x + n * m.dim);
-  if (m.metric == Metric::kCosine) {
-    for (size_t i = 0; i < n; ++i) {
-      float* v = prepared.data() + i * m.dim;
-      double sum = 0;
-      for (size_t d = 0; d < m.dim; ++d) sum += double{v[d]} * v[d];
-      const float scale = sum > 0 ? static_cast<float>(1 / std::sqrt(sum)) : 0.0f;
-      for (size_t d = 0; d < m.dim; ++d) v[d] *= scale;
-    }
-  }
+  if (m.metric == Metric::kCosine) NormaliseRows(prepared.data(), n, m.dim);
   char* dest = m.vector_bytes() + m.size * m.dim * m.element_bytes();
   if (m.storage == Storage::kFloat16) {
     std::vector<__half> halves(prepared.size());
@@ -239,13 +216,13 @@ Status FlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
     VECMESH_RETURN_IF_ERROR(FromCuda(
         cudaMemcpy(dest, halves.data(), halves.size() * 2, cudaMemcpyHostToDevice), "cudaMemcpy"));
   } else {
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(dest, prepared.data(), prepared.size() * 4, cudaMemcpyHostToDevice),
-        "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(
+        FromCuda(cudaMemcpy(dest, prepared.data(), prepared.size() * 4, cudaMemcpyHostToDevice),
+                 "cudaMemcpy"));
   }
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.ids.get() + m.size, ids, n * sizeof(int64_t),
-                                              cudaMemcpyHostToDevice),
-                                   "cudaMemcpy"));
+  VECMESH_RETURN_IF_ERROR(
+      FromCuda(cudaMemcpy(m.ids.get() + m.size, ids, n * sizeof(int64_t), cudaMemcpyHostToDevice),
+               "cudaMemcpy"));
   const int threads = 256;
   const unsigned blocks = static_cast<unsigned>((n * 32 + threads - 1) / threads);
   if (m.storage == Storage::kFloat16) {
@@ -299,13 +276,13 @@ Status FlatIndex::Remove(size_t n, const int64_t* ids, size_t* removed) {
     DeviceArray<size_t> d_dst, d_src;
     VECMESH_RETURN_IF_ERROR(d_dst.Reserve(dst.size()));
     VECMESH_RETURN_IF_ERROR(d_src.Reserve(src.size()));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_dst.get(), dst.data(), dst.size() * sizeof(size_t),
-                                                cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_src.get(), src.data(), src.size() * sizeof(size_t),
-                                                cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    const unsigned blocks = static_cast<unsigned>(dst.size());
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(d_dst.get(), dst.data(), dst.size() * sizeof(size_t), cudaMemcpyHostToDevice),
+        "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(d_src.get(), src.data(), src.size() * sizeof(size_t), cudaMemcpyHostToDevice),
+        "cudaMemcpy"));
+    const unsigned blocks = static_cast<unsigned>(std::min<size_t>(dst.size(), 65535));
     if (m.storage == Storage::kFloat16) {
       MoveRows<<<blocks, 128>>>(m.vectors16.get(), m.norms.get(), m.ids.get(), m.dim, d_dst.get(),
                                 d_src.get(), dst.size());
@@ -381,8 +358,8 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
                          int64_t* labels) {
   Impl& m = *impl_;
   if (k == 0 || k > kMaxK) {
-    return {Code::kInvalidArgument, "k must be in [1, " + std::to_string(kMaxK) + "], got " +
-                                        std::to_string(k)};
+    return {Code::kInvalidArgument,
+            "k must be in [1, " + std::to_string(kMaxK) + "], got " + std::to_string(k)};
   }
   if (m.size > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return {Code::kInvalidArgument, "the index holds more vectors than one GEMM can address"};
@@ -423,19 +400,19 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
       VECMESH_RETURN_IF_ERROR(best_slot[b].Reserve(cq * k));
       VECMESH_RETURN_IF_ERROR(best_count[b].Reserve(cq));
     }
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_queries.get(), prepared.data(),
-                                                prepared.size() * 4, cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_qnorms.get(), query_norms.data(), cq * 4,
-                                                cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(d_queries.get(), prepared.data(), prepared.size() * 4, cudaMemcpyHostToDevice),
+        "cudaMemcpy"));
+    VECMESH_RETURN_IF_ERROR(
+        FromCuda(cudaMemcpy(d_qnorms.get(), query_norms.data(), cq * 4, cudaMemcpyHostToDevice),
+                 "cudaMemcpy"));
     if (m.storage == Storage::kFloat16) {
       std::vector<__half> halves(prepared.size());
       for (size_t i = 0; i < prepared.size(); ++i) halves[i] = __float2half(prepared[i]);
       VECMESH_RETURN_IF_ERROR(d_queries16.Reserve(halves.size()));
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(d_queries16.get(), halves.data(),
-                                                  halves.size() * 2, cudaMemcpyHostToDevice),
-                                       "cudaMemcpy"));
+      VECMESH_RETURN_IF_ERROR(FromCuda(
+          cudaMemcpy(d_queries16.get(), halves.data(), halves.size() * 2, cudaMemcpyHostToDevice),
+          "cudaMemcpy"));
     }
     VECMESH_RETURN_IF_ERROR(
         FromCuda(cudaMemset(best_count[0].get(), 0, cq * sizeof(int)), "cudaMemset"));
@@ -455,9 +432,8 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
         best_d[current].get(), best_slot[current].get(), best_count[current].get(), k,
         d_qnorms.get(), l2, m.ids.get(), out_d.get(), out_labels.get());
     VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SortAndWrite launch"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(distances + q0 * k, out_d.get(), cq * k * 4,
-                                                cudaMemcpyDeviceToHost),
-                                     "search"));
+    VECMESH_RETURN_IF_ERROR(FromCuda(
+        cudaMemcpy(distances + q0 * k, out_d.get(), cq * k * 4, cudaMemcpyDeviceToHost), "search"));
     VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(labels + q0 * k, out_labels.get(),
                                                 cq * k * sizeof(int64_t), cudaMemcpyDeviceToHost),
                                      "search"));

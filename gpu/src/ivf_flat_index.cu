@@ -17,7 +17,6 @@
 // chunks are sized so that the candidate rows stay within kMaxCandidateFloats. A candidate is
 // named by its slot (list << 32 | position); the final sort maps slots to ids.
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -224,30 +223,6 @@ unsigned Blocks(size_t threads_needed, int block) {
   return static_cast<unsigned>((threads_needed + block - 1) / block);
 }
 
-// Scales each of the rows vectors of x (rows * dim) to unit length (zero vectors stay zero).
-void NormaliseRows(float* x, size_t rows, size_t dim) {
-  for (size_t i = 0; i < rows; ++i) {
-    float* v = x + i * dim;
-    double sum = 0;
-    for (size_t d = 0; d < dim; ++d) sum += double{v[d]} * v[d];
-    const float scale = sum > 0 ? static_cast<float>(1 / std::sqrt(sum)) : 0.0f;
-    for (size_t d = 0; d < dim; ++d) v[d] *= scale;
-  }
-}
-
-// kInvalidArgument naming the first value of x (rows * dim) that is not finite, or beyond
-// `largest` in magnitude.
-Status CheckFinite(const float* x, size_t rows, size_t dim, float largest, const char* what) {
-  for (size_t i = 0; i < rows * dim; ++i) {
-    if (!std::isfinite(x[i]) || std::fabs(x[i]) > largest) {
-      return {Code::kInvalidArgument, std::string(what) + " " + std::to_string(i / dim) +
-                                          " value " + std::to_string(i % dim) + " is not finite" +
-                                          (largest < 1e38f ? " in fp16" : "")};
-    }
-  }
-  return Status::Ok();
-}
-
 std::vector<float> SquaredNorms(const std::vector<float>& x, size_t dim) {
   std::vector<float> norms(x.size() / dim);
   for (size_t i = 0; i < norms.size(); ++i) {
@@ -431,18 +406,11 @@ IvfFlatIndex::~IvfFlatIndex() = default;
 
 Status IvfFlatIndex::Create(int device, size_t dim, Metric metric, Storage storage, size_t nlist,
                             std::unique_ptr<IvfFlatIndex>* out) {
-  if (dim == 0 || dim > static_cast<size_t>(INT_MAX)) {
-    return {Code::kInvalidArgument, "dim must be in [1, " + std::to_string(INT_MAX) + "]"};
-  }
   if (nlist == 0 || nlist > kMaxNlist) {
     return {Code::kInvalidArgument, "nlist must be in [1, " + std::to_string(kMaxNlist) +
                                         "], got " + std::to_string(nlist)};
   }
-  if (device < 0 || device >= DeviceCount()) {
-    return {Code::kNoDevice, "no CUDA device " + std::to_string(device) + " (" +
-                                 std::to_string(DeviceCount()) + " found)"};
-  }
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  VECMESH_RETURN_IF_ERROR(CheckDimAndUseDevice(device, dim));
   auto impl = std::make_unique<Impl>();
   impl->device = device;
   impl->dim = dim;
@@ -481,7 +449,8 @@ Status IvfFlatIndex::Train(size_t n, const float* x) {
     return {Code::kInvalidArgument, "training needs at least nlist (" + std::to_string(nlist) +
                                         ") vectors, got " + std::to_string(n)};
   }
-  VECMESH_RETURN_IF_ERROR(CheckFinite(x, n, dim, 3.4028235e38f, "training vector"));
+  VECMESH_RETURN_IF_ERROR(
+      CheckFinite(x, n, dim, LargestStored(Storage::kFloat32), "training vector"));
 
   // At most kMaxTrainingPointsPerCentroid points per centroid, chosen uniformly with a fixed
   // seed (selection sampling: one pass, keeps the input order).
@@ -587,7 +556,8 @@ Status IvfFlatIndex::SetCentroids(const float* centroids) {
   if (m.size > 0) {
     return {Code::kInvalidArgument, "only an empty index takes new centroids (Reset it first)"};
   }
-  VECMESH_RETURN_IF_ERROR(CheckFinite(centroids, m.nlist, m.dim, 3.4028235e38f, "centroid"));
+  VECMESH_RETURN_IF_ERROR(
+      CheckFinite(centroids, m.nlist, m.dim, LargestStored(Storage::kFloat32), "centroid"));
   VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
   return m.CommitCentroids(std::vector<float>(centroids, centroids + m.nlist * m.dim));
 }
@@ -605,16 +575,8 @@ Status IvfFlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
   if (!m.trained)
     return {Code::kInvalidArgument, "the index is not trained (Train or SetCentroids)"};
   if (n == 0) return Status::Ok();
-  {
-    std::unordered_set<int64_t> batch;
-    for (size_t i = 0; i < n; ++i) {
-      if (m.where_is.count(ids[i]) || !batch.insert(ids[i]).second) {
-        return {Code::kInvalidArgument, "id " + std::to_string(ids[i]) + " is already present"};
-      }
-    }
-  }
-  const float largest = m.storage == Storage::kFloat16 ? 65504.0f : 3.4028235e38f;
-  VECMESH_RETURN_IF_ERROR(CheckFinite(x, n, dim, largest, "vector"));
+  VECMESH_RETURN_IF_ERROR(CheckNewIds(n, ids, m.where_is));
+  VECMESH_RETURN_IF_ERROR(CheckFinite(x, n, dim, LargestStored(m.storage), "vector"));
   VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
 
   std::vector<float> prepared(x, x + n * dim);

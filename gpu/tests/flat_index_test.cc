@@ -1,94 +1,23 @@
 // The GPU flat index against a double-precision brute force on the CPU: same neighbours (up to
 // ties) for l2, ip and cosine, k in {1, 10, 100, 1024}, batches of 1, 7 and 1000 (both distance
 // paths), several query chunks and distance tiles, fewer vectors than k, ties; fp16 storage
-// recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and leaves the index working. Self-contained (no test framework): the GPU machine has none of our
+// recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and leaves the index
+// working. Self-contained (no test framework, see reference.h): the GPU machine has none of our
 // Debian libraries. Exit 77 (CTest: skipped) when there is no CUDA device.
+#include "vecmesh_gpu/flat_index.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <set>
 #include <vector>
 
-#include "vecmesh_gpu/flat_index.h"
+#include "reference.h"
 
 using namespace vecmesh::gpu;
+using namespace vecmesh::gpu::test;
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond, ...)                                \
-  do {                                                  \
-    if (!(cond)) {                                      \
-      ++failures;                                       \
-      std::printf("FAILED %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                         \
-      std::printf("\n");                                \
-    }                                                   \
-  } while (0)
-
-struct Data {
-  size_t n, dim;
-  std::vector<float> x;
-  std::vector<int64_t> ids;
-};
-
-Data Make(size_t n, size_t dim, uint64_t seed) {
-  std::mt19937_64 random(seed);
-  std::normal_distribution<float> normal;
-  Data d{n, dim, std::vector<float>(n * dim), std::vector<int64_t>(n)};
-  for (auto& v : d.x) v = normal(random);
-  for (size_t i = 0; i < n; ++i) d.ids[i] = static_cast<int64_t>(i * 3 + 7);  // not positions
-  return d;
-}
-
-// Lower-is-better distances in double precision, as FlatIndex defines them.
-double Distance(Metric metric, const float* a, const float* q, size_t dim) {
-  double dot = 0, aa = 0, qq = 0;
-  for (size_t d = 0; d < dim; ++d) {
-    dot += double{a[d]} * q[d];
-    aa += double{a[d]} * a[d];
-    qq += double{q[d]} * q[d];
-  }
-  switch (metric) {
-    case Metric::kL2:
-      return aa - 2 * dot + qq;
-    case Metric::kInnerProduct:
-      return -dot;
-    case Metric::kCosine:
-      return -dot / std::sqrt(aa * qq);
-  }
-  return 0;
-}
-
-// Checks one query's answer: k results (fewer only if the index is smaller), ascending, each
-// label's true distance equal to the reported one, and the i-th distance equal to the i-th
-// smallest true distance (so the ids are right up to ties).
-void CheckAnswer(const Data& data, Metric metric, const float* q, size_t k, const float* got_d,
-                 const int64_t* got_l, double tolerance, const char* what) {
-  std::vector<double> all(data.n);
-  for (size_t i = 0; i < data.n; ++i) all[i] = Distance(metric, &data.x[i * data.dim], q, data.dim);
-  std::vector<double> sorted = all;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t expect = std::min(k, data.n);
-  for (size_t i = 0; i < k; ++i) {
-    if (i >= expect) {
-      CHECK(got_l[i] == -1, "%s: result %zu should be empty", what, i);
-      continue;
-    }
-    CHECK(got_l[i] >= 7 && (got_l[i] - 7) % 3 == 0, "%s: label %lld is not an id", what,
-          static_cast<long long>(got_l[i]));
-    if (got_l[i] < 7) continue;
-    const size_t pos = static_cast<size_t>((got_l[i] - 7) / 3);
-    const double scale = 1 + std::fabs(sorted[i]);
-    CHECK(std::fabs(all[pos] - got_d[i]) <= tolerance * scale, "%s: result %zu: id %lld is at %g, reported %g",
-          what, i, static_cast<long long>(got_l[i]), all[pos], double{got_d[i]});
-    CHECK(std::fabs(sorted[i] - got_d[i]) <= tolerance * scale, "%s: result %zu is %g, the %zu-th nearest is %g",
-          what, i, double{got_d[i]}, i, sorted[i]);
-    if (i > 0) CHECK(got_d[i - 1] <= got_d[i], "%s: results out of order at %zu", what, i);
-  }
-}
 
 void ExactAgainstBruteForce() {
   const Data data = Make(5000, 48, 1);
@@ -107,9 +36,10 @@ void ExactAgainstBruteForce() {
         s = index->Search(nq, queries.x.data(), k, d.data(), l.data());
         CHECK(s.ok(), "search: %s", s.message.c_str());
         char what[96];
-        std::snprintf(what, sizeof what, "metric %d k %zu batch %zu", static_cast<int>(metric), k, nq);
+        std::snprintf(what, sizeof what, "metric %d k %zu batch %zu", static_cast<int>(metric), k,
+                      nq);
         for (size_t q = 0; q < nq; q += std::max<size_t>(1, nq / 25)) {
-          CheckAnswer(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
+          CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
         }
       }
     }
@@ -132,21 +62,23 @@ void ChunksTilesSmallIndexesAndTies() {
   s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search 5000: %s", s.message.c_str());
   for (size_t q = 0; q < queries.n; q += 250) {
-    CheckAnswer(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
-                "5000 queries over 20000 vectors");
+    CheckExact(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
+               "5000 queries over 20000 vectors");
   }
 
   const Data small = Make(30, 32, 9);
   std::unique_ptr<FlatIndex> tiny;
-  (void)FlatIndex::Create(0, small.dim, Metric::kInnerProduct, Storage::kFloat32, &tiny);
+  s = FlatIndex::Create(0, small.dim, Metric::kInnerProduct, Storage::kFloat32, &tiny);
+  CHECK(s.ok(), "create small: %s", s.message.c_str());
+  if (!s.ok()) return;
   (void)tiny->Add(small.n, small.x.data(), small.ids.data());
   std::vector<float> td(3 * 100);
   std::vector<int64_t> tl(3 * 100);
   s = tiny->Search(3, queries.x.data(), 100, td.data(), tl.data());
   CHECK(s.ok(), "search a small index: %s", s.message.c_str());
   for (size_t q = 0; q < 3; ++q) {
-    CheckAnswer(small, Metric::kInnerProduct, &queries.x[q * small.dim], 100, &td[q * 100],
-                &tl[q * 100], 1e-3, "k 100 over 30 vectors");
+    CheckExact(small, Metric::kInnerProduct, &queries.x[q * small.dim], 100, &td[q * 100],
+               &tl[q * 100], 1e-3, "k 100 over 30 vectors");
   }
 
   // 50 copies of one vector: any 10 of them, each once.
@@ -155,12 +87,15 @@ void ChunksTilesSmallIndexesAndTies() {
     std::copy_n(copies.x.begin(), copies.dim, copies.x.begin() + i * copies.dim);
   }
   std::unique_ptr<FlatIndex> same;
-  (void)FlatIndex::Create(0, copies.dim, Metric::kL2, Storage::kFloat32, &same);
+  s = FlatIndex::Create(0, copies.dim, Metric::kL2, Storage::kFloat32, &same);
+  CHECK(s.ok(), "create copies: %s", s.message.c_str());
+  if (!s.ok()) return;
   (void)same->Add(copies.n, copies.x.data(), copies.ids.data());
   s = same->Search(1, copies.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search the copies: %s", s.message.c_str());
   std::set<int64_t> distinct(l.begin(), l.begin() + k);
-  CHECK(distinct.size() == k && !distinct.count(-1), "10 distinct copies, got %zu", distinct.size());
+  CHECK(distinct.size() == k && !distinct.count(-1), "10 distinct copies, got %zu",
+        distinct.size());
 }
 
 void Float16Recall() {
@@ -177,19 +112,7 @@ void Float16Recall() {
   std::vector<int64_t> l(queries.n * k);
   s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search fp16: %s", s.message.c_str());
-  size_t hits = 0;
-  for (size_t q = 0; q < queries.n; ++q) {
-    std::vector<std::pair<double, int64_t>> all(data.n);
-    for (size_t i = 0; i < data.n; ++i) {
-      all[i] = {Distance(Metric::kL2, &data.x[i * data.dim], &queries.x[q * data.dim], data.dim),
-                data.ids[i]};
-    }
-    std::partial_sort(all.begin(), all.begin() + k, all.end());
-    std::set<int64_t> truth;
-    for (size_t i = 0; i < k; ++i) truth.insert(all[i].second);
-    for (size_t i = 0; i < k; ++i) hits += truth.count(l[q * k + i]);
-  }
-  const double recall = double(hits) / (queries.n * k);
+  const double recall = Recall(Truth(data, queries, Metric::kL2, k), l, k);
   std::printf("fp16 storage recall@10: %.4f\n", recall);
   CHECK(recall >= 0.99, "fp16 recall@10 %.4f < 0.99", recall);
 }
@@ -213,13 +136,16 @@ void RemoveAndOutOfMemory() {
   s = index->Search(100, data.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search after remove: %s", s.message.c_str());
   const std::set<int64_t> removed_ids(gone.begin(), gone.end());
-  for (int64_t label : l) CHECK(!removed_ids.count(label), "removed id %lld came back", static_cast<long long>(label));
-  CHECK(index->Add(1, data.x.data(), &data.ids[1]).code == Code::kInvalidArgument, "a present id is refused");
+  for (int64_t label : l)
+    CHECK(!removed_ids.count(label), "removed id %lld came back", static_cast<long long>(label));
+  CHECK(index->Add(1, data.x.data(), &data.ids[1]).code == Code::kInvalidArgument,
+        "a present id is refused");
   // Kept vectors moved into the holes keep their norms and ids: each still finds itself.
   for (size_t i = 1; i < data.n; i += 2 * 97) {
     s = index->Search(1, &data.x[i * data.dim], 1, d.data(), l.data());
     CHECK(s.ok() && l[0] == data.ids[i] && std::fabs(d[0]) < 1e-2,
-          "kept vector %zu after removals: %lld at %g", i, static_cast<long long>(l[0]), double{d[0]});
+          "kept vector %zu after removals: %lld at %g", i, static_cast<long long>(l[0]),
+          double{d[0]});
   }
 
   // Fill a second index until the device is out of memory: that add fails cleanly, the index
@@ -229,17 +155,7 @@ void RemoveAndOutOfMemory() {
   s = FlatIndex::Create(0, block.dim, Metric::kL2, Storage::kFloat32, &big);
   CHECK(s.ok(), "create big: %s", s.message.c_str());
   if (!s.ok()) return;
-  std::vector<int64_t> block_ids(block.n);
-  Status failed;
-  for (int64_t round = 0; round < 2000 && failed.ok(); ++round) {
-    for (size_t i = 0; i < block.n; ++i) block_ids[i] = round * 100'000 + static_cast<int64_t>(i);
-    failed = big->Add(block.n, block.x.data(), block_ids.data());
-  }
-  CHECK(failed.code == Code::kOutOfMemory, "filling the device: %s", failed.message.c_str());
-  const size_t held = big->size();
-  std::printf("out of memory after %zu vectors (%zu device bytes): %s\n", held, big->device_bytes(),
-              failed.message.c_str());
-  CHECK(held > 0 && held % block.n == 0, "the failed add left a partial block: %zu", held);
+  FillUntilOutOfMemory(big.get(), block, 2000);
   s = big->Search(1, block.x.data() + 5 * block.dim, 1, d.data(), l.data());
   // Every round added the same vectors: vector 5 is id 5 of some round, at distance 0.
   CHECK(s.ok() && l[0] % 100'000 == 5 && d[0] < 1.0, "search after the failed add: %s, %lld at %g",
@@ -252,10 +168,7 @@ void RemoveAndOutOfMemory() {
 }  // namespace
 
 int main() {
-  if (DeviceCount() == 0) {
-    std::printf("SKIPPED: no CUDA device here (DeviceCount() is 0); run on a GPU machine\n");
-    return 77;
-  }
+  if (NoDevice()) return kSkipped;
   std::unique_ptr<FlatIndex> none;
   CHECK(FlatIndex::Create(DeviceCount(), 8, Metric::kL2, Storage::kFloat32, &none).code ==
             Code::kNoDevice,
@@ -264,6 +177,5 @@ int main() {
   ChunksTilesSmallIndexesAndTies();
   Float16Recall();
   RemoveAndOutOfMemory();
-  std::printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
-  return failures ? 1 : 0;
+  return Verdict();
 }

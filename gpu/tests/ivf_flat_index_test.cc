@@ -4,8 +4,8 @@
 // (same neighbours up to ties), over several query chunks; lists too long for one pass (several
 // probe passes merged); removal; centroids set from outside (SetCentroids, GetCentroids); invalid
 // arguments; an out-of-memory add that fails cleanly and leaves the index working.
-// Self-contained (no test framework): the GPU machine has none of our Debian libraries. Exit 77
-// (CTest: skipped) when there is no CUDA device.
+// Self-contained (no test framework, see reference.h): the GPU machine has none of our Debian
+// libraries. Exit 77 (CTest: skipped) when there is no CUDA device.
 #include "vecmesh_gpu/ivf_flat_index.h"
 
 #include <algorithm>
@@ -15,23 +15,13 @@
 #include <set>
 #include <vector>
 
+#include "reference.h"
 #include "vecmesh_gpu/flat_index.h"
 
 using namespace vecmesh::gpu;
+using namespace vecmesh::gpu::test;
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond, ...)                                 \
-  do {                                                   \
-    if (!(cond)) {                                       \
-      ++failures;                                        \
-      std::printf("FAILED %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                          \
-      std::printf("\n");                                 \
-    }                                                    \
-  } while (0)
 
 // The documented operating point: on the clustered data below (nlist 256), nprobe 32 gives
 // recall@10 >= 0.95 for every metric and storage.
@@ -39,21 +29,8 @@ constexpr size_t kNprobe = 32;
 constexpr size_t kNlist = 256;
 constexpr double kMinRecall = 0.95;
 
-struct Data {
-  size_t n = 0, dim = 0;
-  std::vector<float> x;
-  std::vector<int64_t> ids;  // i * 3 + 7: not positions
-};
-
-std::vector<float> Centers(size_t blobs, size_t dim, uint64_t seed) {
-  std::mt19937_64 random(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> centers(blobs * dim);
-  for (auto& v : centers) v = normal(random);
-  return centers;
-}
-
-// n points, each a uniformly chosen centre plus N(0, sigma^2) noise in every dimension.
+// n points, each a uniformly chosen centre (centers: rows of dim) plus N(0, sigma^2) noise in
+// every dimension.
 Data Around(const std::vector<float>& centers, size_t dim, size_t n, float sigma, uint64_t seed) {
   std::mt19937_64 random(seed);
   std::normal_distribution<float> normal;
@@ -62,86 +39,9 @@ Data Around(const std::vector<float>& centers, size_t dim, size_t n, float sigma
   for (size_t i = 0; i < n; ++i) {
     const float* c = &centers[pick(random) * dim];
     for (size_t j = 0; j < dim; ++j) d.x[i * dim + j] = c[j] + sigma * normal(random);
-    d.ids[i] = static_cast<int64_t>(i * 3 + 7);
+    d.ids[i] = IdOf(i);
   }
   return d;
-}
-
-// Lower-is-better distances in double precision, as the index defines them.
-double Distance(Metric metric, const float* a, const float* q, size_t dim) {
-  double dot = 0, aa = 0, qq = 0;
-  for (size_t d = 0; d < dim; ++d) {
-    dot += double{a[d]} * q[d];
-    aa += double{a[d]} * a[d];
-    qq += double{q[d]} * q[d];
-  }
-  switch (metric) {
-    case Metric::kL2:
-      return aa - 2 * dot + qq;
-    case Metric::kInnerProduct:
-      return -dot;
-    case Metric::kCosine:
-      return -dot / std::sqrt(aa * qq);
-  }
-  return 0;
-}
-
-// The true k nearest ids of each query.
-std::vector<std::set<int64_t>> Truth(const Data& data, const Data& queries, Metric metric,
-                                     size_t k) {
-  std::vector<std::set<int64_t>> truth(queries.n);
-  std::vector<std::pair<double, int64_t>> all(data.n);
-  for (size_t q = 0; q < queries.n; ++q) {
-    for (size_t i = 0; i < data.n; ++i) {
-      all[i] = {Distance(metric, &data.x[i * data.dim], &queries.x[q * data.dim], data.dim),
-                data.ids[i]};
-    }
-    std::partial_sort(all.begin(), all.begin() + k, all.end());
-    for (size_t i = 0; i < k; ++i) truth[q].insert(all[i].second);
-  }
-  return truth;
-}
-
-double Recall(const std::vector<std::set<int64_t>>& truth, const std::vector<int64_t>& labels,
-              size_t k) {
-  size_t hits = 0;
-  for (size_t q = 0; q < truth.size(); ++q) {
-    for (size_t i = 0; i < k; ++i) hits += truth[q].count(labels[q * k + i]);
-  }
-  return double(hits) / double(truth.size() * k);
-}
-
-// Checks one query's answer against the exact one: k results (fewer only if the index is
-// smaller), ascending, each label's true distance equal to the reported one, and the i-th
-// distance equal to the i-th smallest true distance (so the ids are right up to ties).
-void CheckExact(const Data& data, Metric metric, const float* q, size_t k, const float* got_d,
-                const int64_t* got_l, double tolerance, const char* what) {
-  std::vector<double> all(data.n);
-  for (size_t i = 0; i < data.n; ++i) all[i] = Distance(metric, &data.x[i * data.dim], q, data.dim);
-  const size_t expect = std::min(k, data.n);
-  std::vector<double> sorted = all;
-  std::partial_sort(sorted.begin(), sorted.begin() + expect, sorted.end());
-  for (size_t i = 0; i < k; ++i) {
-    if (i >= expect) {
-      CHECK(got_l[i] == -1, "%s: result %zu should be empty", what, i);
-      continue;
-    }
-    // data.ids is ascending.
-    const auto found = std::lower_bound(data.ids.begin(), data.ids.end(), got_l[i]);
-    const bool known = found != data.ids.end() && *found == got_l[i];
-    CHECK(known, "%s: label %lld is not an id in the index", what,
-          static_cast<long long>(got_l[i]));
-    if (!known) continue;
-    const size_t pos = static_cast<size_t>(found - data.ids.begin());
-    const double scale = 1 + std::fabs(sorted[i]);
-    CHECK(std::fabs(all[pos] - got_d[i]) <= tolerance * scale,
-          "%s: result %zu: id %lld is at %g, reported %g", what, i,
-          static_cast<long long>(got_l[i]), all[pos], double{got_d[i]});
-    CHECK(std::fabs(sorted[i] - got_d[i]) <= tolerance * scale,
-          "%s: result %zu is %g, the %zu-th nearest is %g", what, i, double{got_d[i]}, i,
-          sorted[i]);
-    if (i > 0) CHECK(got_d[i - 1] <= got_d[i], "%s: results out of order at %zu", what, i);
-  }
 }
 
 const char* Name(Metric metric) {
@@ -172,7 +72,7 @@ std::unique_ptr<IvfFlatIndex> Build(const Data& data, Metric metric, Storage sto
 // Recall at the documented nprobe for every metric and storage; nprobe = nlist is exact (fp32),
 // over 2,000 queries (several query chunks: a query's row then holds all 50,000 candidates).
 void RecallAndExactness() {
-  const std::vector<float> centers = Centers(200, 64, 11);
+  const std::vector<float> centers = Normals(200 * 64, 11);
   const Data data = Around(centers, 64, 50000, 1.2f, 12);
   const Data queries = Around(centers, 64, 2000, 1.2f, 13);
   Data recall_queries = queries;  // the first 200 for recall
@@ -258,7 +158,7 @@ void ManyPasses() {
 // ids; removing twice or an absent id removes nothing; a removed id can be added again; Reset
 // keeps the quantizer.
 void RemoveAndReset() {
-  const std::vector<float> centers = Centers(50, 32, 31);
+  const std::vector<float> centers = Normals(50 * 32, 31);
   const Data data = Around(centers, 32, 20000, 1.0f, 32);
   auto index = Build(data, Metric::kL2, Storage::kFloat32, 64);
   if (!index) return;
@@ -327,7 +227,7 @@ void RemoveAndReset() {
 // centroids of a GPU-trained index set into another give the same answers.
 void SetCentroids() {
   const size_t blobs = 200, dim = 64, k = 10;
-  const std::vector<float> centers = Centers(blobs, dim, 11);
+  const std::vector<float> centers = Normals(blobs * dim, 11);
   const Data data = Around(centers, dim, 50000, 1.2f, 12);
   const Data queries = Around(centers, dim, 200, 1.2f, 14);
   const auto truth = Truth(data, queries, Metric::kL2, k);
@@ -360,7 +260,9 @@ void SetCentroids() {
   s = trained->GetCentroids(cents.data());
   CHECK(s.ok(), "get centroids: %s", s.message.c_str());
   std::unique_ptr<IvfFlatIndex> copy;
-  (void)IvfFlatIndex::Create(0, dim, Metric::kCosine, Storage::kFloat32, kNlist, &copy);
+  s = IvfFlatIndex::Create(0, dim, Metric::kCosine, Storage::kFloat32, kNlist, &copy);
+  CHECK(s.ok(), "create the copy: %s", s.message.c_str());
+  if (!s.ok()) return;
   s = copy->SetCentroids(cents.data());
   CHECK(s.ok(), "set trained centroids: %s", s.message.c_str());
   s = copy->Add(data.n, data.x.data(), data.ids.data());
@@ -375,7 +277,7 @@ void SetCentroids() {
 }
 
 void InvalidArguments() {
-  const std::vector<float> centers = Centers(8, 16, 41);
+  const std::vector<float> centers = Normals(8 * 16, 41);
   const Data data = Around(centers, 16, 1000, 1.0f, 42);
   std::unique_ptr<IvfFlatIndex> index;
   CHECK(IvfFlatIndex::Create(DeviceCount(), 16, Metric::kL2, Storage::kFloat32, 8, &index).code ==
@@ -424,7 +326,7 @@ void InvalidArguments() {
 // partial block), the index keeps what it had and goes on answering. A ballast index, dropped
 // after the failure, guarantees the search's own buffers room on the full device.
 void OutOfMemory() {
-  const std::vector<float> centers = Centers(16, 1024, 51);
+  const std::vector<float> centers = Normals(16 * 1024, 51);
   const Data block = Around(centers, 1024, 65536, 1.0f, 52);  // 256 MiB per add
   std::unique_ptr<FlatIndex> ballast;
   Status s = FlatIndex::Create(0, block.dim, Metric::kL2, Storage::kFloat32, &ballast);
@@ -438,17 +340,7 @@ void OutOfMemory() {
   if (!s.ok()) return;
   s = big->Train(4096, block.x.data());
   CHECK(s.ok(), "train big: %s", s.message.c_str());
-  std::vector<int64_t> block_ids(block.n);
-  Status failed;
-  for (int64_t round = 0; round < 4000 && failed.ok(); ++round) {
-    for (size_t i = 0; i < block.n; ++i) block_ids[i] = round * 100'000 + static_cast<int64_t>(i);
-    failed = big->Add(block.n, block.x.data(), block_ids.data());
-  }
-  CHECK(failed.code == Code::kOutOfMemory, "filling the device: %s", failed.message.c_str());
-  const size_t held = big->size();
-  std::printf("out of memory after %zu vectors (%zu device bytes): %s\n", held, big->device_bytes(),
-              failed.message.c_str());
-  CHECK(held > 0 && held % block.n == 0, "the failed add left a partial block: %zu", held);
+  FillUntilOutOfMemory(big.get(), block, 4000);
   ballast->Reset();
   std::vector<float> d(1);
   std::vector<int64_t> l(1);
@@ -466,10 +358,7 @@ void OutOfMemory() {
 }  // namespace
 
 int main() {
-  if (DeviceCount() == 0) {
-    std::printf("SKIPPED: no CUDA device here (DeviceCount() is 0); run on a GPU machine\n");
-    return 77;
-  }
+  if (NoDevice()) return kSkipped;
   std::printf("documented operating point: nlist %zu, nprobe %zu, recall@10 >= %.2f\n", kNlist,
               kNprobe, kMinRecall);
   InvalidArguments();
@@ -478,6 +367,5 @@ int main() {
   RemoveAndReset();
   ManyPasses();
   OutOfMemory();
-  std::printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
-  return failures ? 1 : 0;
+  return Verdict();
 }

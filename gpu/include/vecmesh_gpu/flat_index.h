@@ -19,7 +19,7 @@ class FlatIndex {
  public:
   static constexpr size_t kMaxK = 1024;
 
-  // kNoDevice if `device` does not exist.
+  // dim in [1, INT_MAX]. kNoDevice if `device` does not exist.
   static Status Create(int device, size_t dim, Metric metric, Storage storage,
                        std::unique_ptr<FlatIndex>* out);
   ~FlatIndex();
@@ -38,7 +38,8 @@ class FlatIndex {
 
   // For nq queries (nq * dim floats): the k nearest, nearest first, into distances and labels
   // (nq * k each). Distances are lower-is-better: squared L2 for kL2, the negated inner product
-  // (or cosine similarity) otherwise. Fewer than k vectors: the rest are label -1.
+  // (or cosine similarity) otherwise. Fewer than k vectors: the rest are label -1 (distance
+  // +inf).
   Status Search(size_t nq, const float* queries, size_t k, float* distances, int64_t* labels);
 
   size_t size() const;
