@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cublas_loader.h"
 #include "cuda_util.cuh"
 #include "select.cuh"
 #include "vecmesh_gpu/flat_index.h"
@@ -142,7 +143,7 @@ struct FlatIndex::Impl {
 
   ~Impl() {
     (void)cudaSetDevice(device);  // the arrays below are freed in this device's context
-    if (cublas) cublasDestroy(cublas);
+    if (cublas) blas::Destroy(cublas);
   }
   size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
   size_t search_bytes() const {
@@ -182,7 +183,7 @@ Status FlatIndex::Create(int device, size_t dim, Metric metric, Storage storage,
   impl->dim = dim;
   impl->metric = metric;
   impl->storage = storage;
-  VECMESH_RETURN_IF_ERROR(FromCublas(cublasCreate(&impl->cublas), "cublasCreate"));
+  VECMESH_RETURN_IF_ERROR(blas::CreateHandle(&impl->cublas));
   out->reset(new FlatIndex(std::move(impl)));
   return Status::Ok();
 }
@@ -344,12 +345,12 @@ Status FlatIndex::Impl::Dots(const float* queries, size_t nq, size_t first, size
   const int m = static_cast<int>(count), n = static_cast<int>(nq), k = static_cast<int>(dim);
   if (storage == Storage::kFloat16) {
     return FromCublas(
-        cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, vectors16.get() + first * dim,
+        blas::GemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, vectors16.get() + first * dim,
                      CUDA_R_16F, k, queries16, CUDA_R_16F, k, &zero, dots, CUDA_R_32F, m,
                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
         "cublasGemmEx");
   }
-  return FromCublas(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one,
+  return FromCublas(blas::Sgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one,
                                 vectors32.get() + first * dim, k, queries, k, &zero, dots, m),
                     "cublasSgemm");
 }

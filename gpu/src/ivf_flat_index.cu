@@ -25,6 +25,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cublas_loader.h"
 #include "cuda_util.cuh"
 #include "select.cuh"
 #include "vecmesh_gpu/ivf_flat_index.h"
@@ -276,7 +277,7 @@ struct IvfFlatIndex::Impl {
 
   ~Impl() {
     (void)cudaSetDevice(device);  // the arrays below are freed in this device's context
-    if (cublas) cublasDestroy(cublas);
+    if (cublas) blas::Destroy(cublas);
   }
 
   size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
@@ -322,7 +323,7 @@ struct IvfFlatIndex::Impl {
     const float one = 1, zero = 0;
     // dots (nlist x rows, column-major: one row of nlist per vector) = C (as stored) . X.
     VECMESH_RETURN_IF_ERROR(
-        FromCublas(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
+        FromCublas(blas::Sgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
                                static_cast<int>(rows), static_cast<int>(dim), &one, cents,
                                static_cast<int>(dim), x, static_cast<int>(dim), &zero, dots,
                                static_cast<int>(nlist)),
@@ -418,7 +419,7 @@ Status IvfFlatIndex::Create(int device, size_t dim, Metric metric, Storage stora
   impl->storage = storage;
   impl->nlist = nlist;
   impl->lists = std::vector<Impl::List>(nlist);
-  VECMESH_RETURN_IF_ERROR(FromCublas(cublasCreate(&impl->cublas), "cublasCreate"));
+  VECMESH_RETURN_IF_ERROR(blas::CreateHandle(&impl->cublas));
   VECMESH_RETURN_IF_ERROR(impl->table_vectors.Reserve(nlist));
   VECMESH_RETURN_IF_ERROR(impl->table_ids.Reserve(nlist));
   VECMESH_RETURN_IF_ERROR(impl->table_lengths.Reserve(nlist));
@@ -869,7 +870,7 @@ Status IvfFlatIndex::Search(size_t nq, const float* queries, size_t k, size_t np
     // Coarse: dots (nlist x cq, column-major: one row of nlist per query) = C (as stored) . Q.
     const float one = 1, zero = 0;
     VECMESH_RETURN_IF_ERROR(
-        FromCublas(cublasSgemm(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
+        FromCublas(blas::Sgemm(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
                                static_cast<int>(cq), static_cast<int>(dim), &one, m.centroids.get(),
                                static_cast<int>(dim), m.search_queries.get(), static_cast<int>(dim),
                                &zero, m.search_dots.get(), static_cast<int>(nlist)),
