@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "engine/gpu_index.h"
+
 namespace vecmesh::engine {
 
 std::vector<std::vector<Neighbor>> AnnIndex::SearchBatch(const float* queries, size_t n, size_t k,
@@ -20,6 +22,7 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options) {
   try {
+    if (IsGpuIndex(config.index.type)) return BuildGpuIndex(config, n, x, slots, options);
     if (config.index.type == IndexType::kHnsw) {
       return BuildHnswIndex(config, n, x, slots, options);
     }
@@ -32,6 +35,10 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config
 
 StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const CollectionConfig& config,
                                                  std::string_view image, uint32_t slots) {
+  if (IsGpuIndex(config.index.type)) {
+    return Status::Internal("GPU indexes are never saved, yet collection '" + config.name +
+                            "' has a saved one");
+  }
   try {
     if (config.index.type == IndexType::kHnsw) return LoadHnswIndex(config, image, slots);
     return LoadIvfIndex(config, image, slots);

@@ -51,7 +51,8 @@ class AnnIndex {
   virtual size_t AddBatchSize() const = 0;
 
   // The index as bytes (hnswlib's and FAISS's own serialisations) for a checkpoint, which writes
-  // them through its own checked file. Not concurrent with AddEncoded.
+  // them through its own checked file; empty for GPU indexes, which are rebuilt from the points
+  // after a restart. Not concurrent with AddEncoded.
   virtual std::string Save() const = 0;
 
   // Whether the stored vectors are exact (scores need no refinement).
@@ -64,7 +65,7 @@ struct BuildOptions {
   int threads = 1;  // OpenMP threads for IVF training; HNSW graphs are built by one thread
 };
 
-// Builds an index of `config.index.type` (not kFlat) over n vectors with their slots, training
+// Builds an index of `config.index.type` (not kFlat; GPU types through BuildGpuIndex) over n vectors with their slots, training
 // it first when the type needs it. A cancelled build returns a null index. FAISS and hnswlib
 // exceptions come back as Internal.
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,

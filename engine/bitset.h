@@ -27,9 +27,13 @@ class Bitset {
     ClearTail();
   }
 
-  size_t Count() const {
+  size_t Count() const { return CountBelow(size_); }
+  // Set bits among [0, end).
+  size_t CountBelow(size_t end) const {
+    if (end > size_) end = size_;
     size_t n = 0;
-    for (uint64_t w : words_) n += std::popcount(w);
+    for (size_t w = 0; w < end / 64; ++w) n += std::popcount(words_[w]);
+    if (end % 64) n += std::popcount(words_[end / 64] & ((uint64_t{1} << (end % 64)) - 1));
     return n;
   }
   Bitset& operator&=(const Bitset& o) {

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "engine/exact_search.h"
+#include "engine/gpu_index.h"
 
 namespace vecmesh::engine {
 namespace {
@@ -55,8 +56,7 @@ Collection::Collection(CollectionConfig config, const Limits& limits, int search
 CollectionInfo Collection::Info() const {
   std::shared_lock lock(mu_);
   CollectionInfo info{config_, table_->num_live(), index_ ? indexed_slots_ : 0u, "ready"};
-  const bool ivf = config_.index.type != IndexType::kFlat && config_.index.type != IndexType::kHnsw;
-  if (building_ && ivf && !index_) {
+  if (building_ && IsIvfIndex(config_.index.type) && !index_) {
     info.status = "training";
   } else if (building_ || NextIndexStep() != IndexStep::kNone) {
     info.status = "indexing";
@@ -462,9 +462,16 @@ StatusOr<ScrollPage> Collection::Scroll(const ScrollRequest& request) const {
 
 // ---- search -----------------------------------------------------------------------------
 
-bool Collection::PreferExact(size_t matched, size_t live, const AnnSearchParams& params) const {
+bool Collection::PreferExact(size_t matched, size_t live, size_t k,
+                             const AnnSearchParams& params) const {
   if (matched <= kExactAlwaysPoints) return true;
   const double selectivity = static_cast<double>(matched) / std::max<size_t>(live, 1);
+  if (IsGpuIndex(config_.index.type)) {
+    // The device returns at most kGpuMaxK nearest points and a filter is applied to them:
+    // expect selectivity * kGpuMaxK of them to pass.
+    if (k > kGpuMaxK || (matched < live && selectivity * kGpuMaxK < 2.0 * k)) return true;
+    if (config_.index.type == IndexType::kGpuFlat) return false;
+  }
   if (config_.index.type == IndexType::kHnsw) {
     // A filtered graph search visits about ef * 2M / selectivity nodes; the scan visits matched.
     const double graph_visits = 2.0 * config_.index.hnsw_m * params.ef_search / selectivity;
@@ -623,7 +630,7 @@ StatusOr<std::vector<std::vector<ScoredPoint>>> Collection::Search(
     params[i].nprobe = r.params.nprobe.value_or(config_.index.nprobe);
     const Bitset* allowed = filters[i] ? &*filters[i] : all_live;
     const size_t k = static_cast<size_t>(r.k);
-    if (!index_ || r.params.exact || PreferExact(matched[i], live, params[i])) {
+    if (!index_ || r.params.exact || PreferExact(matched[i], live, k, params[i])) {
       exact_queries.push_back({queries[i].data(), k, allowed});
       exact_of.push_back(i);
     } else {
@@ -669,12 +676,16 @@ void Collection::RequestMaintenance() {
 
 Collection::IndexStep Collection::NextIndexStep() const {
   if (config_.index.type == IndexType::kFlat || cancelled_) return IndexStep::kNone;
+  // A GPU collection opened where there is no GPU is searched exactly, with no index to build.
+  if (IsGpuIndex(config_.index.type) && !CheckGpuAvailable(config_.index.type).ok()) {
+    return IndexStep::kNone;
+  }
   const PointTable& table = *table_;
   const size_t slots = table.num_slots();
   const size_t live = table.num_live();
   if (!index_) {
     if (live == 0) return IndexStep::kNone;
-    if (config_.index.type != IndexType::kHnsw && live < config_.index.TrainingPoints()) {
+    if (live < config_.index.TrainingPoints()) {
       return IndexStep::kNone;  // answered exactly until there is enough to train on
     }
     return IndexStep::kRebuild;
@@ -739,9 +750,7 @@ void Collection::Rebuild() {
 
   // Build over the renumbered slots 0..n-1, with no lock held.
   std::unique_ptr<AnnIndex> index;
-  const bool trainable =
-      config_.index.type == IndexType::kHnsw || old_slots.size() >= config_.index.TrainingPoints();
-  if (!old_slots.empty() && trainable) {
+  if (!old_slots.empty() && old_slots.size() >= config_.index.TrainingPoints()) {
     std::vector<uint32_t> new_slots(old_slots.size());
     std::iota(new_slots.begin(), new_slots.end(), 0);
     auto built = BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(),

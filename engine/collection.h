@@ -119,8 +119,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void Rebuild();
   void AddTail();
 
-  // Whether a filter that keeps `matched` of `live` points is cheaper to answer exactly.
-  bool PreferExact(size_t matched, size_t live, const AnnSearchParams& params) const;
+  // Whether a search for k whose filter keeps `matched` of `live` points is better answered
+  // exactly (cheaper, or out of the index's reach).
+  bool PreferExact(size_t matched, size_t live, size_t k, const AnnSearchParams& params) const;
   // Answers the requests `indexed_of` through the approximate index into (*neighbors)[i]
   // (mu_ held shared). Throws what FAISS throws.
   void SearchIndexed(const std::vector<std::vector<float>>& queries,

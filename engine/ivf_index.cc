@@ -187,7 +187,9 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildIvfIndex(const CollectionConfig& config
       break;
     case IndexType::kFlat:
     case IndexType::kHnsw:
-      return Status::Internal("BuildIvfIndex called for a non-IVF index type");
+    case IndexType::kGpuFlat:
+    case IndexType::kGpuIvfFlat:
+      return Status::Internal("BuildIvfIndex called for a non-FAISS IVF index type");
   }
   ivf->own_fields = true;
   quantizer.release();  // owned by ivf from here on

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <variant>
 
+#include "engine/gpu_index.h"
+
 namespace vecmesh::engine {
 
 StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits) {
@@ -34,6 +36,10 @@ StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, con
   config.index = ResolveIndexDefaults(config.index, config.dimension);
   Status s = ValidateIndexConfig(config.index, config.dimension);
   if (!s.ok()) return s;
+  if (IsGpuIndex(config.index.type)) {
+    s = CheckGpuAvailable(config.index.type);
+    if (!s.ok()) return s;
+  }
   return config;
 }
 

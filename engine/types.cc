@@ -63,13 +63,26 @@ std::string_view IndexTypeName(IndexType type) {
       return "ivf_pq";
     case IndexType::kIvfSq8:
       return "ivf_sq8";
+    case IndexType::kGpuFlat:
+      return "gpu_flat";
+    case IndexType::kGpuIvfFlat:
+      return "gpu_ivf_flat";
   }
   return "?";
 }
 
+bool IsGpuIndex(IndexType type) {
+  return type == IndexType::kGpuFlat || type == IndexType::kGpuIvfFlat;
+}
+
+bool IsIvfIndex(IndexType type) {
+  return type == IndexType::kIvfFlat || type == IndexType::kIvfPq || type == IndexType::kIvfSq8 ||
+         type == IndexType::kGpuIvfFlat;
+}
+
 std::optional<IndexType> ParseIndexType(std::string_view name) {
   for (IndexType t : {IndexType::kFlat, IndexType::kHnsw, IndexType::kIvfFlat, IndexType::kIvfPq,
-                      IndexType::kIvfSq8}) {
+                      IndexType::kIvfSq8, IndexType::kGpuFlat, IndexType::kGpuIvfFlat}) {
     if (IndexTypeName(t) == name) return t;
   }
   return std::nullopt;
@@ -77,6 +90,7 @@ std::optional<IndexType> ParseIndexType(std::string_view name) {
 
 size_t IndexConfig::TrainingPoints() const {
   constexpr size_t kPointsPerCentroid = 39;
+  if (!IsIvfIndex(type)) return 0;
   size_t points = kPointsPerCentroid * nlist;
   if (type == IndexType::kIvfPq) points = std::max(points, kPointsPerCentroid << pq_nbits);
   return points;
@@ -94,6 +108,7 @@ struct Param {
 std::vector<Param> ParamsOf(IndexType type) {
   switch (type) {
     case IndexType::kFlat:
+    case IndexType::kGpuFlat:
       return {};
     case IndexType::kHnsw:
       return {{"m", &IndexConfig::hnsw_m, 2, 128},
@@ -101,6 +116,7 @@ std::vector<Param> ParamsOf(IndexType type) {
               {"ef_search", &IndexConfig::ef_search, 1, 32768}};
     case IndexType::kIvfFlat:
     case IndexType::kIvfSq8:
+    case IndexType::kGpuIvfFlat:
       return {{"nlist", &IndexConfig::nlist, 1, 65536}, {"nprobe", &IndexConfig::nprobe, 1, 65536}};
     case IndexType::kIvfPq:
       return {{"nlist", &IndexConfig::nlist, 1, 65536},
@@ -123,8 +139,7 @@ Status ValidateIndexConfig(const IndexConfig& config, uint32_t dimension) {
     int v = config.*p.member;
     if (v < p.min || v > p.max) return Status::InvalidArgument(RangeError(p, v));
   }
-  if (config.type != IndexType::kFlat && config.type != IndexType::kHnsw &&
-      config.nprobe > config.nlist) {
+  if (IsIvfIndex(config.type) && config.nprobe > config.nlist) {
     return Status::InvalidArgument("index.nprobe must be at most index.nlist (" +
                                    std::to_string(config.nlist) + "), got " +
                                    std::to_string(config.nprobe));
@@ -145,20 +160,15 @@ StatusOr<IndexConfig> IndexConfigFromJson(const nlohmann::json& json, uint32_t d
   }
   if (!json.contains("type") || !json["type"].is_string()) {
     return Status::InvalidArgument(
-        "index.type is required: one of flat, hnsw, ivf_flat, ivf_pq, ivf_sq8");
+        "index.type is required: one of flat, hnsw, ivf_flat, ivf_pq, ivf_sq8, gpu_flat, "
+        "gpu_ivf_flat");
   }
   const std::string name = json["type"].get<std::string>();
-  // API.md's GPU index types exist only in builds with CUDA, on a machine with a GPU.
-  if (name == "gpu_flat" || name == "gpu_ivf_flat") {
-    return Status::FailedPrecondition("index.type '" + name +
-                                      "' needs a CUDA GPU, and this build of vecmesh has no CUDA "
-                                      "support; use flat or ivf_flat");
-  }
   auto type = ParseIndexType(name);
   if (!type) {
     return Status::InvalidArgument(
         "index.type '" + json["type"].get<std::string>() +
-        "' is unknown; expected flat, hnsw, ivf_flat, ivf_pq or ivf_sq8");
+        "' is unknown; expected flat, hnsw, ivf_flat, ivf_pq, ivf_sq8, gpu_flat or gpu_ivf_flat");
   }
   config.type = *type;
   const std::vector<Param> params = ParamsOf(config.type);

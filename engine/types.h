@@ -31,8 +31,12 @@ enum class Metric { kL2, kIp, kCosine };
 std::string_view MetricName(Metric metric);
 std::optional<Metric> ParseMetric(std::string_view name);
 
-enum class IndexType { kFlat, kHnsw, kIvfFlat, kIvfPq, kIvfSq8 };
+enum class IndexType { kFlat, kHnsw, kIvfFlat, kIvfPq, kIvfSq8, kGpuFlat, kGpuIvfFlat };
 std::string_view IndexTypeName(IndexType type);
+// gpu_flat and gpu_ivf_flat: kept on a CUDA device (engine/gpu_index.h).
+bool IsGpuIndex(IndexType type);
+// The inverted-file types, whose searches probe nprobe of nlist lists.
+bool IsIvfIndex(IndexType type);
 std::optional<IndexType> ParseIndexType(std::string_view name);
 
 // Every request limit of API.md, with its default.
@@ -67,14 +71,16 @@ struct IndexConfig {
 
   bool operator==(const IndexConfig&) const = default;
 
-  // Points an IVF index needs before it trains (39 per centroid, FAISS's k-means minimum).
+  // Points an IVF index needs before it trains (39 per centroid, FAISS's k-means minimum); 0 for
+  // the types that need no training.
   size_t TrainingPoints() const;
 };
 
 // API.md's JSON form: {"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 64}.
-// Unknown fields, wrong types and values out of range are InvalidArgument naming "index.FIELD";
-// the GPU types (gpu_flat, gpu_ivf_flat) are FailedPrecondition in this build, which has no CUDA.
-// pq_m = 0 is resolved against `dimension`.
+// Unknown fields, wrong types and values out of range are InvalidArgument naming "index.FIELD".
+// Whether a GPU type can be created here is ValidateCollectionConfig's question, not this one's:
+// a log written on a GPU machine must still be readable without one. pq_m = 0 is resolved
+// against `dimension`.
 StatusOr<IndexConfig> IndexConfigFromJson(const nlohmann::json& json, uint32_t dimension);
 nlohmann::json IndexConfigToJson(const IndexConfig& config);
 // Fills the parameters left at 0 ("choose for me"): today only pq_m.

@@ -16,7 +16,10 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/gpu_index.h"
 #include "engine/local_store.h"
+#include "engine/wal.h"
+#include "engine/write_ops.h"
 #include "tests/support/faulty_wal_file.h"
 #include "tests/support/synthetic.h"
 #include "tests/unit/crash_protocol.h"
@@ -541,5 +544,42 @@ TEST_F(DurabilityTest, ADiskFaultFailsTheWriteAndTurnsTheStoreReadOnly) {
   }
 }
 
+
+// A log written on a GPU machine opens on one without a GPU (this one, unless the test runs on
+// a GPU machine): its gpu_flat collection keeps every point and is searched exactly on the CPU,
+// while creating a new GPU collection here is refused.
+TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
+  IndexConfig gpu;
+  gpu.type = IndexType::kGpuFlat;
+  const auto data = testing::MakeClustered(3000, 5, 8, 10, 3);
+  fs::create_directories(dir_);
+  {
+    std::ofstream log(dir_ / "wal-00000001.log", std::ios::binary);
+    log << WalHeader()
+        << FrameWalRecord(EncodeWriteOp("g", CreateCollectionOp{{"g", 8, Metric::kL2, gpu}}))
+        << FrameWalRecord(EncodeWriteOp("g", UpsertOp{testing::MakePoints(data, 0, 3000)}));
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto info = store->GetCollection("g");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->config.index.type, IndexType::kGpuFlat);
+  EXPECT_EQ(info->points, 3000u);
+  for (size_t q = 0; q < data.num_queries(); ++q) {
+    SearchRequest request;
+    request.vector.assign(data.Query(q), data.Query(q) + data.dim);
+    request.k = 10;
+    auto found = store->SearchBatch("g", {request});
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(testing::IdsOf((*found)[0]), testing::ExactTopK(data, Metric::kL2, data.Query(q), 10));
+  }
+  if (!CheckGpuAvailable(IndexType::kGpuFlat).ok()) {
+    EXPECT_EQ(info->status, "ready") << "no index is pending where none can be built";
+    Status refused = store->CreateCollection({"g2", 8, Metric::kL2, gpu}).status();
+    EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(refused.message().find("index.type 'gpu_flat' needs a CUDA GPU"), std::string::npos)
+        << refused.message();
+  }
+}
 }  // namespace
 }  // namespace vecmesh::engine
