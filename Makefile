@@ -50,6 +50,7 @@ bench: build
 	@$(BUILD)/bench/engine/vecmesh_engine_bench
 	@$(BUILD)/bench/engine/vecmesh_durability_bench --dir $(BUILD)/bench-data
 	@$(BUILD)/bench/api/vecmesh_api_bench
+	@$(BUILD)/bench/engine/vecmesh_cpu_flat_bench
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc')

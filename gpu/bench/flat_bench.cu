@@ -16,9 +16,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <vector>
 
+#include "bench_data.h"
 #include "vecmesh_gpu/flat_index.h"
 
 using namespace vecmesh::gpu;
@@ -107,11 +107,9 @@ int main(int argc, char** argv) {
     std::printf("gpu bench: SKIPPED, no CUDA device\n");
     return 77;
   }
-  std::mt19937_64 random(1);
-  std::normal_distribution<float> normal;
-  std::vector<float> x(n * dim), queries(batch * dim);
-  for (auto& v : x) v = normal(random);
-  for (auto& v : queries) v = normal(random);
+  const vecmesh::bench::RandomData data = vecmesh::bench::MakeRandomData(n, dim, batch);
+  const std::vector<float>& x = data.vectors;
+  const std::vector<float>& queries = data.queries;
   std::vector<int64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i);
 
