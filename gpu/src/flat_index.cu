@@ -21,6 +21,10 @@ static_assert(kSortSize >= FlatIndex::kMaxK);
 constexpr size_t kSmallBatch = 8;
 constexpr size_t kMaxTileFloats = size_t{32} << 20;  // distance tile: 128 MiB
 constexpr size_t kQueryChunk = 4096;
+// A small batch's tile is split among several blocks per query (SelectTileParts), of at least
+// this many candidates each, until there are kBlocksPerSm blocks per multiprocessor.
+constexpr size_t kMinPartLength = 4096;
+constexpr size_t kBlocksPerSm = 4;
 
 template <typename T>
 __global__ void SquaredNorms(const T* x, size_t n, size_t dim, float* norms) {
@@ -61,6 +65,13 @@ __global__ void SmallBatchDots(const T* x, size_t first, size_t count, size_t di
   }
 }
 
+// Tile element i's distance without the query's own |q|^2 (added once, at the end): for l2
+// |x|^2 - 2 x.q, otherwise -x.q. `row` is the query's row of dots.
+__device__ __forceinline__ float TileDistance(const float* row, const float* norms, size_t first,
+                                              size_t i, bool l2) {
+  return l2 ? norms[first + i] - 2.0f * row[i] : -row[i];
+}
+
 // One block per query: the k smallest of (the query's best so far) and (this tile's distances),
 // by radix select on the ordered keys, into out_*; counts[q] becomes min(k, both).
 __global__ void SelectTile(const float* dots, size_t count, const float* norms, size_t first,
@@ -73,8 +84,7 @@ __global__ void SelectTile(const float* dots, size_t count, const float* norms, 
   const size_t total = prev + count;
   auto distance = [&](size_t e) -> float {
     if (e < static_cast<size_t>(prev)) return best_d[q * k + e];
-    const size_t i = e - prev;
-    return l2 ? norms[first + i] - 2.0f * row[i] : -row[i];
+    return TileDistance(row, norms, first, e - prev, l2);
   };
   auto slot = [&](size_t e) -> int64_t {
     return e < static_cast<size_t>(prev) ? best_slot[q * k + e]
@@ -84,6 +94,51 @@ __global__ void SelectTile(const float* dots, size_t count, const float* norms, 
   BlockSelectSmallest(total, want, distance, [&](size_t at, float d, size_t e) {
     out_d[q * k + at] = d;
     out_slot[q * k + at] = slot(e);
+  });
+  if (threadIdx.x == 0) out_count[q] = static_cast<int>(want);
+}
+
+// A small batch leaves most of the device idle with one block per query, so its tile is split:
+// block (p, q) keeps the k smallest of elements [p * chunk, (p + 1) * chunk) of query q's tile
+// (chunk >= k, so every part but the last yields exactly k) at parts_*[(q * parts + p) * k...].
+// MergeTileParts then selects among them.
+__global__ void SelectTileParts(const float* dots, size_t count, const float* norms, size_t first,
+                                bool l2, size_t chunk, size_t k, float* parts_d,
+                                int64_t* parts_slot) {
+  const size_t p = blockIdx.x, q = blockIdx.y, parts = gridDim.x;
+  const float* row = dots + q * count;
+  const size_t begin = p * chunk;
+  const size_t length = count - begin < chunk ? count - begin : chunk;
+  const size_t want = length < k ? length : k;
+  float* out_d = parts_d + (q * parts + p) * k;
+  int64_t* out_slot = parts_slot + (q * parts + p) * k;
+  BlockSelectSmallest(
+      length, want, [&](size_t e) { return TileDistance(row, norms, first, begin + e, l2); },
+      [&](size_t at, float d, size_t e) {
+        out_d[at] = d;
+        out_slot[at] = static_cast<int64_t>(first + begin + e);
+      });
+}
+
+// One block per query: the k smallest of its best so far and its parts' candidates (parts - 1
+// full parts of k, then last_count), as SelectTile does for a whole tile.
+__global__ void MergeTileParts(const float* parts_d, const int64_t* parts_slot, size_t parts,
+                               size_t last_count, const float* best_d, const int64_t* best_slot,
+                               const int* best_count, size_t k, float* out_d, int64_t* out_slot,
+                               int* out_count) {
+  const size_t q = blockIdx.x;
+  const int prev = best_count[q];
+  const size_t total = prev + (parts - 1) * k + last_count;
+  const float* candidates_d = parts_d + q * parts * k;
+  const int64_t* candidates_slot = parts_slot + q * parts * k;
+  auto distance = [&](size_t e) -> float {
+    return e < static_cast<size_t>(prev) ? best_d[q * k + e] : candidates_d[e - prev];
+  };
+  const size_t want = total < k ? total : k;
+  BlockSelectSmallest(total, want, distance, [&](size_t at, float d, size_t e) {
+    out_d[q * k + at] = d;
+    out_slot[q * k + at] =
+        e < static_cast<size_t>(prev) ? best_slot[q * k + e] : candidates_slot[e - prev];
   });
   if (threadIdx.x == 0) out_count[q] = static_cast<int>(want);
 }
@@ -137,9 +192,11 @@ struct FlatIndex::Impl {
 
   // Search buffers, kept between searches (cudaFree synchronises): grown on demand.
   DeviceArray<float> search_queries, search_qnorms, search_dots, search_best_d[2], search_out_d;
+  DeviceArray<float> search_parts_d;
   DeviceArray<__half> search_queries16;
-  DeviceArray<int64_t> search_best_slot[2], search_out_labels;
+  DeviceArray<int64_t> search_best_slot[2], search_out_labels, search_parts_slot;
   DeviceArray<int> search_best_count[2];
+  int multiprocessors = 1;
 
   ~Impl() {
     (void)cudaSetDevice(device);  // the arrays below are freed in this device's context
@@ -148,7 +205,8 @@ struct FlatIndex::Impl {
   size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
   size_t search_bytes() const {
     size_t bytes = search_queries.bytes() + search_qnorms.bytes() + search_dots.bytes() +
-                   search_out_d.bytes() + search_queries16.bytes() + search_out_labels.bytes();
+                   search_out_d.bytes() + search_queries16.bytes() + search_out_labels.bytes() +
+                   search_parts_d.bytes() + search_parts_slot.bytes();
     for (int b = 0; b < 2; ++b) {
       bytes +=
           search_best_d[b].bytes() + search_best_slot[b].bytes() + search_best_count[b].bytes();
@@ -183,6 +241,9 @@ Status FlatIndex::Create(int device, size_t dim, Metric metric, Storage storage,
   impl->dim = dim;
   impl->metric = metric;
   impl->storage = storage;
+  VECMESH_RETURN_IF_ERROR(FromCuda(
+      cudaDeviceGetAttribute(&impl->multiprocessors, cudaDevAttrMultiProcessorCount, device),
+      "cudaDeviceGetAttribute"));
   VECMESH_RETURN_IF_ERROR(blas::CreateHandle(&impl->cublas));
   out->reset(new FlatIndex(std::move(impl)));
   return Status::Ok();
@@ -315,6 +376,8 @@ void FlatIndex::Reset() {
   m.search_out_d.Free();
   m.search_queries16.Free();
   m.search_out_labels.Free();
+  m.search_parts_d.Free();
+  m.search_parts_slot.Free();
   for (int b = 0; b < 2; ++b) {
     m.search_best_d[b].Free();
     m.search_best_slot[b].Free();
@@ -422,11 +485,34 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
       const size_t count = std::min(tile, m.size - first);
       VECMESH_RETURN_IF_ERROR(
           m.Dots(d_queries.get(), cq, first, count, dots.get(), d_queries16.get()));
-      SelectTile<<<static_cast<unsigned>(cq), kSelectThreads>>>(
-          dots.get(), count, m.norms.get(), first, l2, best_d[current].get(),
-          best_slot[current].get(), best_count[current].get(), k, best_d[1 - current].get(),
-          best_slot[1 - current].get(), best_count[1 - current].get());
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectTile launch"));
+      // Parts per query: enough blocks to fill the device, each part of at least
+      // kMinPartLength and k candidates.
+      const size_t blocks_wanted = kBlocksPerSm * static_cast<size_t>(m.multiprocessors);
+      const size_t most_parts = count / std::max(k, kMinPartLength);
+      size_t parts = std::min((blocks_wanted + cq - 1) / cq, most_parts);
+      if (parts > 1) {
+        const size_t chunk = (count + parts - 1) / parts;  // >= max(k, kMinPartLength)
+        parts = (count + chunk - 1) / chunk;               // so the last part is not empty
+        const size_t last_count = std::min(k, count - (parts - 1) * chunk);
+        VECMESH_RETURN_IF_ERROR(m.search_parts_d.Reserve(cq * parts * k));
+        VECMESH_RETURN_IF_ERROR(m.search_parts_slot.Reserve(cq * parts * k));
+        SelectTileParts<<<dim3(static_cast<unsigned>(parts), static_cast<unsigned>(cq)),
+                          kSelectThreads>>>(dots.get(), count, m.norms.get(), first, l2, chunk, k,
+                                            m.search_parts_d.get(), m.search_parts_slot.get());
+        VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectTileParts launch"));
+        MergeTileParts<<<static_cast<unsigned>(cq), kSelectThreads>>>(
+            m.search_parts_d.get(), m.search_parts_slot.get(), parts, last_count,
+            best_d[current].get(), best_slot[current].get(), best_count[current].get(), k,
+            best_d[1 - current].get(), best_slot[1 - current].get(),
+            best_count[1 - current].get());
+        VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "MergeTileParts launch"));
+      } else {
+        SelectTile<<<static_cast<unsigned>(cq), kSelectThreads>>>(
+            dots.get(), count, m.norms.get(), first, l2, best_d[current].get(),
+            best_slot[current].get(), best_count[current].get(), k, best_d[1 - current].get(),
+            best_slot[1 - current].get(), best_count[1 - current].get());
+        VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectTile launch"));
+      }
       current = 1 - current;
     }
     SortAndWrite<<<static_cast<unsigned>(cq), 512>>>(

@@ -16,8 +16,11 @@ constexpr int kSortSize = 1024;  // the most results one sort orders: >= every i
 // The `want` (<= total) candidates with the smallest distances among e in [0, total): calls
 // emit(at, distance, e) once for each of them, each with a distinct at in [0, want). Ties at the
 // threshold are broken arbitrarily. distance(e) must give the same value on every call; `want`
-// must fit in 32 bits. Radix select on the ordered keys, 8 bits at a time from the top: four
-// counting passes over the candidates and one pass that emits.
+// must fit in 32 bits; blockDim.x must be a multiple of 32. Radix select on the ordered keys, 8
+// bits at a time from the top: four counting passes over the candidates and one pass that emits.
+// Distances of one query mostly share their top bits, so the first counting pass sends nearly
+// every candidate to one histogram bin: each warp adds its lanes' counts per distinct digit with
+// one atomic, not one per lane.
 template <typename DistanceFn, typename EmitFn>
 __device__ void BlockSelectSmallest(size_t total, size_t want, DistanceFn distance, EmitFn emit) {
   __shared__ uint32_t histogram[256];
@@ -36,9 +39,18 @@ __device__ void BlockSelectSmallest(size_t total, size_t want, DistanceFn distan
     for (int shift = 24; shift >= 0; shift -= 8) {
       for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
       __syncthreads();
-      for (size_t e = threadIdx.x; e < total; e += blockDim.x) {
-        const uint32_t key = OrderedKey(distance(e));
-        if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
+      // Every lane of a warp runs the same iterations (base is uniform), as the match needs.
+      for (size_t base = 0; base < total; base += blockDim.x) {
+        const size_t e = base + threadIdx.x;
+        uint32_t digit = 256;  // no digit: past the end, or outside the prefix
+        if (e < total) {
+          const uint32_t key = OrderedKey(distance(e));
+          if ((key & mask) == prefix) digit = (key >> shift) & 255u;
+        }
+        const unsigned peers = __match_any_sync(0xffffffffu, digit);
+        if (digit != 256 && static_cast<int>(threadIdx.x % 32) == __ffs(peers) - 1) {
+          atomicAdd(&histogram[digit], static_cast<uint32_t>(__popc(peers)));
+        }
       }
       __syncthreads();
       if (threadIdx.x == 0) {

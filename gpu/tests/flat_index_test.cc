@@ -1,6 +1,6 @@
 // The GPU flat index against a double-precision brute force on the CPU: same neighbours (up to
 // ties) for l2, ip and cosine, k in {1, 10, 100, 1024}, batches of 1, 7 and 1000 (both distance
-// paths), several query chunks and distance tiles, fewer vectors than k, ties; fp16 storage
+// paths, and the split selection of small batches), several query chunks and distance tiles, fewer vectors than k, ties; fp16 storage
 // recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and leaves the index
 // working. Self-contained (no test framework, see reference.h): the GPU machine has none of our
 // Debian libraries. Exit 77 (CTest: skipped) when there is no CUDA device.
@@ -39,6 +39,35 @@ void ExactAgainstBruteForce() {
         std::snprintf(what, sizeof what, "metric %d k %zu batch %zu", static_cast<int>(metric), k,
                       nq);
         for (size_t q = 0; q < nq; q += std::max<size_t>(1, nq / 25)) {
+          CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
+        }
+      }
+    }
+  }
+}
+
+// Small batches over a larger index take the split selection (several blocks per query, then a
+// merge): every answer exact, for k up to 1024 and parts of unequal length.
+void SplitSelectionOfSmallBatches() {
+  const Data data = Make(50000, 32, 11);
+  const Data queries = Make(7, 32, 12);
+  for (Metric metric : {Metric::kL2, Metric::kCosine}) {
+    std::unique_ptr<FlatIndex> index;
+    Status s = FlatIndex::Create(0, data.dim, metric, Storage::kFloat32, &index);
+    CHECK(s.ok(), "create: %s", s.message.c_str());
+    if (!s.ok()) return;
+    s = index->Add(data.n, data.x.data(), data.ids.data());
+    CHECK(s.ok(), "add: %s", s.message.c_str());
+    for (size_t k : {size_t{1}, size_t{10}, size_t{1024}}) {
+      for (size_t nq : {size_t{1}, size_t{7}}) {
+        std::vector<float> d(nq * k);
+        std::vector<int64_t> l(nq * k);
+        s = index->Search(nq, queries.x.data(), k, d.data(), l.data());
+        CHECK(s.ok(), "search: %s", s.message.c_str());
+        char what[96];
+        std::snprintf(what, sizeof what, "split: metric %d k %zu batch %zu",
+                      static_cast<int>(metric), k, nq);
+        for (size_t q = 0; q < nq; ++q) {
           CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
         }
       }
@@ -174,6 +203,7 @@ int main() {
             Code::kNoDevice,
         "a device that does not exist");
   ExactAgainstBruteForce();
+  SplitSelectionOfSmallBatches();
   ChunksTilesSmallIndexesAndTies();
   Float16Recall();
   RemoveAndOutOfMemory();
