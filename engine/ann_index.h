@@ -57,6 +57,10 @@ class AnnIndex {
 
   // Whether the stored vectors are exact (scores need no refinement).
   virtual bool exact_vectors() const = 0;
+  // Whether the index lost points it was given (a GPU add that failed after AddEncoded
+  // returned): its searches then come back empty, so they are answered exactly, and the
+  // collection rebuilds it.
+  virtual bool needs_rebuild() const { return false; }
   virtual size_t dim() const = 0;
 };
 

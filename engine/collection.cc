@@ -690,6 +690,7 @@ Collection::IndexStep Collection::NextIndexStep() const {
     }
     return IndexStep::kRebuild;
   }
+  if (index_->needs_rebuild()) return IndexStep::kRebuild;
   const size_t dead = slots - live;
   const size_t tail = slots - indexed_slots_;
   if (dead >= kCompactMinDead && dead * 5 >= slots) return IndexStep::kRebuild;

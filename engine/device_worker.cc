@@ -1,14 +1,17 @@
 #include "engine/device_worker.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <exception>
+#include <memory>
 #include <vector>
 
 namespace vecmesh::engine {
 
 // One submitted operation or search, on its caller's stack until `done`.
 struct DeviceWorker::Job {
-  const std::function<Status()>* op = nullptr;  // null: a search
+  std::function<void()> posted;                 // set: a Post, owned by the queue
+  const std::function<Status()>* op = nullptr;  // set: a Run; neither: a search
   SearchKey key;
   size_t dim = 0;
   size_t nq = 0;
@@ -56,6 +59,14 @@ Status DeviceWorker::Run(const std::function<Status()>& op) {
   return job.status;
 }
 
+void DeviceWorker::Post(std::function<void()> op) {
+  auto job = std::make_unique<Job>();
+  job->posted = std::move(op);
+  std::lock_guard lock(mu_);
+  queue_.push_back(job.release());
+  wake_.notify_one();
+}
+
 Status DeviceWorker::Search(const SearchKey& key, size_t dim, size_t nq, const float* queries,
                             const BatchSearch& search, float* distances, int64_t* labels) {
   if (nq == 0) return Status::Ok();
@@ -81,7 +92,17 @@ void DeviceWorker::Loop() {
     if (queue_.empty()) return;  // stopping, and everything submitted is done
     Job* first = queue_.front();
     queue_.pop_front();
-    if (first->op) {
+    if (first->posted) {
+      std::unique_ptr<Job> owned(first);
+      lock.unlock();
+      Status status = Guarded([&] {
+        owned->posted();
+        return Status::Ok();
+      });
+      if (!status.ok()) std::fprintf(stderr, "vecmesh: %s\n", status.message().c_str());
+      owned.reset();
+      lock.lock();
+    } else if (first->op) {
       lock.unlock();
       Status status = Guarded(*first->op);
       lock.lock();
@@ -99,7 +120,7 @@ void DeviceWorker::RunSearches(Job* first, std::unique_lock<std::mutex>& lock) {
   // Gather the searches with first's key that wait before the next operation.
   std::vector<Job*> batch = {first};
   size_t total = first->nq;
-  for (auto it = queue_.begin(); it != queue_.end() && !(*it)->op;) {
+  for (auto it = queue_.begin(); it != queue_.end() && !(*it)->op && !(*it)->posted;) {
     Job* job = *it;
     if (job->key == first->key && total + job->nq <= max_batch_queries_) {
       batch.push_back(job);

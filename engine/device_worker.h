@@ -45,9 +45,14 @@ class DeviceWorker {
   // Runs `op` on the worker after everything submitted before it, and returns its status.
   Status Run(const std::function<Status()>& op);
 
+  // Runs `op` on the worker after everything submitted before it, without waiting for it: what
+  // is submitted later sees its effects. `op` reports its own failures (an exception escaping it
+  // is written to stderr).
+  void Post(std::function<void()> op);
+
   // nq queries of `dim` floats; waits until they are answered. Runs `search` once for this
   // caller's queries together with those of every other caller waiting with the same key,
-  // up to the next operation submitted after them (a search never moves ahead of an Run
+  // up to the next operation submitted after them (a search never moves ahead of a Run or Post
   // submitted before it). Every caller of a batch gets the batch's status.
   Status Search(const SearchKey& key, size_t dim, size_t nq, const float* queries,
                 const BatchSearch& search, float* distances, int64_t* labels);
@@ -66,7 +71,7 @@ class DeviceWorker {
   mutable std::mutex mu_;         // guards queue_, stopping_ and the counters
   std::condition_variable wake_;  // the worker: a job arrived, or stopping_
   std::condition_variable done_;  // callers: some job finished
-  std::deque<Job*> queue_;        // jobs live on their callers' stacks until done
+  std::deque<Job*> queue_;        // on their callers' stacks until done; posted ones on the heap
   bool stopping_ = false;
   uint64_t batches_ = 0;
   uint64_t queries_ = 0;

@@ -2,8 +2,10 @@
 #include "engine/gpu_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -17,9 +19,9 @@ namespace {
 
 static_assert(kGpuMaxK == gpu::FlatIndex::kMaxK);
 
-// Vectors a device add takes at once: bounds the host staging and the time other work on the
-// device waits for one add.
-constexpr size_t kAddBatch = 65'536;
+// Vectors a device add takes at once: bounds the copy AddEncoded makes under the collection's
+// lock, and the time other work on the device waits for one add.
+constexpr size_t kAddBatch = 16'384;
 
 Status FromGpu(const gpu::Status& s) {
   switch (s.code) {
@@ -128,6 +130,7 @@ class GpuIndex : public AnnIndex {
                    name_.c_str(), s.message().c_str());
       return out;
     }
+    if (lost_points_) return out;  // an add queued before this search failed
     for (size_t q = 0; q < n; ++q) {
       for (size_t j = 0; j < fetch && out[q].size() < k; ++j) {
         const int64_t label = labels[q * fetch + j];
@@ -143,22 +146,36 @@ class GpuIndex : public AnnIndex {
   // Nothing to prepare: the upload in AddEncoded is the work.
   std::vector<uint8_t> Encode(size_t, const float*) const override { return {}; }
 
+  // Queued on the device's worker, not waited for: the collection holds its exclusive lock here,
+  // and the device may be busy with other collections' work. Searches queue behind the add, so
+  // they see it. If it fails, the points are lost to the index: its searches are then answered
+  // exactly and the collection rebuilds it (needs_rebuild).
   void AddEncoded(size_t n, const float* x, const uint8_t*, const uint32_t* slots) override {
-    // On failure the collection keeps these points outside the index and answers them exactly.
-    Status s = Add(n, x, slots);
-    if (!s.ok()) throw std::runtime_error(s.message());
+    auto vectors = std::make_shared<const std::vector<float>>(x, x + n * dim_);
+    auto ids = std::make_shared<const std::vector<int64_t>>(slots, slots + n);
+    worker_->Post([this, vectors, ids] {
+      Status s = AddOnDevice(ids->size(), vectors->data(), ids->data());
+      if (!s.ok()) {
+        lost_points_ = true;
+        std::fprintf(stderr,
+                     "vecmesh: adding to the GPU index of collection '%s' failed, answering "
+                     "exactly until it is rebuilt: %s\n",
+                     name_.c_str(), s.message().c_str());
+      }
+    });
+    size_ += n;
   }
 
-  // x: n vectors with their slots. The index is unchanged on failure (out of device memory...).
+  // Adds and waits (building an index, before anyone searches it). The index is unchanged on
+  // failure (out of device memory...).
   Status Add(size_t n, const float* x, const uint32_t* slots) {
     const std::vector<int64_t> ids(slots, slots + n);
-    Status s = worker_->Run([&] {
-      return FromGpu(ivf_ ? ivf_->Add(n, x, ids.data()) : flat_->Add(n, x, ids.data()));
-    });
+    Status s = worker_->Run([&] { return AddOnDevice(n, x, ids.data()); });
     if (s.ok()) size_ += n;
     return s;
   }
 
+  bool needs_rebuild() const override { return lost_points_; }
   size_t AddBatchSize() const override { return kAddBatch; }
   // The device copy is rebuilt from the points after a restart: an upload (and, for
   // gpu_ivf_flat, a k-means on the device) costs less than writing it to the checkpoint.
@@ -172,7 +189,13 @@ class GpuIndex : public AnnIndex {
   DeviceWorker* const worker_;
   std::unique_ptr<gpu::FlatIndex> flat_;    // gpu_flat
   std::unique_ptr<gpu::IvfFlatIndex> ivf_;  // gpu_ivf_flat
-  size_t size_ = 0;                         // points added; changed only by AddEncoded
+  size_t size_ = 0;  // points added or queued; changed only while no search runs
+  std::atomic<bool> lost_points_{false};  // a queued add failed: set on the worker
+
+  // On the worker only.
+  Status AddOnDevice(size_t n, const float* x, const int64_t* ids) {
+    return FromGpu(ivf_ ? ivf_->Add(n, x, ids) : flat_->Add(n, x, ids));
+  }
 };
 
 }  // namespace

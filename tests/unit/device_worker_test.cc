@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -136,6 +137,20 @@ TEST_F(DeviceWorkerTest, ASearchNeverRunsBeforeAnOperationSubmittedBeforeIt) {
   EXPECT_TRUE(add.get().ok());
   EXPECT_EQ(*after.get(), std::vector<int64_t>{100});
   EXPECT_EQ(device_.batch_sizes, (std::vector<size_t>{1, 1}));
+}
+
+TEST_F(DeviceWorkerTest, APostReturnsAtOnceAndLaterSearchesSeeIt) {
+  Block();
+  // The worker is busy: a Post that waited for it would never return.
+  worker_->Post([this] {
+    auto p = Point(999);  // label 100
+    device_.data.insert(device_.data.end(), p.begin(), p.end());
+  });
+  worker_->Post([] { throw std::runtime_error("a failed upload"); });  // logged, worker goes on
+  auto after = SearchAsync(Point(1000), 1);
+  AwaitWaiting(3);
+  Release();
+  EXPECT_EQ(*after.get(), std::vector<int64_t>{100});
 }
 
 TEST_F(DeviceWorkerTest, SearchesWithDifferentKeysAreNotMerged) {
