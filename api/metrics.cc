@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "engine/gpu_index.h"
+
 namespace vecmesh::api {
 namespace {
 
@@ -88,6 +90,25 @@ std::string Metrics::Render(const Service& service) const {
   out << "# HELP vecmesh_import_jobs_pending Import jobs queued or running.\n"
          "# TYPE vecmesh_import_jobs_pending gauge\n"
       << "vecmesh_import_jobs_pending " << service.JobQueueDepth() << "\n";
+  // One series per CUDA device in use; none without one.
+  const auto devices = engine::GpuDevices();
+  out << "# HELP vecmesh_gpu_search_batches_total Search batches run on each GPU (concurrent "
+         "searches of one index coalesce into one batch).\n"
+         "# TYPE vecmesh_gpu_search_batches_total counter\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_search_batches_total{device=\"" << d.device << "\"} " << d.search_batches
+        << "\n";
+  }
+  out << "# HELP vecmesh_gpu_search_queries_total Queries searched on each GPU.\n"
+         "# TYPE vecmesh_gpu_search_queries_total counter\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_search_queries_total{device=\"" << d.device << "\"} " << d.queries << "\n";
+  }
+  out << "# HELP vecmesh_gpu_queue_depth Operations and searches waiting for each GPU.\n"
+         "# TYPE vecmesh_gpu_queue_depth gauge\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_queue_depth{device=\"" << d.device << "\"} " << d.waiting << "\n";
+  }
   return out.str();
 }
 

@@ -52,11 +52,19 @@ gpu::Metric GpuMetric(Metric metric) {
 
 // The owner thread of each device, made on first use. Never destroyed: an index may be freed
 // during the process's exit, after static objects are gone, and still needs its worker.
+struct Workers {
+  std::mutex mu;  // guards by_device (not the workers, which are thread-safe)
+  std::map<int, std::unique_ptr<DeviceWorker>> by_device;
+};
+Workers& AllWorkers() {
+  static auto* workers = new Workers;
+  return *workers;
+}
+
 DeviceWorker& WorkerOf(int device) {
-  static std::mutex mu;
-  static auto* workers = new std::map<int, std::unique_ptr<DeviceWorker>>;
-  std::lock_guard lock(mu);
-  auto& worker = (*workers)[device];
+  Workers& workers = AllWorkers();
+  std::lock_guard lock(workers.mu);
+  auto& worker = workers.by_device[device];
   if (!worker) worker = std::make_unique<DeviceWorker>();
   return *worker;
 }
@@ -206,6 +214,16 @@ Status CheckGpuAvailable(IndexType type) {
   return Status::FailedPrecondition("index.type '" + std::string(IndexTypeName(type)) +
                                     "' needs a CUDA GPU, and none was found on this machine; "
                                     "use flat or ivf_flat");
+}
+
+std::vector<GpuDeviceStats> GpuDevices() {
+  Workers& workers = AllWorkers();
+  std::lock_guard lock(workers.mu);
+  std::vector<GpuDeviceStats> out;
+  for (const auto& [device, worker] : workers.by_device) {
+    out.push_back({device, worker->batches(), worker->queries(), worker->waiting()});
+  }
+  return out;
 }
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildGpuIndex(const CollectionConfig& config, size_t n,

@@ -7,7 +7,9 @@
 // fetches more neighbours than asked for when some points are excluded.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "engine/ann_index.h"
 #include "engine/status.h"
@@ -22,6 +24,16 @@ constexpr size_t kGpuMaxK = 1024;
 // machine with a CUDA device (looked up once per process), otherwise FailedPrecondition saying
 // which of the two is missing.
 Status CheckGpuAvailable(IndexType type);
+
+// What each device's owner thread has done, for /metrics: one entry per device an index has
+// used (none without CUDA). queries / search_batches is how well searches coalesce.
+struct GpuDeviceStats {
+  int device = 0;
+  uint64_t search_batches = 0;
+  uint64_t queries = 0;
+  size_t waiting = 0;  // operations and searches queued now
+};
+std::vector<GpuDeviceStats> GpuDevices();
 
 // Builds a gpu_flat or gpu_ivf_flat index (training gpu_ivf_flat's coarse quantizer on the
 // device) over n vectors with their slots, on the device with the most free memory. No device,

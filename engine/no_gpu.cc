@@ -10,6 +10,8 @@ Status CheckGpuAvailable(IndexType type) {
       "nvcc or with VECMESH_CUDA=OFF); use flat or ivf_flat");
 }
 
+std::vector<GpuDeviceStats> GpuDevices() { return {}; }
+
 StatusOr<std::unique_ptr<AnnIndex>> BuildGpuIndex(const CollectionConfig& config, size_t,
                                                   const float*, const uint32_t*,
                                                   const BuildOptions&) {
