@@ -5,6 +5,8 @@
 #include <functional>
 #include <sstream>
 
+#include "engine/gpu_index.h"
+
 namespace vecmesh::api {
 namespace {
 
@@ -246,9 +248,13 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
   if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
     return Status::InvalidArgument("--tls-cert-file and --tls-key-file go together");
   }
-  if (!engine::ParseIndexType(config.legacy_index)) {
+  auto legacy_index = engine::ParseIndexType(config.legacy_index);
+  if (!legacy_index) {
     return Status::InvalidArgument("--legacy-index '" + config.legacy_index +
                                    "' is not an index type");
+  }
+  if (Status s = engine::CheckIndexTypeAvailable(*legacy_index); !s.ok()) {
+    return Status::InvalidArgument("--legacy-index: " + s.message());
   }
   if (!config.api_keys_file.empty()) {
     auto keys = KeyRing::FromFile(config.api_keys_file);

@@ -28,8 +28,7 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config
     }
     return BuildIvfIndex(config, n, x, slots, options);
   } catch (const std::exception& e) {
-    return Status::Internal("building the " + std::string(IndexTypeName(config.index.type)) +
-                            " index of collection '" + config.name + "' failed: " + e.what());
+    return Status::Internal(std::string(IndexTypeName(config.index.type)) + ": " + e.what());
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -67,6 +68,8 @@ class AnnIndex {
 struct BuildOptions {
   const std::atomic<bool>* cancelled = nullptr;  // polled: once true the build ends early
   int threads = 1;  // OpenMP threads for IVF training; HNSW graphs are built by one thread
+  // Called, from any thread, when the built index finds later that it needs_rebuild.
+  std::function<void()> request_rebuild;
 };
 
 // Builds an index of `config.index.type` (not kFlat; GPU types through BuildGpuIndex) over n vectors with their slots, training

@@ -467,9 +467,11 @@ bool Collection::PreferExact(size_t matched, size_t live, size_t k,
   if (matched <= kExactAlwaysPoints) return true;
   const double selectivity = static_cast<double>(matched) / std::max<size_t>(live, 1);
   if (IsGpuIndex(config_.index.type)) {
-    // The device returns at most kGpuMaxK nearest points and a filter is applied to them:
+    if (k > kGpuMaxK) return true;
+    if (matched == live) return false;  // unfiltered: the device answers
+    // The device returns at most kGpuMaxK nearest points and the filter is applied to them:
     // expect selectivity * kGpuMaxK of them to pass.
-    if (k > kGpuMaxK || (matched < live && selectivity * kGpuMaxK < 2.0 * k)) return true;
+    if (selectivity * kGpuMaxK < 2.0 * k) return true;
     if (config_.index.type == IndexType::kGpuFlat) return false;
   }
   if (config_.index.type == IndexType::kHnsw) {
@@ -528,7 +530,8 @@ void Collection::SearchIndexed(const std::vector<std::vector<float>>& queries,
 
   // 2. Exact scores for compressed indexes, the points not yet in the index, and an exact
   //    answer when the index came up short (a graph region cut off by the filter, empty IVF
-  //    lists): the caller is owed min(k, matching) results.
+  //    lists, a GPU fetch the filter emptied or a device failure): the caller is owed
+  //    min(k, matching) results.
   const auto num_indexed = static_cast<int64_t>(indexed_of.size());
 #pragma omp parallel for schedule(dynamic) \
     num_threads(search_threads_) if (search_threads_ > 1 && num_indexed > 1)
@@ -544,14 +547,18 @@ void Collection::SearchIndexed(const std::vector<std::vector<float>>& queries,
       std::sort(found.begin(), found.end());
       if (found.size() > k) found.resize(k);
     }
-    if (indexed_slots_ < table.num_slots()) {
+    // The index owes min(k, the matching points it holds); the points after it cannot make up
+    // for what it missed.
+    const size_t indexed_matching = allowed ? allowed->CountBelow(indexed_slots_) : indexed_slots_;
+    const bool index_short = found.size() < std::min(k, indexed_matching);
+    if (!index_short && indexed_slots_ < table.num_slots()) {
       auto tail = ExactSearch(table, config_.metric, {{query, k, allowed}}, indexed_slots_,
                               table.num_slots(), 1);
       found.insert(found.end(), tail[0].begin(), tail[0].end());
       std::sort(found.begin(), found.end());
       if (found.size() > k) found.resize(k);
     }
-    if (found.size() < std::min(k, matched[i])) {
+    if (index_short || found.size() < std::min(k, matched[i])) {
       found = ExactSearch(table, config_.metric, {{query, k, allowed}}, 0, table.num_slots(), 1)[0];
     }
   }
@@ -677,9 +684,7 @@ void Collection::RequestMaintenance() {
 Collection::IndexStep Collection::NextIndexStep() const {
   if (config_.index.type == IndexType::kFlat || cancelled_) return IndexStep::kNone;
   // A GPU collection opened where there is no GPU is searched exactly, with no index to build.
-  if (IsGpuIndex(config_.index.type) && !CheckGpuAvailable(config_.index.type).ok()) {
-    return IndexStep::kNone;
-  }
+  if (!CheckIndexTypeAvailable(config_.index.type).ok()) return IndexStep::kNone;
   const PointTable& table = *table_;
   const size_t slots = table.num_slots();
   const size_t live = table.num_live();
@@ -754,10 +759,16 @@ void Collection::Rebuild() {
   if (!old_slots.empty() && old_slots.size() >= config_.index.TrainingPoints()) {
     std::vector<uint32_t> new_slots(old_slots.size());
     std::iota(new_slots.begin(), new_slots.end(), 0);
+    auto request_rebuild = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->RequestMaintenance();
+    };
     auto built = BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(),
-                               {.cancelled = &cancelled_, .threads = build_threads_});
+                               {.cancelled = &cancelled_,
+                                .threads = build_threads_,
+                                .request_rebuild = request_rebuild});
     if (!built.ok()) {
-      std::fprintf(stderr, "vecmesh: %s\n", built.status().ToString().c_str());
+      std::fprintf(stderr, "vecmesh: building the index of collection '%s' failed: %s\n",
+                   config_.name.c_str(), built.status().ToString().c_str());
       building_ = false;
       return;
     }

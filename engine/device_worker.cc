@@ -32,6 +32,8 @@ Status Guarded(F&& f) {
     return f();
   } catch (const std::exception& e) {
     return Status::Internal(std::string("device operation failed: ") + e.what());
+  } catch (...) {
+    return Status::Internal("device operation failed: an unknown exception");
   }
 }
 
@@ -134,12 +136,11 @@ void DeviceWorker::RunSearches(Job* first, std::unique_lock<std::mutex>& lock) {
   queries_ += total;
   lock.unlock();
 
-  Status status;
-  if (batch.size() == 1) {
-    status = Guarded([&] {
+  // Gathering into one batch allocates (gigabytes at the largest dimension): inside Guarded too.
+  const Status status = Guarded([&] {
+    if (batch.size() == 1) {
       return (*first->search)(first->nq, first->queries, first->distances, first->labels);
-    });
-  } else {
+    }
     const size_t dim = first->dim, k = first->key.k;
     std::vector<float> queries(total * dim), distances(total * k);
     std::vector<int64_t> labels(total * k);
@@ -148,17 +149,16 @@ void DeviceWorker::RunSearches(Job* first, std::unique_lock<std::mutex>& lock) {
       std::copy_n(job->queries, job->nq * dim, queries.begin() + at * dim);
       at += job->nq;
     }
-    status = Guarded(
-        [&] { return (*first->search)(total, queries.data(), distances.data(), labels.data()); });
+    Status searched = (*first->search)(total, queries.data(), distances.data(), labels.data());
+    if (!searched.ok()) return searched;
     at = 0;
     for (Job* job : batch) {
-      if (status.ok()) {
-        std::copy_n(distances.begin() + at * k, job->nq * k, job->distances);
-        std::copy_n(labels.begin() + at * k, job->nq * k, job->labels);
-      }
+      std::copy_n(distances.begin() + at * k, job->nq * k, job->distances);
+      std::copy_n(labels.begin() + at * k, job->nq * k, job->labels);
       at += job->nq;
     }
-  }
+    return Status::Ok();
+  });
 
   lock.lock();
   for (Job* job : batch) {

@@ -6,6 +6,9 @@
 //
 // The worker knows nothing of CUDA: callers hand it functions. It is built in every build, so its
 // ordering and coalescing are tested on machines without a GPU.
+//
+// Thread safety: every member may be called from any number of threads at once, except from
+// the functions the worker runs (they would wait for themselves).
 #pragma once
 
 #include <condition_variable>

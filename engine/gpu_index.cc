@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,25 +86,37 @@ StatusOr<int> PickDevice() {
   return best;
 }
 
-// One of gpu/'s indexes behind the AnnIndex interface. Every call into it runs on the device's
-// worker; the collection's locks already keep AddEncoded apart from searches.
+// The device side of one index. Shared with the operations queued for it, so that it is
+// released on the worker after them, whenever the GpuIndex itself goes.
+struct DeviceIndex {
+  std::unique_ptr<gpu::FlatIndex> flat;  // gpu_flat
+  std::unique_ptr<gpu::IvfFlatIndex> ivf;  // gpu_ivf_flat
+  std::string collection;
+  std::function<void()> request_rebuild;  // BuildOptions::request_rebuild
+  std::atomic<bool> lost_points{false};   // a queued add failed
+
+  Status Add(size_t n, const float* x, const int64_t* ids) {
+    return FromGpu(ivf ? ivf->Add(n, x, ids) : flat->Add(n, x, ids));
+  }
+  Status Search(size_t nq, const float* x, size_t k, size_t nprobe, float* distances,
+                int64_t* labels) {
+    if (ivf) return FromGpu(ivf->Search(nq, x, k, nprobe, distances, labels));
+    return FromGpu(flat->Search(nq, x, k, distances, labels));
+  }
+};
+
+// One of gpu/'s indexes behind the AnnIndex interface. It is built by the collection's build
+// thread, which owns it until the collection takes it; from then on every call into it runs
+// on the device's worker.
 class GpuIndex : public AnnIndex {
  public:
   GpuIndex(const CollectionConfig& config, DeviceWorker* worker,
-           std::unique_ptr<gpu::FlatIndex> flat, std::unique_ptr<gpu::IvfFlatIndex> ivf)
-      : dim_(config.dimension),
-        name_(config.name),
-        worker_(worker),
-        flat_(std::move(flat)),
-        ivf_(std::move(ivf)) {}
+           std::shared_ptr<DeviceIndex> device, size_t size)
+      : dim_(config.dimension), worker_(worker), device_(std::move(device)), size_(size) {}
 
   ~GpuIndex() override {
-    // Device memory is released on the owner thread, in order with the device's other work.
-    (void)worker_->Run([&] {
-      flat_.reset();
-      ivf_.reset();
-      return Status::Ok();
-    });
+    // Released on the worker, after what is queued for it; not waited for.
+    worker_->Post([device = std::move(device_)]() mutable { device.reset(); });
   }
 
   std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
@@ -112,9 +125,9 @@ class GpuIndex : public AnnIndex {
   }
 
   // The device answers the nearest of all indexed points; tombstones and filters are applied
-  // here, so it is asked for as many more as there are excluded points, up to kGpuMaxK. A result
-  // that comes up short (or a device failure, reported on stderr) is answered exactly by the
-  // collection.
+  // here, so it is asked for as many more as there are excluded points, up to kGpuMaxK. An
+  // empty answer (a device failure, reported on stderr, or lost points) or one that comes up
+  // short is answered exactly by the collection.
   std::vector<std::vector<Neighbor>> SearchBatch(const float* queries, size_t n, size_t k,
                                                  const Bitset* allowed,
                                                  const AnnSearchParams& params,
@@ -124,21 +137,21 @@ class GpuIndex : public AnnIndex {
     const size_t fetch = std::min({kGpuMaxK, size_, k + excluded});
     if (fetch == 0 || n == 0) return out;
     const size_t nprobe = static_cast<size_t>(std::max(1, params.nprobe));
-    DeviceWorker::BatchSearch search = [this, fetch, nprobe](size_t nq, const float* x,
-                                                             float* distances, int64_t* labels) {
-      if (ivf_) return FromGpu(ivf_->Search(nq, x, fetch, nprobe, distances, labels));
-      return FromGpu(flat_->Search(nq, x, fetch, distances, labels));
+    DeviceIndex* device = device_.get();
+    DeviceWorker::BatchSearch search = [device, fetch, nprobe](size_t nq, const float* x,
+                                                               float* distances, int64_t* labels) {
+      return device->Search(nq, x, fetch, nprobe, distances, labels);
     };
     std::vector<float> distances(n * fetch);
     std::vector<int64_t> labels(n * fetch);
-    const DeviceWorker::SearchKey key{this, fetch, ivf_ ? static_cast<int>(nprobe) : 0};
+    const DeviceWorker::SearchKey key{device, fetch, device->ivf ? static_cast<int>(nprobe) : 0};
     Status s = worker_->Search(key, dim_, n, queries, search, distances.data(), labels.data());
     if (!s.ok()) {
       std::fprintf(stderr, "vecmesh: GPU search of collection '%s' failed, answering exactly: %s\n",
-                   name_.c_str(), s.message().c_str());
+                   device->collection.c_str(), s.message().c_str());
       return out;
     }
-    if (lost_points_) return out;  // an add queued before this search failed
+    if (device->lost_points) return out;  // an add queued before this search failed
     for (size_t q = 0; q < n; ++q) {
       for (size_t j = 0; j < fetch && out[q].size() < k; ++j) {
         const int64_t label = labels[q * fetch + j];
@@ -157,33 +170,24 @@ class GpuIndex : public AnnIndex {
   // Queued on the device's worker, not waited for: the collection holds its exclusive lock here,
   // and the device may be busy with other collections' work. Searches queue behind the add, so
   // they see it. If it fails, the points are lost to the index: its searches are then answered
-  // exactly and the collection rebuilds it (needs_rebuild).
+  // exactly, and the collection is asked to rebuild it (needs_rebuild).
   void AddEncoded(size_t n, const float* x, const uint8_t*, const uint32_t* slots) override {
     auto vectors = std::make_shared<const std::vector<float>>(x, x + n * dim_);
     auto ids = std::make_shared<const std::vector<int64_t>>(slots, slots + n);
-    worker_->Post([this, vectors, ids] {
-      Status s = AddOnDevice(ids->size(), vectors->data(), ids->data());
-      if (!s.ok()) {
-        lost_points_ = true;
-        std::fprintf(stderr,
-                     "vecmesh: adding to the GPU index of collection '%s' failed, answering "
-                     "exactly until it is rebuilt: %s\n",
-                     name_.c_str(), s.message().c_str());
-      }
+    worker_->Post([device = device_, vectors, ids] {
+      Status s = device->Add(ids->size(), vectors->data(), ids->data());
+      if (s.ok()) return;
+      device->lost_points = true;
+      std::fprintf(stderr,
+                   "vecmesh: adding to the GPU index of collection '%s' failed, answering "
+                   "exactly until it is rebuilt: %s\n",
+                   device->collection.c_str(), s.message().c_str());
+      if (device->request_rebuild) device->request_rebuild();
     });
     size_ += n;
   }
 
-  // Adds and waits (building an index, before anyone searches it). The index is unchanged on
-  // failure (out of device memory...).
-  Status Add(size_t n, const float* x, const uint32_t* slots) {
-    const std::vector<int64_t> ids(slots, slots + n);
-    Status s = worker_->Run([&] { return AddOnDevice(n, x, ids.data()); });
-    if (s.ok()) size_ += n;
-    return s;
-  }
-
-  bool needs_rebuild() const override { return lost_points_; }
+  bool needs_rebuild() const override { return device_->lost_points; }
   size_t AddBatchSize() const override { return kAddBatch; }
   // The device copy is rebuilt from the points after a restart: an upload (and, for
   // gpu_ivf_flat, a k-means on the device) costs less than writing it to the checkpoint.
@@ -193,22 +197,15 @@ class GpuIndex : public AnnIndex {
 
  private:
   const size_t dim_;
-  const std::string name_;
   DeviceWorker* const worker_;
-  std::unique_ptr<gpu::FlatIndex> flat_;    // gpu_flat
-  std::unique_ptr<gpu::IvfFlatIndex> ivf_;  // gpu_ivf_flat
-  size_t size_ = 0;  // points added or queued; changed only while no search runs
-  std::atomic<bool> lost_points_{false};  // a queued add failed: set on the worker
-
-  // On the worker only.
-  Status AddOnDevice(size_t n, const float* x, const int64_t* ids) {
-    return FromGpu(ivf_ ? ivf_->Add(n, x, ids) : flat_->Add(n, x, ids));
-  }
+  std::shared_ptr<DeviceIndex> device_;
+  size_t size_;  // points added or queued; changed only while no search runs
 };
 
 }  // namespace
 
-Status CheckGpuAvailable(IndexType type) {
+Status CheckIndexTypeAvailable(IndexType type) {
+  if (!IsGpuIndex(type)) return Status::Ok();
   static const bool available = gpu::DeviceCount() > 0;  // devices do not come and go
   if (available) return Status::Ok();
   return Status::FailedPrecondition("index.type '" + std::string(IndexTypeName(type)) +
@@ -229,32 +226,37 @@ std::vector<GpuDeviceStats> GpuDevices() {
 StatusOr<std::unique_ptr<AnnIndex>> BuildGpuIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options) {
-  auto device = PickDevice();
-  if (!device.ok()) return device.status();
-  DeviceWorker& worker = WorkerOf(*device);
+  auto picked = PickDevice();
+  if (!picked.ok()) return picked.status();
+  const int device_number = *picked;
   const size_t dim = config.dimension;
-  std::unique_ptr<gpu::FlatIndex> flat;
-  std::unique_ptr<gpu::IvfFlatIndex> ivf;
-  Status s = worker.Run([&] {
-    const gpu::Metric metric = GpuMetric(config.metric);
-    if (config.index.type == IndexType::kGpuFlat) {
-      return FromGpu(gpu::FlatIndex::Create(*device, dim, metric, gpu::Storage::kFloat32, &flat));
-    }
-    const auto nlist = static_cast<size_t>(config.index.nlist);
-    Status created = FromGpu(
-        gpu::IvfFlatIndex::Create(*device, dim, metric, gpu::Storage::kFloat32, nlist, &ivf));
-    if (!created.ok()) return created;
-    return FromGpu(ivf->Train(n, x));  // k-means on the device, over a sample of x
-  });
-  if (!s.ok()) return s;
-  auto index = std::make_unique<GpuIndex>(config, &worker, std::move(flat), std::move(ivf));
-  for (size_t begin = 0; begin < n; begin += kAddBatch) {
-    if (options.cancelled && options.cancelled->load()) return std::unique_ptr<AnnIndex>();
-    const size_t count = std::min(kAddBatch, n - begin);
-    s = index->Add(count, x + begin * dim, slots + begin);
-    if (!s.ok()) return s;
+  auto cancelled = [&] { return options.cancelled && options.cancelled->load(); };
+  // Built here, on the build thread, not on the device's worker: training and uploading take
+  // long, and the worker must go on serving the device's searches meanwhile. Nothing else sees
+  // this index until it is returned.
+  auto device = std::make_shared<DeviceIndex>();
+  device->collection = config.name;
+  device->request_rebuild = options.request_rebuild;
+  const gpu::Metric metric = GpuMetric(config.metric);
+  Status s;
+  if (config.index.type == IndexType::kGpuFlat) {
+    s = FromGpu(
+        gpu::FlatIndex::Create(device_number, dim, metric, gpu::Storage::kFloat32, &device->flat));
+  } else {
+    s = FromGpu(gpu::IvfFlatIndex::Create(device_number, dim, metric, gpu::Storage::kFloat32,
+                                          static_cast<size_t>(config.index.nlist), &device->ivf));
+    if (s.ok() && cancelled()) return std::unique_ptr<AnnIndex>();
+    if (s.ok()) s = FromGpu(device->ivf->Train(n, x));  // k-means on the device, on a sample
   }
-  return std::unique_ptr<AnnIndex>(std::move(index));
+  for (size_t begin = 0; s.ok() && begin < n; begin += kAddBatch) {
+    if (cancelled()) return std::unique_ptr<AnnIndex>();
+    const size_t count = std::min(kAddBatch, n - begin);
+    const std::vector<int64_t> ids(slots + begin, slots + begin + count);
+    s = device->Add(count, x + begin * dim, ids.data());
+  }
+  if (!s.ok()) return s;
+  return std::unique_ptr<AnnIndex>(
+      std::make_unique<GpuIndex>(config, &WorkerOf(device_number), std::move(device), n));
 }
 
 }  // namespace vecmesh::engine

@@ -1,8 +1,10 @@
 // The GPU index types, gpu_flat and gpu_ivf_flat: AnnIndexes over the CUDA library gpu/.
 // gpu_index.cc implements them in builds with CUDA; no_gpu.cc in builds without.
 //
-// Each index lives on one device, and everything it does runs on that device's DeviceWorker, so
-// concurrent searches of one index are coalesced into one batch. The slots are the ids the
+// Each index lives on one device. It is built on the collection's build thread; once the
+// collection has it, everything it does runs on that device's DeviceWorker, so concurrent
+// searches of one index are coalesced into one batch. As an AnnIndex it is safe for concurrent
+// searches; AddEncoded runs alone (the collection's exclusive lock). The slots are the ids the
 // device holds; tombstones and payload filters are applied to what the device returns, which
 // fetches more neighbours than asked for when some points are excluded.
 #pragma once
@@ -20,10 +22,11 @@ namespace vecmesh::engine {
 // The most neighbours a GPU index returns for one query (gpu::FlatIndex::kMaxK).
 constexpr size_t kGpuMaxK = 1024;
 
-// Whether a collection of this GPU index type can be created here: Ok in a CUDA build on a
-// machine with a CUDA device (looked up once per process), otherwise FailedPrecondition saying
-// which of the two is missing.
-Status CheckGpuAvailable(IndexType type);
+// Whether a collection of this index type can be created here: Ok for every CPU type, and for
+// the GPU types in a CUDA build on a machine with a CUDA device (looked up once per process: the
+// store does it when it starts, outside its locks); otherwise FailedPrecondition saying which
+// of the two is missing.
+Status CheckIndexTypeAvailable(IndexType type);
 
 // What each device's owner thread has done, for /metrics: one entry per device an index has
 // used (none without CUDA). queries / search_batches is how well searches coalesce.

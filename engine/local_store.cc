@@ -36,10 +36,6 @@ StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, con
   config.index = ResolveIndexDefaults(config.index, config.dimension);
   Status s = ValidateIndexConfig(config.index, config.dimension);
   if (!s.ok()) return s;
-  if (IsGpuIndex(config.index.type)) {
-    s = CheckGpuAvailable(config.index.type);
-    if (!s.ok()) return s;
-  }
   return config;
 }
 
@@ -57,6 +53,7 @@ LocalStore::LocalStore(LocalStoreOptions options)
   // Parallelism comes from our own OpenMP loops over queries; a multi-threaded sgemm inside
   // them would oversubscribe the cores.
   openblas_set_num_threads(1);
+  (void)CheckIndexTypeAvailable(IndexType::kGpuFlat);  // looks for GPUs now, under no lock
   for (int i = 0; i < options_.index_threads; ++i) {
     index_workers_.emplace_back([this] { RunIndexWorker(); });
   }
@@ -136,6 +133,9 @@ StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
       return Status::AlreadyExists("collection '" + config->name +
                                    "' already exists with another configuration");
     }
+    // After the check above: a GPU collection recovered where there is no GPU still exists.
+    Status available = CheckIndexTypeAvailable(config->index.type);
+    if (!available.ok()) return available;
     if (collections_.size() >= options_.limits.max_collections) {
       return Status::ResourceExhausted("there are already " + std::to_string(collections_.size()) +
                                        " collections; the limit is " +
@@ -627,6 +627,8 @@ Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& c
   config.name = collection;
   auto valid = ValidateCollectionConfig(config, options_.limits);
   if (!valid.ok()) return valid.status();
+  Status available = CheckIndexTypeAvailable(valid->index.type);  // before anything is dropped
+  if (!available.ok()) return available;
   for (const auto& batch : batches) {
     bool fits = batch.size() <= options_.limits.max_points_per_upsert;
     for (const Point& p : batch) fits = fits && p.vector.size() == config.dimension;

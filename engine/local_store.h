@@ -163,9 +163,9 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   std::vector<std::thread> index_workers_;
 };
 
-// Checks a collection configuration: the name (API.md's [A-Za-z0-9_-]{1,64}), the dimension,
-// the index parameters, and for a GPU index type that a GPU is there (FailedPrecondition).
-// Fills defaults of the index config first (ResolveIndexDefaults).
+// Checks a collection configuration: the name (API.md's [A-Za-z0-9_-]{1,64}), the dimension
+// and the index parameters. Fills defaults of the index config first (ResolveIndexDefaults).
+// Whether a GPU type can be created here is CheckIndexTypeAvailable's question.
 StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits);
 
 }  // namespace vecmesh::engine

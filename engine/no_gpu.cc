@@ -3,7 +3,8 @@
 
 namespace vecmesh::engine {
 
-Status CheckGpuAvailable(IndexType type) {
+Status CheckIndexTypeAvailable(IndexType type) {
+  if (!IsGpuIndex(type)) return Status::Ok();
   return Status::FailedPrecondition(
       "index.type '" + std::string(IndexTypeName(type)) +
       "' needs a CUDA GPU, and this build of vecmesh has no CUDA support (it was built without "
@@ -15,7 +16,7 @@ std::vector<GpuDeviceStats> GpuDevices() { return {}; }
 StatusOr<std::unique_ptr<AnnIndex>> BuildGpuIndex(const CollectionConfig& config, size_t,
                                                   const float*, const uint32_t*,
                                                   const BuildOptions&) {
-  return CheckGpuAvailable(config.index.type);
+  return CheckIndexTypeAvailable(config.index.type);
 }
 
 }  // namespace vecmesh::engine

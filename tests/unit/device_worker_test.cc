@@ -77,18 +77,20 @@ class DeviceWorkerTest : public ::testing::Test {
     while (worker_->waiting() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
-  // One query for the k nearest, from another thread: its labels, or the error.
-  std::future<StatusOr<std::vector<int64_t>>> SearchAsync(std::vector<float> query, size_t k,
+  // Queries (nq * kDim floats) for the k nearest each, from another thread: their labels, or
+  // the error.
+  std::future<StatusOr<std::vector<int64_t>>> SearchAsync(std::vector<float> queries, size_t k,
                                                           bool fail = false) {
-    return std::async(std::launch::async, [this, query, k, fail]() -> StatusOr<std::vector<int64_t>> {
+    return std::async(std::launch::async, [this, queries, k, fail]() -> StatusOr<std::vector<int64_t>> {
       DeviceWorker::BatchSearch search = [this, k, fail](size_t nq, const float* q, float* d,
                                                          int64_t* l) {
         if (fail) return Status::Internal("device lost");
         return device_.Search(nq, q, k, d, l);
       };
-      std::vector<float> distances(k);
-      std::vector<int64_t> labels(k);
-      Status s = worker_->Search({&device_, k, 0}, kDim, 1, query.data(), search,
+      const size_t nq = queries.size() / kDim;
+      std::vector<float> distances(nq * k);
+      std::vector<int64_t> labels(nq * k);
+      Status s = worker_->Search({&device_, k, 0}, kDim, nq, queries.data(), search,
                                  distances.data(), labels.data());
       if (!s.ok()) return s;
       return labels;
@@ -106,16 +108,25 @@ TEST_F(DeviceWorkerTest, SearchesThatWaitTogetherRunAsOneBatch) {
   Block();
   std::vector<std::future<StatusOr<std::vector<int64_t>>>> results;
   for (int i = 0; i < 8; ++i) results.push_back(SearchAsync(Point(i * 10.0f + 0.2f), 2));
-  AwaitWaiting(8);
+  // One caller with three queries in the middle of the batch: its answers come back in order.
+  std::vector<float> three = Point(50.8f);
+  for (float x : {70.8f, 20.2f}) {
+    auto p = Point(x);
+    three.insert(three.end(), p.begin(), p.end());
+  }
+  auto many = SearchAsync(three, 2);
+  for (int i = 8; i < 10; ++i) results.push_back(SearchAsync(Point(i * 10.0f + 0.2f), 2));
+  AwaitWaiting(11);
   Release();
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 10; ++i) {
     auto labels = results[i].get();
     ASSERT_TRUE(labels.ok()) << labels.status().ToString();
     EXPECT_EQ(*labels, (std::vector<int64_t>{i * 10, i * 10 + 1})) << "query " << i;
   }
-  EXPECT_EQ(device_.batch_sizes, std::vector<size_t>{8});
+  EXPECT_EQ(*many.get(), (std::vector<int64_t>{51, 50, 71, 70, 20, 21}));
+  EXPECT_EQ(device_.batch_sizes, std::vector<size_t>{13});
   EXPECT_EQ(worker_->batches(), 1u);
-  EXPECT_EQ(worker_->queries(), 8u);
+  EXPECT_EQ(worker_->queries(), 13u);
 }
 
 TEST_F(DeviceWorkerTest, ASearchNeverRunsBeforeAnOperationSubmittedBeforeIt) {

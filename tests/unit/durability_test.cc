@@ -546,8 +546,8 @@ TEST_F(DurabilityTest, ADiskFaultFailsTheWriteAndTurnsTheStoreReadOnly) {
 
 
 // A log written on a GPU machine opens on one without a GPU (this one, unless the test runs on
-// a GPU machine): its gpu_flat collection keeps every point and is searched exactly on the CPU,
-// while creating a new GPU collection here is refused.
+// a GPU machine): its gpu_flat collection keeps every point, is searched exactly on the CPU and
+// can be asked for again, while creating a new GPU collection here is refused.
 TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
   IndexConfig gpu;
   gpu.type = IndexType::kGpuFlat;
@@ -573,7 +573,11 @@ TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
     ASSERT_TRUE(found.ok()) << found.status().ToString();
     EXPECT_EQ(testing::IdsOf((*found)[0]), testing::ExactTopK(data, Metric::kL2, data.Query(q), 10));
   }
-  if (!CheckGpuAvailable(IndexType::kGpuFlat).ok()) {
+  // Asking for the same collection again is still "it exists", not "no GPU".
+  auto again = store->CreateCollection({"g", 8, Metric::kL2, gpu});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(*again);
+  if (!CheckIndexTypeAvailable(IndexType::kGpuFlat).ok()) {
     EXPECT_EQ(info->status, "ready") << "no index is pending where none can be built";
     Status refused = store->CreateCollection({"g2", 8, Metric::kL2, gpu}).status();
     EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
@@ -581,5 +585,6 @@ TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
         << refused.message();
   }
 }
+
 }  // namespace
 }  // namespace vecmesh::engine
