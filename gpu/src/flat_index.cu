@@ -22,8 +22,10 @@ constexpr size_t kSmallBatch = 8;
 constexpr size_t kMaxTileFloats = size_t{32} << 20;  // distance tile: 128 MiB
 constexpr size_t kQueryChunk = 4096;
 // A small batch's tile is split among several blocks per query (SelectTileParts), of at least
-// this many candidates each, until there are kBlocksPerSm blocks per multiprocessor.
+// kMinPartLength candidates and kPartLengthPerK * k each (each part passes k on to one merging
+// block), until there are kBlocksPerSm blocks per multiprocessor.
 constexpr size_t kMinPartLength = 4096;
+constexpr size_t kPartLengthPerK = 16;
 constexpr size_t kBlocksPerSm = 4;
 
 template <typename T>
@@ -485,13 +487,12 @@ Status FlatIndex::Search(size_t nq, const float* queries, size_t k, float* dista
       const size_t count = std::min(tile, m.size - first);
       VECMESH_RETURN_IF_ERROR(
           m.Dots(d_queries.get(), cq, first, count, dots.get(), d_queries16.get()));
-      // Parts per query: enough blocks to fill the device, each part of at least
-      // kMinPartLength and k candidates.
+      // Parts per query: enough blocks to fill the device, each part long enough.
       const size_t blocks_wanted = kBlocksPerSm * static_cast<size_t>(m.multiprocessors);
-      const size_t most_parts = count / std::max(k, kMinPartLength);
+      const size_t most_parts = count / std::max(kPartLengthPerK * k, kMinPartLength);
       size_t parts = std::min((blocks_wanted + cq - 1) / cq, most_parts);
       if (parts > 1) {
-        const size_t chunk = (count + parts - 1) / parts;  // >= max(k, kMinPartLength)
+        const size_t chunk = (count + parts - 1) / parts;  // >= the part length above, >= k
         parts = (count + chunk - 1) / chunk;               // so the last part is not empty
         const size_t last_count = std::min(k, count - (parts - 1) * chunk);
         VECMESH_RETURN_IF_ERROR(m.search_parts_d.Reserve(cq * parts * k));

@@ -47,9 +47,12 @@ __device__ void BlockSelectSmallest(size_t total, size_t want, DistanceFn distan
           const uint32_t key = OrderedKey(distance(e));
           if ((key & mask) == prefix) digit = (key >> shift) & 255u;
         }
-        const unsigned peers = __match_any_sync(0xffffffffu, digit);
-        if (digit != 256 && static_cast<int>(threadIdx.x % 32) == __ffs(peers) - 1) {
-          atomicAdd(&histogram[digit], static_cast<uint32_t>(__popc(peers)));
+        // Later passes leave most lanes outside the prefix: skip the match for warps with none.
+        if (__any_sync(0xffffffffu, digit != 256)) {
+          const unsigned peers = __match_any_sync(0xffffffffu, digit);
+          if (digit != 256 && static_cast<int>(threadIdx.x % 32) == __ffs(peers) - 1) {
+            atomicAdd(&histogram[digit], static_cast<uint32_t>(__popc(peers)));
+          }
         }
       }
       __syncthreads();

@@ -1,9 +1,10 @@
 // The GPU flat index against a double-precision brute force on the CPU: same neighbours (up to
 // ties) for l2, ip and cosine, k in {1, 10, 100, 1024}, batches of 1, 7 and 1000 (both distance
-// paths, and the split selection of small batches), several query chunks and distance tiles, fewer vectors than k, ties; fp16 storage
-// recall@10 >= 0.99; removal; an out-of-memory add that fails cleanly and leaves the index
-// working. Self-contained (no test framework, see reference.h): the GPU machine has none of our
-// Debian libraries. Exit 77 (CTest: skipped) when there is no CUDA device.
+// paths), the split selection of small batches (one tile and several), several query chunks and
+// distance tiles, fewer vectors than k, ties; fp16 storage recall@10 >= 0.99; removal; an
+// out-of-memory add that fails cleanly and leaves the index working. Self-contained (no test
+// framework, see reference.h): the GPU machine has none of our Debian libraries. Exit 77 (CTest:
+// skipped) when there is no CUDA device.
 #include "vecmesh_gpu/flat_index.h"
 
 #include <algorithm>
@@ -72,6 +73,29 @@ void SplitSelectionOfSmallBatches() {
         }
       }
     }
+  }
+}
+
+// On a device of more than 75 multiprocessors (an H100 has 132) a batch of 300 splits each
+// query's selection into parts, over 3 distance tiles of 111,848 vectors: each tile's parts
+// merge with the best of the tiles before.
+void SplitSelectionAcrossTiles() {
+  const Data data = Make(250000, 16, 13);
+  const Data queries = Make(300, 16, 14);
+  std::unique_ptr<FlatIndex> index;
+  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat32, &index);
+  CHECK(s.ok(), "create: %s", s.message.c_str());
+  if (!s.ok()) return;
+  s = index->Add(data.n, data.x.data(), data.ids.data());
+  CHECK(s.ok(), "add: %s", s.message.c_str());
+  const size_t k = 10;
+  std::vector<float> d(queries.n * k);
+  std::vector<int64_t> l(queries.n * k);
+  s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
+  CHECK(s.ok(), "search: %s", s.message.c_str());
+  for (size_t q = 0; q < queries.n; q += 29) {
+    CheckExact(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
+               "split across tiles");
   }
 }
 
@@ -204,6 +228,7 @@ int main() {
         "a device that does not exist");
   ExactAgainstBruteForce();
   SplitSelectionOfSmallBatches();
+  SplitSelectionAcrossTiles();
   ChunksTilesSmallIndexesAndTies();
   Float16Recall();
   RemoveAndOutOfMemory();
