@@ -97,14 +97,18 @@ __device__ void BlockSortAndWrite(const float* distances_in, const int64_t* slot
                                   int64_t* labels) {
   __shared__ uint32_t key[kSortSize];
   __shared__ int64_t s[kSortSize];
-  for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
+  // Sort only the smallest power of two that holds `count` (k = 10 needs 16, not 1,024): the
+  // network's stages are each a barrier, and the final sort is on every search's critical path.
+  int width = 2;
+  while (width < count) width *= 2;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
     key[i] = i < count ? OrderedKey(distances_in[i]) : 0xffffffffu;
     s[i] = i < count ? slots_in[i] : INT64_MAX;
   }
   __syncthreads();
-  for (int size = 2; size <= kSortSize; size *= 2) {
+  for (int size = 2; size <= width; size *= 2) {
     for (int stride = size / 2; stride > 0; stride /= 2) {
-      for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
+      for (int i = threadIdx.x; i < width; i += blockDim.x) {
         const int j = i ^ stride;
         if (j > i) {
           const bool ascending = (i & size) == 0;
