@@ -20,28 +20,43 @@ using namespace vecmesh::gpu::test;
 
 namespace {
 
+// An index on device 0 holding all of `data`; null if creating it failed (counted).
+std::unique_ptr<FlatIndex> Filled(const Data& data, Metric metric, Storage storage) {
+  std::unique_ptr<FlatIndex> index;
+  Status s = FlatIndex::Create(0, data.dim, metric, storage, &index);
+  CHECK(s.ok(), "create: %s", s.message.c_str());
+  if (!s.ok()) return nullptr;
+  s = index->Add(data.n, data.x.data(), data.ids.data());
+  CHECK(s.ok(), "add: %s", s.message.c_str());
+  return index;
+}
+
+// Searches the first nq queries for k neighbours each and checks every `step`-th answer
+// against the brute force.
+void SearchAndCheckExact(FlatIndex& index, const Data& data, const Data& queries, Metric metric,
+                         size_t nq, size_t k, size_t step, const char* what) {
+  std::vector<float> d(nq * k);
+  std::vector<int64_t> l(nq * k);
+  Status s = index.Search(nq, queries.x.data(), k, d.data(), l.data());
+  CHECK(s.ok(), "search (%s): %s", what, s.message.c_str());
+  char where[128];
+  std::snprintf(where, sizeof where, "%s: metric %d k %zu batch %zu", what,
+                static_cast<int>(metric), k, nq);
+  for (size_t q = 0; q < nq; q += step) {
+    CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, where);
+  }
+}
+
 void ExactAgainstBruteForce() {
   const Data data = Make(5000, 48, 1);
   const Data queries = Make(1000, 48, 2);
   for (Metric metric : {Metric::kL2, Metric::kInnerProduct, Metric::kCosine}) {
-    std::unique_ptr<FlatIndex> index;
-    Status s = FlatIndex::Create(0, data.dim, metric, Storage::kFloat32, &index);
-    CHECK(s.ok(), "create: %s", s.message.c_str());
-    if (!s.ok()) return;
-    s = index->Add(data.n, data.x.data(), data.ids.data());
-    CHECK(s.ok(), "add: %s", s.message.c_str());
+    auto index = Filled(data, metric, Storage::kFloat32);
+    if (!index) return;
     for (size_t k : {size_t{1}, size_t{10}, size_t{100}, size_t{1024}}) {
       for (size_t nq : {size_t{1}, size_t{7}, size_t{1000}}) {
-        std::vector<float> d(nq * k);
-        std::vector<int64_t> l(nq * k);
-        s = index->Search(nq, queries.x.data(), k, d.data(), l.data());
-        CHECK(s.ok(), "search: %s", s.message.c_str());
-        char what[96];
-        std::snprintf(what, sizeof what, "metric %d k %zu batch %zu", static_cast<int>(metric), k,
-                      nq);
-        for (size_t q = 0; q < nq; q += std::max<size_t>(1, nq / 25)) {
-          CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
-        }
+        SearchAndCheckExact(*index, data, queries, metric, nq, k, std::max<size_t>(1, nq / 25),
+                            "exact");
       }
     }
   }
@@ -53,24 +68,11 @@ void SplitSelectionOfSmallBatches() {
   const Data data = Make(50000, 32, 11);
   const Data queries = Make(7, 32, 12);
   for (Metric metric : {Metric::kL2, Metric::kCosine}) {
-    std::unique_ptr<FlatIndex> index;
-    Status s = FlatIndex::Create(0, data.dim, metric, Storage::kFloat32, &index);
-    CHECK(s.ok(), "create: %s", s.message.c_str());
-    if (!s.ok()) return;
-    s = index->Add(data.n, data.x.data(), data.ids.data());
-    CHECK(s.ok(), "add: %s", s.message.c_str());
+    auto index = Filled(data, metric, Storage::kFloat32);
+    if (!index) return;
     for (size_t k : {size_t{1}, size_t{10}, size_t{1024}}) {
       for (size_t nq : {size_t{1}, size_t{7}}) {
-        std::vector<float> d(nq * k);
-        std::vector<int64_t> l(nq * k);
-        s = index->Search(nq, queries.x.data(), k, d.data(), l.data());
-        CHECK(s.ok(), "search: %s", s.message.c_str());
-        char what[96];
-        std::snprintf(what, sizeof what, "split: metric %d k %zu batch %zu",
-                      static_cast<int>(metric), k, nq);
-        for (size_t q = 0; q < nq; ++q) {
-          CheckExact(data, metric, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3, what);
-        }
+        SearchAndCheckExact(*index, data, queries, metric, nq, k, 1, "split");
       }
     }
   }
@@ -82,21 +84,9 @@ void SplitSelectionOfSmallBatches() {
 void SplitSelectionAcrossTiles() {
   const Data data = Make(250000, 16, 13);
   const Data queries = Make(300, 16, 14);
-  std::unique_ptr<FlatIndex> index;
-  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat32, &index);
-  CHECK(s.ok(), "create: %s", s.message.c_str());
-  if (!s.ok()) return;
-  s = index->Add(data.n, data.x.data(), data.ids.data());
-  CHECK(s.ok(), "add: %s", s.message.c_str());
-  const size_t k = 10;
-  std::vector<float> d(queries.n * k);
-  std::vector<int64_t> l(queries.n * k);
-  s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
-  CHECK(s.ok(), "search: %s", s.message.c_str());
-  for (size_t q = 0; q < queries.n; q += 29) {
-    CheckExact(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
-               "split across tiles");
-  }
+  auto index = Filled(data, Metric::kL2, Storage::kFloat32);
+  if (!index) return;
+  SearchAndCheckExact(*index, data, queries, Metric::kL2, queries.n, 10, 29, "split, tiles");
 }
 
 // Paths the first test does not reach: more queries than one chunk and more vectors than one
@@ -104,49 +94,30 @@ void SplitSelectionAcrossTiles() {
 void ChunksTilesSmallIndexesAndTies() {
   const Data data = Make(20000, 32, 7);
   const Data queries = Make(5000, 32, 8);
-  std::unique_ptr<FlatIndex> index;
-  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat32, &index);
-  CHECK(s.ok(), "create: %s", s.message.c_str());
-  if (!s.ok()) return;
-  (void)index->Add(data.n, data.x.data(), data.ids.data());
-  const size_t k = 10;
-  std::vector<float> d(queries.n * k);
-  std::vector<int64_t> l(queries.n * k);
-  s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
-  CHECK(s.ok(), "search 5000: %s", s.message.c_str());
-  for (size_t q = 0; q < queries.n; q += 250) {
-    CheckExact(data, Metric::kL2, &queries.x[q * data.dim], k, &d[q * k], &l[q * k], 1e-3,
-               "5000 queries over 20000 vectors");
-  }
+  auto index = Filled(data, Metric::kL2, Storage::kFloat32);
+  if (!index) return;
+  SearchAndCheckExact(*index, data, queries, Metric::kL2, queries.n, 10, 250,
+                      "5000 queries over 20000 vectors");
 
   const Data small = Make(30, 32, 9);
-  std::unique_ptr<FlatIndex> tiny;
-  s = FlatIndex::Create(0, small.dim, Metric::kInnerProduct, Storage::kFloat32, &tiny);
-  CHECK(s.ok(), "create small: %s", s.message.c_str());
-  if (!s.ok()) return;
-  (void)tiny->Add(small.n, small.x.data(), small.ids.data());
-  std::vector<float> td(3 * 100);
-  std::vector<int64_t> tl(3 * 100);
-  s = tiny->Search(3, queries.x.data(), 100, td.data(), tl.data());
-  CHECK(s.ok(), "search a small index: %s", s.message.c_str());
-  for (size_t q = 0; q < 3; ++q) {
-    CheckExact(small, Metric::kInnerProduct, &queries.x[q * small.dim], 100, &td[q * 100],
-               &tl[q * 100], 1e-3, "k 100 over 30 vectors");
-  }
+  auto tiny = Filled(small, Metric::kInnerProduct, Storage::kFloat32);
+  if (!tiny) return;
+  SearchAndCheckExact(*tiny, small, queries, Metric::kInnerProduct, 3, 100, 1,
+                      "k 100 over 30 vectors");
 
   // 50 copies of one vector: any 10 of them, each once.
   Data copies = Make(50, 32, 10);
   for (size_t i = 1; i < copies.n; ++i) {
     std::copy_n(copies.x.begin(), copies.dim, copies.x.begin() + i * copies.dim);
   }
-  std::unique_ptr<FlatIndex> same;
-  s = FlatIndex::Create(0, copies.dim, Metric::kL2, Storage::kFloat32, &same);
-  CHECK(s.ok(), "create copies: %s", s.message.c_str());
-  if (!s.ok()) return;
-  (void)same->Add(copies.n, copies.x.data(), copies.ids.data());
-  s = same->Search(1, copies.x.data(), k, d.data(), l.data());
+  auto same = Filled(copies, Metric::kL2, Storage::kFloat32);
+  if (!same) return;
+  const size_t k = 10;
+  std::vector<float> d(k);
+  std::vector<int64_t> l(k);
+  Status s = same->Search(1, copies.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search the copies: %s", s.message.c_str());
-  std::set<int64_t> distinct(l.begin(), l.begin() + k);
+  std::set<int64_t> distinct(l.begin(), l.end());
   CHECK(distinct.size() == k && !distinct.count(-1), "10 distinct copies, got %zu",
         distinct.size());
 }
@@ -154,16 +125,12 @@ void ChunksTilesSmallIndexesAndTies() {
 void Float16Recall() {
   const Data data = Make(20000, 64, 3);
   const Data queries = Make(200, 64, 4);
-  std::unique_ptr<FlatIndex> index;
-  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat16, &index);
-  CHECK(s.ok(), "create fp16: %s", s.message.c_str());
-  if (!s.ok()) return;
-  s = index->Add(data.n, data.x.data(), data.ids.data());
-  CHECK(s.ok(), "add fp16: %s", s.message.c_str());
+  auto index = Filled(data, Metric::kL2, Storage::kFloat16);
+  if (!index) return;
   const size_t k = 10;
   std::vector<float> d(queries.n * k);
   std::vector<int64_t> l(queries.n * k);
-  s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
+  Status s = index->Search(queries.n, queries.x.data(), k, d.data(), l.data());
   CHECK(s.ok(), "search fp16: %s", s.message.c_str());
   const double recall = Recall(Truth(data, queries, Metric::kL2, k), l, k);
   std::printf("fp16 storage recall@10: %.4f\n", recall);
@@ -172,15 +139,12 @@ void Float16Recall() {
 
 void RemoveAndOutOfMemory() {
   const Data data = Make(3000, 16, 5);
-  std::unique_ptr<FlatIndex> index;
-  Status s = FlatIndex::Create(0, data.dim, Metric::kL2, Storage::kFloat32, &index);
-  CHECK(s.ok(), "create: %s", s.message.c_str());
-  if (!s.ok()) return;
-  (void)index->Add(data.n, data.x.data(), data.ids.data());
+  auto index = Filled(data, Metric::kL2, Storage::kFloat32);
+  if (!index) return;
   std::vector<int64_t> gone;
   for (size_t i = 0; i < data.n; i += 2) gone.push_back(data.ids[i]);
   size_t removed = 0;
-  s = index->Remove(gone.size(), gone.data(), &removed);
+  Status s = index->Remove(gone.size(), gone.data(), &removed);
   CHECK(s.ok() && removed == gone.size(), "remove: %s, %zu", s.message.c_str(), removed);
   CHECK(index->size() == data.n - gone.size(), "size after remove %zu", index->size());
   const size_t k = 50;
