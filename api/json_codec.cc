@@ -422,10 +422,7 @@ StatusOr<LegacyCreateIndex> DecodeLegacyCreateIndex(const json& body) {
   auto dimension = f.Int("dimension");
   if (!dimension.ok()) return dimension.status();
   if (!*dimension) return f.Missing("dimension");
-  if (**dimension < 1 || **dimension > UINT32_MAX) {
-    return Status::InvalidArgument("dimension must be positive, got " + std::to_string(**dimension));
-  }
-  request.dimension = static_cast<uint32_t>(**dimension);
+  request.dimension = **dimension;
   Status s = f.Unknown();
   if (!s.ok()) return s;
   return request;

@@ -34,7 +34,7 @@ StatusOr<std::vector<Search>> DecodeSearchBatch(const json& body, const engine::
 
 struct LegacyCreateIndex {
   std::string name;
-  uint32_t dimension = 0;
+  int64_t dimension = 0;  // range-checked by the service, as for CreateCollection
 };
 struct LegacySearchRequest {
   std::string index;

@@ -261,13 +261,16 @@ Status Service::CheckStore(const std::string& store, std::string_view field) con
                                  "'; it must be one of faiss, qdrant, chroma, all");
 }
 
+Status Service::CheckDimension(int64_t dimension) const {
+  const uint32_t most = options_.limits.max_dimension;
+  if (dimension >= 1 && dimension <= most) return Status::Ok();
+  return Status::InvalidArgument("dimension must be in [1, " + std::to_string(most) + "], got " +
+                                 std::to_string(dimension));
+}
+
 StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request) {
-  const engine::Limits& limits = options_.limits;
-  if (request.dimension < 1 || request.dimension > limits.max_dimension) {
-    return Status::InvalidArgument("dimension must be in [1, " +
-                                   std::to_string(limits.max_dimension) + "], got " +
-                                   std::to_string(request.dimension));
-  }
+  Status valid = CheckDimension(request.dimension);
+  if (!valid.ok()) return valid;
   engine::CollectionConfig config;
   config.name = request.name;
   config.dimension = static_cast<uint32_t>(request.dimension);
@@ -478,11 +481,13 @@ StatusOr<Job> Service::GetJob(const std::string& job_id) const {
   return jobs_->Get(job_id);
 }
 
-Status Service::LegacyCreateIndex(const std::string& name, uint32_t dimension) {
+Status Service::LegacyCreateIndex(const std::string& name, int64_t dimension) {
+  Status valid = CheckDimension(dimension);
+  if (!valid.ok()) return valid;
   auto store = Store();
   if (!store.ok()) return store.status();
-  auto created =
-      (*store)->CreateCollection({name, dimension, engine::Metric::kL2, options_.legacy_index});
+  auto created = (*store)->CreateCollection(
+      {name, static_cast<uint32_t>(dimension), engine::Metric::kL2, options_.legacy_index});
   if (created.ok() || created.status().code() != engine::StatusCode::kAlreadyExists) {
     return created.status();
   }

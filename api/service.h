@@ -189,7 +189,7 @@ class Service {
 
   // Legacy endpoints. CreateIndex succeeds whether the index is made now or already existed with
   // that dimension (ALREADY_EXISTS with another).
-  Status LegacyCreateIndex(const std::string& name, uint32_t dimension);
+  Status LegacyCreateIndex(const std::string& name, int64_t dimension);
   StatusOr<std::vector<uint64_t>> LegacyAddVectors(LegacyAddVectorsRequest request);
   StatusOr<std::vector<engine::ScoredPoint>> LegacySearch(const std::string& index,
                                                           std::vector<float> vector, int64_t k);
@@ -199,6 +199,8 @@ class Service {
   StatusOr<std::shared_ptr<engine::LocalStore>> Store() const;
   Status CheckBackends(const std::vector<std::string>& backends) const;
   Status CheckStore(const std::string& store, std::string_view field) const;
+  // InvalidArgument naming the limit unless 1 <= dimension <= limits.max_dimension.
+  Status CheckDimension(int64_t dimension) const;
 
   const ServiceOptions options_;
   const KeyRing keys_;

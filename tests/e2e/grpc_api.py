@@ -139,6 +139,8 @@ class GrpcApi:
         rest_only = path in ("/create_index", "/add_vectors", "/search") or (
             method == "GET" and re.fullmatch(r"/v1/collections/[^/]+/snapshots/[^/]+", path))
         if rest_only:
+            if self.rest is None:
+                raise NotExpressible(f"{path}: a REST-only route")
             return self.rest.call(method, path, body, raw=raw)
         if path == "/v1/collections" and method == "GET":
             r = self.rpc("ListCollections", pb.ListCollectionsRequest, {})

@@ -304,6 +304,8 @@ class BadInput(unittest.TestCase):
             ("negative id", "POST", "/v1/collections/m/points/get", {"ids": [-1]}, None, 400, "INVALID_ARGUMENT", "ids[0] must be an unsigned integer or a string"),
             ("unknown collection", "POST", "/v1/collections/nope/search", {"vector": vec(1)}, None, 404, "NOT_FOUND", "collection 'nope' not found"),
             ("bad collection name", "PUT", "/v1/collections/bad.name", {"dimension": 4}, None, 400, "INVALID_ARGUMENT", "collection name 'bad.name' is invalid"),
+            ("dimension over the limit", "PUT", "/v1/collections/wide", {"dimension": 70000}, None, 400, "INVALID_ARGUMENT", "dimension must be in [1, 65536], got 70000"),
+            ("legacy dimension over the limit", "POST", "/create_index", {"name": "wide", "dimension": 5000000000}, None, 400, "INVALID_ARGUMENT", "dimension must be in [1, 65536], got 5000000000"),
             ("GPU index without a GPU", "PUT", "/v1/collections/g", {"dimension": 4, "index": {"type": "gpu_flat"}}, None, 409, "FAILED_PRECONDITION", "index.type 'gpu_flat' needs a CUDA GPU"),
             ("backend not configured", "PUT", "/v1/collections/q", {"dimension": 4, "backends": ["faiss", "qdrant"]}, None, 409, "FAILED_PRECONDITION", "backends[1]: backend 'qdrant' is not configured"),
             ("store not configured", "POST", search, {"vector": vec(1), "store": "chroma"}, None, 409, "FAILED_PRECONDITION", "store: backend 'chroma' is not configured"),
@@ -349,7 +351,7 @@ class BadInput(unittest.TestCase):
         self.assertEqual(not_expressible, {
             "malformed JSON", "not an object", "wrong type", "wrong type of k", "wrong type in a list",
             "unknown field", "oversize body", "NaN", "beyond double", "deep payload", "beyond float32", "negative id",
-            "no such route"})
+            "legacy dimension over the limit", "no such route"})
         upsert = "/v1/collections/m/points"
         cases = [
             ("missing id", {"points": [{"vector": [1, 2, 3, 4]}]}, "INVALID_ARGUMENT", "points[0].id is required"),
