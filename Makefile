@@ -18,7 +18,7 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Only the concurrency test is built under ThreadSanitizer.
+# Only the concurrency tests are built under ThreadSanitizer.
 build-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DVECMESH_SANITIZE=thread -DVECMESH_BENCH=OFF -DVECMESH_CUDA=OFF >/dev/null
@@ -36,12 +36,12 @@ run: build
 	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
 	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --grpc-port 50051 --data-dir ./data
 
-# The request fuzzer, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
+# The fuzz targets, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
 build-fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_COMPILER=clang++ -DVECMESH_FUZZ=ON -DVECMESH_TESTS=OFF -DVECMESH_BENCH=OFF \
 	  -DVECMESH_CUDA=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target vecmesh_request_fuzzer
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target vecmesh_fuzzers
 
 test: build build-tsan build-fuzz
 	@scripts/run-tests $(BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

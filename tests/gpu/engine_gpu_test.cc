@@ -1,5 +1,5 @@
 // The GPU index types through the engine, on a CUDA device (CTest label gpu; reports itself
-// skipped, exit 77, without one): gpu_flat answers as flat does for every metric, k and batch
+// skipped, every case, without one): gpu_flat answers as flat does for every metric, k and batch
 // size; gpu_ivf_flat meets its documented recall; tombstones, filters and concurrent searches
 // behave as on the CPU; a restart rebuilds the device copy from the points.
 #include <gtest/gtest.h>
@@ -248,11 +248,22 @@ TEST(GpuFlatTest, ARestartRebuildsTheDeviceCopyFromThePoints) {
 }  // namespace
 }  // namespace vecmesh::engine
 
-int main(int argc, char** argv) {
-  if (vecmesh::gpu::DeviceCount() == 0) {
-    std::printf("SKIPPED: no CUDA device here (DeviceCount() is 0); run on a GPU machine\n");
-    return 77;
+namespace {
+
+// Skips every case, saying why, on a machine without a CUDA device.
+class RequireDevice : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (vecmesh::gpu::DeviceCount() == 0) {
+      GTEST_SKIP() << "SKIPPED: no CUDA device here (DeviceCount() is 0); run on a GPU machine";
+    }
   }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new RequireDevice);  // gtest owns it
   return RUN_ALL_TESTS();
 }
