@@ -34,7 +34,7 @@ run: build
 	@echo "  curl -X PUT localhost:8000/v1/collections/docs/points -d '{\"points\": [{\"id\": 1, \"vector\": [1, 0, 0], \"payload\": {\"tag\": \"a\"}}]}'"
 	@echo "  curl -X POST localhost:8000/v1/collections/docs/search -d '{\"vector\": [0.9, 0.1, 0], \"k\": 5}'"
 	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
-	@$(BUILD)/api/vecmeshd --host 127.0.0.1 --rest-port 8000 --grpc-port 50051 --data-dir ./data
+	@$(BUILD)/api/daemon/vecmeshd --host 127.0.0.1 --rest-port 8000 --grpc-port 50051 --data-dir ./data
 
 # The fuzz targets, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
 build-fuzz: deps

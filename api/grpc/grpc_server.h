@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "api/metrics.h"
-#include "api/service.h"
-#include "api/worker_pool.h"
+#include "api/service/metrics.h"
+#include "api/service/service.h"
+#include "api/service/worker_pool.h"
 
 namespace vecmesh::api {
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/service.h"
+#include "api/service/service.h"
 #include "vecmesh/v1/vector_store.pb.h"
 
 namespace vecmesh::api::proto {

@@ -2,8 +2,8 @@
 
 #include <exception>
 
-#include "api/json_codec.h"
-#include "api/log.h"
+#include "api/rest/json_codec.h"
+#include "api/service/log.h"
 
 namespace vecmesh::api {
 namespace {

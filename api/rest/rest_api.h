@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "api/metrics.h"
-#include "api/service.h"
+#include "api/service/metrics.h"
+#include "api/service/service.h"
 
 namespace vecmesh::api {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "api/rest/rest_api.h"
-#include "api/worker_pool.h"
+#include "api/service/worker_pool.h"
 
 namespace vecmesh::api {
 

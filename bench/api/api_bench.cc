@@ -29,7 +29,7 @@
 #include "api/grpc/grpc_server.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
-#include "api/service.h"
+#include "api/service/service.h"
 #include "tests/support/synthetic.h"
 #include "vecmesh/v1/vector_store.grpc.pb.h"
 

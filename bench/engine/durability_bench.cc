@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
 using namespace vecmesh;

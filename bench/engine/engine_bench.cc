@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
 using namespace vecmesh;

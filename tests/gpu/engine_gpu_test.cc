@@ -13,8 +13,8 @@
 
 #include <unistd.h>
 
-#include "engine/gpu_index.h"
-#include "engine/local_store.h"
+#include "engine/index/gpu_index.h"
+#include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 #include "vecmesh_gpu/status.h"
 

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <memory>
 
-#include "engine/wal.h"
+#include "engine/storage/wal.h"
 
 namespace vecmesh::testing {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 
 namespace vecmesh::testing {
 

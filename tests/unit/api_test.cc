@@ -5,7 +5,7 @@
 #include <fstream>
 #include <set>
 
-#include "api/json_codec.h"
+#include "api/rest/json_codec.h"
 #include "api/rest/rest_api.h"
 
 namespace vecmesh::api {

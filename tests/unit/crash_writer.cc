@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 #include "tests/unit/crash_protocol.h"
 
 using namespace vecmesh;

@@ -1,6 +1,6 @@
 // The device owner thread: ordering and coalescing, with an exact CPU search as the device.
 // Built into the concurrency test, so it also runs under ThreadSanitizer.
-#include "engine/device_worker.h"
+#include "engine/index/device_worker.h"
 
 #include <gtest/gtest.h>
 

@@ -16,10 +16,10 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/gpu_index.h"
-#include "engine/local_store.h"
-#include "engine/wal.h"
-#include "engine/write_ops.h"
+#include "engine/index/gpu_index.h"
+#include "engine/store/local_store.h"
+#include "engine/storage/wal.h"
+#include "engine/storage/write_ops.h"
 #include "tests/support/faulty_wal_file.h"
 #include "tests/support/synthetic.h"
 #include "tests/unit/crash_protocol.h"

@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
 namespace vecmesh::engine {

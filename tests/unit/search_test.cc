@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "engine/local_store.h"
+#include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
 namespace vecmesh::engine {

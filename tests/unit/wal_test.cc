@@ -1,6 +1,6 @@
 // The write-ahead log: round trips under concurrent appends with group commit, torn tails,
 // corruption in the middle of the log, and disk faults (ENOSPC on append, a failing fsync).
-#include "engine/wal.h"
+#include "engine/storage/wal.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

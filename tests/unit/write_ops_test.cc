@@ -1,6 +1,6 @@
 // Log records of the write operations: every kind round-trips exactly, and a malformed record
 // (truncated, or with an out-of-range enum, as a crafted snapshot file could hold) is refused.
-#include "engine/write_ops.h"
+#include "engine/storage/write_ops.h"
 
 #include <gtest/gtest.h>
 

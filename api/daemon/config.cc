@@ -1,0 +1,270 @@
+#include "api/daemon/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "engine/index/gpu_index.h"
+
+namespace vecmesh::api {
+namespace {
+
+using engine::Status;
+
+struct Option {
+  std::string name;  // flag without the dashes; file key; env VECMESH_ + upper snake case
+  std::string help;
+  std::function<std::string(const DaemonConfig&)> show;
+  std::function<Status(DaemonConfig&, const std::string&)> set;
+};
+
+std::string EnvName(const std::string& name) {
+  std::string env = "VECMESH_";
+  for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+template <typename T>
+Status ParseNumber(const std::string& name, const std::string& text, T min, T max, T* out) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used != text.size() || v < static_cast<long long>(min) ||
+        v > static_cast<long long>(max)) {
+      throw std::out_of_range(name);
+    }
+    *out = static_cast<T>(v);
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("--" + name + " must be an integer in [" +
+                                   std::to_string(min) + ", " + std::to_string(max) + "], got '" +
+                                   text + "'");
+  }
+}
+
+template <typename T>
+Option Number(std::string name, std::string help, T DaemonConfig::*field, T min, T max) {
+  return {name, std::move(help),
+          [field](const DaemonConfig& c) { return std::to_string(c.*field); },
+          [name, field, min, max](DaemonConfig& c, const std::string& v) {
+            return ParseNumber(name, v, min, max, &(c.*field));
+          }};
+}
+template <typename T>
+Option Limit(std::string name, std::string help, T engine::Limits::*field, T min, T max) {
+  return {name, std::move(help),
+          [field](const DaemonConfig& c) { return std::to_string(c.limits.*field); },
+          [name, field, min, max](DaemonConfig& c, const std::string& v) {
+            return ParseNumber(name, v, min, max, &(c.limits.*field));
+          }};
+}
+Option Text(std::string name, std::string help, std::string DaemonConfig::*field) {
+  return {name, std::move(help), [field](const DaemonConfig& c) { return c.*field; },
+          [field](DaemonConfig& c, const std::string& v) {
+            c.*field = v;
+            return Status::Ok();
+          }};
+}
+Option Flag(std::string name, std::string help, bool DaemonConfig::*field) {
+  return {name, std::move(help),
+          [field](const DaemonConfig& c) { return std::string(c.*field ? "true" : "false"); },
+          [name, field](DaemonConfig& c, const std::string& v) {
+            if (v != "true" && v != "false") {
+              return Status::InvalidArgument("--" + name + " must be true or false, got '" + v +
+                                             "'");
+            }
+            c.*field = v == "true";
+            return Status::Ok();
+          }};
+}
+
+const std::vector<Option>& Options() {
+  static const std::vector<Option> options = {
+      Text("host", "address to listen on", &DaemonConfig::host),
+      Number("rest-port", "REST port (0: any free port; the bound port is printed)",
+             &DaemonConfig::rest_port, 0, 65535),
+      Number("grpc-port", "gRPC port (0: any free port; the bound port is printed)",
+             &DaemonConfig::grpc_port, 0, 65535),
+      Text("data-dir", "data directory (write-ahead log, checkpoints, snapshots)",
+           &DaemonConfig::data_dir),
+      Text("config", "config file of 'name = value' lines, names as these flags",
+           &DaemonConfig::config_file),
+      Text("api-keys-file",
+           "file of 'ROLE KEY' lines (read_only, read_write, admin); keys may also come from "
+           "VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated). "
+           "No keys: authentication is off",
+           &DaemonConfig::api_keys_file),
+      Text("tls-cert-file",
+           "PEM certificate chain: with --tls-key-file, REST is HTTPS and gRPC is TLS only",
+           &DaemonConfig::tls_cert_file),
+      Text("tls-key-file", "PEM private key of --tls-cert-file", &DaemonConfig::tls_key_file),
+      Number("max-body-bytes",
+             "largest request body (REST: 413 beyond) or gRPC message (RESOURCE_EXHAUSTED)",
+             &DaemonConfig::max_body_bytes,
+             size_t{1024}, size_t{1} << 34),
+      Number("max-upload-bytes", "largest snapshot upload", &DaemonConfig::max_upload_bytes,
+             size_t{1024}, size_t{1} << 40),
+      Number("io-threads", "REST I/O threads (they never search)", &DaemonConfig::io_threads, 1,
+             64),
+      Number("workers", "request worker threads (0: one per core)", &DaemonConfig::workers, 0,
+             1024),
+      Number("max-queued-requests", "requests waiting for a worker before 429",
+             &DaemonConfig::max_queued_requests, size_t{1}, size_t{1} << 20),
+      Number("max-connections", "open REST connections; more are closed as they arrive",
+             &DaemonConfig::max_connections, size_t{1}, size_t{1} << 20),
+      Number("search-threads", "OpenMP threads per search batch (0: one per core)",
+             &DaemonConfig::search_threads, 0, 1024),
+      Number("read-timeout-s", "deadline to read a request once it starts",
+             &DaemonConfig::read_timeout_s, 1, 3600),
+      Number("idle-timeout-s", "idle keep-alive connections close after this",
+             &DaemonConfig::idle_timeout_s, 1, 3600),
+      Number("shutdown-grace-s", "on SIGTERM/SIGINT, how long requests in flight may finish",
+             &DaemonConfig::shutdown_grace_s, 0, 3600),
+      Number("wal-sync-interval-ms",
+             "0: fsync every write before answering (default); N: fsync every N ms "
+             "(a power loss can take the last N ms of writes)",
+             &DaemonConfig::wal_sync_interval_ms, 0, 60'000),
+      Number("checkpoint-interval-s", "a background checkpoint this long after the last one",
+             &DaemonConfig::checkpoint_interval_s, 1, 86'400),
+      Flag("truncate-corrupt-log",
+           "true: cut a corrupt log at the corruption and start (what followed is lost); "
+           "false: refuse to start, naming the file and offset",
+           &DaemonConfig::truncate_corrupt_log),
+      Text("legacy-index", "index type of collections made by POST /create_index",
+           &DaemonConfig::legacy_index),
+      Limit("max-points-per-upsert", "points per upsert", &engine::Limits::max_points_per_upsert,
+            size_t{1}, size_t{1'000'000}),
+      Limit("max-searches-per-batch", "searches per batch",
+            &engine::Limits::max_searches_per_batch, size_t{1}, size_t{100'000}),
+      Limit("max-k", "k per search", &engine::Limits::max_k, int64_t{1}, int64_t{1'000'000}),
+      Limit("max-dimension", "vector dimension", &engine::Limits::max_dimension, uint32_t{1},
+            uint32_t{1} << 20),
+      Limit("max-payload-bytes", "payload per point, serialized",
+            &engine::Limits::max_payload_bytes, size_t{16}, size_t{64} << 20),
+      Limit("max-collections", "collections", &engine::Limits::max_collections, size_t{1},
+            size_t{1'000'000}),
+  };
+  return options;
+}
+
+const Option* FindOption(const std::string& name) {
+  for (const Option& o : Options()) {
+    if (o.name == name) return &o;
+  }
+  return nullptr;
+}
+
+void AddKeys(KeyRing* keys, Role role, const char* env) {
+  const char* value = std::getenv(env);
+  if (!value) return;
+  std::stringstream list(value);
+  std::string key;
+  while (std::getline(list, key, ',')) {
+    if (!key.empty()) keys->Add(role, key);
+  }
+}
+
+}  // namespace
+
+std::string ConfigHelp() {
+  std::ostringstream out;
+  const DaemonConfig defaults;
+  out << "Usage: vecmeshd [--OPTION VALUE | --OPTION=VALUE]...\n\n"
+         "Each option can also be set by its environment variable or in the --config file;\n"
+         "flags override the environment, which overrides the file.\n\n";
+  for (const Option& o : Options()) {
+    out << "  --" << o.name << " (" << EnvName(o.name) << ", default '" << o.show(defaults)
+        << "')\n      " << o.help << "\n";
+  }
+  out << "  --help\n      this text\n";
+  return out.str();
+}
+
+engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, bool* help) {
+  *help = false;
+  // Flags first into a list, so that the file (named by a flag or the environment) can be read
+  // before them.
+  std::vector<std::pair<const Option*, std::string>> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+      return DaemonConfig{};
+    }
+    if (!arg.starts_with("--")) return Status::InvalidArgument("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Status::InvalidArgument("--" + name + " needs a value");
+    }
+    const Option* option = FindOption(name);
+    if (!option) return Status::InvalidArgument("unknown option --" + name + " (see --help)");
+    flags.emplace_back(option, value);
+  }
+
+  DaemonConfig config;
+  std::string file = std::getenv("VECMESH_CONFIG") ? std::getenv("VECMESH_CONFIG") : "";
+  for (const auto& [option, value] : flags) {
+    if (option->name == "config") file = value;
+  }
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Status::InvalidArgument("config file " + file + " cannot be read");
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      const auto first = line.find_first_not_of(" \t");
+      if (first == std::string::npos || line[first] == '#') continue;
+      const auto eq = line.find('=');
+      auto trim = [](std::string s) {
+        s.erase(0, s.find_first_not_of(" \t"));
+        s.erase(s.find_last_not_of(" \t\r") + 1);
+        return s;
+      };
+      const std::string where = file + " line " + std::to_string(number);
+      if (eq == std::string::npos) return Status::InvalidArgument(where + " must be 'name = value'");
+      const std::string name = trim(line.substr(0, eq));
+      const Option* option = FindOption(name);
+      if (!option) return Status::InvalidArgument(where + ": unknown option '" + name + "'");
+      Status s = option->set(config, trim(line.substr(eq + 1)));
+      if (!s.ok()) return Status::InvalidArgument(where + ": " + s.message());
+    }
+  }
+  for (const Option& option : Options()) {
+    if (const char* value = std::getenv(EnvName(option.name).c_str())) {
+      Status s = option.set(config, value);
+      if (!s.ok()) return Status::InvalidArgument(EnvName(option.name) + ": " + s.message());
+    }
+  }
+  for (const auto& [option, value] : flags) {
+    Status s = option->set(config, value);
+    if (!s.ok()) return s;
+  }
+
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert-file and --tls-key-file go together");
+  }
+  auto legacy_index = engine::ParseIndexType(config.legacy_index);
+  if (!legacy_index) {
+    return Status::InvalidArgument("--legacy-index '" + config.legacy_index +
+                                   "' is not an index type");
+  }
+  if (Status s = engine::CheckIndexTypeAvailable(*legacy_index); !s.ok()) {
+    return Status::InvalidArgument("--legacy-index: " + s.message());
+  }
+  if (!config.api_keys_file.empty()) {
+    auto keys = KeyRing::FromFile(config.api_keys_file);
+    if (!keys.ok()) return keys.status();
+    config.keys = std::move(*keys);
+  }
+  AddKeys(&config.keys, Role::kAdmin, "VECMESH_ADMIN_KEYS");
+  AddKeys(&config.keys, Role::kReadWrite, "VECMESH_READ_WRITE_KEYS");
+  AddKeys(&config.keys, Role::kReadOnly, "VECMESH_READ_ONLY_KEYS");
+  return config;
+}
+
+}  // namespace vecmesh::api

@@ -1,0 +1,48 @@
+// vecmeshd's configuration: defaults, then an optional config file, then VECMESH_* environment
+// variables, then command-line flags, each overriding the one before. `vecmeshd --help` lists
+// every option with its environment variable and default (API.md's "Running" names are fixed).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/service/keys.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+namespace vecmesh::api {
+
+struct DaemonConfig {
+  std::string host = "127.0.0.1";
+  int rest_port = 8000;
+  int grpc_port = 50051;
+  std::string data_dir = "./data";
+  std::string config_file;
+  std::string api_keys_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  size_t max_body_bytes = 32u << 20;
+  size_t max_upload_bytes = 1u << 30;
+  int io_threads = 1;
+  int workers = 0;  // 0: the number of cores
+  size_t max_queued_requests = 256;
+  size_t max_connections = 1024;
+  int search_threads = 0;  // 0: the number of cores
+  int read_timeout_s = 30;
+  int idle_timeout_s = 60;
+  int shutdown_grace_s = 10;
+  int wal_sync_interval_ms = 0;
+  int checkpoint_interval_s = 300;
+  bool truncate_corrupt_log = false;
+  std::string legacy_index = "flat";
+  engine::Limits limits;
+  // From VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated)
+  // and api_keys_file.
+  KeyRing keys;
+};
+
+// `args` without the program name. Sets *help (and returns defaults) for --help.
+engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, bool* help);
+std::string ConfigHelp();
+
+}  // namespace vecmesh::api

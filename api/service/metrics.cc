@@ -1,0 +1,115 @@
+#include "api/service/metrics.h"
+
+#include <sstream>
+
+#include "engine/index/gpu_index.h"
+
+namespace vecmesh::api {
+namespace {
+
+void WriteHistogram(std::ostringstream& out, const std::string& name, const std::string& labels,
+                    const engine::LatencyHistogram::Counts& counts) {
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < engine::LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += counts.buckets[i];
+    out << name << "_bucket{" << labels << sep << "le=\"" << engine::LatencyHistogram::kBounds[i]
+        << "\"} " << cumulative << "\n";
+  }
+  out << name << "_bucket{" << labels << sep << "le=\"+Inf\"} " << counts.count << "\n";
+  out << name << "_sum" << (labels.empty() ? "" : "{" + labels + "}") << " " << counts.sum_seconds
+      << "\n";
+  out << name << "_count" << (labels.empty() ? "" : "{" + labels + "}") << " " << counts.count
+      << "\n";
+}
+
+}  // namespace
+
+void Metrics::Record(std::string_view transport, std::string_view operation,
+                     std::string_view code, double seconds) {
+  engine::LatencyHistogram* histogram;
+  {
+    std::lock_guard lock(mu_);
+    ++requests_[{std::string(transport), std::string(operation), std::string(code)}];
+    auto& slot = latency_[{std::string(transport), std::string(operation)}];
+    if (!slot) slot = std::make_unique<engine::LatencyHistogram>();
+    histogram = slot.get();  // never removed: the pointer stays valid
+  }
+  histogram->Record(seconds);
+}
+
+std::string Metrics::Render(const Service& service) const {
+  std::ostringstream out;
+  out << "# HELP vecmesh_up Whether vecmeshd is serving (0 while recovering or shutting down).\n"
+         "# TYPE vecmesh_up gauge\n"
+      << "vecmesh_up " << (service.State() == "healthy" ? 1 : 0) << "\n";
+  {
+    std::lock_guard lock(mu_);
+    out << "# HELP vecmesh_requests_total Requests by transport, operation and status code.\n"
+           "# TYPE vecmesh_requests_total counter\n";
+    for (const auto& [key, count] : requests_) {
+      const auto& [transport, operation, code] = key;
+      out << "vecmesh_requests_total{transport=\"" << transport << "\",operation=\"" << operation
+          << "\",code=\"" << code << "\"} " << count << "\n";
+    }
+    out << "# HELP vecmesh_request_duration_seconds Request latency by transport and operation.\n"
+           "# TYPE vecmesh_request_duration_seconds histogram\n";
+    for (const auto& [key, histogram] : latency_) {
+      WriteHistogram(out, "vecmesh_request_duration_seconds",
+                     "transport=\"" + key.first + "\",operation=\"" + key.second + "\"",
+                     histogram->Read());
+    }
+  }
+  const auto collections = service.CollectionsForMetrics();
+  out << "# HELP vecmesh_collections Collections held.\n# TYPE vecmesh_collections gauge\n"
+      << "vecmesh_collections " << collections.size() << "\n";
+  out << "# HELP vecmesh_collection_points Live points per collection.\n"
+         "# TYPE vecmesh_collection_points gauge\n";
+  for (const auto& c : collections) {
+    out << "vecmesh_collection_points{collection=\"" << c.config.name << "\"} " << c.points << "\n";
+  }
+  out << "# HELP vecmesh_collection_indexed_points Points in each collection's approximate "
+         "index.\n# TYPE vecmesh_collection_indexed_points gauge\n";
+  for (const auto& c : collections) {
+    out << "vecmesh_collection_indexed_points{collection=\"" << c.config.name << "\"} "
+        << c.indexed_points << "\n";
+  }
+  out << "# HELP vecmesh_collection_index_state Index state per collection: 1 for the current "
+         "state.\n# TYPE vecmesh_collection_index_state gauge\n";
+  for (const auto& c : collections) {
+    for (const char* state : {"ready", "indexing", "training", "read_only"}) {
+      out << "vecmesh_collection_index_state{collection=\"" << c.config.name << "\",state=\""
+          << state << "\"} " << (c.status == state ? 1 : 0) << "\n";
+    }
+  }
+  out << "# HELP vecmesh_log_append_seconds Durable write-ahead log appends (write, fsync and "
+         "group commit wait) as writers saw them.\n"
+         "# TYPE vecmesh_log_append_seconds histogram\n";
+  WriteHistogram(out, "vecmesh_log_append_seconds", "",
+                 service.LogLatency().value_or(engine::LatencyHistogram::Counts{}));
+  out << "# HELP vecmesh_import_jobs_pending Import jobs queued or running.\n"
+         "# TYPE vecmesh_import_jobs_pending gauge\n"
+      << "vecmesh_import_jobs_pending " << service.JobQueueDepth() << "\n";
+  // One series per CUDA device in use; none without one.
+  const auto devices = engine::GpuDevices();
+  out << "# HELP vecmesh_gpu_search_batches_total Search batches run on each GPU (concurrent "
+         "searches of one index coalesce into one batch).\n"
+         "# TYPE vecmesh_gpu_search_batches_total counter\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_search_batches_total{device=\"" << d.device << "\"} " << d.search_batches
+        << "\n";
+  }
+  out << "# HELP vecmesh_gpu_search_queries_total Queries searched on each GPU.\n"
+         "# TYPE vecmesh_gpu_search_queries_total counter\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_search_queries_total{device=\"" << d.device << "\"} " << d.queries << "\n";
+  }
+  out << "# HELP vecmesh_gpu_queue_depth Operations and searches waiting for each GPU.\n"
+         "# TYPE vecmesh_gpu_queue_depth gauge\n";
+  for (const auto& d : devices) {
+    out << "vecmesh_gpu_queue_depth{device=\"" << d.device << "\"} " << d.waiting << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace vecmesh::api

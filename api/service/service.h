@@ -1,0 +1,218 @@
+// The service layer of vecmesh: every operation of ../shared/API.md, once, over the engine.
+// The REST and gRPC transports decode a request into the types below, call one method and
+// encode its answer; validation, limits, roles and backend selection all happen here (or in the
+// engine below), so both transports accept and refuse exactly the same things.
+//
+// Thread safety: every method is safe for concurrent use. Until Attach hands it the store
+// (recovery is done), every operation answers UNAVAILABLE and Health reports "recovering".
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/service/jobs.h"
+#include "api/service/keys.h"
+#include "engine/store/local_store.h"
+
+namespace vecmesh::api {
+
+using engine::Status;
+using engine::StatusOr;
+
+// Every operation, named as its gRPC method (and as the `operation` label of the metrics).
+enum class Operation {
+  kCreateCollection,
+  kGetCollection,
+  kListCollections,
+  kDeleteCollection,
+  kUpsert,
+  kGetPoints,
+  kDeletePoints,
+  kUpdatePayload,
+  kCount,
+  kScroll,
+  kSearch,
+  kSearchBatch,
+  kCreateSnapshot,
+  kListSnapshots,
+  kDownloadSnapshot,
+  kRestoreSnapshot,
+  kUploadSnapshot,
+  kSubmitImport,
+  kGetJob,
+  kLegacyCreateIndex,
+  kLegacyAddVectors,
+  kLegacySearch,
+};
+std::string_view OperationName(Operation op);
+// The least role that may call `op` (API.md's "Auth").
+Role RequiredRole(Operation op);
+
+// The backends API.md names. Only faiss (this engine) exists so far.
+inline constexpr std::string_view kLocalBackend = "faiss";
+
+// As the transports decode it: shapes checked, values not yet (the service checks them, once).
+struct CreateCollectionRequest {
+  std::string name;
+  int64_t dimension = 0;
+  std::string metric;     // "": l2
+  engine::Payload index;  // API.md's index object; null: flat
+  std::vector<std::string> backends = {std::string(kLocalBackend)};
+};
+
+struct CollectionView {
+  engine::CollectionInfo info;
+  std::vector<std::string> backends;
+};
+
+struct DeletePointsRequest {
+  std::optional<std::vector<engine::PointId>> ids;  // exactly one of ids and filter
+  std::optional<engine::Filter> filter;
+};
+
+struct UpdatePayloadRequest {
+  std::vector<engine::PointId> ids;
+  engine::Payload payload;
+  engine::PayloadMode mode = engine::PayloadMode::kMerge;
+};
+
+struct GetPointsRequest {
+  std::vector<engine::PointId> ids;
+  bool with_payload = true;
+  bool with_vector = false;
+};
+
+// One search and the store that answers it: a backend of the collection, or "all".
+struct Search {
+  engine::SearchRequest request;
+  std::string store = std::string(kLocalBackend);
+};
+
+// How one backend fared in a fanned-out search (store "all").
+struct StoreOutcome {
+  std::string store;
+  Status status;
+  double took_ms = 0;
+};
+
+struct SearchAnswer {
+  std::vector<engine::ScoredPoint> results;
+  std::vector<StoreOutcome> stores;  // filled for store "all" only
+};
+
+struct LegacyAddVectorsRequest {
+  std::string index;
+  std::vector<std::vector<float>> vectors;
+  std::vector<engine::Payload> metadata;     // empty, or one per vector
+  std::optional<std::vector<uint64_t>> ids;  // none: new ids are assigned
+};
+
+struct ServiceOptions {
+  engine::Limits limits;
+  // The index of collections made by the legacy POST /create_index.
+  engine::IndexConfig legacy_index;
+  std::string version = "0.1.0";
+};
+
+class Service {
+ public:
+  Service(ServiceOptions options, KeyRing keys);
+  ~Service();
+
+  // Recovery is done: operations are served from here on. Starts the job queue.
+  void Attach(std::unique_ptr<engine::LocalStore> store);
+  // The server is draining: /health reports "shutting_down" (load balancers stop sending), while
+  // requests already on their way are still served until Detach.
+  void BeginShutdown() { draining_ = true; }
+  // Shutdown: operations answer UNAVAILABLE from here on, the job queue stops (after the job it
+  // is running), and the store is closed (with a checkpoint) once no request holds it.
+  void Detach();
+
+  const ServiceOptions& options() const { return options_; }
+  // OK if `key` (none: no key sent) may call `op`; UNAUTHENTICATED for a missing or unknown key,
+  // PERMISSION_DENIED for a key whose role is too low.
+  Status Authorize(Operation op, std::optional<std::string_view> key) const;
+
+  // "healthy" (serving), "recovering" or "shutting_down".
+  std::string_view State() const;
+  // /health/deep's engine section and overall status ("healthy", "unhealthy").
+  struct EngineHealth {
+    std::string status;
+    size_t collections = 0;
+    size_t points = 0;
+    bool read_only = false;
+  };
+  EngineHealth DeepHealth() const;
+  // For metrics: the collections, the log latency and the job queue (null store: empty).
+  std::vector<engine::CollectionInfo> CollectionsForMetrics() const;
+  std::optional<engine::LatencyHistogram::Counts> LogLatency() const;
+  size_t JobQueueDepth() const;
+
+  StatusOr<bool> CreateCollection(const CreateCollectionRequest& request);
+  StatusOr<CollectionView> GetCollection(const std::string& name) const;
+  StatusOr<std::vector<CollectionView>> ListCollections() const;
+  Status DeleteCollection(const std::string& name);
+
+  StatusOr<size_t> Upsert(const std::string& collection, std::vector<engine::Point> points);
+  StatusOr<std::vector<engine::Record>> GetPoints(const std::string& collection,
+                                                  const GetPointsRequest& request) const;
+  StatusOr<size_t> DeletePoints(const std::string& collection, const DeletePointsRequest& request);
+  StatusOr<size_t> UpdatePayload(const std::string& collection,
+                                 const UpdatePayloadRequest& request);
+  StatusOr<size_t> Count(const std::string& collection,
+                         const std::optional<engine::Filter>& filter) const;
+  StatusOr<engine::ScrollPage> Scroll(const std::string& collection,
+                                      const engine::ScrollRequest& request) const;
+  StatusOr<SearchAnswer> SearchOne(const std::string& collection, const Search& search) const;
+  StatusOr<std::vector<SearchAnswer>> SearchBatch(const std::string& collection,
+                                                  const std::vector<Search>& searches) const;
+
+  StatusOr<engine::SnapshotInfo> CreateSnapshot(const std::string& collection);
+  StatusOr<std::vector<engine::SnapshotInfo>> ListSnapshots(const std::string& collection) const;
+  // The file to send for a download.
+  StatusOr<std::string> SnapshotPath(const std::string& collection,
+                                     const std::string& snapshot) const;
+  Status RestoreSnapshot(const std::string& collection, const std::string& snapshot);
+  // Restores `collection` from the bytes of an uploaded snapshot file.
+  Status RestoreUploadedSnapshot(const std::string& collection, std::string_view file);
+
+  // Checks the points whole, then queues them as one import job; returns its id.
+  StatusOr<std::string> SubmitImport(const std::string& collection,
+                                     std::vector<engine::Point> points);
+  StatusOr<Job> GetJob(const std::string& job_id) const;
+
+  // Legacy endpoints. CreateIndex succeeds whether the index is made now or already existed with
+  // that dimension (ALREADY_EXISTS with another).
+  Status LegacyCreateIndex(const std::string& name, int64_t dimension);
+  StatusOr<std::vector<uint64_t>> LegacyAddVectors(LegacyAddVectorsRequest request);
+  StatusOr<std::vector<engine::ScoredPoint>> LegacySearch(const std::string& index,
+                                                          std::vector<float> vector, int64_t k);
+
+ private:
+  // The store, or UNAVAILABLE while recovering or shutting down.
+  StatusOr<std::shared_ptr<engine::LocalStore>> Store() const;
+  Status CheckBackends(const std::vector<std::string>& backends) const;
+  Status CheckStore(const std::string& store, std::string_view field) const;
+  // InvalidArgument naming the limit unless 1 <= dimension <= limits.max_dimension.
+  Status CheckDimension(int64_t dimension) const;
+
+  const ServiceOptions options_;
+  const KeyRing keys_;
+
+  mutable std::mutex store_mu_;  // guards store_ and the state change around it
+  std::shared_ptr<engine::LocalStore> store_;
+  std::atomic<int> state_{0};  // 0 recovering, 1 serving, 2 shut down
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<JobQueue> jobs_;
+  std::mutex legacy_mu_;  // guards next_legacy_id_
+  // Legacy add_vectors: per index, the first integer id no add in flight has reserved.
+  std::map<std::string, uint64_t> next_legacy_id_;
+};
+
+}  // namespace vecmesh::api

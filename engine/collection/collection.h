@@ -1,0 +1,156 @@
+// One collection of the LocalStore: its points (PointTable), its approximate index, and the
+// background work that keeps the index up to date.
+//
+// Thread safety: every public method is safe for concurrent use. Writers are serialised by
+// write_mu_ and apply their change under the exclusive side of mu_, which they hold only for
+// in-memory updates. Searches hold the shared side of mu_ and never wait for an index build:
+// builds run on the store's background worker over a copy of the vectors and are swapped in
+// with a pointer exchange. The only waits a search sees are those exclusive sections (a batch
+// append, or at most AnnIndex::AddBatchSize() index insertions).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/index/ann_index.h"
+#include "engine/segment/point_table.h"
+#include "engine/rw_lock.h"
+#include "engine/status.h"
+#include "engine/types.h"
+#include "engine/storage/write_ops.h"
+
+namespace vecmesh::engine {
+
+class Collection;
+
+// Where a durable store logs each write before it is applied (the write-ahead log).
+class WriteLog {
+ public:
+  virtual ~WriteLog() = default;
+  // Returns once `op` on `collection` is durable, or an error (then it must not be applied).
+  virtual Status Log(const std::string& collection, const WriteOp& op) = 0;
+};
+
+// Runs Collection::MaintainIndex on a background thread, soon after Schedule.
+class MaintenanceScheduler {
+ public:
+  virtual ~MaintenanceScheduler() = default;
+  virtual void Schedule(std::weak_ptr<Collection> collection) = 0;
+};
+
+// What a checkpoint keeps of a collection, as of one moment.
+struct CollectionImage {
+  std::vector<SavedSlot> slots;  // every slot, in order
+  std::string index;             // AnnIndex::Save; empty: none
+  uint32_t indexed_slots = 0;    // the index covers slots [0, indexed_slots)
+};
+
+class Collection : public std::enable_shared_from_this<Collection> {
+ public:
+  // `config` must be valid (LocalStore validates it). `search_threads` bounds the OpenMP threads
+  // one search batch uses; `build_threads` the threads of one index build.
+  // `log` may be null (an in-memory store).
+  Collection(CollectionConfig config, const Limits& limits, int search_threads, int build_threads,
+             MaintenanceScheduler* scheduler, WriteLog* log);
+
+  const CollectionConfig& config() const { return config_; }
+  CollectionInfo Info() const;
+
+  // `normalized`: the vectors come from a snapshot of a cosine collection, already normalised
+  // (normalising again could change their last bits).
+  StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false);
+  // Upsert's checks of every point and of repeated ids, without the limit on their number.
+  Status ValidatePoints(const std::vector<Point>& points) const;
+  StatusOr<size_t> Delete(const std::vector<PointId>& ids);
+  StatusOr<size_t> DeleteByFilter(const Filter& filter);
+  StatusOr<size_t> SetPayload(const std::vector<PointId>& ids, const Payload& payload,
+                              PayloadMode mode);
+
+  StatusOr<std::vector<Record>> Get(const std::vector<PointId>& ids, bool with_payload,
+                                    bool with_vector) const;
+  StatusOr<size_t> Count(const Filter* filter) const;
+  std::optional<uint64_t> MaxIntegerId() const;
+  StatusOr<ScrollPage> Scroll(const ScrollRequest& request) const;
+  // Error messages name fields as "<list>[i].field" when `list` is given ("searches"), else
+  // as "field".
+  StatusOr<std::vector<std::vector<ScoredPoint>>> Search(const std::vector<SearchRequest>& requests,
+                                                         std::string_view list) const;
+
+  // Does one step of pending index work (a build, a compaction, or adding a batch of new points
+  // to the index). Returns true if more work remains. Called by the scheduler only.
+  bool MaintainIndex();
+  // Stops background work for good (the collection is being dropped).
+  void Cancel();
+  // Refuses every later write (NotFound, as if already dropped) once in-flight ones are done;
+  // Unretire undoes it if the drop could not be logged.
+  void Retire();
+  void Unretire();
+  // Holds off every write (and index catch-up) until the returned lock is released.
+  [[nodiscard]] std::unique_lock<std::mutex> BlockWrites();
+  // The live points as stored (cosine vectors normalised), in id order.
+  std::vector<Point> ExportPoints() const;
+  // Every slot and the index, consistent with each other. An index that cannot be saved is
+  // left out, to be rebuilt after a restart.
+  CollectionImage ExportImage() const;
+  // Applies a recovered record (no validation, no logging). A saved index that turns out
+  // unusable is reported on stderr and left to be rebuilt.
+  void Replay(WriteOp op);
+  // Schedules index work if there is any (after a write, or once recovery is done).
+  void RequestMaintenance();
+
+ private:
+  // The one place writes are applied: logs `op` (when the store is durable), then applies it.
+  // write_mu_ must be held. Nothing is applied if logging fails.
+  StatusOr<size_t> LogAndApply(WriteOp op);
+  size_t Apply(WriteOp op);  // write_mu_ held (or recovery, before anyone else can see it)
+  void LoadIndexPart(IndexPartOp part);  // mu_ held exclusively, during recovery
+
+  Status ValidatePoint(const Point& point, const std::string& field) const;
+  Status ValidateIds(const std::vector<PointId>& ids, const std::string& field) const;
+  Status ValidatePayloadSize(const Payload& payload, const std::string& field) const;
+
+  enum class IndexStep { kNone, kRebuild, kAddTail };
+  IndexStep NextIndexStep() const;  // mu_ must be held (either side)
+  void Rebuild();
+  void AddTail();
+
+  // Whether a search for k whose filter keeps `matched` of `live` points is better answered
+  // exactly (cheaper, or out of the index's reach).
+  bool PreferExact(size_t matched, size_t live, size_t k, const AnnSearchParams& params) const;
+  // Answers the requests `indexed_of` through the approximate index into (*neighbors)[i]
+  // (mu_ held shared). Throws what FAISS throws.
+  void SearchIndexed(const std::vector<std::vector<float>>& queries,
+                     const std::vector<SearchRequest>& requests,
+                     const std::vector<std::optional<Bitset>>& filters,
+                     const std::vector<size_t>& matched, const std::vector<AnnSearchParams>& params,
+                     const Bitset* all_live, const std::vector<size_t>& indexed_of,
+                     std::vector<std::vector<Neighbor>>* neighbors) const;
+  Record MakeRecord(uint32_t slot, bool with_payload, bool with_vector) const;
+
+  const CollectionConfig config_;
+  const Limits limits_;
+  const int search_threads_;
+  const int build_threads_;
+  MaintenanceScheduler* const scheduler_;
+  WriteLog* const log_;
+
+  std::mutex write_mu_;   // serialises writers, and the catch-up of an index rebuild
+  bool retired_ = false;  // guarded by write_mu_
+  mutable RwLock mu_;     // guards table_, index_ and indexed_slots_
+  std::unique_ptr<PointTable> table_;
+  std::unique_ptr<AnnIndex> index_;  // null: flat, or not built/trained yet
+  uint32_t indexed_slots_ = 0;       // index_ holds exactly the slots [0, indexed_slots_)
+  std::string loading_index_;        // recovery only: the parts of a saved index read so far
+
+  std::mutex maintenance_mu_;  // one MaintainIndex at a time; guards nothing else
+  std::atomic<bool> maintenance_requested_{false};
+  std::atomic<bool> building_{false};
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace vecmesh::engine

@@ -1,0 +1,266 @@
+#include "engine/storage/write_ops.h"
+
+#include <cstring>
+
+namespace vecmesh::engine {
+namespace {
+
+enum class Kind : uint8_t {
+  kCreate = 1,
+  kDrop = 2,
+  kUpsert = 3,
+  kDelete = 4,
+  kSetPayload = 5,
+  kSlots = 6,
+  kIndexPart = 7,
+};
+
+class Writer {
+ public:
+  void U8(uint8_t v) { out.push_back(static_cast<char>(v)); }
+  void U32(uint32_t v) { Raw(&v, 4); }
+  void U64(uint64_t v) { Raw(&v, 8); }
+  void Str(std::string_view s) {
+    U32(static_cast<uint32_t>(s.size()));
+    out.append(s);
+  }
+  void Raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+  void Id(const PointId& id) {
+    if (const auto* n = std::get_if<uint64_t>(&id)) {
+      U8(0);
+      U64(*n);
+    } else {
+      U8(1);
+      Str(std::get<std::string>(id));
+    }
+  }
+  void Ids(const std::vector<PointId>& ids) {
+    U32(static_cast<uint32_t>(ids.size()));
+    for (const PointId& id : ids) Id(id);
+  }
+  void Vector(const std::vector<float>& v) {
+    U32(static_cast<uint32_t>(v.size()));
+    Raw(v.data(), v.size() * sizeof(float));
+  }
+  std::string out;
+};
+
+// Reads fields in order; after the first overrun every read fails and ok() is false.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && in_.empty(); }
+  uint8_t U8() {
+    uint8_t v = 0;
+    Raw(&v, 1);
+    return v;
+  }
+  uint32_t U32() {
+    uint32_t v = 0;
+    Raw(&v, 4);
+    return v;
+  }
+  uint64_t U64() {
+    uint64_t v = 0;
+    Raw(&v, 8);
+    return v;
+  }
+  std::string Str() {
+    uint32_t n = U32();
+    if (!ok_ || n > in_.size()) return Fail<std::string>();
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  void Raw(void* p, size_t n) {
+    if (!ok_ || n > in_.size()) {
+      ok_ = false;
+      return;
+    }
+    std::memcpy(p, in_.data(), n);
+    in_.remove_prefix(n);
+  }
+  PointId Id() {
+    uint8_t tag = U8();
+    if (tag == 0) return U64();
+    if (tag == 1) return Str();
+    return Fail<PointId>();
+  }
+  std::vector<PointId> Ids() {
+    uint32_t n = U32();
+    std::vector<PointId> ids;
+    for (uint32_t i = 0; i < n && ok_; ++i) ids.push_back(Id());
+    return ids;
+  }
+  std::vector<float> Vector() {
+    const uint32_t dim = U32();
+    if (!ok_ || dim > in_.size() / sizeof(float)) return Fail<std::vector<float>>();
+    std::vector<float> v(dim);
+    Raw(v.data(), dim * sizeof(float));
+    return v;
+  }
+  Payload Json() {
+    std::string text = Str();
+    if (JsonNestingDepth(text) > kMaxJsonDepth) return Fail<Payload>();  // a crafted snapshot
+    Payload p = Payload::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (p.is_discarded()) return Fail<Payload>();
+    return p;
+  }
+
+ private:
+  template <typename T>
+  T Fail() {
+    ok_ = false;
+    return T{};
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
+  Writer w;
+  if (const auto* create = std::get_if<CreateCollectionOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kCreate));
+    w.Str(collection);
+    w.U32(create->config.dimension);
+    w.U8(static_cast<uint8_t>(create->config.metric));
+    w.Str(IndexConfigToJson(create->config.index).dump());
+  } else if (std::holds_alternative<DropCollectionOp>(op)) {
+    w.U8(static_cast<uint8_t>(Kind::kDrop));
+    w.Str(collection);
+  } else if (const auto* upsert = std::get_if<UpsertOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kUpsert));
+    w.Str(collection);
+    w.U32(static_cast<uint32_t>(upsert->points.size()));
+    for (const Point& p : upsert->points) {
+      w.Id(p.id);
+      w.Vector(p.vector);
+      w.Str(p.payload.dump());
+    }
+  } else if (const auto* del = std::get_if<DeleteOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kDelete));
+    w.Str(collection);
+    w.Ids(del->ids);
+  } else if (const auto* slots = std::get_if<SlotsOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kSlots));
+    w.Str(collection);
+    w.U32(static_cast<uint32_t>(slots->slots.size()));
+    for (const SavedSlot& s : slots->slots) {
+      w.U8(s.live ? 1 : 0);
+      w.Vector(s.point.vector);
+      if (s.live) {
+        w.Id(s.point.id);
+        w.Str(s.point.payload.dump());
+      }
+    }
+  } else if (const auto* part = std::get_if<IndexPartOp>(&op)) {
+    w.U8(static_cast<uint8_t>(Kind::kIndexPart));
+    w.Str(collection);
+    w.U32(part->indexed_slots);
+    w.U64(part->image_bytes);
+    w.Str(part->part);
+  } else {
+    const auto& set = std::get<SetPayloadOp>(op);
+    w.U8(static_cast<uint8_t>(Kind::kSetPayload));
+    w.Str(collection);
+    w.Ids(set.ids);
+    w.Str(set.payload.dump());
+    w.U8(set.mode == PayloadMode::kMerge ? 0 : 1);
+  }
+  return std::move(w.out);
+}
+
+Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op) {
+  Reader r(record);
+  const auto kind = static_cast<Kind>(r.U8());
+  *collection = r.Str();
+  switch (kind) {
+    case Kind::kCreate: {
+      CreateCollectionOp create;
+      create.config.name = *collection;
+      create.config.dimension = r.U32();
+      const uint8_t metric = r.U8();
+      if (metric > static_cast<uint8_t>(Metric::kCosine)) {
+        return Status::Internal("log record for '" + *collection + "' has unknown metric " +
+                                std::to_string(metric));
+      }
+      create.config.metric = static_cast<Metric>(metric);
+      auto index = IndexConfigFromJson(r.Json(), create.config.dimension);
+      if (!index.ok()) return Status::Internal("log record: " + index.status().message());
+      create.config.index = *index;
+      *op = std::move(create);
+      break;
+    }
+    case Kind::kDrop:
+      *op = DropCollectionOp{};
+      break;
+    case Kind::kUpsert: {
+      UpsertOp upsert;
+      const uint32_t n = r.U32();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        Point p;
+        p.id = r.Id();
+        p.vector = r.Vector();
+        p.payload = r.Json();
+        upsert.points.push_back(std::move(p));
+      }
+      *op = std::move(upsert);
+      break;
+    }
+    case Kind::kDelete:
+      *op = DeleteOp{r.Ids()};
+      break;
+    case Kind::kSetPayload: {
+      SetPayloadOp set;
+      set.ids = r.Ids();
+      set.payload = r.Json();
+      const uint8_t mode = r.U8();
+      if (mode > 1) {
+        return Status::Internal("log record for '" + *collection + "' has unknown payload mode " +
+                                std::to_string(mode));
+      }
+      set.mode = mode == 0 ? PayloadMode::kMerge : PayloadMode::kReplace;
+      *op = std::move(set);
+      break;
+    }
+    case Kind::kSlots: {
+      SlotsOp slots;
+      const uint32_t n = r.U32();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        SavedSlot s;
+        const uint8_t live = r.U8();
+        if (live > 1) {
+          return Status::Internal("state record for '" + *collection + "' has a slot marked " +
+                                  std::to_string(live));
+        }
+        s.live = live == 1;
+        s.point.vector = r.Vector();
+        if (s.live) {
+          s.point.id = r.Id();
+          s.point.payload = r.Json();
+        }
+        slots.slots.push_back(std::move(s));
+      }
+      *op = std::move(slots);
+      break;
+    }
+    case Kind::kIndexPart: {
+      IndexPartOp part;
+      part.indexed_slots = r.U32();
+      part.image_bytes = r.U64();
+      part.part = r.Str();
+      *op = std::move(part);
+      break;
+    }
+    default:
+      return Status::Internal("log record of unknown kind " +
+                              std::to_string(static_cast<int>(kind)));
+  }
+  if (!r.done()) return Status::Internal("log record for '" + *collection + "' is malformed");
+  return Status::Ok();
+}
+
+}  // namespace vecmesh::engine
