@@ -72,6 +72,10 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // "INVALID_ARGUMENT: message"
   std::string ToString() const;
+  // The same code, its message preceded by `context` ("context: message").
+  Status WithContext(std::string_view context) const {
+    return {code_, std::string(context) + ": " + message_};
+  }
 
  private:
   Status(StatusCode code, std::string msg) : code_(code), message_(std::move(msg)) {}

@@ -133,6 +133,10 @@ const std::vector<Option>& Options() {
            &DaemonConfig::truncate_corrupt_log),
       Text("legacy-index", "index type of collections made by POST /create_index",
            &DaemonConfig::legacy_index),
+      Flag("access-log",
+           "true: one JSON line per request on the log (request id, route or RPC, status, "
+           "latency, bytes); false: none",
+           &DaemonConfig::access_log),
       Limit("max-points-per-upsert", "points per upsert", &engine::Limits::max_points_per_upsert,
             size_t{1}, size_t{1'000'000}),
       Limit("max-searches-per-batch", "searches per batch",

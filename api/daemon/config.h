@@ -35,6 +35,7 @@ struct DaemonConfig {
   int checkpoint_interval_s = 300;
   bool truncate_corrupt_log = false;
   std::string legacy_index = "flat";
+  bool access_log = true;  // one JSON line per request
   engine::Limits limits;
   // From VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated)
   // and api_keys_file.

@@ -54,9 +54,10 @@ std::optional<std::string> ReadFile(const std::string& path) {
   return out.str();
 }
 
-std::optional<std::string_view> ApiKeyOf(const grpc::CallbackServerContext* context) {
+std::optional<std::string_view> MetadataOf(const grpc::CallbackServerContext* context,
+                                           std::string_view key) {
   const auto& metadata = context->client_metadata();
-  auto it = metadata.find("api-key");
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
   if (it == metadata.end()) return std::nullopt;
   return std::string_view(it->second.data(), it->second.size());
 }
@@ -65,11 +66,17 @@ std::optional<std::string_view> ApiKeyOf(const grpc::CallbackServerContext* cont
 
 class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
  public:
-  Impl(api::Service& service, Metrics& metrics, WorkerPool& pool, GrpcServerOptions options)
-      : service_(service), metrics_(metrics), pool_(pool), options_(std::move(options)) {}
+  Impl(api::Service& service, Metrics& metrics, const AccessLog& access_log, WorkerPool& pool,
+       GrpcServerOptions options)
+      : service_(service),
+        metrics_(metrics),
+        access_log_(access_log),
+        pool_(pool),
+        options_(std::move(options)) {}
 
   api::Service& service_;  // not v1::VectorStore::Service, which this class derives from
   Metrics& metrics_;
+  const AccessLog& access_log_;
   WorkerPool& pool_;
   const GrpcServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
@@ -77,19 +84,27 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
  private:
   const engine::Limits& limits() const { return service_.options().limits; }
 
-  // Checks the key on the gRPC thread, then runs `work` (which fills the response) on the
-  // worker pool and finishes the call there.
+  // Checks the key on the gRPC thread, then runs `work` (which fills `response` from
+  // `request`) on the worker pool and finishes the call there, recording it in the metrics and
+  // the access log.
   template <typename Work>
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Operation op, Work work) {
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Operation op,
+                                const google::protobuf::Message* request,
+                                const google::protobuf::Message* response, Work work) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     const auto start = std::chrono::steady_clock::now();
-    auto finish = [this, reactor, op, start](const Status& s) {
-      metrics_.Record("grpc", OperationName(op), engine::CodeName(s.code()),
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                          .count());
-      reactor->Finish(ToGrpc(s));
+    auto finish = [this, reactor, context, op, start, request, response](const Status& s) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const std::string_view code = engine::CodeName(s.code());
+      metrics_.Record("grpc", OperationName(op), code, seconds);
+      const grpc::Status answer = ToGrpc(s);
+      access_log_.Write({"grpc", RequestIdOf(MetadataOf(context, "x-request-id").value_or("")),
+                         OperationName(op), static_cast<int>(answer.error_code()), code, seconds,
+                         request->ByteSizeLong(), s.ok() ? response->ByteSizeLong() : 0});
+      reactor->Finish(answer);
     };
-    Status allowed = service_.Authorize(op, ApiKeyOf(context));
+    Status allowed = service_.Authorize(op, MetadataOf(context, "api-key"));
     if (!allowed.ok()) {
       finish(allowed);
       return reactor;
@@ -120,7 +135,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* CreateCollection(grpc::CallbackServerContext* c,
                                              const v1::CreateCollectionRequest* r,
                                              v1::CreateCollectionResponse* out) override {
-    return Run(c, Operation::kCreateCollection, [this, r, out]() -> Status {
+    return Run(c, Operation::kCreateCollection, r, out, [this, r, out]() -> Status {
       auto created = service_.CreateCollection(proto::Decode(*r));
       if (!created.ok()) return created.status();
       auto view = service_.GetCollection(r->name());
@@ -133,7 +148,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* GetCollection(grpc::CallbackServerContext* c,
                                           const v1::GetCollectionRequest* r,
                                           v1::CollectionInfo* out) override {
-    return Run(c, Operation::kGetCollection, [this, r, out]() -> Status {
+    return Run(c, Operation::kGetCollection, r, out, [this, r, out]() -> Status {
       auto view = service_.GetCollection(r->name());
       if (!view.ok()) return view.status();
       proto::Encode(*view, out);
@@ -141,9 +156,9 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     });
   }
   grpc::ServerUnaryReactor* ListCollections(grpc::CallbackServerContext* c,
-                                            const v1::ListCollectionsRequest*,
+                                            const v1::ListCollectionsRequest* r,
                                             v1::ListCollectionsResponse* out) override {
-    return Run(c, Operation::kListCollections, [this, out]() -> Status {
+    return Run(c, Operation::kListCollections, r, out, [this, out]() -> Status {
       auto all = service_.ListCollections();
       if (!all.ok()) return all.status();
       for (const auto& view : *all) proto::Encode(view, out->add_collections());
@@ -153,7 +168,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* DeleteCollection(grpc::CallbackServerContext* c,
                                              const v1::DeleteCollectionRequest* r,
                                              v1::DeleteCollectionResponse* out) override {
-    return Run(c, Operation::kDeleteCollection, [this, r, out]() -> Status {
+    return Run(c, Operation::kDeleteCollection, r, out, [this, r, out]() -> Status {
       Status s = service_.DeleteCollection(r->name());
       out->set_deleted(s.ok());
       return s;
@@ -161,7 +176,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
   grpc::ServerUnaryReactor* Upsert(grpc::CallbackServerContext* c, const v1::UpsertRequest* r,
                                    v1::UpsertResponse* out) override {
-    return Run(c, Operation::kUpsert, [this, r, out]() -> Status {
+    return Run(c, Operation::kUpsert, r, out, [this, r, out]() -> Status {
       auto points = proto::DecodePoints(r->points());
       if (!points.ok()) return points.status();
       auto n = service_.Upsert(r->collection(), std::move(*points));
@@ -173,7 +188,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* GetPoints(grpc::CallbackServerContext* c,
                                       const v1::GetPointsRequest* r,
                                       v1::GetPointsResponse* out) override {
-    return Run(c, Operation::kGetPoints, [this, r, out]() -> Status {
+    return Run(c, Operation::kGetPoints, r, out, [this, r, out]() -> Status {
       auto ids = proto::DecodeIds(r->ids(), "ids");
       if (!ids.ok()) return ids.status();
       GetPointsRequest request{std::move(*ids), !r->has_with_payload() || r->with_payload(),
@@ -187,7 +202,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* DeletePoints(grpc::CallbackServerContext* c,
                                          const v1::DeletePointsRequest* r,
                                          v1::DeletePointsResponse* out) override {
-    return Run(c, Operation::kDeletePoints, [this, r, out]() -> Status {
+    return Run(c, Operation::kDeletePoints, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r, limits());
       if (!request.ok()) return request.status();
       auto n = service_.DeletePoints(r->collection(), *request);
@@ -199,7 +214,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* UpdatePayload(grpc::CallbackServerContext* c,
                                           const v1::UpdatePayloadRequest* r,
                                           v1::UpdatePayloadResponse* out) override {
-    return Run(c, Operation::kUpdatePayload, [this, r, out]() -> Status {
+    return Run(c, Operation::kUpdatePayload, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r);
       if (!request.ok()) return request.status();
       auto n = service_.UpdatePayload(r->collection(), *request);
@@ -210,7 +225,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
   grpc::ServerUnaryReactor* Count(grpc::CallbackServerContext* c, const v1::CountRequest* r,
                                   v1::CountResponse* out) override {
-    return Run(c, Operation::kCount, [this, r, out]() -> Status {
+    return Run(c, Operation::kCount, r, out, [this, r, out]() -> Status {
       auto filter = proto::DecodeFilter(r->has_filter(), r->filter(), limits(), "filter");
       if (!filter.ok()) return filter.status();
       auto n = service_.Count(r->collection(), *filter);
@@ -221,7 +236,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
   grpc::ServerUnaryReactor* Scroll(grpc::CallbackServerContext* c, const v1::ScrollRequest* r,
                                    v1::ScrollResponse* out) override {
-    return Run(c, Operation::kScroll, [this, r, out]() -> Status {
+    return Run(c, Operation::kScroll, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r, limits());
       if (!request.ok()) return request.status();
       auto page = service_.Scroll(r->collection(), *request);
@@ -233,7 +248,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* c, const v1::SearchRequest* r,
                                    v1::SearchResponse* out) override {
-    return Run(c, Operation::kSearch, [this, r, out]() -> Status {
+    return Run(c, Operation::kSearch, r, out, [this, r, out]() -> Status {
       auto search = proto::Decode(*r, limits(), "");
       if (!search.ok()) return search.status();
       auto answer = service_.SearchOne(r->collection(), *search);
@@ -245,7 +260,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* SearchBatch(grpc::CallbackServerContext* c,
                                         const v1::SearchBatchRequest* r,
                                         v1::SearchBatchResponse* out) override {
-    return Run(c, Operation::kSearchBatch, [this, r, out]() -> Status {
+    return Run(c, Operation::kSearchBatch, r, out, [this, r, out]() -> Status {
       if (static_cast<size_t>(r->searches_size()) > limits().max_searches_per_batch) {
         return Status::InvalidArgument("searches has " + std::to_string(r->searches_size()) +
                                        " entries; the limit is " +
@@ -270,7 +285,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* c,
                                            const v1::CreateSnapshotRequest* r,
                                            v1::Snapshot* out) override {
-    return Run(c, Operation::kCreateSnapshot, [this, r, out]() -> Status {
+    return Run(c, Operation::kCreateSnapshot, r, out, [this, r, out]() -> Status {
       auto snapshot = service_.CreateSnapshot(r->collection());
       if (!snapshot.ok()) return snapshot.status();
       out->set_snapshot(snapshot->name);
@@ -281,7 +296,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* c,
                                           const v1::ListSnapshotsRequest* r,
                                           v1::ListSnapshotsResponse* out) override {
-    return Run(c, Operation::kListSnapshots, [this, r, out]() -> Status {
+    return Run(c, Operation::kListSnapshots, r, out, [this, r, out]() -> Status {
       auto all = service_.ListSnapshots(r->collection());
       if (!all.ok()) return all.status();
       for (const auto& s : *all) {
@@ -296,7 +311,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
                                             const v1::RestoreSnapshotRequest* r,
                                             v1::RestoreSnapshotResponse* out) override {
     const Operation op = r->has_file() ? Operation::kUploadSnapshot : Operation::kRestoreSnapshot;
-    return Run(c, op, [this, r, out]() -> Status {
+    return Run(c, op, r, out, [this, r, out]() -> Status {
       Status s;
       if (r->has_file()) {
         s = service_.RestoreUploadedSnapshot(r->collection(), r->file());
@@ -312,7 +327,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   grpc::ServerUnaryReactor* SubmitImport(grpc::CallbackServerContext* c,
                                          const v1::SubmitImportRequest* r,
                                          v1::SubmitImportResponse* out) override {
-    return Run(c, Operation::kSubmitImport, [this, r, out]() -> Status {
+    return Run(c, Operation::kSubmitImport, r, out, [this, r, out]() -> Status {
       auto points = proto::DecodePoints(r->points());
       if (!points.ok()) return points.status();
       auto job = service_.SubmitImport(r->collection(), std::move(*points));
@@ -323,7 +338,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* c, const v1::GetJobRequest* r,
                                    v1::Job* out) override {
-    return Run(c, Operation::kGetJob, [this, r, out]() -> Status {
+    return Run(c, Operation::kGetJob, r, out, [this, r, out]() -> Status {
       auto job = service_.GetJob(r->job_id());
       if (!job.ok()) return job.status();
       proto::Encode(*job, out);
@@ -332,9 +347,9 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
   }
 };
 
-GrpcServer::GrpcServer(Service& service, Metrics& metrics, WorkerPool& pool,
-                       GrpcServerOptions options)
-    : impl_(std::make_unique<Impl>(service, metrics, pool, std::move(options))) {}
+GrpcServer::GrpcServer(Service& service, Metrics& metrics, const AccessLog& access_log,
+                       WorkerPool& pool, GrpcServerOptions options)
+    : impl_(std::make_unique<Impl>(service, metrics, access_log, pool, std::move(options))) {}
 
 GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
 

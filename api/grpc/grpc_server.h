@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "api/service/access_log.h"
 #include "api/service/metrics.h"
 #include "api/service/service.h"
 #include "api/service/worker_pool.h"
@@ -27,7 +28,8 @@ struct GrpcServerOptions {
 
 class GrpcServer {
  public:
-  GrpcServer(Service& service, Metrics& metrics, WorkerPool& pool, GrpcServerOptions options);
+  GrpcServer(Service& service, Metrics& metrics, const AccessLog& access_log, WorkerPool& pool,
+             GrpcServerOptions options);
   ~GrpcServer();
 
   engine::Status Start();

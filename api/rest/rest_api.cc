@@ -1,6 +1,7 @@
 #include "api/rest/rest_api.h"
 
 #include <exception>
+#include <filesystem>
 
 #include "api/rest/json_codec.h"
 #include "api/service/log.h"
@@ -73,7 +74,8 @@ int HttpStatusOf(engine::StatusCode code) {
   return 500;
 }
 
-RestApi::RestApi(Service& service, Metrics& metrics) : service_(service), metrics_(metrics) {
+RestApi::RestApi(Service& service, Metrics& metrics, const AccessLog& access_log)
+    : service_(service), metrics_(metrics), access_log_(access_log) {
   BuildRoutes();
 }
 
@@ -349,6 +351,19 @@ const Route* RestApi::Match(const std::string& method, const std::string& path,
   return nullptr;
 }
 
+void RestApi::Record(const HttpRequest& request, const std::string& label,
+                     const HttpResponse& response, double seconds) const {
+  metrics_.Record("rest", label, response.code, seconds);
+  size_t bytes_out = response.body.size();
+  if (!response.file.empty()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(response.file, ec);
+    if (!ec) bytes_out = size;
+  }
+  access_log_.Write({"rest", request.request_id, label, response.status, response.code, seconds,
+                     request.body.size(), bytes_out});
+}
+
 std::string RestApi::LabelOf(const HttpRequest& request) const {
   const std::string path = request.target.substr(0, request.target.find('?'));
   PathParams params;
@@ -389,7 +404,7 @@ HttpResponse RestApi::Handle(const HttpRequest& request) const {
                                   : "unmatched";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics_.Record("rest", label, response.code, seconds);
+  Record(request, label, response, seconds);
   if (response.status >= 500 && route && route->operation) {
     Log("error", "request failed",
         {{"request_id", request.request_id},
@@ -412,14 +427,14 @@ std::optional<HttpResponse> RestApi::RefuseEarly(const HttpRequest& header) cons
   engine::Status allowed = service_.Authorize(*route->operation, header.api_key);
   if (allowed.ok()) return std::nullopt;
   HttpResponse response = Error(allowed);
-  metrics_.Record("rest", OperationName(*route->operation), response.code, 0);
+  Record(header, std::string(OperationName(*route->operation)), response, 0);
   return response;
 }
 
 HttpResponse RestApi::Overloaded(const HttpRequest& request) const {
   HttpResponse response = Error(engine::Status::ResourceExhausted(
       "the server is at capacity (its request queue is full): retry with backoff"));
-  metrics_.Record("rest", LabelOf(request), response.code, 0);
+  Record(request, LabelOf(request), response, 0);
   return response;
 }
 
@@ -427,7 +442,7 @@ HttpResponse RestApi::TooLarge(const HttpRequest& request, size_t limit) const {
   HttpResponse response = Error(engine::Status::ResourceExhausted(
       "the request body is larger than the limit of " + std::to_string(limit) + " bytes"));
   response.status = 413;
-  metrics_.Record("rest", LabelOf(request), response.code, 0);
+  Record(request, LabelOf(request), response, 0);
   return response;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "api/service/access_log.h"
 #include "api/service/metrics.h"
 #include "api/service/service.h"
 
@@ -46,21 +47,21 @@ int HttpStatusOf(engine::StatusCode code);
 
 class RestApi {
  public:
-  RestApi(Service& service, Metrics& metrics);
+  RestApi(Service& service, Metrics& metrics, const AccessLog& access_log);
 
   const std::vector<Route>& routes() const { return routes_; }
   // Whether `request` is answered without the worker pool (health, metrics: cheap, and needed
   // most when the server is overloaded).
   bool IsLight(const HttpRequest& request) const;
-  // Routes, authorizes and answers one request, and records it in the metrics. Operations
-  // answered with a 5xx status are logged with the request id.
+  // Routes, authorizes and answers one request, and records it in the metrics and the access
+  // log. Operations answered with a 5xx status are also logged as errors with the request id.
   HttpResponse Handle(const HttpRequest& request) const;
   // The answer for a request that must be refused from its header alone (method, target, key):
   // an unauthenticated or unauthorized call, so that its body is never read. None: go on.
   std::optional<HttpResponse> RefuseEarly(const HttpRequest& header) const;
-  // The 429 answer when the worker pool is full (recorded in the metrics too).
+  // The 429 answer when the worker pool is full (recorded like every answer).
   HttpResponse Overloaded(const HttpRequest& request) const;
-  // A 413 answer for a body over `limit` bytes (recorded in the metrics too).
+  // A 413 answer for a body over `limit` bytes (recorded like every answer).
   HttpResponse TooLarge(const HttpRequest& request, size_t limit) const;
 
  private:
@@ -69,10 +70,14 @@ class RestApi {
                      HttpResponse* error) const;
   HttpResponse Error(const engine::Status& status) const;
   std::string LabelOf(const HttpRequest& request) const;
+  // Records an answer in the metrics and the access log.
+  void Record(const HttpRequest& request, const std::string& label, const HttpResponse& response,
+              double seconds) const;
   void BuildRoutes();
 
   Service& service_;
   Metrics& metrics_;
+  const AccessLog& access_log_;
   std::vector<Route> routes_;
 };
 

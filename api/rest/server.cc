@@ -17,22 +17,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string NewRequestId() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  char id[17];
-  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random()));
-  return id;
-}
-
-// A client's X-Request-Id is kept if it is short and printable; otherwise we make one.
-std::string RequestIdOf(std::string_view given) {
-  if (given.empty() || given.size() > 128) return NewRequestId();
-  for (char c : given) {
-    if (c < 0x21 || c > 0x7e) return NewRequestId();
-  }
-  return std::string(given);
-}
-
 std::optional<std::string> ApiKeyOf(const http::fields& headers) {
   if (auto it = headers.find("api-key"); it != headers.end()) return std::string(it->value());
   if (auto it = headers.find(http::field::authorization); it != headers.end()) {

@@ -12,10 +12,6 @@ using engine::PointId;
 
 namespace {
 
-enum ServiceState { kRecovering = 0, kServing = 1, kShuttingDown = 2 };
-
-// Import jobs waiting in memory: bounded by their points, not their number.
-constexpr size_t kMaxQueuedImportPoints = 2'000'000;
 const std::vector<std::string_view> kBackends = {"faiss", "qdrant", "chroma"};
 
 bool IsKnownBackend(std::string_view name) {
@@ -115,68 +111,56 @@ Service::Service(ServiceOptions options, KeyRing keys)
 
 Service::~Service() { Detach(); }
 
-void Service::Attach(std::unique_ptr<engine::LocalStore> store) {
-  std::shared_ptr<engine::LocalStore> shared(std::move(store));
-  std::weak_ptr<engine::LocalStore> weak = shared;
-  const size_t chunk = options_.limits.max_points_per_upsert;
-  auto apply = [weak, chunk](const std::string& collection,
-                             std::vector<engine::Point> points) -> Status {
-    auto store = weak.lock();
-    if (!store) return Status::Unavailable("the server is shutting down");
-    const size_t total = points.size();
-    for (size_t begin = 0; begin < total; begin += chunk) {
-      const size_t end = std::min(total, begin + chunk);
-      std::vector<engine::Point> part(std::make_move_iterator(points.begin() + begin),
-                                      std::make_move_iterator(points.begin() + end));
-      auto written = store->Upsert(collection, std::move(part));
-      if (!written.ok()) {
-        return Status::Unavailable(std::to_string(begin) + " of " + std::to_string(total) +
-                                   " points were written before this failure: " +
-                                   written.status().ToString());
-      }
-    }
-    return Status::Ok();
-  };
+void Service::Attach(std::shared_ptr<engine::LocalStore> store) {
   std::lock_guard lock(store_mu_);
-  jobs_ = std::make_unique<InProcessJobQueue>(apply, kMaxQueuedImportPoints);
-  store_ = std::move(shared);
-  state_ = kServing;
+  store_ = std::move(store);
+}
+
+void Service::SetJobQueue(std::shared_ptr<JobQueue> jobs) {
+  std::lock_guard lock(store_mu_);
+  jobs_ = std::move(jobs);
+}
+
+void Service::Serve() {
+  std::lock_guard lock(store_mu_);
+  if (store_) state_ = ServiceState::kServing;
 }
 
 void Service::Detach() {
-  std::unique_ptr<JobQueue> jobs;
   std::shared_ptr<engine::LocalStore> store;
   {
     std::lock_guard lock(store_mu_);
-    if (state_ != kServing) return;
-    state_ = kShuttingDown;
-    jobs = std::move(jobs_);
+    state_ = ServiceState::kShutDown;
     store = std::move(store_);
   }
-  jobs.reset();  // finishes the job it is running
-  // The store closes (and checkpoints) here, or when the last request still holding it ends.
+  // The store closes (and checkpoints) when its last owner lets go: the daemon, once every
+  // request still holding it has ended.
 }
 
 StatusOr<std::shared_ptr<engine::LocalStore>> Service::Store() const {
   std::lock_guard lock(store_mu_);
   switch (state_.load()) {
-    case kRecovering:
+    case ServiceState::kRecovering:
       return Status::Unavailable("vecmesh is recovering its data; retry shortly");
-    case kShuttingDown:
+    case ServiceState::kShutDown:
       return Status::Unavailable("vecmesh is shutting down");
+    case ServiceState::kServing:
+      return store_;
   }
-  return store_;
+  return Status::Internal("unknown service state");
 }
 
 std::string_view Service::State() const {
   if (draining_) return "shutting_down";
   switch (state_.load()) {
-    case kRecovering:
+    case ServiceState::kRecovering:
       return "recovering";
-    case kShuttingDown:
+    case ServiceState::kShutDown:
       return "shutting_down";
+    case ServiceState::kServing:
+      return "healthy";
   }
-  return "healthy";
+  return "unknown";
 }
 
 Status Service::Authorize(Operation op, std::optional<std::string_view> key) const {
@@ -471,6 +455,22 @@ StatusOr<std::string> Service::SubmitImport(const std::string& collection,
   std::lock_guard lock(store_mu_);
   if (!jobs_) return Status::Unavailable("vecmesh is shutting down");
   return jobs_->Submit(collection, std::move(points));
+}
+
+Status Service::ApplyImport(const std::string& collection, std::vector<engine::Point> points) {
+  const size_t chunk = options_.limits.max_points_per_upsert;
+  const size_t total = points.size();
+  for (size_t begin = 0; begin < total; begin += chunk) {
+    const size_t end = std::min(total, begin + chunk);
+    std::vector<engine::Point> part(std::make_move_iterator(points.begin() + begin),
+                                    std::make_move_iterator(points.begin() + end));
+    auto written = Upsert(collection, std::move(part));
+    if (!written.ok()) {
+      return written.status().WithContext(std::to_string(begin) + " of " + std::to_string(total) +
+                                          " points were written before this failure");
+    }
+  }
+  return Status::Ok();
 }
 
 StatusOr<Job> Service::GetJob(const std::string& job_id) const {

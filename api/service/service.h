@@ -3,8 +3,8 @@
 // encode its answer; validation, limits, roles and backend selection all happen here (or in the
 // engine below), so both transports accept and refuse exactly the same things.
 //
-// Thread safety: every method is safe for concurrent use. Until Attach hands it the store
-// (recovery is done), every operation answers UNAVAILABLE and Health reports "recovering".
+// Thread safety: every method is safe for concurrent use. Until Serve (recovery is done), every
+// operation answers UNAVAILABLE and Health reports "recovering".
 #pragma once
 
 #include <atomic>
@@ -120,18 +120,26 @@ struct ServiceOptions {
   std::string version = "0.1.0";
 };
 
+// Where the service is in its life: recovering (nothing served yet), serving, shut down.
+enum class ServiceState { kRecovering, kServing, kShutDown };
+
 class Service {
  public:
   Service(ServiceOptions options, KeyRing keys);
   ~Service();
 
-  // Recovery is done: operations are served from here on. Starts the job queue.
-  void Attach(std::unique_ptr<engine::LocalStore> store);
+  // The daemon's composition root (api/daemon/daemon.h) drives these, in this order.
+  // Recovery is done: the store is here. Operations still answer UNAVAILABLE until Serve.
+  void Attach(std::shared_ptr<engine::LocalStore> store);
+  // Where imports are queued (null: none, imports answer UNAVAILABLE).
+  void SetJobQueue(std::shared_ptr<JobQueue> jobs);
+  // Operations are served from here on.
+  void Serve();
   // The server is draining: /health reports "shutting_down" (load balancers stop sending), while
   // requests already on their way are still served until Detach.
   void BeginShutdown() { draining_ = true; }
-  // Shutdown: operations answer UNAVAILABLE from here on, the job queue stops (after the job it
-  // is running), and the store is closed (with a checkpoint) once no request holds it.
+  // Operations answer UNAVAILABLE from here on, and the store is let go (it closes, with a
+  // checkpoint, once no request holds it).
   void Detach();
 
   const ServiceOptions& options() const { return options_; }
@@ -186,6 +194,10 @@ class Service {
   StatusOr<std::string> SubmitImport(const std::string& collection,
                                      std::vector<engine::Point> points);
   StatusOr<Job> GetJob(const std::string& job_id) const;
+  // Applies one import job's points through the same path as Upsert, in chunks of the upsert
+  // limit. A failure keeps its code (an invalid job is INVALID_ARGUMENT, not UNAVAILABLE) and
+  // says how many points were written before it.
+  Status ApplyImport(const std::string& collection, std::vector<engine::Point> points);
 
   // Legacy endpoints. CreateIndex succeeds whether the index is made now or already existed with
   // that dimension (ALREADY_EXISTS with another).
@@ -205,11 +217,11 @@ class Service {
   const ServiceOptions options_;
   const KeyRing keys_;
 
-  mutable std::mutex store_mu_;  // guards store_ and the state change around it
+  mutable std::mutex store_mu_;  // guards store_, jobs_ and the changes of state_
   std::shared_ptr<engine::LocalStore> store_;
-  std::atomic<int> state_{0};  // 0 recovering, 1 serving, 2 shut down
+  std::shared_ptr<JobQueue> jobs_;
+  std::atomic<ServiceState> state_{ServiceState::kRecovering};
   std::atomic<bool> draining_{false};
-  std::unique_ptr<JobQueue> jobs_;
   std::mutex legacy_mu_;  // guards next_legacy_id_
   // Legacy add_vectors: per index, the first integer id no add in flight has reserved.
   std::map<std::string, uint64_t> next_legacy_id_;

@@ -200,15 +200,17 @@ int main(int argc, char** argv) {
   testing::WaitUntilIndexed(*store, kCollection, 3600);
   api::Service service(api::ServiceOptions{}, api::KeyRing());
   service.Attach(std::move(owned));
+  service.Serve();
   api::Metrics metrics;
-  api::RestApi rest_api(service, metrics);
+  const api::AccessLog access_log(false);
+  api::RestApi rest_api(service, metrics, access_log);
   api::WorkerPool pool(cores, 1024);
   api::RestServerOptions rest_options;
   rest_options.port = 0;
   api::RestServer rest(rest_api, pool, rest_options);
   api::GrpcServerOptions grpc_options;
   grpc_options.port = 0;
-  api::GrpcServer grpc(service, metrics, pool, grpc_options);
+  api::GrpcServer grpc(service, metrics, access_log, pool, grpc_options);
   if (!rest.Start().ok() || !grpc.Start().ok()) return 2;
   grpc.SetServing(true);
 

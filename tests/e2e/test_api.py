@@ -19,7 +19,7 @@ import unittest
 import grpc
 import requests
 
-from grpc_api import GrpcApi, NotExpressible, pb
+from grpc_api import GrpcApi, NotExpressible, pb, pb_grpc
 from vecmeshd import Daemon, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -552,6 +552,54 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(api.call("POST", "/v1/collections/l/points/count")[1], {"count": 50})
             recovered = [json.loads(line) for line in daemon.log if '"msg":"recovered"' in line][0]
             self.assertEqual(recovered["records_replayed"], 0, "a clean stop leaves a checkpoint")
+        finally:
+            daemon.cleanup()
+
+
+class Operations(unittest.TestCase):
+    def entries(self, daemon, msg):
+        return [json.loads(line) for line in daemon.log if f'"msg":"{msg}"' in line]
+
+    def test_every_request_gets_an_access_log_line_and_parts_stop_in_reverse_order(self):
+        daemon = Daemon().start()
+        try:
+            r = requests.get(daemon.url + "/v1/collections", headers={"X-Request-Id": "req-rest-1"},
+                             timeout=30)
+            self.assertEqual(r.status_code, 200)
+            r = requests.put(daemon.url + "/v1/collections/bad", data=json.dumps({"dimension": -1}),
+                             headers={"X-Request-Id": "req-rest-2"}, timeout=30)
+            self.assertEqual(r.status_code, 400)
+            with grpc.insecure_channel(f"127.0.0.1:{daemon.grpc_port}") as channel:
+                stub = pb_grpc.VectorStoreStub(channel)
+                stub.ListCollections(pb.ListCollectionsRequest(), timeout=30,
+                                     metadata=[("x-request-id", "req-grpc-1")])
+            wait_for(lambda: len(self.entries(daemon, "access")) >= 3, 30)
+            by_id = {e["request_id"]: e for e in self.entries(daemon, "access")}
+            listed = by_id["req-rest-1"]
+            self.assertEqual((listed["transport"], listed["route"], listed["status"], listed["code"]),
+                             ("rest", "ListCollections", 200, "OK"))
+            self.assertEqual(listed["bytes_out"], len(json.dumps({"collections": []}, separators=(",", ":"))))
+            self.assertGreaterEqual(listed["latency_ms"], 0)
+            refused = by_id["req-rest-2"]
+            self.assertEqual((refused["route"], refused["status"], refused["code"]),
+                             ("CreateCollection", 400, "INVALID_ARGUMENT"))
+            self.assertEqual(refused["bytes_in"], len(json.dumps({"dimension": -1})))
+            over_grpc = by_id["req-grpc-1"]
+            self.assertEqual((over_grpc["transport"], over_grpc["route"], over_grpc["status"],
+                              over_grpc["code"]), ("grpc", "ListCollections", 0, "OK"))
+
+            self.assertEqual(daemon.stop(), 0)
+            stopped = [e["part"] for e in self.entries(daemon, "stopped") if "part" in e]
+            self.assertEqual(stopped, ["transports", "job runner", "router", "store"])
+        finally:
+            daemon.cleanup()
+
+    def test_the_access_log_can_be_turned_off(self):
+        daemon = Daemon(args=["--access-log", "false"]).start()
+        try:
+            self.assertEqual(requests.get(daemon.url + "/v1/collections", timeout=30).status_code, 200)
+            self.assertEqual(daemon.stop(), 0)
+            self.assertEqual(self.entries(daemon, "access"), [])
         finally:
             daemon.cleanup()
 

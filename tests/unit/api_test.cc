@@ -15,7 +15,8 @@ TEST(RestApiTest, EveryRouteIsInTheOpenApiDocumentAndEveryDocumentedRouteIsRegis
   ServiceOptions options;
   Service service(options, KeyRing());
   Metrics metrics;
-  RestApi api(service, metrics);
+  const AccessLog access_log(false);
+  RestApi api(service, metrics, access_log);
   const json doc = json::parse(kOpenApiDocument);
   std::set<std::pair<std::string, std::string>> registered, documented;
   for (const Route& route : api.routes()) {
@@ -33,7 +34,8 @@ TEST(RestApiTest, EveryRouteIsInTheOpenApiDocumentAndEveryDocumentedRouteIsRegis
 TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
   Service service(ServiceOptions{}, KeyRing());
   Metrics metrics;
-  RestApi api(service, metrics);
+  const AccessLog access_log(false);
+  RestApi api(service, metrics, access_log);
   HttpResponse health = api.Handle({"GET", "/health", "", std::nullopt});
   EXPECT_EQ(health.status, 503);
   EXPECT_EQ(json::parse(health.body)["status"], "recovering");
@@ -41,7 +43,10 @@ TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
   EXPECT_EQ(list.status, 503);
   EXPECT_EQ(list.code, "UNAVAILABLE");
 
-  service.Attach(std::make_unique<engine::LocalStore>());
+  service.Attach(std::make_shared<engine::LocalStore>());
+  EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 503)
+      << "attached, but not serving yet";
+  service.Serve();
   EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 200);
   EXPECT_EQ(api.Handle({"GET", "/v1/collections?x=1", "", std::nullopt}).status, 200);
   service.BeginShutdown();

@@ -1,0 +1,228 @@
+#include "api/daemon/daemon.h"
+
+#include <cstdlib>
+#include <future>
+#include <thread>
+
+#include "api/grpc/grpc_server.h"
+#include "api/rest/rest_api.h"
+#include "api/rest/server.h"
+#include "api/service/access_log.h"
+#include "api/service/jobs.h"
+#include "api/service/log.h"
+#include "api/service/metrics.h"
+#include "api/service/service.h"
+#include "api/service/worker_pool.h"
+#include "engine/store/local_store.h"
+
+namespace vecmesh::api {
+namespace {
+
+using engine::Status;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Import jobs waiting in memory: bounded by their points, not their number.
+constexpr size_t kMaxQueuedImportPoints = 2'000'000;
+// The store's close writes a checkpoint: memory speed, about a second per GB of index.
+constexpr milliseconds kStoreCloseBound = seconds(300);
+// Letting go of the router only drops references.
+constexpr milliseconds kRouterStopBound = seconds(10);
+// Beyond the grace period, the transports' threads get this long to join.
+constexpr milliseconds kTransportJoinBound = seconds(10);
+
+int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+ServiceOptions ServiceOptionsOf(const DaemonConfig& config) {
+  ServiceOptions options;
+  options.limits = config.limits;
+  options.legacy_index.type = *engine::ParseIndexType(config.legacy_index);
+  return options;
+}
+
+}  // namespace
+
+// Everything the parts share. Members are destroyed in reverse order: the servers before the
+// pool their handlers run on, and all of them before the service they call.
+struct Daemon::State {
+  explicit State(DaemonConfig c)
+      : config(std::move(c)),
+        service(ServiceOptionsOf(config), std::move(config.keys)),
+        access_log(config.access_log),
+        rest_api(service, metrics, access_log) {}
+
+  DaemonConfig config;
+  Service service;
+  Metrics metrics;
+  const AccessLog access_log;
+  RestApi rest_api;
+  std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<RestServer> rest;
+  std::unique_ptr<GrpcServer> grpc;
+  std::shared_ptr<engine::LocalStore> store;
+  std::shared_ptr<JobQueue> jobs;
+};
+
+Daemon::Daemon(DaemonConfig config) : state_(std::make_unique<State>(std::move(config))) {
+  parts_ = Parts();
+}
+
+Daemon::~Daemon() {
+  Stop();
+  CloseListeners(milliseconds(0));
+}
+
+std::vector<Daemon::Part> Daemon::Parts() {
+  State& s = *state_;
+  const milliseconds grace = seconds(s.config.shutdown_grace_s);
+  return {
+      {"store",
+       [&s] {
+         engine::LocalStoreOptions options;
+         options.limits = s.config.limits;
+         options.data_dir = s.config.data_dir;
+         options.corruption_policy = s.config.truncate_corrupt_log
+                                         ? engine::CorruptionPolicy::kTruncate
+                                         : engine::CorruptionPolicy::kFail;
+         options.wal_sync_interval_ms = static_cast<uint32_t>(s.config.wal_sync_interval_ms);
+         options.checkpoint_interval_s = s.config.checkpoint_interval_s;
+         options.search_threads = s.config.search_threads;
+         const auto start = std::chrono::steady_clock::now();
+         auto store = engine::LocalStore::Open(options);
+         if (!store.ok()) {
+           Log("error", "recovery failed",
+               {{"data_dir", s.config.data_dir}, {"error", store.status().ToString()}});
+           return store.status();
+         }
+         Log("info", "recovered",
+             {{"data_dir", s.config.data_dir},
+              {"records_replayed", (*store)->recovery().records},
+              {"note", (*store)->recovery().note},
+              {"seconds", SecondsSince(start)}});
+         s.store = std::move(*store);
+         return Status::Ok();
+       },
+       [&s] { s.store.reset(); },  // the last owner: closes with a checkpoint
+       kStoreCloseBound},
+      {"router",
+       [&s] {
+         s.service.Attach(s.store);
+         return Status::Ok();
+       },
+       [&s] { s.service.Detach(); }, kRouterStopBound},
+      {"job runner",
+       [&s] {
+         Service& service = s.service;
+         s.jobs = std::make_shared<InProcessJobQueue>(
+             [&service](const std::string& collection, std::vector<engine::Point> points) {
+               return service.ApplyImport(collection, std::move(points));
+             },
+             kMaxQueuedImportPoints);
+         s.service.SetJobQueue(s.jobs);
+         return Status::Ok();
+       },
+       [&s] {
+         s.service.SetJobQueue(nullptr);
+         s.jobs.reset();  // finishes the job it is running
+       },
+       grace},
+      {"transports",
+       [&s] {
+         s.service.Serve();
+         s.grpc->SetServing(true);
+         Log("info", "serving", {{"version", s.service.options().version}});
+         return Status::Ok();
+       },
+       [this, grace] {
+         state_->service.BeginShutdown();  // /health answers 503 while requests in flight finish
+         state_->grpc->SetServing(false);
+         CloseListeners(grace);
+       },
+       grace + kTransportJoinBound},
+  };
+}
+
+Status Daemon::Start() {
+  State& s = *state_;
+  s.pool = std::make_unique<WorkerPool>(s.config.workers > 0 ? s.config.workers : Cores(),
+                                        s.config.max_queued_requests);
+  RestServerOptions rest_options;
+  rest_options.host = s.config.host;
+  rest_options.port = static_cast<uint16_t>(s.config.rest_port);
+  rest_options.io_threads = s.config.io_threads;
+  rest_options.max_body_bytes = s.config.max_body_bytes;
+  rest_options.max_upload_bytes = s.config.max_upload_bytes;
+  rest_options.read_timeout = seconds(s.config.read_timeout_s);
+  rest_options.idle_timeout = seconds(s.config.idle_timeout_s);
+  rest_options.max_connections = s.config.max_connections;
+  rest_options.tls_cert_file = s.config.tls_cert_file;
+  rest_options.tls_key_file = s.config.tls_key_file;
+  s.rest = std::make_unique<RestServer>(s.rest_api, *s.pool, rest_options);
+  GrpcServerOptions grpc_options;
+  grpc_options.host = s.config.host;
+  grpc_options.port = static_cast<uint16_t>(s.config.grpc_port);
+  grpc_options.max_message_bytes = s.config.max_body_bytes;
+  grpc_options.tls_cert_file = s.config.tls_cert_file;
+  grpc_options.tls_key_file = s.config.tls_key_file;
+  s.grpc = std::make_unique<GrpcServer>(s.service, s.metrics, s.access_log, *s.pool, grpc_options);
+  Status listening = s.rest->Start();
+  if (listening.ok()) listening = s.grpc->Start();
+  if (!listening.ok()) {
+    Log("error", "cannot start", {{"error", listening.ToString()}});
+    CloseListeners(milliseconds(0));
+    return listening;
+  }
+  Log("info", "listening",
+      {{"host", s.config.host},
+       {"rest_port", s.rest->port()},
+       {"grpc_port", s.grpc->port()},
+       {"tls", !s.config.tls_cert_file.empty()}});
+
+  for (; started_ < parts_.size(); ++started_) {
+    Status started = parts_[started_].start();
+    if (!started.ok()) {
+      Stop();
+      CloseListeners(milliseconds(0));
+      return started;
+    }
+  }
+  return Status::Ok();
+}
+
+void Daemon::Stop() {
+  for (; started_ > 0; --started_) StopWithin(parts_[started_ - 1]);
+}
+
+void Daemon::StopWithin(const Part& part) {
+  const auto start = std::chrono::steady_clock::now();
+  std::packaged_task<void()> task(part.stop);
+  std::future<void> done = task.get_future();
+  std::thread stopper(std::move(task));
+  if (done.wait_for(part.stop_bound) == std::future_status::timeout) {
+    Log("error", "a part did not stop within its bound; exiting now (the log holds every "
+                 "acknowledged write)",
+        {{"part", part.name}, {"bound_s", std::chrono::duration<double>(part.stop_bound).count()}});
+    std::_Exit(1);
+  }
+  stopper.join();
+  Log("info", "stopped", {{"part", part.name}, {"seconds", SecondsSince(start)}});
+}
+
+void Daemon::CloseListeners(milliseconds grace) {
+  State& s = *state_;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  if (s.rest) s.rest->Stop(grace);
+  if (s.grpc) {
+    s.grpc->Stop(std::chrono::duration_cast<milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))));
+  }
+  s.pool.reset();  // runs what was queued (answers nobody reads now), then joins
+  s.rest.reset();
+  s.grpc.reset();
+}
+
+}  // namespace vecmesh::api

@@ -1,0 +1,63 @@
+// The composition root of vecmeshd: builds its parts from the configuration, starts them in
+// order and stops them in reverse order, each stop within a bound.
+//
+// Start: first the REST and gRPC listeners open, answering 503 / NOT_SERVING (API.md: /health is
+// 503 while recovering). Then the parts start in order:
+//   1. store        the local store opens its data directory and replays its log;
+//   2. router       the store router over the stores (today: faiss, the local store), handed to
+//                   the service layer;
+//   3. job runner   import jobs, applied through the service layer;
+//   4. transports   the service answers; gRPC health says SERVING.
+// Stop (on SIGTERM or SIGINT) runs them backwards: the transports turn /health to 503, stop
+// accepting and finish what is in flight within --shutdown-grace-s, then close; the job runner
+// finishes its job; the service lets go of the router; the store closes with a checkpoint. A
+// part that overruns its bound is logged and the process exits at once with status 1: every
+// acknowledged write is in the write-ahead log, so nothing is lost.
+//
+// Thread safety: Start, Stop and the destructor are called from one thread (main).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/daemon/config.h"
+#include "engine/status.h"
+
+namespace vecmesh::api {
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonConfig config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Opens the listeners, then starts every part in order. On a failure, stops the parts already
+  // started (in reverse), closes the listeners and returns why.
+  engine::Status Start();
+  // Stops the started parts in reverse order. Idempotent.
+  void Stop();
+
+ private:
+  struct Part {
+    std::string name;
+    std::function<engine::Status()> start;
+    std::function<void()> stop;
+    std::chrono::milliseconds stop_bound;
+  };
+  // The parts, in start order; they use `state_`.
+  std::vector<Part> Parts();
+  void StopWithin(const Part& part);
+  // Stops accepting, lets requests in flight finish within `grace`, then closes the listeners.
+  void CloseListeners(std::chrono::milliseconds grace);
+
+  struct State;
+  std::unique_ptr<State> state_;
+  std::vector<Part> parts_;
+  size_t started_ = 0;  // parts_[0, started_) are running
+};
+
+}  // namespace vecmesh::api
