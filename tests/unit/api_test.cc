@@ -59,6 +59,29 @@ TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
   EXPECT_EQ(api.Handle({"GET", "/v1/collections", "", std::nullopt}).status, 503);
 }
 
+TEST(ServiceTest, AFailedImportKeepsItsCodeAndSaysHowFarItGot) {
+  ServiceOptions options;
+  options.limits.max_points_per_upsert = 2;
+  Service service(options, KeyRing());
+  service.Attach(std::make_shared<engine::LocalStore>());
+  service.Serve();
+  CreateCollectionRequest create;
+  create.name = "docs";
+  create.dimension = 2;
+  ASSERT_TRUE(service.CreateCollection(create).ok());
+  std::vector<engine::Point> points;
+  for (uint64_t id = 0; id < 5; ++id) points.push_back({id, {1.0f, float(id)}, nullptr});
+  points[3].vector = {1.0f};  // the second chunk fails; the first is written
+  engine::Status s = service.ApplyImport("docs", points);
+  EXPECT_EQ(s.code(), engine::StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("2 of 5 points were written before this failure"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(*service.Count("docs", std::nullopt), 2u);
+  EXPECT_EQ(service.ApplyImport("gone", {{7u, {1.0f, 2.0f}, nullptr}}).code(),
+            engine::StatusCode::kNotFound);
+  service.Detach();
+}
+
 TEST(KeyRingTest, RolesComeFromTheFileAndGateOperations) {
   const std::string path = ::testing::TempDir() + "/vecmesh_keys";
   {
