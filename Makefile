@@ -53,7 +53,7 @@ bench: build
 	@$(BUILD)/bench/engine/vecmesh_cpu_flat_bench
 
 format:
-	@clang-format -i $$(git ls-files '*.h' '*.cc')
+	@clang-format -i $$(git ls-files '*.h' '*.cc' ':!tests/fixtures')
 
 clean:
 	rm -rf $(BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
