@@ -3,7 +3,7 @@
 //
 // Thread safety: Append is safe to call from any number of threads; concurrent appends share one
 // write and one fsync. Records reach the file in the order their Append calls took the internal
-// lock. Recover is a plain function over a file nobody is writing.
+// lock. RecoverWal and ReadWal are plain functions over a file nobody is writing.
 #pragma once
 
 #include <condition_variable>
@@ -50,6 +50,13 @@ struct WalRecovery {
 // `replay` stops recovery and is returned.
 StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
                                  const std::function<Status(std::string_view)>& replay);
+
+// Reads the log at `path` as RecoverWal does with CorruptionPolicy::kFail, but never changes the
+// file (it is opened read-only): a torn tail is reported, in note and cut_bytes, with valid_bytes
+// where it starts, and left in place. For files that are read but not appended to, such as
+// snapshots, whose reading must leave them as they are.
+StatusOr<WalRecovery> ReadWal(const std::string& path,
+                              const std::function<Status(std::string_view)>& replay);
 
 class Wal {
  public:
