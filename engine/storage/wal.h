@@ -100,9 +100,10 @@ class Wal {
   std::thread syncer_;  // interval mode only
 };
 
-// Version 2 added the checkpoint records that save slots and indexes; logs and snapshots did not
-// change, and every version from 1 on is read.
-constexpr uint32_t kWalVersion = 2;
+// Version 2 added the checkpoint records that save slots and indexes; version 3 the create record
+// of its own encoding, with the collection's backends (docs/storage.md). Every version from 1 on
+// is read.
+constexpr uint32_t kWalVersion = 3;
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.
