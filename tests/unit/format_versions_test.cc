@@ -137,7 +137,8 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion3) {
   }
   auto late = store->GetCollection("late");
   ASSERT_TRUE(late.ok());
-  EXPECT_EQ(late->config, (CollectionConfig{"late", 3, Metric::kCosine, flat, {"faiss", "chroma"}}));
+  EXPECT_EQ(late->config,
+            (CollectionConfig{"late", 3, Metric::kCosine, flat, {"faiss", "chroma"}}));
   auto a = *store->Get("late", {std::string("a")}, true, true);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(*a[0].vector, (std::vector<float>{0.6f, 0, 0.8f})) << "stored normalised";

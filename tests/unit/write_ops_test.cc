@@ -54,8 +54,8 @@ TEST(WriteOpsTest, ACreateRecordKeepsTheWholeConfiguration) {
   pq.pq_m = 4;
   pq.pq_nbits = 6;
   pq.hnsw_m = 7;  // not a parameter of ivf_pq, and kept all the same
-  for (const std::vector<std::string>& backends : std::vector<std::vector<std::string>>{
-           {"faiss"}, {"chroma", "faiss", "qdrant"}, {}}) {
+  for (const std::vector<std::string>& backends :
+       std::vector<std::vector<std::string>>{{"faiss"}, {"chroma", "faiss", "qdrant"}, {}}) {
     const CollectionConfig config{"c", 16, Metric::kIp, pq, backends};
     std::string name;
     WriteOp back;
