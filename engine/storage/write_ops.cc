@@ -92,7 +92,8 @@ class Reader {
       ok_ = false;
       return;
     }
-    std::memcpy(p, in_.data(), n);
+    // An empty vector has no buffer: memcpy must not see its null pointer, even for 0 bytes.
+    if (n > 0) std::memcpy(p, in_.data(), n);
     in_.remove_prefix(n);
   }
   PointId Id() {
