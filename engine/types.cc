@@ -209,6 +209,13 @@ IndexConfig ResolveIndexDefaults(IndexConfig config, uint32_t dimension) {
   return config;
 }
 
+int* IndexParam(IndexConfig* config, std::string_view name) {
+  for (const Param& p : ParamsOf(config->type)) {
+    if (name == p.name) return &(config->*p.member);
+  }
+  return nullptr;
+}
+
 nlohmann::json IndexConfigToJson(const IndexConfig& config) {
   nlohmann::json json = {{"type", IndexTypeName(config.type)}};
   for (const Param& p : ParamsOf(config.type)) json[p.name] = config.*p.member;

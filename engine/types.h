@@ -27,6 +27,8 @@ int JsonNestingDepth(std::string_view text);
 // "7" for 7, "\"7\"" for the string "7": how ids appear in messages.
 std::string PointIdToString(const PointId& id);
 
+// Metric and IndexType are stored by number in log records (docs/storage.md): new values go at
+// the end, and the record reader (engine/storage/write_ops.cc) learns the new last one.
 enum class Metric { kL2, kIp, kCosine };
 std::string_view MetricName(Metric metric);
 std::optional<Metric> ParseMetric(std::string_view name);
@@ -87,12 +89,18 @@ nlohmann::json IndexConfigToJson(const IndexConfig& config);
 IndexConfig ResolveIndexDefaults(IndexConfig config, uint32_t dimension);
 // Range checks of every parameter; used by IndexConfigFromJson and by CreateCollection.
 Status ValidateIndexConfig(const IndexConfig& config, uint32_t dimension);
+// The member that holds parameter `name` (its JSON name) of indexes of config->type, or null if
+// that type has no such parameter. For readers that take the values as they are, unchecked.
+int* IndexParam(IndexConfig* config, std::string_view name);
 
 struct CollectionConfig {
   std::string name;
   uint32_t dimension = 0;
   Metric metric = Metric::kL2;
   IndexConfig index;
+  // The stores that hold the collection (API.md "Backends"), in order. The engine keeps them as
+  // opaque names: which exist and how they are reached is the service layer's business.
+  std::vector<std::string> backends = {"faiss"};
 
   bool operator==(const CollectionConfig&) const = default;
 };

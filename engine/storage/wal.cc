@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "engine/storage/crc32c.h"
@@ -58,6 +59,93 @@ class PosixWalFile : public WalFile {
   std::string path_;
 };
 
+// The whole of the file open as `fd`.
+StatusOr<std::string> ReadAll(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IoError("stat of", path, errno);
+  std::string data(st.st_size, '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + done, data.size() - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IoError("read of", path, n < 0 ? errno : EIO);
+    done += n;
+  }
+  return data;
+}
+
+// Where a log ends early: its valid part is [0, at).
+struct Cut {
+  uint64_t at = 0;
+  std::string why;
+};
+
+// Replays the records of `data`, the bytes of the log at `path`, counting them in `report`.
+// Where the log has to be cut (a torn tail, or corruption under kTruncate) it says so in *cut
+// and report's byte counts, and changes nothing: what to do with the file is the caller's.
+Status ScanLog(std::string_view data, const std::string& path, CorruptionPolicy policy,
+               const std::function<Status(std::string_view)>& replay, WalRecovery* report,
+               std::optional<Cut>* where) {
+  auto cut = [&](uint64_t at, std::string why) {
+    *where = Cut{at, std::move(why)};
+    report->cut_bytes = data.size() - at;
+    report->valid_bytes = at;
+    return Status::Ok();
+  };
+  if (data.size() < kWalHeaderBytes) {
+    // A crash while writing the header of a new log.
+    return data.empty() ? Status::Ok() : cut(0, "incomplete header");
+  }
+  if (const uint32_t version = GetU32(data.data() + sizeof kWalMagic);
+      version < 1 || version > kWalVersion ||
+      data.compare(0, kWalHeaderBytes, WalHeader(version)) != 0) {
+    return Status::Internal(path + " is not a vecmesh write-ahead log of versions 1 to " +
+                            std::to_string(kWalVersion) + " (bad header at offset 0)");
+  }
+  uint64_t at = kWalHeaderBytes;
+  while (at < data.size()) {
+    const uint64_t left = data.size() - at;
+    std::string problem;
+    uint32_t length = 0;
+    if (left < kWalRecordHeaderBytes) {
+      problem = "incomplete record header";
+    } else {
+      length = GetU32(data.data() + at);
+      const uint32_t crc = GetU32(data.data() + at + 4);
+      if (length == 0 || length > kWalMaxRecordBytes) {
+        problem = "invalid record length " + std::to_string(length);
+      } else if (length > left - kWalRecordHeaderBytes) {
+        problem = "incomplete record";
+      } else if (Crc32c(data.data() + at + kWalRecordHeaderBytes, length) != crc) {
+        problem = "checksum mismatch";
+      }
+    }
+    if (problem.empty()) {
+      Status s = replay(data.substr(at + kWalRecordHeaderBytes, length));
+      if (!s.ok()) return s;
+      ++report->records;
+      at += kWalRecordHeaderBytes + length;
+      continue;
+    }
+    // A bad record is a torn tail when nothing valid could follow it: it runs to the end of
+    // the file, or all that follows is zeros (space the file system allocated but the crash
+    // left unwritten). Anything else is corruption inside the log.
+    const bool reaches_end =
+        problem == "incomplete record header" || problem == "incomplete record" ||
+        (problem == "checksum mismatch" && at + kWalRecordHeaderBytes + length == data.size()) ||
+        data.find_first_not_of('\0', at) == std::string_view::npos;
+    if (reaches_end) return cut(at, "torn tail: " + problem);
+    if (policy == CorruptionPolicy::kTruncate) {
+      return cut(at, "corruption: " + problem + "; truncated as the operator asked");
+    }
+    return Status::Internal(path + " is corrupt at offset " + std::to_string(at) + ": " + problem +
+                            ". Restore from a snapshot, or start with "
+                            "--wal-truncate-corrupt to drop the log from this offset on");
+  }
+  report->valid_bytes = data.size();
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string WalHeader(uint32_t version) {
@@ -89,95 +177,40 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
     if (errno == ENOENT) return report;
     return IoError("open of", path, errno);
   }
-  std::string data;
-  {
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return IoError("stat of", path, err);
-    }
-    data.resize(st.st_size);
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::pread(fd, data.data() + done, data.size() - done, done);
-      if (n <= 0) {
-        int err = n < 0 ? errno : EIO;
-        if (n < 0 && err == EINTR) continue;
-        ::close(fd);
-        return IoError("read of", path, err);
-      }
-      done += n;
-    }
-  }
-  auto cut = [&](uint64_t at, const std::string& why) -> Status {
-    report.cut_bytes = data.size() - at;
-    report.valid_bytes = at;
+  auto data = ReadAll(fd, path);
+  std::optional<Cut> cut;
+  Status s = data.ok() ? ScanLog(*data, path, policy, replay, &report, &cut) : data.status();
+  if (s.ok() && cut) {
     report.note = path + ": cut " + std::to_string(report.cut_bytes) + " bytes at offset " +
-                  std::to_string(at) + " (" + why + ")";
-    if (::ftruncate(fd, static_cast<off_t>(at)) != 0 || ::fdatasync(fd) != 0) {
-      return IoError("truncate of", path, errno);
+                  std::to_string(cut->at) + " (" + cut->why + ")";
+    if (::ftruncate(fd, static_cast<off_t>(cut->at)) != 0 || ::fdatasync(fd) != 0) {
+      s = IoError("truncate of", path, errno);
     }
-    return Status::Ok();
-  };
-  Status status;
-  if (data.size() < kWalHeaderBytes) {
-    // A crash while writing the header of a new log.
-    status = data.empty() ? Status::Ok() : cut(0, "incomplete header");
-  } else if (const uint32_t version = GetU32(data.data() + sizeof kWalMagic);
-             version < 1 || version > kWalVersion ||
-             data.compare(0, kWalHeaderBytes, WalHeader(version)) != 0) {
-    status = Status::Internal(path + " is not a vecmesh write-ahead log of versions 1 to " +
-                              std::to_string(kWalVersion) + " (bad header at offset 0)");
-  } else {
-    uint64_t at = kWalHeaderBytes;
-    while (at < data.size()) {
-      const uint64_t left = data.size() - at;
-      std::string problem;
-      uint32_t length = 0;
-      if (left < kWalRecordHeaderBytes) {
-        problem = "incomplete record header";
-      } else {
-        length = GetU32(data.data() + at);
-        const uint32_t crc = GetU32(data.data() + at + 4);
-        if (length == 0 || length > kWalMaxRecordBytes) {
-          problem = "invalid record length " + std::to_string(length);
-        } else if (length > left - kWalRecordHeaderBytes) {
-          problem = "incomplete record";
-        } else if (Crc32c(data.data() + at + kWalRecordHeaderBytes, length) != crc) {
-          problem = "checksum mismatch";
-        }
-      }
-      if (problem.empty()) {
-        status = replay(std::string_view(data).substr(at + kWalRecordHeaderBytes, length));
-        if (!status.ok()) break;
-        ++report.records;
-        at += kWalRecordHeaderBytes + length;
-        continue;
-      }
-      // A bad record is a torn tail when nothing valid could follow it: it runs to the end of
-      // the file, or all that follows is zeros (space the file system allocated but the crash
-      // left unwritten). Anything else is corruption inside the log.
-      const bool reaches_end =
-          problem == "incomplete record header" || problem == "incomplete record" ||
-          (problem == "checksum mismatch" && at + kWalRecordHeaderBytes + length == data.size()) ||
-          data.find_first_not_of('\0', at) == std::string::npos;
-      if (reaches_end) {
-        status = cut(at, "torn tail: " + problem);
-      } else if (policy == CorruptionPolicy::kTruncate) {
-        status = cut(at, "corruption: " + problem + "; truncated as the operator asked");
-      } else {
-        status =
-            Status::Internal(path + " is corrupt at offset " + std::to_string(at) + ": " + problem +
-                             ". Restore from a snapshot, or start with "
-                             "--wal-truncate-corrupt to drop the log from this offset on");
-      }
-      break;
-    }
-    if (status.ok() && report.note.empty()) report.valid_bytes = data.size();
   }
   ::close(fd);
-  if (!status.ok()) return status;
+  if (!s.ok()) return s;
+  return report;
+}
+
+StatusOr<WalRecovery> ReadWal(const std::string& path,
+                              const std::function<Status(std::string_view)>& replay) {
+  WalRecovery report;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return report;
+    return IoError("open of", path, errno);
+  }
+  auto data = ReadAll(fd, path);
+  ::close(fd);
+  if (!data.ok()) return data.status();
+  std::optional<Cut> cut;
+  Status s = ScanLog(*data, path, CorruptionPolicy::kFail, replay, &report, &cut);
+  if (!s.ok()) return s;
+  if (cut) {
+    report.note = path + ": the last " + std::to_string(report.cut_bytes) + " bytes, from offset " +
+                  std::to_string(cut->at) + ", are not read (" + cut->why +
+                  "); the file is left as it is";
+  }
   return report;
 }
 

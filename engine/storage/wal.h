@@ -3,7 +3,7 @@
 //
 // Thread safety: Append is safe to call from any number of threads; concurrent appends share one
 // write and one fsync. Records reach the file in the order their Append calls took the internal
-// lock. Recover is a plain function over a file nobody is writing.
+// lock. RecoverWal and ReadWal are plain functions over a file nobody is writing.
 #pragma once
 
 #include <condition_variable>
@@ -51,6 +51,13 @@ struct WalRecovery {
 StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
                                  const std::function<Status(std::string_view)>& replay);
 
+// Reads the log at `path` as RecoverWal does with CorruptionPolicy::kFail, but never changes the
+// file (it is opened read-only): a torn tail is reported, in note and cut_bytes, with valid_bytes
+// where it starts, and left in place. For files that are read but not appended to, such as
+// snapshots, whose reading must leave them as they are.
+StatusOr<WalRecovery> ReadWal(const std::string& path,
+                              const std::function<Status(std::string_view)>& replay);
+
 class Wal {
  public:
   // `file` holds a valid log of `size` bytes (0 for a new file: the header is written first).
@@ -93,9 +100,10 @@ class Wal {
   std::thread syncer_;  // interval mode only
 };
 
-// Version 2 added the checkpoint records that save slots and indexes; logs and snapshots did not
-// change, and every version from 1 on is read.
-constexpr uint32_t kWalVersion = 2;
+// Version 2 added the checkpoint records that save slots and indexes; version 3 the create record
+// of its own encoding, with the collection's backends (docs/storage.md). Every version from 1 on
+// is read.
+constexpr uint32_t kWalVersion = 3;
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.

@@ -1,19 +1,33 @@
 #include "engine/storage/write_ops.h"
 
 #include <cstring>
+#include <iterator>
+#include <limits>
+#include <optional>
 
 namespace vecmesh::engine {
 namespace {
 
 enum class Kind : uint8_t {
-  kCreate = 1,
+  kCreateV1 = 1,  // read, never written: its index config is API JSON (see ReadCreateV1)
   kDrop = 2,
   kUpsert = 3,
   kDelete = 4,
   kSetPayload = 5,
   kSlots = 6,
   kIndexPart = 7,
+  kCreate = 8,
 };
+
+// The index parameters of a create record, in their order on disk, each an i32. The record
+// says how many it holds, so that a later version can append one without a new record kind:
+// parameters past that count keep their defaults.
+constexpr int IndexConfig::*kIndexParams[] = {
+    &IndexConfig::hnsw_m,   &IndexConfig::ef_construction, &IndexConfig::ef_search,
+    &IndexConfig::nlist,    &IndexConfig::nprobe,          &IndexConfig::pq_m,
+    &IndexConfig::pq_nbits,
+};
+constexpr size_t kNumIndexParams = std::size(kIndexParams);
 
 class Writer {
  public:
@@ -78,7 +92,8 @@ class Reader {
       ok_ = false;
       return;
     }
-    std::memcpy(p, in_.data(), n);
+    // An empty vector has no buffer: memcpy must not see its null pointer, even for 0 bytes.
+    if (n > 0) std::memcpy(p, in_.data(), n);
     in_.remove_prefix(n);
   }
   PointId Id() {
@@ -118,16 +133,101 @@ class Reader {
   bool ok_ = true;
 };
 
+// `value` if it is an integer that an int holds.
+std::optional<int> IntOf(const Payload& value) {
+  constexpr int64_t kMin = std::numeric_limits<int>::min(), kMax = std::numeric_limits<int>::max();
+  if (value.is_number_unsigned()) {
+    if (value.get<uint64_t>() > uint64_t{kMax}) return std::nullopt;
+  } else if (!value.is_number_integer() || value.get<int64_t>() < kMin ||
+             value.get<int64_t>() > kMax) {
+    return std::nullopt;
+  }
+  return static_cast<int>(value.get<int64_t>());
+}
+
+Status ReadMetric(Reader& r, const std::string& collection, Metric* metric) {
+  const uint8_t m = r.U8();
+  if (m > static_cast<uint8_t>(Metric::kCosine)) {
+    return Status::Internal("log record for '" + collection + "' has unknown metric " +
+                            std::to_string(m));
+  }
+  *metric = static_cast<Metric>(m);
+  return Status::Ok();
+}
+
+// A create record checks the format only (lengths, known enum values), never the ranges the API
+// allows: narrowing a range later must not make an old log unreadable. Values are kept as they
+// are; an untrusted file (a snapshot to restore) is validated by its reader.
+Status ReadCreate(Reader& r, const std::string& collection, CollectionConfig* config) {
+  config->dimension = r.U32();
+  Status s = ReadMetric(r, collection, &config->metric);
+  if (!s.ok()) return s;
+  const uint8_t type = r.U8();
+  if (type > static_cast<uint8_t>(IndexType::kGpuIvfFlat)) {
+    return Status::Internal("log record for '" + collection + "' has unknown index type " +
+                            std::to_string(type));
+  }
+  config->index.type = static_cast<IndexType>(type);
+  const uint8_t params = r.U8();
+  if (params > kNumIndexParams) {
+    return Status::Internal("log record for '" + collection + "' holds " + std::to_string(params) +
+                            " index parameters; this version knows " +
+                            std::to_string(kNumIndexParams));
+  }
+  for (size_t i = 0; i < params; ++i) {
+    config->index.*kIndexParams[i] = static_cast<int32_t>(r.U32());
+  }
+  config->backends.clear();
+  const uint32_t backends = r.U32();
+  for (uint32_t i = 0; i < backends && r.ok(); ++i) config->backends.push_back(r.Str());
+  return Status::Ok();
+}
+
+// Kind 1, written by format versions 1 and 2: the index config in API.md's JSON form. Its fields
+// are read as they are, for the reason ReadCreate gives (IndexConfigFromJson would check them
+// against today's ranges); a field this version does not know is ignored. Those versions wrote
+// every parameter of the type, resolved, and knew only the faiss backend (the default).
+Status ReadCreateV1(Reader& r, const std::string& collection, CollectionConfig* config) {
+  config->dimension = r.U32();
+  Status s = ReadMetric(r, collection, &config->metric);
+  if (!s.ok()) return s;
+  const Payload json = r.Json();
+  if (!r.ok() || json.is_null()) return Status::Ok();  // null: flat; a short record: the caller
+  auto malformed = [&](const std::string& what) {
+    return Status::Internal("log record for '" + collection + "' has an index config " + what);
+  };
+  if (!json.is_object()) return malformed("that is not an object");
+  const auto type_field = json.find("type");
+  const std::optional<IndexType> type = type_field != json.end() && type_field->is_string()
+                                            ? ParseIndexType(type_field->get<std::string>())
+                                            : std::nullopt;
+  if (!type) return malformed("of no known type");
+  config->index.type = *type;
+  for (const auto& item : json.items()) {
+    int* param = IndexParam(&config->index, item.key());
+    if (param == nullptr) continue;  // "type", or a field that is not one of this type's
+    const std::optional<int> value = IntOf(item.value());
+    if (!value) return malformed("whose " + item.key() + " is not an int: " + item.value().dump());
+    *param = *value;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
   Writer w;
   if (const auto* create = std::get_if<CreateCollectionOp>(&op)) {
+    const CollectionConfig& config = create->config;
     w.U8(static_cast<uint8_t>(Kind::kCreate));
     w.Str(collection);
-    w.U32(create->config.dimension);
-    w.U8(static_cast<uint8_t>(create->config.metric));
-    w.Str(IndexConfigToJson(create->config.index).dump());
+    w.U32(config.dimension);
+    w.U8(static_cast<uint8_t>(config.metric));
+    w.U8(static_cast<uint8_t>(config.index.type));
+    w.U8(static_cast<uint8_t>(kNumIndexParams));
+    for (int IndexConfig::*param : kIndexParams) w.U32(static_cast<uint32_t>(config.index.*param));
+    w.U32(static_cast<uint32_t>(config.backends.size()));
+    for (const std::string& backend : config.backends) w.Str(backend);
   } else if (std::holds_alternative<DropCollectionOp>(op)) {
     w.U8(static_cast<uint8_t>(Kind::kDrop));
     w.Str(collection);
@@ -178,19 +278,13 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
   const auto kind = static_cast<Kind>(r.U8());
   *collection = r.Str();
   switch (kind) {
-    case Kind::kCreate: {
+    case Kind::kCreate:
+    case Kind::kCreateV1: {
       CreateCollectionOp create;
       create.config.name = *collection;
-      create.config.dimension = r.U32();
-      const uint8_t metric = r.U8();
-      if (metric > static_cast<uint8_t>(Metric::kCosine)) {
-        return Status::Internal("log record for '" + *collection + "' has unknown metric " +
-                                std::to_string(metric));
-      }
-      create.config.metric = static_cast<Metric>(metric);
-      auto index = IndexConfigFromJson(r.Json(), create.config.dimension);
-      if (!index.ok()) return Status::Internal("log record: " + index.status().message());
-      create.config.index = *index;
+      Status s = kind == Kind::kCreate ? ReadCreate(r, *collection, &create.config)
+                                       : ReadCreateV1(r, *collection, &create.config);
+      if (!s.ok()) return s;
       *op = std::move(create);
       break;
     }

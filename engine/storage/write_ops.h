@@ -50,7 +50,9 @@ using WriteOp = std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, Del
 
 // One log record: the operation and the collection it applies to.
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op);
-// Internal (naming what is malformed) if `record` is not an encoded operation.
+// Internal (naming what is malformed) if `record` is not an encoded operation. Only the format
+// is checked: a collection's configuration is read as it was logged, not against today's API
+// ranges (a reader of an untrusted file validates it).
 Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op);
 
 }  // namespace vecmesh::engine

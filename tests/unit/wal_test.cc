@@ -212,6 +212,40 @@ TEST_F(WalTest, CorruptionInsideTheLogStopsRecoveryUnlessTruncationIsAsked) {
   EXPECT_EQ(Contents().size(), fourth);
 }
 
+// ReadWal is for files that must not change by being read (snapshots): it reports a torn tail
+// and never cuts it.
+TEST_F(WalTest, AReadOnlyReadReportsATornTailAndLeavesTheFileAsItIs) {
+  {
+    auto wal = Open();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(wal->Append("record " + std::to_string(i)).ok());
+  }
+  const std::string full = Contents();
+  const std::string torn = full.substr(0, full.size() - 3);
+  Rewrite(torn);
+  std::vector<std::string> replayed;
+  auto read = ReadWal(path_, [&](std::string_view r) {
+    replayed.emplace_back(r);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->records, 4u);
+  EXPECT_EQ(replayed.back(), "record 3");
+  const size_t record_bytes = kWalRecordHeaderBytes + std::string("record 0").size();
+  EXPECT_EQ(read->valid_bytes, full.size() - record_bytes);
+  EXPECT_EQ(read->cut_bytes, record_bytes - 3);
+  EXPECT_NE(read->note.find("torn tail: incomplete record"), std::string::npos) << read->note;
+  EXPECT_NE(read->note.find("left as it is"), std::string::npos) << read->note;
+  EXPECT_EQ(Contents(), torn);
+
+  // Corruption inside the file fails the read, and changes nothing either.
+  std::string corrupt = full;
+  corrupt[kWalHeaderBytes + kWalRecordHeaderBytes + 1] ^= 0x40;
+  Rewrite(corrupt);
+  auto failed = ReadWal(path_, [](std::string_view) { return Status::Ok(); });
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(Contents(), corrupt);
+}
+
 TEST_F(WalTest, ABadHeaderIsNotALog) {
   Rewrite(std::string("not a log at all, longer than a header"));
   auto r = Recover(nullptr);

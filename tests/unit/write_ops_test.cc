@@ -44,5 +44,82 @@ TEST(WriteOpsTest, MalformedRecordsAreRefused) {
             StatusCode::kInternal);
 }
 
+// A create record keeps the whole configuration: every index parameter and the backends, in
+// their order.
+TEST(WriteOpsTest, ACreateRecordKeepsTheWholeConfiguration) {
+  IndexConfig pq;
+  pq.type = IndexType::kIvfPq;
+  pq.nlist = 33;
+  pq.nprobe = 5;
+  pq.pq_m = 4;
+  pq.pq_nbits = 6;
+  pq.hnsw_m = 7;  // not a parameter of ivf_pq, and kept all the same
+  for (const std::vector<std::string>& backends :
+       std::vector<std::vector<std::string>>{{"faiss"}, {"chroma", "faiss", "qdrant"}, {}}) {
+    const CollectionConfig config{"c", 16, Metric::kIp, pq, backends};
+    std::string name;
+    WriteOp back;
+    ASSERT_TRUE(DecodeWriteOp(EncodeWriteOp("c", CreateCollectionOp{config}), &name, &back).ok());
+    EXPECT_EQ(std::get<CreateCollectionOp>(back).config, config);
+  }
+}
+
+// Little-endian fields, for records written by hand.
+std::string U32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string Str(const std::string& s) { return U32(static_cast<uint32_t>(s.size())) + s; }
+
+// Narrowing an API range must not make an old log unreadable: create records are read as they
+// were written, whatever today's ranges (hnsw m is at most 128 today), in both encodings.
+TEST(WriteOpsTest, ACreateRecordOutsideTodaysApiRangesStillDecodes) {
+  IndexConfig wide;
+  wide.type = IndexType::kHnsw;
+  wide.hnsw_m = 100'000;
+  wide.ef_search = -1;
+  ASSERT_FALSE(ValidateIndexConfig(wide, 3).ok());
+  std::string name;
+  WriteOp op;
+  ASSERT_TRUE(
+      DecodeWriteOp(EncodeWriteOp("c", CreateCollectionOp{{"c", 3, Metric::kL2, wide}}), &name, &op)
+          .ok());
+  EXPECT_EQ(std::get<CreateCollectionOp>(op).config.index, wide);
+
+  // Kind 1, the JSON encoding of format versions 1 and 2.
+  const std::string v1 = std::string(1, '\x01') + Str("c") + U32(3) + std::string(1, '\x02') +
+                         Str(R"({"type": "hnsw", "m": 100000, "ef_construction": 200,
+                                 "ef_search": -1})");
+  const Status s = DecodeWriteOp(v1, &name, &op);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const CollectionConfig& config = std::get<CreateCollectionOp>(op).config;
+  EXPECT_EQ(config, (CollectionConfig{"c", 3, Metric::kCosine, wide, {"faiss"}}));
+}
+
+TEST(WriteOpsTest, MalformedCreateRecordsAreRefused) {
+  const std::string create = EncodeWriteOp("c", CreateCollectionOp{{"c", 3, Metric::kL2, {}}});
+  const size_t type_at = 1 + 4 + 1 + 4 + 1;  // kind, name, dimension, metric
+  std::string name;
+  WriteOp op;
+  auto refusal = [&](const std::string& record) {
+    Status s = DecodeWriteOp(record, &name, &op);
+    EXPECT_EQ(s.code(), StatusCode::kInternal);
+    return s.message();
+  };
+  std::string bad = create;
+  bad[type_at] = 7;
+  EXPECT_NE(refusal(bad).find("unknown index type 7"), std::string::npos);
+  bad = create;
+  bad[type_at + 1] = 8;  // more index parameters than this version knows
+  EXPECT_NE(refusal(bad).find("holds 8 index parameters"), std::string::npos);
+  for (size_t cut = type_at; cut < create.size(); cut += 3) refusal(create.substr(0, cut));
+  EXPECT_NE(refusal(create + "x").find("malformed"), std::string::npos);
+
+  const std::string v1 = std::string(1, '\x01') + Str("c") + U32(3) + std::string(1, '\0');
+  EXPECT_NE(refusal(v1 + Str(R"({"type": "lsh"})")).find("of no known type"), std::string::npos);
+  EXPECT_NE(refusal(v1 + Str(R"({"type": "hnsw", "m": 1e3})")).find("m is not an int"),
+            std::string::npos);
+  EXPECT_NE(refusal(v1 + Str(R"({"type": "hnsw", "m": 4294967296})")).find("m is not an int"),
+            std::string::npos);
+  EXPECT_NE(refusal(v1 + Str("[1]")).find("not an object"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vecmesh::engine
