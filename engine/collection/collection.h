@@ -1,5 +1,7 @@
 // One collection of the LocalStore: its points (PointTable), its approximate index, and the
-// background work that keeps the index up to date.
+// background work that keeps the index up to date. Implemented by job: collection.cc
+// (construction, Info), validation.cc, writes.cc, reads.cc, search_planner.cc and
+// index_maintenance.cc.
 //
 // Thread safety: every public method is safe for concurrent use. Writers are serialised by
 // write_mu_ and apply their change under the exclusive side of mu_, which they hold only for
