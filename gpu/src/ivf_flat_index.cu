@@ -1,8 +1,7 @@
 // IVF-Flat on one CUDA device.
 //
 // Quantizer: nlist centroids (fp32) on the device with their squared norms. Assigning vectors to
-// centroids (k-means, Add) is a cuBLAS GEMM of a tile of vectors against the centroids and a
-// warp-per-row argmin of |c|^2 - 2 x.c.
+// centroids and training them (k-means) are kmeans.cu's.
 //
 // Inverted lists: one pair of device buffers per list (vectors in the storage type, row-major,
 // and their int64 ids), grown by doubling. Device tables (list -> vectors, ids, length) are
@@ -20,13 +19,13 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
-#include <random>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "cublas_loader.h"
 #include "cuda_util.cuh"
+#include "kmeans.cuh"
 #include "select.cuh"
 #include "vecmesh_gpu/ivf_flat_index.h"
 
@@ -36,46 +35,11 @@ namespace {
 constexpr int kThreads = 256;      // every kernel but the sort
 constexpr int kSortThreads = 512;  // the final bitonic sort
 static_assert(kSortSize >= IvfFlatIndex::kMaxK);
-constexpr size_t kMaxTileFloats = size_t{32} << 20;       // centroid dots per GEMM: 128 MiB
 constexpr size_t kMaxCandidateFloats = size_t{32} << 20;  // candidate rows per pass: 128 MiB
 constexpr size_t kQueryChunk = 4096;
-constexpr size_t kMaxAssignRows = 65536;              // vectors assigned per GEMM (Train, Add)
-constexpr size_t kMaxAssignFloats = size_t{8} << 20;  // and their staging buffer: 32 MiB
 constexpr size_t kMinListCapacity = 16;
 // A list's positions live in a slot's low 32 bits and in int kernel arguments.
 constexpr size_t kMaxListLength = INT32_MAX;
-constexpr uint64_t kTrainingSeed = 0x1f2e3d4c5b6a7988ull;
-// An empty cluster takes half of the largest one: both centroids move by this relative amount in
-// opposite directions, so the next assignment splits that cluster's points between them.
-constexpr float kSplitEpsilon = 1.0f / 1024;
-
-// assign[r] = the c minimising |c|^2 - 2 x_r.c (the L2-nearest centroid; ties: the lowest c),
-// from dots (rows rows of nlist dots: dots[r * nlist + c] = x_r.c). One warp per row.
-__global__ void __launch_bounds__(kThreads)
-    NearestCentroid(const float* dots, size_t rows, int nlist, const float* norms, int* assign) {
-  const size_t warp = (size_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
-  const int lane = threadIdx.x % 32;
-  if (warp >= rows) return;  // the same for all 32 lanes: the shuffles below see a full warp
-  const float* row = dots + warp * nlist;
-  float best = INFINITY;
-  int best_c = nlist;  // none yet (only if every distance is NaN or +inf)
-  for (int c = lane; c < nlist; c += 32) {
-    const float d = norms[c] - 2.0f * row[c];
-    if (d < best) {
-      best = d;
-      best_c = c;
-    }
-  }
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, best, offset);
-    const int other_c = __shfl_xor_sync(0xffffffffu, best_c, offset);
-    if (other < best || (other == best && other_c < best_c)) {
-      best = other;
-      best_c = other_c;
-    }
-  }
-  if (lane == 0) assign[warp] = best_c < nlist ? best_c : 0;
-}
 
 // One block per query: the nprobe lists it scans, into probes[q * nprobe ...] (unordered), from
 // its row of centroid dots (dots[q * nlist + c] = q.c): the nprobe smallest |c|^2 - 2 q.c (l2,
@@ -220,20 +184,6 @@ __global__ void MoveListRows(void* const* list_vectors, int64_t* const* list_ids
   }
 }
 
-unsigned Blocks(size_t threads_needed, int block) {
-  return static_cast<unsigned>((threads_needed + block - 1) / block);
-}
-
-std::vector<float> SquaredNorms(const std::vector<float>& x, size_t dim) {
-  std::vector<float> norms(x.size() / dim);
-  for (size_t i = 0; i < norms.size(); ++i) {
-    double sum = 0;
-    for (size_t d = 0; d < dim; ++d) sum += double{x[i * dim + d]} * x[i * dim + d];
-    norms[i] = static_cast<float>(sum);
-  }
-  return norms;
-}
-
 }  // namespace
 
 struct IvfFlatIndex::Impl {
@@ -282,6 +232,7 @@ struct IvfFlatIndex::Impl {
 
   size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
   size_t list_length(size_t l) const { return lists[l].host_ids.size(); }
+  CentroidAssigner assigner() const { return {cublas, nlist, dim}; }
 
   size_t search_bytes() const {
     size_t bytes = search_queries.bytes() + search_dots.bytes() + search_candidates.bytes() +
@@ -307,55 +258,6 @@ struct IvfFlatIndex::Impl {
       search_best_slot[b].Free();
       search_best_count[b].Free();
     }
-  }
-
-  // Vectors assigned per GEMM: the dots tile (rows * nlist) stays within kMaxTileFloats and an
-  // Add's staging copy of the vectors (rows * dim) within kMaxAssignFloats.
-  size_t assign_rows() const {
-    return std::clamp<size_t>(std::min(kMaxTileFloats / nlist, kMaxAssignFloats / dim), 1,
-                              kMaxAssignRows);
-  }
-
-  // assign[r] = the L2-nearest of the given centroids (nlist * dim, norms: nlist) to x[r], for
-  // rows (<= assign_rows()) vectors x (rows * dim), all on the device; dots: rows * nlist.
-  Status NearestCentroids(const float* cents, const float* norms, const float* x, size_t rows,
-                          float* dots, int* assign) {
-    const float one = 1, zero = 0;
-    // dots (nlist x rows, column-major: one row of nlist per vector) = C (as stored) . X.
-    VECMESH_RETURN_IF_ERROR(
-        FromCublas(blas::Sgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
-                               static_cast<int>(rows), static_cast<int>(dim), &one, cents,
-                               static_cast<int>(dim), x, static_cast<int>(dim), &zero, dots,
-                               static_cast<int>(nlist)),
-                   "cublasSgemm"));
-    NearestCentroid<<<Blocks(rows * 32, kThreads), kThreads>>>(dots, rows, static_cast<int>(nlist),
-                                                               norms, assign);
-    return FromCuda(cudaGetLastError(), "NearestCentroid launch");
-  }
-
-  // The L2-nearest centroid of each of the n host vectors x (n * dim, already normalised for
-  // cosine), computed on the device with the given device centroids.
-  Status AssignOnDevice(const float* cents, const float* norms, size_t n, const float* x,
-                        std::vector<int>* assign) {
-    const size_t tile = std::min(n, assign_rows());
-    DeviceArray<float> d_x, d_dots;
-    DeviceArray<int> d_assign;
-    VECMESH_RETURN_IF_ERROR(d_x.Reserve(tile * dim));
-    VECMESH_RETURN_IF_ERROR(d_dots.Reserve(tile * nlist));
-    VECMESH_RETURN_IF_ERROR(d_assign.Reserve(tile));
-    assign->resize(n);
-    for (size_t r0 = 0; r0 < n; r0 += tile) {
-      const size_t rows = std::min(tile, n - r0);
-      VECMESH_RETURN_IF_ERROR(
-          FromCuda(cudaMemcpy(d_x.get(), x + r0 * dim, rows * dim * 4, cudaMemcpyHostToDevice),
-                   "cudaMemcpy"));
-      VECMESH_RETURN_IF_ERROR(
-          NearestCentroids(cents, norms, d_x.get(), rows, d_dots.get(), d_assign.get()));
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(assign->data() + r0, d_assign.get(),
-                                                  rows * sizeof(int), cudaMemcpyDeviceToHost),
-                                       "assignment"));
-    }
-    return Status::Ok();
   }
 
   // Uploads centroids (nlist * dim) and their norms into new device arrays and, only if both
@@ -452,103 +354,8 @@ Status IvfFlatIndex::Train(size_t n, const float* x) {
   }
   VECMESH_RETURN_IF_ERROR(
       CheckFinite(x, n, dim, LargestStored(Storage::kFloat32), "training vector"));
-
-  // At most kMaxTrainingPointsPerCentroid points per centroid, chosen uniformly with a fixed
-  // seed (selection sampling: one pass, keeps the input order).
-  std::mt19937_64 random(kTrainingSeed);
-  const size_t cap = kMaxTrainingPointsPerCentroid * nlist;
-  std::vector<float> points;
-  if (n > cap) {
-    points.reserve(cap * dim);
-    size_t needed = cap;
-    for (size_t i = 0; i < n && needed > 0; ++i) {
-      if (random() % (n - i) < needed) {
-        points.insert(points.end(), x + i * dim, x + (i + 1) * dim);
-        --needed;
-      }
-    }
-  } else {
-    points.assign(x, x + n * dim);
-  }
-  const size_t np = points.size() / dim;
-  if (m.metric == Metric::kCosine) NormaliseRows(points.data(), np, dim);
-
-  // Initial centroids: nlist distinct sample points (a partial Fisher-Yates shuffle).
-  std::vector<float> cents(nlist * dim);
-  {
-    std::vector<size_t> order(np);
-    std::iota(order.begin(), order.end(), size_t{0});
-    for (size_t c = 0; c < nlist; ++c) {
-      std::swap(order[c], order[c + random() % (np - c)]);
-      std::copy_n(points.data() + order[c] * dim, dim, cents.data() + c * dim);
-    }
-  }
-
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
-  const size_t tile = std::min(np, m.assign_rows());
-  DeviceArray<float> d_points, d_cents, d_norms, d_dots;
-  DeviceArray<int> d_assign;
-  VECMESH_RETURN_IF_ERROR(d_points.Reserve(np * dim));
-  VECMESH_RETURN_IF_ERROR(d_cents.Reserve(nlist * dim));
-  VECMESH_RETURN_IF_ERROR(d_norms.Reserve(nlist));
-  VECMESH_RETURN_IF_ERROR(d_dots.Reserve(tile * nlist));
-  VECMESH_RETURN_IF_ERROR(d_assign.Reserve(np));
-  VECMESH_RETURN_IF_ERROR(
-      FromCuda(cudaMemcpy(d_points.get(), points.data(), np * dim * 4, cudaMemcpyHostToDevice),
-               "cudaMemcpy"));
-
-  std::vector<int> assign(np);
-  std::vector<double> sums(nlist * dim);
-  std::vector<size_t> counts(nlist);
-  for (int iteration = 0; iteration < kTrainingIterations; ++iteration) {
-    // Assignment on the device.
-    const std::vector<float> norms = SquaredNorms(cents, dim);
-    VECMESH_RETURN_IF_ERROR(
-        FromCuda(cudaMemcpy(d_cents.get(), cents.data(), cents.size() * 4, cudaMemcpyHostToDevice),
-                 "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(d_norms.get(), norms.data(), nlist * 4, cudaMemcpyHostToDevice), "cudaMemcpy"));
-    for (size_t r0 = 0; r0 < np; r0 += tile) {
-      const size_t rows = std::min(tile, np - r0);
-      VECMESH_RETURN_IF_ERROR(m.NearestCentroids(d_cents.get(), d_norms.get(),
-                                                 d_points.get() + r0 * dim, rows, d_dots.get(),
-                                                 d_assign.get() + r0));
-    }
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(assign.data(), d_assign.get(), np * sizeof(int), cudaMemcpyDeviceToHost),
-        "k-means assignment"));
-    // Update on the host: each centroid becomes the mean of its points.
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), size_t{0});
-    for (size_t i = 0; i < np; ++i) {
-      const size_t c = static_cast<size_t>(assign[i]);
-      ++counts[c];
-      const float* p = points.data() + i * dim;
-      double* s = sums.data() + c * dim;
-      for (size_t d = 0; d < dim; ++d) s[d] += p[d];
-    }
-    for (size_t c = 0; c < nlist; ++c) {
-      if (counts[c] == 0) continue;
-      for (size_t d = 0; d < dim; ++d) {
-        cents[c * dim + d] = static_cast<float>(sums[c * dim + d] / static_cast<double>(counts[c]));
-      }
-    }
-    // An empty cluster splits the largest one: the two centroids are pushed apart slightly,
-    // and the next assignment shares that cluster's points between them.
-    for (size_t c = 0; c < nlist; ++c) {
-      if (counts[c] != 0) continue;
-      const size_t largest =
-          static_cast<size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
-      for (size_t d = 0; d < dim; ++d) {
-        const float v = cents[largest * dim + d];
-        const float up = v * (1 + kSplitEpsilon), down = v * (1 - kSplitEpsilon);
-        cents[c * dim + d] = d % 2 == 0 ? up : down;
-        cents[largest * dim + d] = d % 2 == 0 ? down : up;
-      }
-      counts[c] = counts[largest] / 2;
-      counts[largest] -= counts[c];
-    }
-  }
+  std::vector<float> cents;
+  VECMESH_RETURN_IF_ERROR(TrainKMeans(m.assigner(), m.device, m.metric, n, x, &cents));
   return m.CommitCentroids(std::move(cents));
 }
 
@@ -584,7 +391,8 @@ Status IvfFlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
   if (m.metric == Metric::kCosine) NormaliseRows(prepared.data(), n, dim);
   std::vector<int> assign;
   VECMESH_RETURN_IF_ERROR(
-      m.AssignOnDevice(m.centroids.get(), m.centroid_norms.get(), n, prepared.data(), &assign));
+      m.assigner().AssignOnDevice(m.centroids.get(), m.centroid_norms.get(), n, prepared.data(),
+                                  &assign));
 
   // The new rows grouped by list: list l's are order[start[l] .. start[l + 1]).
   std::vector<size_t> start(nlist + 1, 0);
