@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <string>
+#include <string_view>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -100,6 +102,11 @@ int main(int argc, char** argv) {
   store_options.wal_sync_interval_ms = static_cast<uint32_t>(config->wal_sync_interval_ms);
   store_options.checkpoint_interval_s = config->checkpoint_interval_s;
   store_options.search_threads = config->search_threads;
+  // The engine's background failures go into this log, as its other lines.
+  store_options.logger = [](std::string_view level, std::string_view message,
+                            const nlohmann::json& fields) {
+    Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+  };
   const auto recovery_start = std::chrono::steady_clock::now();
   auto store = engine::LocalStore::Open(store_options);
   if (!store.ok()) {

@@ -7,13 +7,15 @@
 namespace vecmesh::engine {
 
 Collection::Collection(CollectionConfig config, const Limits& limits, int search_threads,
-                       int build_threads, MaintenanceScheduler* scheduler, WriteLog* log)
+                       int build_threads, MaintenanceScheduler* scheduler, WriteLog* log,
+                       Logger logger)
     : config_(std::move(config)),
       limits_(limits),
       search_threads_(search_threads),
       build_threads_(build_threads),
       scheduler_(scheduler),
       log_(log),
+      logger_(logger ? std::move(logger) : StderrLogger()),
       table_(std::make_unique<PointTable>(config_.dimension)) {}
 
 CollectionInfo Collection::Info() const {

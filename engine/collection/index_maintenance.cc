@@ -2,7 +2,6 @@
 // rebuilds, which also compact, and incremental adds of the points written since; and the
 // loading of a saved index during recovery.
 #include <algorithm>
-#include <cstdio>
 #include <mutex>
 #include <numeric>
 #include <shared_mutex>
@@ -70,8 +69,8 @@ bool Collection::MaintainIndex() {
     }
   } catch (const std::exception& e) {
     // Searches stay exact for the points outside the index; the next write retries.
-    std::fprintf(stderr, "vecmesh: index maintenance of collection '%s' failed: %s\n",
-                 config_.name.c_str(), e.what());
+    logger_("error", "index maintenance failed",
+            {{"collection", config_.name}, {"error", e.what()}});
     building_ = false;
     return false;
   }
@@ -110,10 +109,11 @@ void Collection::Rebuild() {
     auto built = BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(),
                                {.cancelled = &cancelled_,
                                 .threads = build_threads_,
-                                .request_rebuild = request_rebuild});
+                                .request_rebuild = request_rebuild,
+                                .logger = logger_});
     if (!built.ok()) {
-      std::fprintf(stderr, "vecmesh: building the index of collection '%s' failed: %s\n",
-                   config_.name.c_str(), built.status().ToString().c_str());
+      logger_("error", "building the index failed",
+              {{"collection", config_.name}, {"error", built.status().ToString()}});
       building_ = false;
       return;
     }
@@ -185,7 +185,10 @@ void Collection::LoadIndexPart(IndexPartOp part) {
   } else {
     s = loaded.status();
   }
-  if (!s.ok()) std::fprintf(stderr, "vecmesh: %s; rebuilding it\n", s.message().c_str());
+  if (!s.ok()) {
+    logger_("warn", "the saved index is unusable; rebuilding it",
+            {{"collection", config_.name}, {"error", s.message()}});
+  }
 }
 
 }  // namespace vecmesh::engine

@@ -2,7 +2,6 @@
 // snapshot or a checkpoint takes.
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iterator>
@@ -43,10 +42,8 @@ CollectionImage Collection::ExportImage() const {
       image.index = index_->Save();
       image.indexed_slots = indexed_slots_;
     } catch (const std::exception& e) {
-      std::fprintf(stderr,
-                   "vecmesh: saving the index of collection '%s' failed (%s); it is rebuilt "
-                   "after a restart\n",
-                   config_.name.c_str(), e.what());
+      logger_("warn", "saving the index failed; it is rebuilt after a restart",
+              {{"collection", config_.name}, {"error", e.what()}});
     }
   }
   return image;
