@@ -91,6 +91,11 @@ std::vector<Daemon::Part> Daemon::Parts() {
          options.wal_sync_interval_ms = static_cast<uint32_t>(s.config.wal_sync_interval_ms);
          options.checkpoint_interval_s = s.config.checkpoint_interval_s;
          options.search_threads = s.config.search_threads;
+         // The engine's background failures go into this log, as its other lines.
+         options.logger = [](std::string_view level, std::string_view message,
+                             const nlohmann::json& fields) {
+           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+         };
          const auto start = std::chrono::steady_clock::now();
          auto store = engine::LocalStore::Open(options);
          if (!store.ok()) {

@@ -1,5 +1,7 @@
 // One collection of the LocalStore: its points (PointTable), its approximate index, and the
-// background work that keeps the index up to date.
+// background work that keeps the index up to date. Implemented by job: collection.cc
+// (construction, Info), validation.cc, writes.cc, reads.cc, search_planner.cc and
+// index_maintenance.cc.
 //
 // Thread safety: every public method is safe for concurrent use. Writers are serialised by
 // write_mu_ and apply their change under the exclusive side of mu_, which they hold only for
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "engine/index/ann_index.h"
+#include "engine/logger.h"
 #include "engine/segment/point_table.h"
 #include "engine/rw_lock.h"
 #include "engine/status.h"
@@ -54,9 +57,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
  public:
   // `config` must be valid (LocalStore validates it). `search_threads` bounds the OpenMP threads
   // one search batch uses; `build_threads` the threads of one index build.
-  // `log` may be null (an in-memory store).
+  // `log` may be null (an in-memory store). What no caller waits to hear (a failed background
+  // build, an unusable saved index) goes to `logger`, and to the indexes it builds; empty:
+  // StderrLogger().
   Collection(CollectionConfig config, const Limits& limits, int search_threads, int build_threads,
-             MaintenanceScheduler* scheduler, WriteLog* log);
+             MaintenanceScheduler* scheduler, WriteLog* log, Logger logger);
 
   const CollectionConfig& config() const { return config_; }
   CollectionInfo Info() const;
@@ -95,10 +100,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The live points as stored (cosine vectors normalised), in id order.
   std::vector<Point> ExportPoints() const;
   // Every slot and the index, consistent with each other. An index that cannot be saved is
-  // left out, to be rebuilt after a restart.
+  // left out (and logged), to be rebuilt after a restart.
   CollectionImage ExportImage() const;
   // Applies a recovered record (no validation, no logging). A saved index that turns out
-  // unusable is reported on stderr and left to be rebuilt.
+  // unusable is logged and left to be rebuilt.
   void Replay(WriteOp op);
   // Schedules index work if there is any (after a write, or once recovery is done).
   void RequestMaintenance();
@@ -138,6 +143,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const int build_threads_;
   MaintenanceScheduler* const scheduler_;
   WriteLog* const log_;
+  const Logger logger_;  // never empty
 
   std::mutex write_mu_;   // serialises writers, and the catch-up of an index rebuild
   bool retired_ = false;  // guarded by write_mu_

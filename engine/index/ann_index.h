@@ -15,6 +15,7 @@
 
 #include "engine/segment/bitset.h"
 #include "engine/index/distance.h"
+#include "engine/logger.h"
 #include "engine/status.h"
 #include "engine/types.h"
 
@@ -70,6 +71,9 @@ struct BuildOptions {
   int threads = 1;  // OpenMP threads for IVF training; HNSW graphs are built by one thread
   // Called, from any thread, when the built index finds later that it needs_rebuild.
   std::function<void()> request_rebuild;
+  // Where the built index reports failures it meets later, which no caller is waiting for
+  // (GPU indexes: a failed search answered exactly, a failed add); empty: StderrLogger().
+  Logger logger;
 };
 
 // Builds an index of `config.index.type` (not kFlat; GPU types through BuildGpuIndex) over n vectors with their slots, training

@@ -1,7 +1,6 @@
 #include "engine/index/device_worker.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <exception>
 #include <memory>
 #include <vector>
@@ -11,6 +10,7 @@ namespace vecmesh::engine {
 // One submitted operation or search, on its caller's stack until `done`.
 struct DeviceWorker::Job {
   std::function<void()> posted;                 // set: a Post, owned by the queue
+  Logger logger;                                // a Post's: where an escaping exception goes
   const std::function<Status()>* op = nullptr;  // set: a Run; neither: a search
   SearchKey key;
   size_t dim = 0;
@@ -61,9 +61,10 @@ Status DeviceWorker::Run(const std::function<Status()>& op) {
   return job.status;
 }
 
-void DeviceWorker::Post(std::function<void()> op) {
+void DeviceWorker::Post(std::function<void()> op, Logger logger) {
   auto job = std::make_unique<Job>();
   job->posted = std::move(op);
+  job->logger = std::move(logger);
   std::lock_guard lock(mu_);
   queue_.push_back(job.release());
   wake_.notify_one();
@@ -101,7 +102,9 @@ void DeviceWorker::Loop() {
         owned->posted();
         return Status::Ok();
       });
-      if (!status.ok()) std::fprintf(stderr, "vecmesh: %s\n", status.message().c_str());
+      if (!status.ok()) {
+        owned->logger("error", "a device operation failed", {{"error", status.message()}});
+      }
       owned.reset();
       lock.lock();
     } else if (first->op) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/logger.h"
 #include "engine/status.h"
 
 namespace vecmesh::engine {
@@ -49,9 +50,10 @@ class DeviceWorker {
   Status Run(const std::function<Status()>& op);
 
   // Runs `op` on the worker after everything submitted before it, without waiting for it: what
-  // is submitted later sees its effects. `op` reports its own failures (an exception escaping it
-  // is written to stderr).
-  void Post(std::function<void()> op);
+  // is submitted later sees its effects. `op` reports its own failures; an exception escaping it
+  // goes to `logger`, the poster's (a worker serves every store in the process, so it has no
+  // logger of its own).
+  void Post(std::function<void()> op, Logger logger);
 
   // nq queries of `dim` floats; waits until they are answered. Runs `search` once for this
   // caller's queries together with those of every other caller waiting with the same key,

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -93,6 +92,7 @@ struct DeviceIndex {
   std::unique_ptr<gpu::IvfFlatIndex> ivf;  // gpu_ivf_flat
   std::string collection;
   std::function<void()> request_rebuild;  // BuildOptions::request_rebuild
+  Logger logger;                          // BuildOptions::logger; never empty
   std::atomic<bool> lost_points{false};   // a queued add failed
 
   Status Add(size_t n, const float* x, const int64_t* ids) {
@@ -116,7 +116,8 @@ class GpuIndex : public AnnIndex {
 
   ~GpuIndex() override {
     // Released on the worker, after what is queued for it; not waited for.
-    worker_->Post([device = std::move(device_)]() mutable { device.reset(); });
+    Logger logger = device_->logger;
+    worker_->Post([device = std::move(device_)]() mutable { device.reset(); }, std::move(logger));
   }
 
   std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
@@ -126,8 +127,8 @@ class GpuIndex : public AnnIndex {
 
   // The device answers the nearest of all indexed points; tombstones and filters are applied
   // here, so it is asked for as many more as there are excluded points, up to kGpuMaxK. An
-  // empty answer (a device failure, reported on stderr, or lost points) or one that comes up
-  // short is answered exactly by the collection.
+  // empty answer (a device failure, which is logged, or lost points) or one that comes up short
+  // is answered exactly by the collection.
   std::vector<std::vector<Neighbor>> SearchBatch(const float* queries, size_t n, size_t k,
                                                  const Bitset* allowed,
                                                  const AnnSearchParams& params,
@@ -147,8 +148,8 @@ class GpuIndex : public AnnIndex {
     const DeviceWorker::SearchKey key{device, fetch, device->ivf ? static_cast<int>(nprobe) : 0};
     Status s = worker_->Search(key, dim_, n, queries, search, distances.data(), labels.data());
     if (!s.ok()) {
-      std::fprintf(stderr, "vecmesh: GPU search of collection '%s' failed, answering exactly: %s\n",
-                   device->collection.c_str(), s.message().c_str());
+      device->logger("warn", "GPU search failed; answering exactly",
+                     {{"collection", device->collection}, {"error", s.message()}});
       return out;
     }
     if (device->lost_points) return out;  // an add queued before this search failed
@@ -174,16 +175,16 @@ class GpuIndex : public AnnIndex {
   void AddEncoded(size_t n, const float* x, const uint8_t*, const uint32_t* slots) override {
     auto vectors = std::make_shared<const std::vector<float>>(x, x + n * dim_);
     auto ids = std::make_shared<const std::vector<int64_t>>(slots, slots + n);
-    worker_->Post([device = device_, vectors, ids] {
+    auto add = [device = device_, vectors, ids] {
       Status s = device->Add(ids->size(), vectors->data(), ids->data());
       if (s.ok()) return;
       device->lost_points = true;
-      std::fprintf(stderr,
-                   "vecmesh: adding to the GPU index of collection '%s' failed, answering "
-                   "exactly until it is rebuilt: %s\n",
-                   device->collection.c_str(), s.message().c_str());
+      device->logger("warn",
+                     "adding to the GPU index failed; answering exactly until it is rebuilt",
+                     {{"collection", device->collection}, {"error", s.message()}});
       if (device->request_rebuild) device->request_rebuild();
-    });
+    };
+    worker_->Post(std::move(add), device_->logger);
     size_ += n;
   }
 
@@ -237,6 +238,7 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildGpuIndex(const CollectionConfig& config
   auto device = std::make_shared<DeviceIndex>();
   device->collection = config.name;
   device->request_rebuild = options.request_rebuild;
+  device->logger = options.logger ? options.logger : StderrLogger();
   const gpu::Metric metric = GpuMetric(config.metric);
   Status s;
   if (config.index.type == IndexType::kGpuFlat) {

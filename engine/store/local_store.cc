@@ -119,7 +119,7 @@ std::shared_ptr<Collection> LocalStore::NewCollection(const CollectionConfig& co
   MaintenanceScheduler* scheduler = this;
   WriteLog* log = this;
   return std::make_shared<Collection>(config, options_.limits, options_.search_threads,
-                                      options_.build_threads, scheduler, log);
+                                      options_.build_threads, scheduler, log, options_.logger);
 }
 
 StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {

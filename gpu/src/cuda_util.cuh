@@ -147,6 +147,11 @@ class DeviceArray {
   size_t capacity_ = 0;
 };
 
+// The blocks of `block` threads that cover threads_needed threads.
+inline unsigned Blocks(size_t threads_needed, int block) {
+  return static_cast<unsigned>((threads_needed + block - 1) / block);
+}
+
 __device__ __forceinline__ float ToFloat(float v) { return v; }
 __device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
 

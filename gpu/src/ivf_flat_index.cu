@@ -1,210 +1,31 @@
-// IVF-Flat on one CUDA device.
+// IVF-Flat on one CUDA device: the quantizer and the inverted lists (create, train, add,
+// remove); the search is ivf_flat_search.cu's.
 //
 // Quantizer: nlist centroids (fp32) on the device with their squared norms. Assigning vectors to
-// centroids (k-means, Add) is a cuBLAS GEMM of a tile of vectors against the centroids and a
-// warp-per-row argmin of |c|^2 - 2 x.c.
+// centroids and training them (k-means) are kmeans.cu's.
 //
 // Inverted lists: one pair of device buffers per list (vectors in the storage type, row-major,
 // and their int64 ids), grown by doubling. Device tables (list -> vectors, ids, length) are
 // rebuilt from the host's view lazily, before the next search or removal, so that Add can commit
 // without a device call that could fail after the lists have changed.
-//
-// Search, per chunk of queries: a GEMM against the centroids and a radix select of the nprobe
-// lists to probe per query; then, per pass over a group of those probes, (1) each query's
-// candidate row is laid out (the probed lists' lengths, prefix-summed), (2) one block per
-// (query, list) computes the exact distances into it, and (3) a radix select per query keeps the
-// k best of (its best so far + the row). A bitonic sort per query orders the final k. Groups and
-// chunks are sized so that the candidate rows stay within kMaxCandidateFloats. A candidate is
-// named by its slot (list << 32 | position); the final sort maps slots to ids.
 #include <algorithm>
-#include <cmath>
-#include <functional>
 #include <numeric>
-#include <random>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "cublas_loader.h"
 #include "cuda_util.cuh"
-#include "select.cuh"
+#include "ivf_flat_impl.cuh"
+#include "kmeans.cuh"
 #include "vecmesh_gpu/ivf_flat_index.h"
 
 namespace vecmesh::gpu {
 namespace {
 
-constexpr int kThreads = 256;      // every kernel but the sort
-constexpr int kSortThreads = 512;  // the final bitonic sort
-static_assert(kSortSize >= IvfFlatIndex::kMaxK);
-constexpr size_t kMaxTileFloats = size_t{32} << 20;       // centroid dots per GEMM: 128 MiB
-constexpr size_t kMaxCandidateFloats = size_t{32} << 20;  // candidate rows per pass: 128 MiB
-constexpr size_t kQueryChunk = 4096;
-constexpr size_t kMaxAssignRows = 65536;              // vectors assigned per GEMM (Train, Add)
-constexpr size_t kMaxAssignFloats = size_t{8} << 20;  // and their staging buffer: 32 MiB
 constexpr size_t kMinListCapacity = 16;
 // A list's positions live in a slot's low 32 bits and in int kernel arguments.
 constexpr size_t kMaxListLength = INT32_MAX;
-constexpr uint64_t kTrainingSeed = 0x1f2e3d4c5b6a7988ull;
-// An empty cluster takes half of the largest one: both centroids move by this relative amount in
-// opposite directions, so the next assignment splits that cluster's points between them.
-constexpr float kSplitEpsilon = 1.0f / 1024;
-
-// assign[r] = the c minimising |c|^2 - 2 x_r.c (the L2-nearest centroid; ties: the lowest c),
-// from dots (rows rows of nlist dots: dots[r * nlist + c] = x_r.c). One warp per row.
-__global__ void __launch_bounds__(kThreads)
-    NearestCentroid(const float* dots, size_t rows, int nlist, const float* norms, int* assign) {
-  const size_t warp = (size_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
-  const int lane = threadIdx.x % 32;
-  if (warp >= rows) return;  // the same for all 32 lanes: the shuffles below see a full warp
-  const float* row = dots + warp * nlist;
-  float best = INFINITY;
-  int best_c = nlist;  // none yet (only if every distance is NaN or +inf)
-  for (int c = lane; c < nlist; c += 32) {
-    const float d = norms[c] - 2.0f * row[c];
-    if (d < best) {
-      best = d;
-      best_c = c;
-    }
-  }
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, best, offset);
-    const int other_c = __shfl_xor_sync(0xffffffffu, best_c, offset);
-    if (other < best || (other == best && other_c < best_c)) {
-      best = other;
-      best_c = other_c;
-    }
-  }
-  if (lane == 0) assign[warp] = best_c < nlist ? best_c : 0;
-}
-
-// One block per query: the nprobe lists it scans, into probes[q * nprobe ...] (unordered), from
-// its row of centroid dots (dots[q * nlist + c] = q.c): the nprobe smallest |c|^2 - 2 q.c (l2,
-// cosine) or -q.c (inner product).
-__global__ void __launch_bounds__(kThreads)
-    SelectProbes(const float* dots, int nlist, const float* norms, bool by_l2, int nprobe,
-                 int* probes) {
-  const size_t q = blockIdx.x;
-  const float* row = dots + q * nlist;
-  BlockSelectSmallest(
-      static_cast<size_t>(nlist), static_cast<size_t>(nprobe),
-      [&](size_t c) { return by_l2 ? norms[c] - 2.0f * row[c] : -row[c]; },
-      [&](size_t at, float, size_t c) { probes[q * nprobe + at] = static_cast<int>(c); });
-}
-
-// For the pass over probes [first, first + group) of each of nq queries: offsets[q * (group + 1)
-// + j] is where probe first + j's distances start in the query's candidate row, and
-// offsets[q * (group + 1) + group] is the row's length. One thread per query.
-__global__ void __launch_bounds__(kThreads)
-    ProbeOffsets(const int* probes, size_t nq, int nprobe, int first, int group, const int* lengths,
-                 int64_t* offsets) {
-  const size_t q = size_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (q >= nq) return;
-  const int* mine = probes + q * nprobe + first;
-  int64_t* out = offsets + q * (group + 1);
-  int64_t at = 0;
-  for (int j = 0; j < group; ++j) {
-    out[j] = at;
-    at += lengths[mine[j]];
-  }
-  out[group] = at;
-}
-
-// One block per (query q, probe j) of the pass (blockIdx.x = q * group + j): the distance from
-// the query to every vector of the probed list (squared L2, or the negated inner product), into
-// the query's candidate row at the list's offset. One warp per stored vector, lanes striding over
-// the dimensions, fp32 accumulation. The query is staged in shared memory (dim floats) when
-// `shared_query`; otherwise it is read from global memory (through L1).
-template <typename T>
-__global__ void __launch_bounds__(kThreads)
-    ScanLists(const void* const* list_vectors, const int* lengths, const int* probes, int nprobe,
-              int first, int group, const float* queries, size_t dim, bool shared_query,
-              const int64_t* offsets, size_t row_stride, bool l2, float* candidates) {
-  extern __shared__ float shared[];
-  const size_t q = blockIdx.x / group;
-  const int j = static_cast<int>(blockIdx.x % group);
-  const int list = probes[q * nprobe + first + j];
-  const size_t length = static_cast<size_t>(lengths[list]);
-  // Uniform across the block, so no thread skips a barrier the others wait at.
-  if (length == 0) return;
-  const float* query = queries + q * dim;
-  if (shared_query) {
-    for (size_t d = threadIdx.x; d < dim; d += blockDim.x) shared[d] = query[d];
-    __syncthreads();
-    query = shared;
-  }
-  const T* vectors = static_cast<const T*>(list_vectors[list]);
-  float* out = candidates + q * row_stride + offsets[q * (group + 1) + j];
-  const int lane = threadIdx.x % 32;
-  const size_t warps = blockDim.x / 32;
-  // i is the same for all lanes of a warp: every lane runs the shuffles.
-  for (size_t i = threadIdx.x / 32; i < length; i += warps) {
-    const T* v = vectors + i * dim;
-    float sum = 0;
-    for (size_t d = lane; d < dim; d += 32) {
-      const float x = ToFloat(v[d]);
-      if (l2) {
-        const float diff = x - query[d];
-        sum += diff * diff;
-      } else {
-        sum += x * query[d];
-      }
-    }
-    for (int offset = 16; offset > 0; offset /= 2) {
-      sum += __shfl_down_sync(0xffffffffu, sum, offset);
-    }
-    if (lane == 0) out[i] = l2 ? sum : -sum;
-  }
-}
-
-// One block per query: the k smallest of (its best so far: best_count[q] entries of best_*) and
-// (this pass's candidate row), into out_*; out_count[q] becomes min(k, both). A candidate's slot
-// is (list << 32) | position, found from its index in the row by a binary search of the offsets.
-__global__ void __launch_bounds__(kThreads)
-    SelectCandidates(const float* candidates, size_t row_stride, const int64_t* offsets,
-                     const int* probes, int nprobe, int first, int group, const float* best_d,
-                     const int64_t* best_slot, const int* best_count, size_t k, float* out_d,
-                     int64_t* out_slot, int* out_count) {
-  const size_t q = blockIdx.x;
-  const int64_t* starts = offsets + q * (group + 1);
-  const float* row = candidates + q * row_stride;
-  const size_t prev = static_cast<size_t>(best_count[q]);
-  const size_t total = prev + static_cast<size_t>(starts[group]);
-  auto distance = [&](size_t e) -> float { return e < prev ? best_d[q * k + e] : row[e - prev]; };
-  auto slot = [&](size_t e) -> int64_t {
-    if (e < prev) return best_slot[q * k + e];
-    const int64_t c = static_cast<int64_t>(e - prev);
-    // The last probe whose start is <= c: the list holding candidate c (an empty list shares
-    // its start with the next one). starts[0] = 0 <= c < starts[group].
-    int lo = 0, hi = group - 1;
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (starts[mid] <= c) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    const int64_t list = probes[q * nprobe + first + lo];
-    return (list << 32) | (c - starts[lo]);
-  };
-  const size_t want = total < k ? total : k;
-  BlockSelectSmallest(total, want, distance, [&](size_t at, float d, size_t e) {
-    out_d[q * k + at] = d;
-    out_slot[q * k + at] = slot(e);
-  });
-  if (threadIdx.x == 0) out_count[q] = static_cast<int>(want);
-}
-
-// One block per query: sorts its best and writes k results, slots mapped to ids.
-__global__ void __launch_bounds__(kSortThreads)
-    SortAndWrite(const float* best_d, const int64_t* best_slot, const int* counts, size_t k,
-                 const int64_t* const* list_ids, float* distances, int64_t* labels) {
-  const size_t q = blockIdx.x;
-  BlockSortAndWrite(
-      best_d + q * k, best_slot + q * k, counts[q], k, [](float d) { return d; },
-      [&](int64_t slot) { return list_ids[slot >> 32][slot & 0xffffffffll]; }, distances + q * k,
-      labels + q * k);
-}
 
 // For each i < n: row src[i] of list lists[i] moves to row dst[i] (vector and id). Within a list
 // every src is at or past the list's new length and every dst before it, and the srcs are
@@ -220,187 +41,7 @@ __global__ void MoveListRows(void* const* list_vectors, int64_t* const* list_ids
   }
 }
 
-unsigned Blocks(size_t threads_needed, int block) {
-  return static_cast<unsigned>((threads_needed + block - 1) / block);
-}
-
-std::vector<float> SquaredNorms(const std::vector<float>& x, size_t dim) {
-  std::vector<float> norms(x.size() / dim);
-  for (size_t i = 0; i < norms.size(); ++i) {
-    double sum = 0;
-    for (size_t d = 0; d < dim; ++d) sum += double{x[i * dim + d]} * x[i * dim + d];
-    norms[i] = static_cast<float>(sum);
-  }
-  return norms;
-}
-
 }  // namespace
-
-struct IvfFlatIndex::Impl {
-  int device = 0;
-  size_t dim = 0;
-  Metric metric = Metric::kL2;
-  Storage storage = Storage::kFloat32;
-  size_t nlist = 0;
-  cublasHandle_t cublas = nullptr;
-
-  // The quantizer. Invariant: trained == (centroids hold nlist * dim floats).
-  bool trained = false;
-  std::vector<float> host_centroids;  // nlist * dim, as on the device
-  DeviceArray<float> centroids;       // nlist * dim, row-major
-  DeviceArray<float> centroid_norms;  // nlist: |c|^2
-
-  struct List {
-    DeviceArray<char> vectors;      // capacity rows of dim storage elements
-    DeviceArray<int64_t> ids;       // capacity ids (capacity == ids.capacity())
-    std::vector<int64_t> host_ids;  // the list's ids by position; its size is the list's length
-  };
-  struct Where {
-    uint32_t list;
-    uint32_t position;
-  };
-  std::vector<List> lists;                      // nlist
-  std::unordered_map<int64_t, Where> where_is;  // every id in the index
-  size_t size = 0;
-
-  // Device view of `lists` (nlist entries each), stale after every change to the lists until
-  // RefreshTables uploads it again.
-  DeviceArray<void*> table_vectors;
-  DeviceArray<int64_t*> table_ids;
-  DeviceArray<int> table_lengths;
-  bool tables_stale = true;
-
-  // Search buffers, kept between searches (cudaFree synchronises): grown on demand.
-  DeviceArray<float> search_queries, search_dots, search_candidates, search_best_d[2], search_out_d;
-  DeviceArray<int> search_probes, search_best_count[2];
-  DeviceArray<int64_t> search_offsets, search_best_slot[2], search_out_labels;
-
-  ~Impl() {
-    (void)cudaSetDevice(device);  // the arrays below are freed in this device's context
-    if (cublas) blas::Destroy(cublas);
-  }
-
-  size_t element_bytes() const { return storage == Storage::kFloat16 ? 2 : 4; }
-  size_t list_length(size_t l) const { return lists[l].host_ids.size(); }
-
-  size_t search_bytes() const {
-    size_t bytes = search_queries.bytes() + search_dots.bytes() + search_candidates.bytes() +
-                   search_out_d.bytes() + search_probes.bytes() + search_offsets.bytes() +
-                   search_out_labels.bytes();
-    for (int b = 0; b < 2; ++b) {
-      bytes +=
-          search_best_d[b].bytes() + search_best_slot[b].bytes() + search_best_count[b].bytes();
-    }
-    return bytes;
-  }
-
-  void FreeSearchBuffers() {
-    search_queries.Free();
-    search_dots.Free();
-    search_candidates.Free();
-    search_out_d.Free();
-    search_probes.Free();
-    search_offsets.Free();
-    search_out_labels.Free();
-    for (int b = 0; b < 2; ++b) {
-      search_best_d[b].Free();
-      search_best_slot[b].Free();
-      search_best_count[b].Free();
-    }
-  }
-
-  // Vectors assigned per GEMM: the dots tile (rows * nlist) stays within kMaxTileFloats and an
-  // Add's staging copy of the vectors (rows * dim) within kMaxAssignFloats.
-  size_t assign_rows() const {
-    return std::clamp<size_t>(std::min(kMaxTileFloats / nlist, kMaxAssignFloats / dim), 1,
-                              kMaxAssignRows);
-  }
-
-  // assign[r] = the L2-nearest of the given centroids (nlist * dim, norms: nlist) to x[r], for
-  // rows (<= assign_rows()) vectors x (rows * dim), all on the device; dots: rows * nlist.
-  Status NearestCentroids(const float* cents, const float* norms, const float* x, size_t rows,
-                          float* dots, int* assign) {
-    const float one = 1, zero = 0;
-    // dots (nlist x rows, column-major: one row of nlist per vector) = C (as stored) . X.
-    VECMESH_RETURN_IF_ERROR(
-        FromCublas(blas::Sgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
-                               static_cast<int>(rows), static_cast<int>(dim), &one, cents,
-                               static_cast<int>(dim), x, static_cast<int>(dim), &zero, dots,
-                               static_cast<int>(nlist)),
-                   "cublasSgemm"));
-    NearestCentroid<<<Blocks(rows * 32, kThreads), kThreads>>>(dots, rows, static_cast<int>(nlist),
-                                                               norms, assign);
-    return FromCuda(cudaGetLastError(), "NearestCentroid launch");
-  }
-
-  // The L2-nearest centroid of each of the n host vectors x (n * dim, already normalised for
-  // cosine), computed on the device with the given device centroids.
-  Status AssignOnDevice(const float* cents, const float* norms, size_t n, const float* x,
-                        std::vector<int>* assign) {
-    const size_t tile = std::min(n, assign_rows());
-    DeviceArray<float> d_x, d_dots;
-    DeviceArray<int> d_assign;
-    VECMESH_RETURN_IF_ERROR(d_x.Reserve(tile * dim));
-    VECMESH_RETURN_IF_ERROR(d_dots.Reserve(tile * nlist));
-    VECMESH_RETURN_IF_ERROR(d_assign.Reserve(tile));
-    assign->resize(n);
-    for (size_t r0 = 0; r0 < n; r0 += tile) {
-      const size_t rows = std::min(tile, n - r0);
-      VECMESH_RETURN_IF_ERROR(
-          FromCuda(cudaMemcpy(d_x.get(), x + r0 * dim, rows * dim * 4, cudaMemcpyHostToDevice),
-                   "cudaMemcpy"));
-      VECMESH_RETURN_IF_ERROR(
-          NearestCentroids(cents, norms, d_x.get(), rows, d_dots.get(), d_assign.get()));
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(assign->data() + r0, d_assign.get(),
-                                                  rows * sizeof(int), cudaMemcpyDeviceToHost),
-                                       "assignment"));
-    }
-    return Status::Ok();
-  }
-
-  // Uploads centroids (nlist * dim) and their norms into new device arrays and, only if both
-  // succeed, makes them the quantizer.
-  Status CommitCentroids(std::vector<float> cents) {
-    const std::vector<float> norms = SquaredNorms(cents, dim);
-    DeviceArray<float> d_cents, d_norms;
-    VECMESH_RETURN_IF_ERROR(d_cents.Reserve(cents.size()));
-    VECMESH_RETURN_IF_ERROR(d_norms.Reserve(norms.size()));
-    VECMESH_RETURN_IF_ERROR(
-        FromCuda(cudaMemcpy(d_cents.get(), cents.data(), cents.size() * 4, cudaMemcpyHostToDevice),
-                 "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(
-        FromCuda(cudaMemcpy(d_norms.get(), norms.data(), norms.size() * 4, cudaMemcpyHostToDevice),
-                 "cudaMemcpy"));
-    centroids.Swap(d_cents);
-    centroid_norms.Swap(d_norms);
-    host_centroids = std::move(cents);
-    trained = true;
-    return Status::Ok();
-  }
-
-  Status RefreshTables() {
-    if (!tables_stale) return Status::Ok();
-    std::vector<void*> vectors(nlist);
-    std::vector<int64_t*> ids(nlist);
-    std::vector<int> lengths(nlist);
-    for (size_t l = 0; l < nlist; ++l) {
-      vectors[l] = lists[l].vectors.get();
-      ids[l] = lists[l].ids.get();
-      lengths[l] = static_cast<int>(list_length(l));
-    }
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(table_vectors.get(), vectors.data(),
-                                                nlist * sizeof(void*), cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(table_ids.get(), ids.data(), nlist * sizeof(int64_t*), cudaMemcpyHostToDevice),
-        "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(table_lengths.get(), lengths.data(),
-                                                nlist * sizeof(int), cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    tables_stale = false;
-    return Status::Ok();
-  }
-};
 
 IvfFlatIndex::IvfFlatIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 IvfFlatIndex::~IvfFlatIndex() = default;
@@ -452,103 +93,8 @@ Status IvfFlatIndex::Train(size_t n, const float* x) {
   }
   VECMESH_RETURN_IF_ERROR(
       CheckFinite(x, n, dim, LargestStored(Storage::kFloat32), "training vector"));
-
-  // At most kMaxTrainingPointsPerCentroid points per centroid, chosen uniformly with a fixed
-  // seed (selection sampling: one pass, keeps the input order).
-  std::mt19937_64 random(kTrainingSeed);
-  const size_t cap = kMaxTrainingPointsPerCentroid * nlist;
-  std::vector<float> points;
-  if (n > cap) {
-    points.reserve(cap * dim);
-    size_t needed = cap;
-    for (size_t i = 0; i < n && needed > 0; ++i) {
-      if (random() % (n - i) < needed) {
-        points.insert(points.end(), x + i * dim, x + (i + 1) * dim);
-        --needed;
-      }
-    }
-  } else {
-    points.assign(x, x + n * dim);
-  }
-  const size_t np = points.size() / dim;
-  if (m.metric == Metric::kCosine) NormaliseRows(points.data(), np, dim);
-
-  // Initial centroids: nlist distinct sample points (a partial Fisher-Yates shuffle).
-  std::vector<float> cents(nlist * dim);
-  {
-    std::vector<size_t> order(np);
-    std::iota(order.begin(), order.end(), size_t{0});
-    for (size_t c = 0; c < nlist; ++c) {
-      std::swap(order[c], order[c + random() % (np - c)]);
-      std::copy_n(points.data() + order[c] * dim, dim, cents.data() + c * dim);
-    }
-  }
-
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
-  const size_t tile = std::min(np, m.assign_rows());
-  DeviceArray<float> d_points, d_cents, d_norms, d_dots;
-  DeviceArray<int> d_assign;
-  VECMESH_RETURN_IF_ERROR(d_points.Reserve(np * dim));
-  VECMESH_RETURN_IF_ERROR(d_cents.Reserve(nlist * dim));
-  VECMESH_RETURN_IF_ERROR(d_norms.Reserve(nlist));
-  VECMESH_RETURN_IF_ERROR(d_dots.Reserve(tile * nlist));
-  VECMESH_RETURN_IF_ERROR(d_assign.Reserve(np));
-  VECMESH_RETURN_IF_ERROR(
-      FromCuda(cudaMemcpy(d_points.get(), points.data(), np * dim * 4, cudaMemcpyHostToDevice),
-               "cudaMemcpy"));
-
-  std::vector<int> assign(np);
-  std::vector<double> sums(nlist * dim);
-  std::vector<size_t> counts(nlist);
-  for (int iteration = 0; iteration < kTrainingIterations; ++iteration) {
-    // Assignment on the device.
-    const std::vector<float> norms = SquaredNorms(cents, dim);
-    VECMESH_RETURN_IF_ERROR(
-        FromCuda(cudaMemcpy(d_cents.get(), cents.data(), cents.size() * 4, cudaMemcpyHostToDevice),
-                 "cudaMemcpy"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(d_norms.get(), norms.data(), nlist * 4, cudaMemcpyHostToDevice), "cudaMemcpy"));
-    for (size_t r0 = 0; r0 < np; r0 += tile) {
-      const size_t rows = std::min(tile, np - r0);
-      VECMESH_RETURN_IF_ERROR(m.NearestCentroids(d_cents.get(), d_norms.get(),
-                                                 d_points.get() + r0 * dim, rows, d_dots.get(),
-                                                 d_assign.get() + r0));
-    }
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(assign.data(), d_assign.get(), np * sizeof(int), cudaMemcpyDeviceToHost),
-        "k-means assignment"));
-    // Update on the host: each centroid becomes the mean of its points.
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), size_t{0});
-    for (size_t i = 0; i < np; ++i) {
-      const size_t c = static_cast<size_t>(assign[i]);
-      ++counts[c];
-      const float* p = points.data() + i * dim;
-      double* s = sums.data() + c * dim;
-      for (size_t d = 0; d < dim; ++d) s[d] += p[d];
-    }
-    for (size_t c = 0; c < nlist; ++c) {
-      if (counts[c] == 0) continue;
-      for (size_t d = 0; d < dim; ++d) {
-        cents[c * dim + d] = static_cast<float>(sums[c * dim + d] / static_cast<double>(counts[c]));
-      }
-    }
-    // An empty cluster splits the largest one: the two centroids are pushed apart slightly,
-    // and the next assignment shares that cluster's points between them.
-    for (size_t c = 0; c < nlist; ++c) {
-      if (counts[c] != 0) continue;
-      const size_t largest =
-          static_cast<size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
-      for (size_t d = 0; d < dim; ++d) {
-        const float v = cents[largest * dim + d];
-        const float up = v * (1 + kSplitEpsilon), down = v * (1 - kSplitEpsilon);
-        cents[c * dim + d] = d % 2 == 0 ? up : down;
-        cents[largest * dim + d] = d % 2 == 0 ? down : up;
-      }
-      counts[c] = counts[largest] / 2;
-      counts[largest] -= counts[c];
-    }
-  }
+  std::vector<float> cents;
+  VECMESH_RETURN_IF_ERROR(TrainKMeans(m.assigner(), m.device, m.metric, n, x, &cents));
   return m.CommitCentroids(std::move(cents));
 }
 
@@ -584,7 +130,8 @@ Status IvfFlatIndex::Add(size_t n, const float* x, const int64_t* ids) {
   if (m.metric == Metric::kCosine) NormaliseRows(prepared.data(), n, dim);
   std::vector<int> assign;
   VECMESH_RETURN_IF_ERROR(
-      m.AssignOnDevice(m.centroids.get(), m.centroid_norms.get(), n, prepared.data(), &assign));
+      m.assigner().AssignOnDevice(m.centroids.get(), m.centroid_norms.get(), n, prepared.data(),
+                                  &assign));
 
   // The new rows grouped by list: list l's are order[start[l] .. start[l + 1]).
   std::vector<size_t> start(nlist + 1, 0);
@@ -811,119 +358,6 @@ void IvfFlatIndex::Reset() {
   m.where_is.clear();
   m.size = 0;
   m.tables_stale = true;
-}
-
-Status IvfFlatIndex::Search(size_t nq, const float* queries, size_t k, size_t nprobe,
-                            float* distances, int64_t* labels) {
-  Impl& m = *impl_;
-  const size_t dim = m.dim, nlist = m.nlist;
-  if (k == 0 || k > kMaxK) {
-    return {Code::kInvalidArgument,
-            "k must be in [1, " + std::to_string(kMaxK) + "], got " + std::to_string(k)};
-  }
-  if (!m.trained)
-    return {Code::kInvalidArgument, "the index is not trained (Train or SetCentroids)"};
-  nprobe = std::clamp<size_t>(nprobe, 1, nlist);
-  if (nq == 0) return Status::Ok();
-  VECMESH_RETURN_IF_ERROR(FromCuda(cudaSetDevice(m.device), "cudaSetDevice"));
-  VECMESH_RETURN_IF_ERROR(m.RefreshTables());
-
-  // Plan. A query's candidate row in one pass holds at most the `group` longest lists: group is
-  // nprobe unless that exceeds kMaxCandidateFloats (then as many probes as fit, at least one),
-  // and a chunk of queries shares kMaxCandidateFloats (and kMaxTileFloats of centroid dots).
-  std::vector<size_t> longest(nlist);
-  for (size_t l = 0; l < nlist; ++l) longest[l] = m.list_length(l);
-  std::sort(longest.begin(), longest.end(), std::greater<>());
-  size_t group = 0, row_stride = 0;
-  while (group < nprobe && (group == 0 || row_stride + longest[group] <= kMaxCandidateFloats)) {
-    row_stride += longest[group++];
-  }
-  row_stride = std::max<size_t>(row_stride, 1);
-  size_t chunk = std::clamp<size_t>(kMaxCandidateFloats / row_stride, 1, kQueryChunk);
-  chunk = std::min({chunk, std::max<size_t>(1, kMaxTileFloats / nlist), nq});
-
-  VECMESH_RETURN_IF_ERROR(m.search_queries.Reserve(chunk * dim));
-  VECMESH_RETURN_IF_ERROR(m.search_dots.Reserve(chunk * nlist));
-  VECMESH_RETURN_IF_ERROR(m.search_probes.Reserve(chunk * nprobe));
-  VECMESH_RETURN_IF_ERROR(m.search_offsets.Reserve(chunk * (group + 1)));
-  VECMESH_RETURN_IF_ERROR(m.search_candidates.Reserve(chunk * row_stride));
-  VECMESH_RETURN_IF_ERROR(m.search_out_d.Reserve(chunk * k));
-  VECMESH_RETURN_IF_ERROR(m.search_out_labels.Reserve(chunk * k));
-  for (int b = 0; b < 2; ++b) {
-    VECMESH_RETURN_IF_ERROR(m.search_best_d[b].Reserve(chunk * k));
-    VECMESH_RETURN_IF_ERROR(m.search_best_slot[b].Reserve(chunk * k));
-    VECMESH_RETURN_IF_ERROR(m.search_best_count[b].Reserve(chunk));
-  }
-  const bool l2 = m.metric == Metric::kL2;
-  const bool probe_by_l2 = m.metric != Metric::kInnerProduct;
-  const bool shared_query = dim * sizeof(float) <= 48 * 1024;
-  const size_t shared_bytes = shared_query ? dim * sizeof(float) : 0;
-  const int inprobe = static_cast<int>(nprobe);
-
-  for (size_t q0 = 0; q0 < nq; q0 += chunk) {
-    const size_t cq = std::min(chunk, nq - q0);
-    std::vector<float> prepared(queries + q0 * dim, queries + (q0 + cq) * dim);
-    if (m.metric == Metric::kCosine) NormaliseRows(prepared.data(), cq, dim);
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(m.search_queries.get(), prepared.data(),
-                                                prepared.size() * 4, cudaMemcpyHostToDevice),
-                                     "cudaMemcpy"));
-    // Coarse: dots (nlist x cq, column-major: one row of nlist per query) = C (as stored) . Q.
-    const float one = 1, zero = 0;
-    VECMESH_RETURN_IF_ERROR(
-        FromCublas(blas::Sgemm(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nlist),
-                               static_cast<int>(cq), static_cast<int>(dim), &one, m.centroids.get(),
-                               static_cast<int>(dim), m.search_queries.get(), static_cast<int>(dim),
-                               &zero, m.search_dots.get(), static_cast<int>(nlist)),
-                   "cublasSgemm"));
-    SelectProbes<<<static_cast<unsigned>(cq), kThreads>>>(
-        m.search_dots.get(), static_cast<int>(nlist), m.centroid_norms.get(), probe_by_l2, inprobe,
-        m.search_probes.get());
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectProbes launch"));
-    VECMESH_RETURN_IF_ERROR(
-        FromCuda(cudaMemset(m.search_best_count[0].get(), 0, cq * sizeof(int)), "cudaMemset"));
-
-    int current = 0;
-    for (size_t first = 0; first < nprobe; first += group) {
-      const int g = static_cast<int>(std::min(group, nprobe - first));
-      const int ifirst = static_cast<int>(first);
-      ProbeOffsets<<<Blocks(cq, kThreads), kThreads>>>(m.search_probes.get(), cq, inprobe, ifirst,
-                                                       g, m.table_lengths.get(),
-                                                       m.search_offsets.get());
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "ProbeOffsets launch"));
-      const unsigned pairs = static_cast<unsigned>(cq * static_cast<size_t>(g));
-      if (m.storage == Storage::kFloat16) {
-        ScanLists<__half><<<pairs, kThreads, shared_bytes>>>(
-            m.table_vectors.get(), m.table_lengths.get(), m.search_probes.get(), inprobe, ifirst, g,
-            m.search_queries.get(), dim, shared_query, m.search_offsets.get(), row_stride, l2,
-            m.search_candidates.get());
-      } else {
-        ScanLists<float><<<pairs, kThreads, shared_bytes>>>(
-            m.table_vectors.get(), m.table_lengths.get(), m.search_probes.get(), inprobe, ifirst, g,
-            m.search_queries.get(), dim, shared_query, m.search_offsets.get(), row_stride, l2,
-            m.search_candidates.get());
-      }
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "ScanLists launch"));
-      SelectCandidates<<<static_cast<unsigned>(cq), kThreads>>>(
-          m.search_candidates.get(), row_stride, m.search_offsets.get(), m.search_probes.get(),
-          inprobe, ifirst, g, m.search_best_d[current].get(), m.search_best_slot[current].get(),
-          m.search_best_count[current].get(), k, m.search_best_d[1 - current].get(),
-          m.search_best_slot[1 - current].get(), m.search_best_count[1 - current].get());
-      VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SelectCandidates launch"));
-      current = 1 - current;
-    }
-    SortAndWrite<<<static_cast<unsigned>(cq), kSortThreads>>>(
-        m.search_best_d[current].get(), m.search_best_slot[current].get(),
-        m.search_best_count[current].get(), k, m.table_ids.get(), m.search_out_d.get(),
-        m.search_out_labels.get());
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaGetLastError(), "SortAndWrite launch"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(
-        cudaMemcpy(distances + q0 * k, m.search_out_d.get(), cq * k * 4, cudaMemcpyDeviceToHost),
-        "search"));
-    VECMESH_RETURN_IF_ERROR(FromCuda(cudaMemcpy(labels + q0 * k, m.search_out_labels.get(),
-                                                cq * k * sizeof(int64_t), cudaMemcpyDeviceToHost),
-                                     "search"));
-  }
-  return Status::Ok();
 }
 
 }  // namespace vecmesh::gpu

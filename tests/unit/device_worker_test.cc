@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/log_recorder.h"
+
 namespace vecmesh::engine {
 namespace {
 
@@ -153,15 +155,23 @@ TEST_F(DeviceWorkerTest, ASearchNeverRunsBeforeAnOperationSubmittedBeforeIt) {
 TEST_F(DeviceWorkerTest, APostReturnsAtOnceAndLaterSearchesSeeIt) {
   Block();
   // The worker is busy: a Post that waited for it would never return.
-  worker_->Post([this] {
-    auto p = Point(999);  // label 100
-    device_.data.insert(device_.data.end(), p.begin(), p.end());
-  });
-  worker_->Post([] { throw std::runtime_error("a failed upload"); });  // logged, worker goes on
+  auto log = std::make_shared<testing::LogRecorder>();
+  worker_->Post(
+      [this] {
+        auto p = Point(999);  // label 100
+        device_.data.insert(device_.data.end(), p.begin(), p.end());
+      },
+      log->logger());
+  // Logged, and the worker goes on.
+  worker_->Post([] { throw std::runtime_error("a failed upload"); }, log->logger());
   auto after = SearchAsync(Point(1000), 1);
   AwaitWaiting(3);
   Release();
   EXPECT_EQ(*after.get(), std::vector<int64_t>{100});
+  const auto lines = log->lines();
+  ASSERT_EQ(lines.size(), 1u) << "the poster's logger hears of the failed Post";
+  EXPECT_EQ(lines[0].level, "error");
+  EXPECT_EQ(lines[0].fields.value("error", ""), "device operation failed: a failed upload");
 }
 
 TEST_F(DeviceWorkerTest, SearchesWithDifferentKeysAreNotMerged) {

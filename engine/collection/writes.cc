@@ -1,0 +1,163 @@
+// Collection: writes. Every change goes through LogAndApply (logged first when the store is
+// durable, then applied) or, during recovery, Replay; Apply is the one place a change reaches
+// the point table.
+#include <mutex>
+#include <shared_mutex>
+#include <variant>
+
+#include "engine/collection/collection.h"
+#include "engine/collection/normalize.h"
+
+namespace vecmesh::engine {
+
+StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) {
+  if (points.size() > limits_.max_points_per_upsert) {
+    return Status::InvalidArgument("points has " + std::to_string(points.size()) +
+                                   " entries; the limit is " +
+                                   std::to_string(limits_.max_points_per_upsert));
+  }
+  Status valid = ValidatePoints(points);
+  if (!valid.ok()) return valid;
+  for (Point& p : points) {
+    if (config_.metric == Metric::kCosine && !normalized) Normalize(&p.vector);
+    if (p.payload.is_null()) p.payload = Payload::object();
+  }
+  size_t n;
+  {
+    std::lock_guard write(write_mu_);
+    auto applied = LogAndApply(UpsertOp{std::move(points)});
+    if (!applied.ok()) return applied.status();
+    n = *applied;
+  }
+  RequestMaintenance();
+  return n;
+}
+
+StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids) {
+  Status s = ValidateIds(ids, "ids");
+  if (!s.ok()) return s;
+  size_t n;
+  {
+    std::lock_guard write(write_mu_);
+    auto applied = LogAndApply(DeleteOp{ids});
+    if (!applied.ok()) return applied.status();
+    n = *applied;
+  }
+  RequestMaintenance();
+  return n;
+}
+
+StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
+  size_t n;
+  {
+    std::lock_guard write(write_mu_);
+    // Writers are serialised by write_mu_, so the table cannot change while we read it here.
+    DeleteOp op;
+    table_->Matching(filter).ForEach(0, table_->num_slots(),
+                                     [&](size_t slot) { op.ids.push_back(table_->Id(slot)); });
+    auto applied = LogAndApply(std::move(op));
+    if (!applied.ok()) return applied.status();
+    n = *applied;
+  }
+  RequestMaintenance();
+  return n;
+}
+
+StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const Payload& payload,
+                                        PayloadMode mode) {
+  Status s = ValidateIds(ids, "ids");
+  if (!s.ok()) return s;
+  if (!payload.is_object()) {
+    return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
+                                   payload.type_name());
+  }
+  s = ValidatePayloadSize(payload, "payload");
+  if (!s.ok()) return s;
+  std::lock_guard write(write_mu_);
+  if (mode == PayloadMode::kMerge) {
+    // A merge may push an existing payload over the limit: check each before changing any.
+    for (size_t i = 0; i < ids.size(); ++i) {
+      int64_t slot = table_->Find(ids[i]);
+      if (slot < 0) continue;
+      Payload merged = table_->PayloadOf(slot);
+      merged.update(payload);
+      s = ValidatePayloadSize(merged, "payload merged into ids[" + std::to_string(i) + "]");
+      if (!s.ok()) return s;
+    }
+  }
+  return LogAndApply(SetPayloadOp{ids, payload, mode});
+}
+
+StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
+  if (retired_) return Status::NotFound("collection '" + config_.name + "' not found");
+  if (log_) {
+    Status s = log_->Log(config_.name, op);
+    if (!s.ok()) return s;
+  }
+  return Apply(std::move(op));
+}
+
+void Collection::Replay(WriteOp op) {
+  std::lock_guard write(write_mu_);
+  Apply(std::move(op));
+}
+
+std::unique_lock<std::mutex> Collection::BlockWrites() {
+  return std::unique_lock<std::mutex>(write_mu_);
+}
+
+void Collection::Retire() {
+  std::lock_guard write(write_mu_);
+  retired_ = true;
+}
+
+void Collection::Unretire() {
+  std::lock_guard write(write_mu_);
+  retired_ = false;
+}
+
+size_t Collection::Apply(WriteOp op) {
+  std::unique_lock lock(mu_);
+  PointTable& table = *table_;
+  if (auto* upsert = std::get_if<UpsertOp>(&op)) {
+    for (Point& p : upsert->points) table.Insert(p.id, p.vector.data(), std::move(p.payload));
+    return upsert->points.size();
+  }
+  if (auto* del = std::get_if<DeleteOp>(&op)) {
+    size_t n = 0;
+    for (const PointId& id : del->ids) n += table.Kill(id);
+    return n;
+  }
+  if (auto* saved = std::get_if<SlotsOp>(&op)) {
+    for (SavedSlot& s : saved->slots) {
+      if (s.live) {
+        table.Insert(s.point.id, s.point.vector.data(), std::move(s.point.payload));
+      } else {
+        table.InsertDead(s.point.vector.data());
+      }
+    }
+    return saved->slots.size();
+  }
+  if (auto* part = std::get_if<IndexPartOp>(&op)) {
+    LoadIndexPart(std::move(*part));
+    return 0;
+  }
+  auto* set_payload = std::get_if<SetPayloadOp>(&op);
+  if (!set_payload) return 0;  // collection create and drop are the store's
+  auto& set = *set_payload;
+  size_t n = 0;
+  for (const PointId& id : set.ids) {
+    int64_t slot = table.Find(id);
+    if (slot < 0) continue;
+    Payload updated = set.payload;
+    if (set.mode == PayloadMode::kMerge) {
+      updated = table.PayloadOf(slot);
+      updated.update(set.payload);
+    }
+    table.SetPayload(slot, std::move(updated));
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace vecmesh::engine
