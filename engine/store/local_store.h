@@ -1,4 +1,6 @@
-// LocalStore: the in-process, FAISS-backed VectorStore.
+// LocalStore: the in-process, FAISS-backed VectorStore. Its code is split by job:
+// local_store.cc (the catalog, the points, the background index work), recovery.cc (Open),
+// checkpoints.cc, snapshots.cc.
 //
 // Thread safety: safe for concurrent use by any number of threads (the VectorStore contract).
 // Index builds and compactions run on `index_threads` background threads owned by the store;
