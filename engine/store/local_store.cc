@@ -9,6 +9,17 @@
 
 namespace vecmesh::engine {
 
+namespace {
+
+// The check every VectorStore call starts with (the contract in engine/vector_store.h).
+Status CheckDeadline(const CallOptions& options, std::string_view operation) {
+  if (!options.Expired()) return Status::Ok();
+  return Status::DeadlineExceeded(std::string(operation) +
+                                  " was not started: its deadline had passed");
+}
+
+}  // namespace
+
 StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits) {
   const std::string& name = config.name;
   bool name_ok =
@@ -114,7 +125,18 @@ std::shared_ptr<Collection> LocalStore::NewCollection(const CollectionConfig& co
                                       options_.build_threads, scheduler, log);
 }
 
-StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
+StatusOr<std::shared_ptr<Collection>> LocalStore::FindFor(const CallOptions& options,
+                                                          std::string_view operation,
+                                                          const std::string& name) const {
+  Status s = CheckDeadline(options, operation);
+  if (!s.ok()) return s;
+  return Find(name);
+}
+
+StatusOr<bool> LocalStore::CreateCollection(const CallOptions& options,
+                                            const CollectionConfig& requested) {
+  Status in_time = CheckDeadline(options, "CreateCollection");
+  if (!in_time.ok()) return in_time;
   auto config = ValidateCollectionConfig(requested, options_.limits);
   if (!config.ok()) return config.status();
   std::lock_guard ddl(ddl_mu_);
@@ -142,15 +164,19 @@ StatusOr<bool> LocalStore::CreateCollection(const CollectionConfig& requested) {
   return true;
 }
 
-StatusOr<CollectionInfo> LocalStore::GetCollection(const std::string& name) const {
-  auto c = Find(name);
+StatusOr<CollectionInfo> LocalStore::GetCollection(const CallOptions& options,
+                                                   const std::string& name) const {
+  auto c = FindFor(options, "GetCollection", name);
   if (!c.ok()) return c.status();
   CollectionInfo info = (*c)->Info();
   if (read_only_) info.status = "read_only";
   return info;
 }
 
-std::vector<CollectionInfo> LocalStore::ListCollections() const {
+StatusOr<std::vector<CollectionInfo>> LocalStore::ListCollections(
+    const CallOptions& options) const {
+  Status in_time = CheckDeadline(options, "ListCollections");
+  if (!in_time.ok()) return in_time;
   std::vector<std::shared_ptr<Collection>> all;
   {
     std::shared_lock lock(collections_mu_);
@@ -164,7 +190,9 @@ std::vector<CollectionInfo> LocalStore::ListCollections() const {
   return out;
 }
 
-Status LocalStore::DropCollection(const std::string& name) {
+Status LocalStore::DropCollection(const CallOptions& options, const std::string& name) {
+  Status in_time = CheckDeadline(options, "DropCollection");
+  if (!in_time.ok()) return in_time;
   std::lock_guard ddl(ddl_mu_);
   auto found = Find(name);
   if (!found.ok()) return found.status();
@@ -207,75 +235,81 @@ StatusOr<std::optional<uint64_t>> LocalStore::MaxIntegerId(const std::string& co
   return (*c)->MaxIntegerId();
 }
 
-Status LocalStore::ValidatePoints(const std::string& collection,
+Status LocalStore::ValidateUpsert(const CallOptions& options, const std::string& collection,
                                   const std::vector<Point>& points) const {
-  auto c = Find(collection);
+  auto c = FindFor(options, "ValidateUpsert", collection);
   if (!c.ok()) return c.status();
   return (*c)->ValidatePoints(points);
 }
 
-StatusOr<size_t> LocalStore::Upsert(const std::string& collection, std::vector<Point> points) {
-  auto c = Find(collection);
+StatusOr<size_t> LocalStore::Upsert(const CallOptions& options, const std::string& collection,
+                                    std::vector<Point> points) {
+  auto c = FindFor(options, "Upsert", collection);
   if (!c.ok()) return c.status();
   return (*c)->Upsert(std::move(points));
 }
 
-StatusOr<size_t> LocalStore::Delete(const std::string& collection,
+StatusOr<size_t> LocalStore::Delete(const CallOptions& options, const std::string& collection,
                                     const std::vector<PointId>& ids) {
-  auto c = Find(collection);
+  auto c = FindFor(options, "Delete", collection);
   if (!c.ok()) return c.status();
   return (*c)->Delete(ids);
 }
 
-StatusOr<size_t> LocalStore::DeleteByFilter(const std::string& collection, const Filter& filter) {
-  auto c = Find(collection);
+StatusOr<size_t> LocalStore::DeleteByFilter(const CallOptions& options,
+                                            const std::string& collection, const Filter& filter) {
+  auto c = FindFor(options, "DeleteByFilter", collection);
   if (!c.ok()) return c.status();
   return (*c)->DeleteByFilter(filter);
 }
 
-StatusOr<size_t> LocalStore::SetPayload(const std::string& collection,
+StatusOr<size_t> LocalStore::SetPayload(const CallOptions& options, const std::string& collection,
                                         const std::vector<PointId>& ids, const Payload& payload,
                                         PayloadMode mode) {
-  auto c = Find(collection);
+  auto c = FindFor(options, "SetPayload", collection);
   if (!c.ok()) return c.status();
   return (*c)->SetPayload(ids, payload, mode);
 }
 
-StatusOr<std::vector<Record>> LocalStore::Get(const std::string& collection,
+StatusOr<std::vector<Record>> LocalStore::Get(const CallOptions& options,
+                                              const std::string& collection,
                                               const std::vector<PointId>& ids, bool with_payload,
                                               bool with_vector) const {
-  auto c = Find(collection);
+  auto c = FindFor(options, "Get", collection);
   if (!c.ok()) return c.status();
   return (*c)->Get(ids, with_payload, with_vector);
 }
 
-StatusOr<size_t> LocalStore::Count(const std::string& collection, const Filter* filter) const {
-  auto c = Find(collection);
+StatusOr<size_t> LocalStore::Count(const CallOptions& options, const std::string& collection,
+                                   const Filter* filter) const {
+  auto c = FindFor(options, "Count", collection);
   if (!c.ok()) return c.status();
   return (*c)->Count(filter);
 }
 
-StatusOr<ScrollPage> LocalStore::Scroll(const std::string& collection,
+StatusOr<ScrollPage> LocalStore::Scroll(const CallOptions& options, const std::string& collection,
                                         const ScrollRequest& request) const {
-  auto c = Find(collection);
+  auto c = FindFor(options, "Scroll", collection);
   if (!c.ok()) return c.status();
   return (*c)->Scroll(request);
 }
 
-StatusOr<std::vector<std::vector<ScoredPoint>>> LocalStore::SearchBatch(
-    const std::string& collection, const std::vector<SearchRequest>& requests) const {
-  auto c = Find(collection);
-  if (!c.ok()) return c.status();
-  return (*c)->Search(requests, "searches");
-}
-
-StatusOr<std::vector<ScoredPoint>> LocalStore::Search(const std::string& collection,
+StatusOr<std::vector<ScoredPoint>> LocalStore::Search(const CallOptions& options,
+                                                      const std::string& collection,
                                                       const SearchRequest& request) const {
-  auto c = Find(collection);
+  auto c = FindFor(options, "Search", collection);
   if (!c.ok()) return c.status();
   auto results = (*c)->Search({request}, "");
   if (!results.ok()) return results.status();
   return std::move(results->front());
+}
+
+StatusOr<std::vector<std::vector<ScoredPoint>>> LocalStore::SearchBatch(
+    const CallOptions& options, const std::string& collection,
+    const std::vector<SearchRequest>& requests) const {
+  auto c = FindFor(options, "SearchBatch", collection);
+  if (!c.ok()) return c.status();
+  return (*c)->Search(requests, "searches");
 }
 
 }  // namespace vecmesh::engine

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <variant>
 
 #include "engine/index/gpu_index.h"
@@ -110,10 +112,10 @@ Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& c
   }
 
   if (Find(collection).ok()) {
-    Status dropped = DropCollection(collection);
+    Status dropped = DropCollection(CallOptions{}, collection);
     if (!dropped.ok()) return dropped;
   }
-  auto created = CreateCollection(*valid);
+  auto created = CreateCollection(CallOptions{}, *valid);
   if (!created.ok()) return created.status();
   auto target = Find(collection);
   if (!target.ok()) return target.status();
@@ -122,6 +124,37 @@ Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& c
     if (!upserted.ok()) return upserted.status();
   }
   return Status::Ok();
+}
+
+Status LocalStore::RestoreSnapshotBytes(std::string_view file, const std::string& collection) {
+  if (!durable_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(options_.data_dir) / "snapshots" / "uploads";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("creating " + dir.string() + " failed: " + ec.message());
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const fs::path path = dir / ("upload-" + std::to_string(random()) + ".vms");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(file.data(), static_cast<std::streamsize>(file.size()));
+    out.close();
+    if (!out) {
+      fs::remove(path, ec);
+      return Status::Unavailable("writing the uploaded snapshot to " + path.string() + " failed");
+    }
+  }
+  Status s = RestoreSnapshot(path.string(), collection);
+  fs::remove(path, ec);
+  if (s.code() == StatusCode::kInvalidArgument) {
+    // RestoreSnapshot names the file; the caller knows it only as "the upload".
+    std::string reason = s.message();
+    for (size_t at; (at = reason.find(path.string())) != std::string::npos;) {
+      reason.replace(at, path.string().size(), "the upload");
+    }
+    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + reason);
+  }
+  return s;
 }
 
 }  // namespace vecmesh::engine
