@@ -339,6 +339,44 @@ TEST_F(DurabilityTest, ASnapshotUnderConcurrentWritesIsOnePointInTimeAndRestores
   EXPECT_EQ(*OpenStore()->Count({}, "copy", nullptr), held);
 }
 
+TEST_F(DurabilityTest, ASnapshotRestoresFromTheBytesOfAnUpload) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->CreateCollection({}, {"src", 2, Metric::kL2, {}}).ok());
+  ASSERT_TRUE(
+      store->Upsert({}, "src", {{uint64_t{1}, {1, 2}, {{"a", 1}}}, {std::string("x"), {3, 4}, {}}})
+          .ok());
+  auto snapshot = store->CreateSnapshot("src");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  std::ifstream in(*store->SnapshotPath("src", snapshot->name), std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+
+  ASSERT_TRUE(store->RestoreSnapshotBytes(bytes, "copy").ok());
+  auto copy = *store->Get({}, "copy", {uint64_t{1}, std::string("x")}, true, true);
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_EQ(*copy[0].vector, (std::vector<float>{1, 2}));
+  EXPECT_EQ(*copy[0].payload, json({{"a", 1}}));
+  EXPECT_EQ(copy[1].id, PointId(std::string("x")));
+  const fs::path uploads = dir_ / "snapshots" / "uploads";
+  EXPECT_TRUE(fs::is_empty(uploads)) << "the upload's file is removed once restored";
+
+  // Bytes that are not a whole snapshot change nothing, and the message calls them "the
+  // upload": the caller never saw the file they were kept in.
+  for (const std::string& bad :
+       {std::string("not a snapshot"), bytes.substr(0, bytes.size() - 3)}) {
+    Status s = store->RestoreSnapshotBytes(bad, "copy");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+    EXPECT_TRUE(s.message().starts_with("the uploaded file is not a vecmesh snapshot: the upload "))
+        << s.message();
+    EXPECT_EQ(s.message().find(uploads.string()), std::string::npos) << s.message();
+    EXPECT_EQ(*store->Count({}, "copy", nullptr), 2u);
+    EXPECT_TRUE(fs::is_empty(uploads));
+  }
+
+  LocalStore in_memory;
+  EXPECT_EQ(in_memory.RestoreSnapshotBytes(bytes, "copy").code(), StatusCode::kFailedPrecondition)
+      << "an in-memory store keeps no files";
+}
+
 }  // namespace
 }  // namespace vecmesh::engine
 

@@ -1,7 +1,9 @@
 // Collections and points: lifecycle, upsert/delete/get/scroll/count/payload semantics, and the
-// refusal of bad input (a clear InvalidArgument that changes nothing).
+// refusal of bad input (a clear InvalidArgument that changes nothing) and of calls whose
+// deadline has passed.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 
 #include "engine/store/local_store.h"
@@ -258,6 +260,74 @@ TEST_F(PointsTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(store_.Search({}, "nope", ok).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_.Search({}, "nope", ok).status().message(), "collection 'nope' not found");
   unchanged();
+}
+
+TEST_F(PointsTest, ACallWhoseDeadlinePassedIsRefusedAndChangesNothing) {
+  ASSERT_TRUE(store_.Upsert({}, "c", {{uint64_t{1}, {1, 1, 1}, {{"keep", true}}}}).ok());
+  EXPECT_FALSE(CallOptions{}.Expired()) << "no deadline";
+  EXPECT_FALSE(CallOptions::WithTimeout(std::chrono::hours(1)).Expired());
+  EXPECT_FALSE(CallOptions::WithTimeout(CallOptions::Clock::duration::max()).Expired())
+      << "a timeout too large to represent is no deadline";
+  const CallOptions expired = CallOptions::WithTimeout(-std::chrono::milliseconds(1));
+  ASSERT_TRUE(expired.Expired());
+  auto refused = [](const Status& s, const std::string& operation) {
+    EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s.ToString();
+    EXPECT_EQ(s.message(), operation + " was not started: its deadline had passed");
+  };
+  const std::vector<Point> points = {{uint64_t{2}, {2, 2, 2}, {}}};
+  const Filter all =
+      *Filter::Parse(json::parse(R"({"must": [{"key": "keep", "match": {"value": true}}]})"), {});
+  SearchRequest q;
+  q.vector = {1, 1, 1};
+  refused(store_.CreateCollection(expired, {"d", 3, Metric::kL2, {}}).status(), "CreateCollection");
+  refused(store_.GetCollection(expired, "c").status(), "GetCollection");
+  refused(store_.ListCollections(expired).status(), "ListCollections");
+  refused(store_.DropCollection(expired, "c"), "DropCollection");
+  refused(store_.ValidateUpsert(expired, "c", points), "ValidateUpsert");
+  refused(store_.Upsert(expired, "c", points).status(), "Upsert");
+  refused(store_.Delete(expired, "c", {uint64_t{1}}).status(), "Delete");
+  refused(store_.DeleteByFilter(expired, "c", all).status(), "DeleteByFilter");
+  refused(store_.SetPayload(expired, "c", {uint64_t{1}}, {{"keep", false}}, PayloadMode::kMerge)
+              .status(),
+          "SetPayload");
+  refused(store_.Get(expired, "c", {uint64_t{1}}, true, true).status(), "Get");
+  refused(store_.Count(expired, "c", nullptr).status(), "Count");
+  refused(store_.Scroll(expired, "c", ScrollRequest{}).status(), "Scroll");
+  refused(store_.Search(expired, "c", q).status(), "Search");
+  refused(store_.SearchBatch(expired, "c", {q}).status(), "SearchBatch");
+  refused(store_.Upsert(expired, "nope", points).status(), "Upsert");
+
+  auto collections = store_.ListCollections({});
+  ASSERT_EQ(collections->size(), 1u) << "nothing created, nothing dropped";
+  EXPECT_EQ((*collections)[0].config.name, "c");
+  auto got = GetAll({uint64_t{1}, uint64_t{2}});
+  ASSERT_EQ(got.size(), 1u) << "nothing upserted, nothing deleted";
+  EXPECT_EQ(*got[0].payload, json({{"keep", true}})) << "no payload set";
+
+  const CallOptions in_time = CallOptions::WithTimeout(std::chrono::minutes(1));
+  EXPECT_TRUE(store_.Upsert(in_time, "c", points).ok());
+  EXPECT_EQ(*store_.Count(in_time, "c", nullptr), 2u);
+}
+
+TEST_F(PointsTest, ValidateUpsertRefusesABadBatchWholeAndWritesNothing) {
+  std::vector<Point> batch = {{uint64_t{1}, {1, 1, 1}, {}}, {uint64_t{2}, {1, 1}, {}}};
+  ExpectInvalid(store_.ValidateUpsert({}, "c", batch),
+                "points[1].vector has 2 values; collection 'c' has dimension 3");
+  batch[1] = {uint64_t{1}, {2, 2, 2}, {}};
+  ExpectInvalid(store_.ValidateUpsert({}, "c", batch), "points[1].id 1 repeats points[0].id");
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 0u) << "not even the good point";
+  batch[1].id = uint64_t{2};
+  EXPECT_TRUE(store_.ValidateUpsert({}, "c", batch).ok());
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 0u) << "a valid batch is not written either";
+  EXPECT_EQ(store_.ValidateUpsert({}, "nope", batch).code(), StatusCode::kNotFound);
+
+  // The limit on points per request is the upsert's alone: a job is checked whole, then written
+  // in parts.
+  std::vector<Point> many;
+  for (uint64_t i = 0; i < 10'001; ++i) many.push_back({i, {1, 1, 1}, {}});
+  EXPECT_TRUE(store_.ValidateUpsert({}, "c", many).ok());
+  ExpectInvalid(store_.Upsert({}, "c", many).status(),
+                "points has 10001 entries; the limit is 10000");
 }
 
 TEST(MetricsTest, ScoresFollowTheApiConvention) {
