@@ -1,23 +1,54 @@
 // vecmeshd: the vecmesh daemon, REST and gRPC. main reads the configuration and runs the daemon
 // (daemon.h: its parts start in order and stop in reverse), serving until SIGTERM or SIGINT.
 // Logs are JSON lines on stdout.
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 #include "api/daemon/config.h"
 #include "api/daemon/daemon.h"
 #include "api/service/log.h"
 
+namespace {
+
+// SIGTERM and SIGINT write their number here; main waits on the other end. A handler, not a
+// blocked signal and sigwait: threads that libraries start before main (OpenBLAS's pool) do not
+// block the signal, and one of them may be the thread that receives it.
+int stop_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int signal_number) {
+  const unsigned char byte = static_cast<unsigned char>(signal_number);
+  const int saved = errno;
+  [[maybe_unused]] ssize_t written = write(stop_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+// Blocks until SIGTERM or SIGINT arrives; returns which.
+int WaitForStopSignal() {
+  unsigned char byte = 0;
+  while (read(stop_pipe[0], &byte, 1) != 1) {
+    if (errno != EINTR) return SIGTERM;
+  }
+  return byte;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace vecmesh;
-  // Every thread starts with SIGINT and SIGTERM blocked; main waits for them with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (pipe2(stop_pipe, O_CLOEXEC) != 0) {
+    std::perror("vecmeshd: pipe2");
+    return 1;
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   bool help = false;
@@ -33,8 +64,7 @@ int main(int argc, char** argv) {
 
   api::Daemon daemon(std::move(*config));
   if (!daemon.Start().ok()) return 1;  // the daemon logged why
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = WaitForStopSignal();
   api::Log("info", "stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   daemon.Stop();
   api::Log("info", "stopped");

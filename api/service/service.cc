@@ -2,9 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <random>
 
 namespace vecmesh::api {
 
@@ -188,7 +185,12 @@ Service::EngineHealth Service::DeepHealth() const {
     health.status = "unhealthy";
     return health;
   }
-  for (const auto& info : (*store)->ListCollections()) {
+  auto all = (*store)->ListCollections({});
+  if (!all.ok()) {
+    health.status = "unhealthy";
+    return health;
+  }
+  for (const auto& info : *all) {
     ++health.collections;
     health.points += info.points;
     health.read_only = health.read_only || info.status == "read_only";
@@ -200,13 +202,15 @@ Service::EngineHealth Service::DeepHealth() const {
 std::vector<engine::CollectionInfo> Service::CollectionsForMetrics() const {
   auto store = Store();
   if (!store.ok()) return {};
-  return (*store)->ListCollections();
+  auto all = (*store)->ListCollections({});
+  if (!all.ok()) return {};
+  return std::move(*all);
 }
 
 std::optional<engine::LatencyHistogram::Counts> Service::LogLatency() const {
   auto store = Store();
   if (!store.ok()) return std::nullopt;
-  return (*store)->log_latency().Read();
+  return (*store)->LogLatency();
 }
 
 size_t Service::JobQueueDepth() const {
@@ -273,13 +277,13 @@ StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request)
   if (!s.ok()) return s;
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->CreateCollection(config);
+  return (*store)->CreateCollection({}, config);
 }
 
 StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
   auto store = Store();
   if (!store.ok()) return store.status();
-  auto info = (*store)->GetCollection(name);
+  auto info = (*store)->GetCollection({}, name);
   if (!info.ok()) return info.status();
   return CollectionView{std::move(*info), {std::string(kLocalBackend)}};
 }
@@ -287,8 +291,10 @@ StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
 StatusOr<std::vector<CollectionView>> Service::ListCollections() const {
   auto store = Store();
   if (!store.ok()) return store.status();
+  auto all = (*store)->ListCollections({});
+  if (!all.ok()) return all.status();
   std::vector<CollectionView> out;
-  for (auto& info : (*store)->ListCollections()) {
+  for (auto& info : *all) {
     out.push_back({std::move(info), {std::string(kLocalBackend)}});
   }
   return out;
@@ -297,20 +303,20 @@ StatusOr<std::vector<CollectionView>> Service::ListCollections() const {
 Status Service::DeleteCollection(const std::string& name) {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->DropCollection(name);
+  return (*store)->DropCollection({}, name);
 }
 
 StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engine::Point> points) {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->Upsert(collection, std::move(points));
+  return (*store)->Upsert({}, collection, std::move(points));
 }
 
 StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& collection,
                                                          const GetPointsRequest& request) const {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->Get(collection, request.ids, request.with_payload, request.with_vector);
+  return (*store)->Get({}, collection, request.ids, request.with_payload, request.with_vector);
 }
 
 StatusOr<size_t> Service::DeletePoints(const std::string& collection,
@@ -320,29 +326,29 @@ StatusOr<size_t> Service::DeletePoints(const std::string& collection,
   }
   auto store = Store();
   if (!store.ok()) return store.status();
-  if (request.ids) return (*store)->Delete(collection, *request.ids);
-  return (*store)->DeleteByFilter(collection, *request.filter);
+  if (request.ids) return (*store)->Delete({}, collection, *request.ids);
+  return (*store)->DeleteByFilter({}, collection, *request.filter);
 }
 
 StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
                                         const UpdatePayloadRequest& request) {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->SetPayload(collection, request.ids, request.payload, request.mode);
+  return (*store)->SetPayload({}, collection, request.ids, request.payload, request.mode);
 }
 
 StatusOr<size_t> Service::Count(const std::string& collection,
                                 const std::optional<engine::Filter>& filter) const {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->Count(collection, filter ? &*filter : nullptr);
+  return (*store)->Count({}, collection, filter ? &*filter : nullptr);
 }
 
 StatusOr<engine::ScrollPage> Service::Scroll(const std::string& collection,
                                              const engine::ScrollRequest& request) const {
   auto store = Store();
   if (!store.ok()) return store.status();
-  return (*store)->Scroll(collection, request);
+  return (*store)->Scroll({}, collection, request);
 }
 
 StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
@@ -352,7 +358,7 @@ StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
   auto store = Store();
   if (!store.ok()) return store.status();
   const auto start = std::chrono::steady_clock::now();
-  auto results = (*store)->Search(collection, search.request);
+  auto results = (*store)->Search({}, collection, search.request);
   if (!results.ok()) return results.status();
   SearchAnswer answer{std::move(*results), {}};
   if (search.store == "all") {
@@ -373,7 +379,7 @@ StatusOr<std::vector<SearchAnswer>> Service::SearchBatch(
   auto store = Store();
   if (!store.ok()) return store.status();
   const auto start = std::chrono::steady_clock::now();
-  auto results = (*store)->SearchBatch(collection, requests);
+  auto results = (*store)->SearchBatch({}, collection, requests);
   if (!results.ok()) return results.status();
   const double took_ms = MillisecondsSince(start);
   std::vector<SearchAnswer> answers(searches.size());
@@ -417,40 +423,14 @@ Status Service::RestoreSnapshot(const std::string& collection, const std::string
 Status Service::RestoreUploadedSnapshot(const std::string& collection, std::string_view file) {
   auto store = Store();
   if (!store.ok()) return store.status();
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path((*store)->options().data_dir) / "snapshots" / "uploads";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::Unavailable("creating " + dir.string() + " failed: " + ec.message());
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  const fs::path path = dir / ("upload-" + std::to_string(random()) + ".vms");
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(file.data(), static_cast<std::streamsize>(file.size()));
-    out.close();
-    if (!out) {
-      fs::remove(path, ec);
-      return Status::Unavailable("writing the uploaded snapshot to " + path.string() + " failed");
-    }
-  }
-  Status s = (*store)->RestoreSnapshot(path.string(), collection);
-  fs::remove(path, ec);
-  if (s.code() == engine::StatusCode::kInvalidArgument) {
-    // The engine names the file; the caller knows it only as "the upload".
-    std::string reason = s.message();
-    for (size_t at; (at = reason.find(path.string())) != std::string::npos;) {
-      reason.replace(at, path.string().size(), "the upload");
-    }
-    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + reason);
-  }
-  return s;
+  return (*store)->RestoreSnapshotBytes(file, collection);
 }
 
 StatusOr<std::string> Service::SubmitImport(const std::string& collection,
                                              std::vector<engine::Point> points) {
   auto store = Store();
   if (!store.ok()) return store.status();
-  Status s = (*store)->ValidatePoints(collection, points);
+  Status s = (*store)->ValidateUpsert({}, collection, points);
   if (!s.ok()) return s;
   std::lock_guard lock(store_mu_);
   if (!jobs_) return Status::Unavailable("vecmesh is shutting down");
@@ -487,11 +467,11 @@ Status Service::LegacyCreateIndex(const std::string& name, int64_t dimension) {
   auto store = Store();
   if (!store.ok()) return store.status();
   auto created = (*store)->CreateCollection(
-      {name, static_cast<uint32_t>(dimension), engine::Metric::kL2, options_.legacy_index});
+      {}, {name, static_cast<uint32_t>(dimension), engine::Metric::kL2, options_.legacy_index});
   if (created.ok() || created.status().code() != engine::StatusCode::kAlreadyExists) {
     return created.status();
   }
-  auto existing = (*store)->GetCollection(name);
+  auto existing = (*store)->GetCollection({}, name);
   if (!existing.ok()) return existing.status();
   if (existing->config.dimension == dimension) return Status::Ok();
   return Status::AlreadyExists("index '" + name + "' exists with dimension " +
@@ -522,7 +502,7 @@ StatusOr<std::vector<uint64_t>> Service::LegacyAddVectors(LegacyAddVectorsReques
     return points;
   };
   if (request.ids) {
-    auto written = (*store)->Upsert(request.index, make_points(*request.ids));
+    auto written = (*store)->Upsert({}, request.index, make_points(*request.ids));
     if (!written.ok()) return written.status();
     return *request.ids;
   }
@@ -545,7 +525,7 @@ StatusOr<std::vector<uint64_t>> Service::LegacyAddVectors(LegacyAddVectorsReques
   }
   std::vector<uint64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = first + i;
-  auto written = (*store)->Upsert(request.index, make_points(ids));
+  auto written = (*store)->Upsert({}, request.index, make_points(ids));
   if (!written.ok()) return written.status();
   return ids;
 }
@@ -558,7 +538,7 @@ StatusOr<std::vector<engine::ScoredPoint>> Service::LegacySearch(const std::stri
   engine::SearchRequest request;
   request.vector = std::move(vector);
   request.k = k;
-  return (*store)->Search(index, request);
+  return (*store)->Search({}, index, request);
 }
 
 }  // namespace vecmesh::api

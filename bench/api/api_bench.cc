@@ -191,9 +191,11 @@ int main(int argc, char** argv) {
   engine::LocalStore* store = owned.get();
   engine::IndexConfig hnsw;
   hnsw.type = engine::IndexType::kHnsw;
-  (void)store->CreateCollection({kCollection, kDim, engine::Metric::kL2, hnsw});
+  (void)store->CreateCollection({}, {kCollection, kDim, engine::Metric::kL2, hnsw});
   for (size_t begin = 0; begin < points; begin += 10'000) {
-    auto written = store->Upsert(kCollection, testing::MakePoints(bench.data(), begin, std::min(points, begin + 10'000)));
+    auto written =
+        store->Upsert({}, kCollection,
+                      testing::MakePoints(bench.data(), begin, std::min(points, begin + 10'000)));
     if (!written.ok()) return 2;
   }
   std::printf("building the index...\n");
@@ -227,9 +229,9 @@ int main(int argc, char** argv) {
         }
         std::vector<std::vector<uint64_t>> out;
         if (batch == 1) {
-          out.push_back(IdsOf(*store->Search(kCollection, requests[0])));
+          out.push_back(IdsOf(*store->Search({}, kCollection, requests[0])));
         } else {
-          auto results = store->SearchBatch(kCollection, requests);
+          auto results = store->SearchBatch({}, kCollection, requests);
           for (const auto& r : *results) out.push_back(IdsOf(r));
         }
         return out;

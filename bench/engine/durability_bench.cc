@@ -41,7 +41,7 @@ std::unique_ptr<engine::LocalStore> Open(const std::string& dir, uint32_t sync_i
 double Ingest(engine::LocalStore& store, const testing::Dataset& data, size_t n, size_t batch) {
   auto t = Clock::now();
   for (size_t begin = 0; begin < n; begin += batch) {
-    if (!store.Upsert("c", testing::MakePoints(data, begin, std::min(n, begin + batch))).ok()) {
+    if (!store.Upsert({}, "c", testing::MakePoints(data, begin, std::min(n, begin + batch))).ok()) {
       std::exit(2);
     }
   }
@@ -58,7 +58,7 @@ void Restart(const std::string& dir, const testing::Dataset& data, engine::Index
     auto store = Open(dir);
     engine::IndexConfig index;
     index.type = type;
-    (void)store->CreateCollection({"c", kDim, engine::Metric::kL2, index});
+    (void)store->CreateCollection({}, {"c", kDim, engine::Metric::kL2, index});
     double rate = Ingest(*store, data, n, 1000);
     std::printf("%-5s %8zu points ingested at %.0f points/s (batch 1000, fsync=always)\n",
                 name.c_str(), n, rate);
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
     for (int mode = 0; mode < 2; ++mode) {
       fs::remove_all(dir);
       auto store = Open(dir, mode == 0 ? 0 : 1000);
-      (void)store->CreateCollection({"c", kDim, engine::Metric::kL2, {}});
+      (void)store->CreateCollection({}, {"c", kDim, engine::Metric::kL2, {}});
       rate[mode] = Ingest(*store, ingest_data, n, batch);
     }
     std::printf("%-7zu %8zu %16.0f %20.0f %7.2fx\n", batch, n, rate[0], rate[1],

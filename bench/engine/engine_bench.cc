@@ -117,13 +117,14 @@ std::vector<engine::SearchRequest> Requests(const Bench& b, size_t n,
 Measure EngineSingle(const Bench& b, const engine::LocalStore& store, const std::string& name,
                      size_t n) {
   auto requests = Requests(b, n);
-  return Single(b, n, [&](size_t q) { return testing::IdsOf(*store.Search(name, requests[q])); });
+  return Single(b, n,
+                [&](size_t q) { return testing::IdsOf(*store.Search({}, name, requests[q])); });
 }
 
 Measure EngineBatched(const Bench& b, const engine::LocalStore& store, const std::string& name) {
   auto requests = Requests(b, b.nq);
   return Batched(b, [&] {
-    auto results = store.SearchBatch(name, requests);
+    auto results = store.SearchBatch({}, name, requests);
     std::vector<std::vector<uint64_t>> out;
     for (const auto& r : *results) out.push_back(testing::IdsOf(r));
     return out;
@@ -149,13 +150,15 @@ void CompareWithFaiss(const char* index, const Measure& engine_single, const Mea
 double LoadEngine(engine::LocalStore& store, const std::string& name, const Bench& b,
                   engine::IndexConfig index) {
   auto t = Clock::now();
-  if (!store.CreateCollection({name, static_cast<uint32_t>(b.data.dim), engine::Metric::kL2, index})
+  if (!store
+           .CreateCollection({},
+                             {name, static_cast<uint32_t>(b.data.dim), engine::Metric::kL2, index})
            .ok()) {
     std::abort();
   }
   for (size_t begin = 0; begin < b.data.num_base(); begin += 10'000) {
     size_t end = std::min(b.data.num_base(), begin + 10'000);
-    if (!store.Upsert(name, testing::MakePoints(b.data, begin, end)).ok()) std::abort();
+    if (!store.Upsert({}, name, testing::MakePoints(b.data, begin, end)).ok()) std::abort();
   }
   testing::WaitUntilIndexed(store, name, 3600);
   return Since(t);
@@ -318,7 +321,7 @@ int main(int argc, char** argv) {
       if (!wanted(name)) continue;
       auto requests = Requests(fb, nf, filter);
       Measure m = Single(
-          fb, nf, [&](size_t q) { return testing::IdsOf(*store.Search(name, requests[q])); });
+          fb, nf, [&](size_t q) { return testing::IdsOf(*store.Search({}, name, requests[q])); });
       std::printf("%-9s %-12s %11.0f %9.4f\n", name, s.name, m.qps, m.recall);
     }
   }

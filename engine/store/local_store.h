@@ -1,6 +1,10 @@
-// LocalStore: the in-process, FAISS-backed VectorStore.
+// LocalStore: the in-process, FAISS-backed VectorStore, and the LocalAdmin of its snapshots and
+// checkpoints. Its code is split by job: local_store.cc (the catalog, the points, the background
+// index work), recovery.cc (Open), checkpoints.cc, snapshots.cc.
 //
 // Thread safety: safe for concurrent use by any number of threads (the VectorStore contract).
+// Deadlines: a call is refused when its deadline has passed before it starts; once started,
+// its work (in memory, or the log's fsync) is not interrupted.
 // Index builds and compactions run on `index_threads` background threads owned by the store;
 // the destructor stops them.
 #pragma once
@@ -13,22 +17,19 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <string_view>
 #include <thread>
 
 #include "engine/collection/collection.h"
 #include "engine/latency_histogram.h"
+#include "engine/local_admin.h"
 #include "engine/logger.h"
-#include "engine/vector_store.h"
 #include "engine/storage/wal.h"
+#include "engine/vector_store.h"
 
 namespace vecmesh::engine {
-
-struct SnapshotInfo {
-  std::string name;
-  uint64_t size_bytes = 0;
-  bool operator==(const SnapshotInfo&) const = default;
-};
 
 struct LocalStoreOptions {
   Limits limits;
@@ -61,7 +62,10 @@ struct LocalStoreOptions {
   Logger logger;
 };
 
-class LocalStore : public VectorStore, private MaintenanceScheduler, private WriteLog {
+class LocalStore : public VectorStore,
+                   public LocalAdmin,
+                   private MaintenanceScheduler,
+                   private WriteLog {
  public:
   // An in-memory store (options.data_dir is ignored: use Open for a durable one).
   explicit LocalStore(LocalStoreOptions options = {});
@@ -73,59 +77,49 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   // What recovery found (Open only): records replayed from the log, and what was cut or
   // skipped (a torn tail, an unusable checkpoint), in `note`.
   const WalRecovery& recovery() const { return recovery_; }
-  const LocalStoreOptions& options() const { return options_; }
 
-  // Writes a checkpoint of every collection (data_dir/checkpoint-N.vmc) and drops the log it
-  // makes unnecessary. Writers wait while the log is switched and the points are copied;
-  // searches never wait. FailedPrecondition for an in-memory store.
-  Status Checkpoint();
+  StatusOr<bool> CreateCollection(const CallOptions& options,
+                                  const CollectionConfig& config) override;
+  StatusOr<CollectionInfo> GetCollection(const CallOptions& options,
+                                         const std::string& name) const override;
+  StatusOr<std::vector<CollectionInfo>> ListCollections(const CallOptions& options) const override;
+  Status DropCollection(const CallOptions& options, const std::string& name) override;
 
-  // Snapshots (durable stores only): a consistent point-in-time copy of one collection, taken
-  // while writes continue (they wait only while its points are copied), in
-  // data_dir/snapshots/COLLECTION/NAME.vms (the state-file format of docs/storage.md).
-  StatusOr<SnapshotInfo> CreateSnapshot(const std::string& collection);
-  StatusOr<std::vector<SnapshotInfo>> ListSnapshots(const std::string& collection) const;
-  // The file of a snapshot, for export.
-  StatusOr<std::string> SnapshotPath(const std::string& collection,
-                                     const std::string& snapshot) const;
-  // Restores the snapshot file at `path` (one of ours, or one exported from another node) into
-  // `collection`: created with the snapshot's configuration, or replaced if it exists. The
-  // restore is logged like any write. A file that is not a whole snapshot changes nothing.
-  Status RestoreSnapshot(const std::string& path, const std::string& collection);
+  Status ValidateUpsert(const CallOptions& options, const std::string& collection,
+                        const std::vector<Point>& points) const override;
+  StatusOr<size_t> Upsert(const CallOptions& options, const std::string& collection,
+                          std::vector<Point> points) override;
+  StatusOr<size_t> Delete(const CallOptions& options, const std::string& collection,
+                          const std::vector<PointId>& ids) override;
+  StatusOr<size_t> DeleteByFilter(const CallOptions& options, const std::string& collection,
+                                  const Filter& filter) override;
+  StatusOr<size_t> SetPayload(const CallOptions& options, const std::string& collection,
+                              const std::vector<PointId>& ids, const Payload& payload,
+                              PayloadMode mode) override;
 
-  // How long durable log appends took, as writers saw them (write, fsync, and the wait for a
-  // group commit), for metrics.
-  const LatencyHistogram& log_latency() const { return log_latency_; }
-
-  // The checks an upsert of `points` into `collection` makes (dimension, finite values, ids,
-  // payload sizes, no repeated id), without the limit on points per request and without
-  // writing: for imports, which are checked whole before their job is queued.
-  Status ValidatePoints(const std::string& collection, const std::vector<Point>& points) const;
-
-  // The largest integer id in `collection` (none if it holds no integer id).
-  StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const;
-
-  StatusOr<bool> CreateCollection(const CollectionConfig& config) override;
-  StatusOr<CollectionInfo> GetCollection(const std::string& name) const override;
-  std::vector<CollectionInfo> ListCollections() const override;
-  Status DropCollection(const std::string& name) override;
-
-  StatusOr<size_t> Upsert(const std::string& collection, std::vector<Point> points) override;
-  StatusOr<size_t> Delete(const std::string& collection, const std::vector<PointId>& ids) override;
-  StatusOr<size_t> DeleteByFilter(const std::string& collection, const Filter& filter) override;
-  StatusOr<size_t> SetPayload(const std::string& collection, const std::vector<PointId>& ids,
-                              const Payload& payload, PayloadMode mode) override;
-
-  StatusOr<std::vector<Record>> Get(const std::string& collection, const std::vector<PointId>& ids,
-                                    bool with_payload, bool with_vector) const override;
-  StatusOr<size_t> Count(const std::string& collection, const Filter* filter) const override;
-  StatusOr<ScrollPage> Scroll(const std::string& collection,
+  StatusOr<std::vector<Record>> Get(const CallOptions& options, const std::string& collection,
+                                    const std::vector<PointId>& ids, bool with_payload,
+                                    bool with_vector) const override;
+  StatusOr<size_t> Count(const CallOptions& options, const std::string& collection,
+                         const Filter* filter) const override;
+  StatusOr<ScrollPage> Scroll(const CallOptions& options, const std::string& collection,
                               const ScrollRequest& request) const override;
+  StatusOr<std::vector<ScoredPoint>> Search(const CallOptions& options,
+                                            const std::string& collection,
+                                            const SearchRequest& request) const override;
   StatusOr<std::vector<std::vector<ScoredPoint>>> SearchBatch(
-      const std::string& collection, const std::vector<SearchRequest>& requests) const override;
-  // One search; error messages name its fields directly ("k", not "searches[0].k").
-  StatusOr<std::vector<ScoredPoint>> Search(const std::string& collection,
-                                            const SearchRequest& request) const;
+      const CallOptions& options, const std::string& collection,
+      const std::vector<SearchRequest>& requests) const override;
+
+  StatusOr<SnapshotInfo> CreateSnapshot(const std::string& collection) override;
+  StatusOr<std::vector<SnapshotInfo>> ListSnapshots(const std::string& collection) const override;
+  StatusOr<std::string> SnapshotPath(const std::string& collection,
+                                     const std::string& snapshot) const override;
+  Status RestoreSnapshot(const std::string& path, const std::string& collection) override;
+  Status RestoreSnapshotBytes(std::string_view file, const std::string& collection) override;
+  Status Checkpoint() override;
+  LatencyHistogram::Counts LogLatency() const override { return log_latency_.Read(); }
+  StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const override;
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
@@ -138,6 +132,10 @@ class LocalStore : public VectorStore, private MaintenanceScheduler, private Wri
   std::shared_ptr<Collection> NewCollection(const CollectionConfig& config);
   void RunIndexWorker();
   StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
+  // Find, for a VectorStore call: DeadlineExceeded naming `operation` if the deadline passed.
+  StatusOr<std::shared_ptr<Collection>> FindFor(const CallOptions& options,
+                                                std::string_view operation,
+                                                const std::string& name) const;
 
   const LocalStoreOptions options_;
 

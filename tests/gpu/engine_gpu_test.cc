@@ -44,13 +44,13 @@ IndexConfig Gpu(IndexType type) {
 // Collection `name` holding all of Data(), its index caught up and truly built: a GPU index that
 // failed to build would leave the searches exact on the CPU, and every comparison vacuous.
 void Load(LocalStore* store, const std::string& name, Metric metric, IndexConfig index) {
-  ASSERT_TRUE(store->CreateCollection({name, kDim, metric, index}).ok());
+  ASSERT_TRUE(store->CreateCollection({}, {name, kDim, metric, index}).ok());
   for (size_t begin = 0; begin < kBase; begin += 5000) {
-    ASSERT_TRUE(store->Upsert(name, testing::MakePoints(Data(), begin, begin + 5000)).ok());
+    ASSERT_TRUE(store->Upsert({}, name, testing::MakePoints(Data(), begin, begin + 5000)).ok());
   }
   ASSERT_TRUE(testing::WaitUntilIndexed(*store, name));
   if (index.type != IndexType::kFlat) {
-    EXPECT_EQ(store->GetCollection(name)->indexed_points, kBase) << name << " has no index";
+    EXPECT_EQ(store->GetCollection({}, name)->indexed_points, kBase) << name << " has no index";
   }
 }
 
@@ -110,9 +110,9 @@ TEST(GpuFlatTest, AnswersAsFlatDoesForEveryMetricKAndBatch) {
     for (size_t k : {1, 10, 100, 1024}) {
       for (size_t batch : {1, 7, 1000}) {
         auto queries = Queries(0, batch, k);
-        auto cpu = store.SearchBatch("cpu", WithTieRoom(queries));
+        auto cpu = store.SearchBatch({}, "cpu", WithTieRoom(queries));
         const uint64_t before = DeviceQueries();
-        auto gpu = store.SearchBatch("gpu", queries);
+        auto gpu = store.SearchBatch({}, "gpu", queries);
         ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
         EXPECT_EQ(DeviceQueries() - before, batch) << "the device did not answer";
         for (size_t q = 0; q < batch; ++q) {
@@ -130,7 +130,7 @@ TEST(GpuIvfFlatTest, MeetsItsRecallAtTheDocumentedNprobe) {
     SCOPED_TRACE(std::string(MetricName(metric)));
     LocalStore store;
     Load(&store, "gpu", metric, Gpu(IndexType::kGpuIvfFlat));
-    auto results = store.SearchBatch("gpu", Queries(0, kQueries, 10));
+    auto results = store.SearchBatch({}, "gpu", Queries(0, kQueries, 10));
     ASSERT_TRUE(results.ok()) << results.status().ToString();
     double recall = 0;
     for (size_t q = 0; q < kQueries; ++q) {
@@ -152,15 +152,15 @@ TEST(GpuFlatTest, DeletedPointsAndFiltersAreHonoured) {
   Load(&store, "gpu", Metric::kL2, Gpu(IndexType::kGpuFlat));
   std::vector<PointId> gone;
   for (uint64_t id = 0; id < kBase; id += 7) gone.push_back(id);  // tombstones, not a rebuild
-  ASSERT_TRUE(store.Delete("cpu", gone).ok());
-  ASSERT_TRUE(store.Delete("gpu", gone).ok());
+  ASSERT_TRUE(store.Delete({}, "cpu", gone).ok());
+  ASSERT_TRUE(store.Delete({}, "gpu", gone).ok());
   for (const char* filter : {static_cast<const char*>(nullptr),
                              R"({"must": [{"key": "half", "match": {"value": true}}]})"}) {
     SCOPED_TRACE(filter ? filter : "no filter");
     auto queries = Queries(0, kQueries, 50, filter);
-    auto cpu = store.SearchBatch("cpu", WithTieRoom(queries));
+    auto cpu = store.SearchBatch({}, "cpu", WithTieRoom(queries));
     const uint64_t before = DeviceQueries();
-    auto gpu = store.SearchBatch("gpu", queries);
+    auto gpu = store.SearchBatch({}, "gpu", queries);
     ASSERT_TRUE(cpu.ok() && gpu.ok());
     EXPECT_EQ(DeviceQueries() - before, kQueries) << "the device did not answer";
     for (size_t q = 0; q < kQueries; ++q) {
@@ -177,7 +177,7 @@ TEST(GpuFlatTest, DeletedPointsAndFiltersAreHonoured) {
 TEST(GpuFlatTest, ConcurrentSearchesGetTheirOwnAnswers) {
   LocalStore store;
   Load(&store, "gpu", Metric::kL2, Gpu(IndexType::kGpuFlat));
-  auto expected = store.SearchBatch("gpu", Queries(0, kQueries, 10));
+  auto expected = store.SearchBatch({}, "gpu", Queries(0, kQueries, 10));
   ASSERT_TRUE(expected.ok());
   auto totals = [] {
     std::pair<uint64_t, uint64_t> batches_and_queries;
@@ -194,7 +194,7 @@ TEST(GpuFlatTest, ConcurrentSearchesGetTheirOwnAnswers) {
     clients.emplace_back([&, t] {
       for (size_t i = 0; i < 200; ++i) {
         const size_t q = (t * 31 + i) % kQueries;
-        auto got = store.SearchBatch("gpu", Queries(q, 1, 10));
+        auto got = store.SearchBatch({}, "gpu", Queries(q, 1, 10));
         if (!got.ok() || testing::IdsOf((*got)[0]) != testing::IdsOf((*expected)[q])) ++wrong;
       }
     });
@@ -213,9 +213,9 @@ TEST(GpuFlatTest, AKBeyondTheDeviceLimitIsAnsweredExactly) {
   Load(&store, "cpu", Metric::kL2, flat);
   Load(&store, "gpu", Metric::kL2, Gpu(IndexType::kGpuFlat));
   auto queries = Queries(0, 3, 2000);
-  auto cpu = store.SearchBatch("cpu", WithTieRoom(queries));
+  auto cpu = store.SearchBatch({}, "cpu", WithTieRoom(queries));
   const uint64_t before = DeviceQueries();
-  auto gpu = store.SearchBatch("gpu", queries);
+  auto gpu = store.SearchBatch({}, "gpu", queries);
   ASSERT_TRUE(cpu.ok() && gpu.ok());
   EXPECT_EQ(DeviceQueries(), before) << "k 2000 went to the device, which returns at most 1024";
   for (size_t q = 0; q < 3; ++q) ExpectSameAnswer((*gpu)[q], (*cpu)[q], 2000, "k 2000");
@@ -231,13 +231,13 @@ TEST(GpuFlatTest, ARestartRebuildsTheDeviceCopyFromThePoints) {
     auto store = LocalStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     Load(store->get(), "gpu", Metric::kL2, Gpu(IndexType::kGpuFlat));
-    before = *(*store)->SearchBatch("gpu", Queries(0, kQueries, 10));
+    before = *(*store)->SearchBatch({}, "gpu", Queries(0, kQueries, 10));
   }
   auto store = LocalStore::Open(options);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   ASSERT_TRUE(testing::WaitUntilIndexed(**store, "gpu"));
-  EXPECT_EQ((*store)->GetCollection("gpu")->indexed_points, kBase);
-  auto after = (*store)->SearchBatch("gpu", Queries(0, kQueries, 10));
+  EXPECT_EQ((*store)->GetCollection({}, "gpu")->indexed_points, kBase);
+  auto after = (*store)->SearchBatch({}, "gpu", Queries(0, kQueries, 10));
   ASSERT_TRUE(after.ok());
   for (size_t q = 0; q < kQueries; ++q) {
     EXPECT_EQ(testing::IdsOf((*after)[q]), testing::IdsOf(before[q])) << "query " << q;

@@ -116,7 +116,7 @@ bool WaitUntilIndexed(const engine::LocalStore& store, const std::string& collec
                       double timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto info = store.GetCollection(collection);
+    auto info = store.GetCollection({}, collection);
     if (!info.ok()) return false;
     if (info->status == "ready") return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

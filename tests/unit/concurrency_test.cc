@@ -26,8 +26,8 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
   ivf.nprobe = 4;
   IndexConfig hnsw;
   hnsw.type = IndexType::kHnsw;
-  ASSERT_TRUE(store.CreateCollection({"ivf", kDim, Metric::kL2, ivf}).ok());
-  ASSERT_TRUE(store.CreateCollection({"hnsw", kDim, Metric::kCosine, hnsw}).ok());
+  ASSERT_TRUE(store.CreateCollection({}, {"ivf", kDim, Metric::kL2, ivf}).ok());
+  ASSERT_TRUE(store.CreateCollection({}, {"hnsw", kDim, Metric::kCosine, hnsw}).ok());
   const testing::Dataset data = testing::MakeClustered(4000, 50, kDim, 20, 7);
 
   // Writer w owns ids with id % 2 == w: it upserts them in batches, then deletes those with
@@ -39,7 +39,7 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
         if (i % 2 != size_t(w)) continue;
         batch.push_back({uint64_t{i}, {data.Base(i), data.Base(i) + kDim}, {{"v", 1}}});
       }
-      ASSERT_TRUE(store.Upsert(collection, batch).ok());
+      ASSERT_TRUE(store.Upsert({}, collection, batch).ok());
     }
     std::vector<PointId> doomed;
     std::vector<Point> rewrites;
@@ -50,8 +50,8 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
         rewrites.push_back({uint64_t{i}, {data.Base(i), data.Base(i) + kDim}, {{"v", 2}}});
       }
     }
-    ASSERT_TRUE(store.Delete(collection, doomed).ok());
-    ASSERT_TRUE(store.Upsert(collection, rewrites).ok());
+    ASSERT_TRUE(store.Delete({}, collection, doomed).ok());
+    ASSERT_TRUE(store.Upsert({}, collection, rewrites).ok());
   };
 
   std::atomic<bool> done{false};
@@ -66,7 +66,7 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
         if (i % 3 == 0)
           r.filter = *Filter::Parse({{"must", {{{"key", "v"}, {"match", {{"value", 1}}}}}}}, {});
       }
-      auto results = store.SearchBatch(collection, requests);
+      auto results = store.SearchBatch({}, collection, requests);
       ASSERT_TRUE(results.ok()) << results.status().ToString();
       for (const auto& r : *results) {
         for (const auto& p : r) {
@@ -77,7 +77,7 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
       }
       ++searches;
       if (i % 7 == 0) {
-        ASSERT_TRUE(store.Count(collection, nullptr).ok());
+        ASSERT_TRUE(store.Count({}, collection, nullptr).ok());
       }
     }
   };
@@ -103,15 +103,15 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
   // The sequential expectation.
   for (const std::string collection : {"ivf", "hnsw"}) {
     SCOPED_TRACE(collection);
-    EXPECT_GT(store.GetCollection(collection)->indexed_points, 0u) << "the IVF index trained";
+    EXPECT_GT(store.GetCollection({}, collection)->indexed_points, 0u) << "the IVF index trained";
     std::vector<PointId> all;
     for (uint64_t i = 0; i < 4000; ++i) all.push_back(i);
-    auto got = store.Get(collection, all, true, true);
+    auto got = store.Get({}, collection, all, true, true);
     ASSERT_TRUE(got.ok());
     size_t expected = 0;
     for (uint64_t i = 0; i < 4000; ++i) expected += i % 3 != 0;
     ASSERT_EQ(got->size(), expected);
-    EXPECT_EQ(*store.Count(collection, nullptr), expected);
+    EXPECT_EQ(*store.Count({}, collection, nullptr), expected);
     for (const Record& r : *got) {
       uint64_t id = std::get<uint64_t>(r.id);
       EXPECT_NE(id % 3, 0u);
@@ -122,7 +122,7 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
       SearchRequest q;
       q.vector.assign(data.Base(id), data.Base(id) + kDim);
       q.k = 1;
-      auto r = store.Search(collection, q);
+      auto r = store.Search({}, collection, q);
       ASSERT_TRUE(r.ok());
       ASSERT_EQ(r->size(), 1u);
       EXPECT_EQ((*r)[0].id, PointId(id));

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   ivf.type = IndexType::kIvfFlat;
   ivf.nlist = 4;
   ivf.nprobe = 2;
-  if (!(*store)->CreateCollection({"c", testing::kCrashDim, Metric::kL2, ivf}).ok()) return 4;
+  if (!(*store)->CreateCollection({}, {"c", testing::kCrashDim, Metric::kL2, ivf}).ok()) return 4;
   const int fd = ::open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return 5;
   auto note = [fd](const std::string& line) {
@@ -44,9 +44,9 @@ int main(int argc, char** argv) {
             std::to_string(id) + " " + std::to_string(version) + (del ? " D\n" : " U\n");
         note("T " + op);
         Status s =
-            del ? (*store)->Delete("c", {id}).status()
+            del ? (*store)->Delete({}, "c", {id}).status()
                 : (*store)
-                      ->Upsert("c",
+                      ->Upsert({}, "c",
                                {{id, testing::CrashVector(id, version), {{"version", version}}}})
                       .status();
         if (!s.ok()) _exit(7);

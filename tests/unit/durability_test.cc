@@ -36,41 +36,42 @@ TEST_F(DurabilityTest, ARestartRecoversEveryAcknowledgedWrite) {
   hnsw.type = IndexType::kHnsw;
   {
     auto store = OpenStore();
-    ASSERT_TRUE(store->CreateCollection({"docs", 3, Metric::kCosine, hnsw}).ok());
-    ASSERT_TRUE(store->CreateCollection({"gone", 2, Metric::kL2, {}}).ok());
-    ASSERT_TRUE(store->Upsert("gone", {{uint64_t{1}, {1, 1}, {}}}).ok());
-    ASSERT_TRUE(store->DropCollection("gone").ok());
-    ASSERT_TRUE(store->CreateCollection({"gone", 4, Metric::kIp, {}}).ok());
+    ASSERT_TRUE(store->CreateCollection({}, {"docs", 3, Metric::kCosine, hnsw}).ok());
+    ASSERT_TRUE(store->CreateCollection({}, {"gone", 2, Metric::kL2, {}}).ok());
+    ASSERT_TRUE(store->Upsert({}, "gone", {{uint64_t{1}, {1, 1}, {}}}).ok());
+    ASSERT_TRUE(store->DropCollection({}, "gone").ok());
+    ASSERT_TRUE(store->CreateCollection({}, {"gone", 4, Metric::kIp, {}}).ok());
     ASSERT_TRUE(store
-                    ->Upsert("docs", {{uint64_t{1}, {1, 0, 0}, {{"a", 1}}},
-                                      {std::string("x"), {0, 2, 0}, {{"b", "t"}}},
-                                      {uint64_t{3}, {0, 0, 3}, {}}})
+                    ->Upsert({}, "docs",
+                             {{uint64_t{1}, {1, 0, 0}, {{"a", 1}}},
+                              {std::string("x"), {0, 2, 0}, {{"b", "t"}}},
+                              {uint64_t{3}, {0, 0, 3}, {}}})
                     .ok());
-    ASSERT_TRUE(store->Upsert("docs", {{uint64_t{1}, {1, 1, 0}, {{"a", 2}}}}).ok());
-    ASSERT_TRUE(store->Delete("docs", {uint64_t{3}}).ok());
+    ASSERT_TRUE(store->Upsert({}, "docs", {{uint64_t{1}, {1, 1, 0}, {{"a", 2}}}}).ok());
+    ASSERT_TRUE(store->Delete({}, "docs", {uint64_t{3}}).ok());
     ASSERT_TRUE(
-        store->SetPayload("docs", {std::string("x")}, {{"c", true}}, PayloadMode::kMerge).ok());
+        store->SetPayload({}, "docs", {std::string("x")}, {{"c", true}}, PayloadMode::kMerge).ok());
   }
   auto store = OpenStore();
   EXPECT_EQ(store->recovery().records, 0u) << "a clean shutdown leaves a checkpoint: no replay";
   EXPECT_TRUE(store->recovery().note.empty());
-  auto gone = store->GetCollection("gone");
+  auto gone = store->GetCollection({}, "gone");
   ASSERT_TRUE(gone.ok());
   EXPECT_EQ(gone->config.dimension, 4u) << "the drop and the re-create replayed in order";
   EXPECT_EQ(gone->points, 0u);
-  auto docs = store->GetCollection("docs");
+  auto docs = store->GetCollection({}, "docs");
   ASSERT_TRUE(docs.ok());
   EXPECT_EQ(docs->config.index, ResolveIndexDefaults(hnsw, 3));
   EXPECT_EQ(docs->points, 2u);
-  auto got = *store->Get("docs", {uint64_t{1}, std::string("x"), uint64_t{3}}, true, true);
+  auto got = *store->Get({}, "docs", {uint64_t{1}, std::string("x"), uint64_t{3}}, true, true);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(*got[0].payload, json({{"a", 2}}));
   EXPECT_NEAR((*got[0].vector)[0], std::sqrt(0.5f), 1e-6);
   EXPECT_EQ(*got[1].payload, json({{"b", "t"}, {"c", true}}));
   // And the recovered store keeps logging.
-  ASSERT_TRUE(store->Upsert("gone", {{uint64_t{9}, {1, 2, 3, 4}, {}}}).ok());
+  ASSERT_TRUE(store->Upsert({}, "gone", {{uint64_t{9}, {1, 2, 3, 4}, {}}}).ok());
   store.reset();
-  EXPECT_EQ(OpenStore()->GetCollection("gone")->points, 1u);
+  EXPECT_EQ(OpenStore()->GetCollection({}, "gone")->points, 1u);
 }
 
 // Runs `body` in a forked child that then dies without shutting the store down cleanly. The
@@ -93,16 +94,16 @@ TEST_F(DurabilityTest, CheckpointsTruncateTheLogAndALostCheckpointFallsBackToThe
     LocalStoreOptions options;
     options.data_dir = dir_.string();
     auto store = std::move(*LocalStore::Open(options));
-    if (!store->CreateCollection({"c", 2, Metric::kL2, {}}).ok()) _exit(1);
+    if (!store->CreateCollection({}, {"c", 2, Metric::kL2, {}}).ok()) _exit(1);
     for (uint64_t round = 0; round < 3; ++round) {
       std::vector<Point> points;
       for (uint64_t i = 0; i < 100; ++i) {
         points.push_back({round * 100 + i, {float(round), float(i)}, {{"round", round}}});
       }
-      if (!store->Upsert("c", points).ok()) _exit(2);
+      if (!store->Upsert({}, "c", points).ok()) _exit(2);
       if (round < 2 && !store->Checkpoint().ok()) _exit(3);
     }
-    if (!store->Delete("c", {uint64_t{0}}).ok()) _exit(4);
+    if (!store->Delete({}, "c", {uint64_t{0}}).ok()) _exit(4);
     _exit(0);  // a crash: no shutdown checkpoint
   };
   InCrashingChild(write_and_crash);
@@ -115,8 +116,8 @@ TEST_F(DurabilityTest, CheckpointsTruncateTheLogAndALostCheckpointFallsBackToThe
   fs::copy(dir_, backup);
 
   auto expect_all = [&](LocalStore& store) {
-    EXPECT_EQ(*store.Count("c", nullptr), 299u);
-    auto got = *store.Get("c", {uint64_t{0}, uint64_t{150}, uint64_t{299}}, true, true);
+    EXPECT_EQ(*store.Count({}, "c", nullptr), 299u);
+    auto got = *store.Get({}, "c", {uint64_t{0}, uint64_t{150}, uint64_t{299}}, true, true);
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 50}));
     EXPECT_EQ((*got[1].payload)["round"], 2);
@@ -213,7 +214,7 @@ TEST_F(DurabilityTest, SigkillAtRandomMomentsLosesNoAcknowledgedWrite) {
     ASSERT_NE(store, nullptr);
     std::vector<PointId> all;
     for (uint64_t i = 0; i < testing::kCrashIds + 10; ++i) all.push_back(i);
-    auto points = *store->Get("c", all, true, true);
+    auto points = *store->Get({}, "c", all, true, true);
     std::map<uint64_t, const Record*> present;
     for (const Record& r : points) {
       uint64_t pid = std::get<uint64_t>(r.id);
@@ -242,14 +243,14 @@ TEST_F(DurabilityTest, SigkillAtRandomMomentsLosesNoAcknowledgedWrite) {
                << "later attempt:" << expected;
       }
     }
-    EXPECT_EQ(*store->Count("c", nullptr), present.size());
+    EXPECT_EQ(*store->Count({}, "c", nullptr), present.size());
     // Search still finds the points.
     if (!present.empty()) {
       const Record& r = *present.begin()->second;
       SearchRequest q;
       q.vector = *r.vector;
       q.k = 1;
-      auto found = store->Search("c", q);
+      auto found = store->Search({}, "c", q);
       ASSERT_TRUE(found.ok());
       ASSERT_EQ(found->size(), 1u);
       EXPECT_EQ((*found)[0].id, r.id);
@@ -266,13 +267,13 @@ namespace {
 
 TEST_F(DurabilityTest, ASnapshotUnderConcurrentWritesIsOnePointInTimeAndRestores) {
   auto store = OpenStore();
-  ASSERT_TRUE(store->CreateCollection({"src", 4, Metric::kCosine, {}}).ok());
+  ASSERT_TRUE(store->CreateCollection({}, {"src", 4, Metric::kCosine, {}}).ok());
   // One writer upserts ids 0, 1, 2, ... in order: a point-in-time copy holds exactly a prefix.
   std::atomic<uint64_t> acked{0};
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (uint64_t i = 0; !stop; ++i) {
-      ASSERT_TRUE(store->Upsert("src", {{i, {float(i), 1, 2, 3}, {{"i", i}}}}).ok());
+      ASSERT_TRUE(store->Upsert({}, "src", {{i, {float(i), 1, 2, 3}, {{"i", i}}}}).ok());
       acked = i + 1;
     }
   });
@@ -290,36 +291,74 @@ TEST_F(DurabilityTest, ASnapshotUnderConcurrentWritesIsOnePointInTimeAndRestores
   auto path = store->SnapshotPath("src", snapshot->name);
   ASSERT_TRUE(path.ok());
   ASSERT_TRUE(store->RestoreSnapshot(*path, "copy").ok());
-  const uint64_t held = *store->Count("copy", nullptr);
+  const uint64_t held = *store->Count({}, "copy", nullptr);
   EXPECT_GE(held, before);
   EXPECT_LE(held, after + 1);
   std::vector<PointId> ids;
   for (uint64_t i = 0; i < held + 20; ++i) ids.push_back(i);
-  auto original = *store->Get("src", ids, true, true);
-  auto copy = *store->Get("copy", ids, true, true);
+  auto original = *store->Get({}, "src", ids, true, true);
+  auto copy = *store->Get({}, "copy", ids, true, true);
   ASSERT_EQ(copy.size(), held) << "a prefix: no holes";
   for (size_t i = 0; i < held; ++i) {
     EXPECT_EQ(copy[i].id, PointId(uint64_t{i}));
     EXPECT_EQ(*copy[i].vector, *original[i].vector) << "exact vectors";
     EXPECT_EQ(*copy[i].payload, *original[i].payload);
   }
-  EXPECT_EQ(store->GetCollection("copy")->config.metric, Metric::kCosine);
+  EXPECT_EQ(store->GetCollection({}, "copy")->config.metric, Metric::kCosine);
 
   // Restoring over an existing collection replaces it; a bad file changes nothing.
-  ASSERT_TRUE(store->Upsert("copy", {{uint64_t{999'999}, {1, 1, 1, 1}, {}}}).ok());
+  ASSERT_TRUE(store->Upsert({}, "copy", {{uint64_t{999'999}, {1, 1, 1, 1}, {}}}).ok());
   ASSERT_TRUE(store->RestoreSnapshot(*path, "copy").ok());
-  EXPECT_EQ(*store->Count("copy", nullptr), held);
+  EXPECT_EQ(*store->Count({}, "copy", nullptr), held);
   const std::string bad = (dir_ / "bad.vms").string();
   { std::ofstream(bad) << "not a snapshot"; }
   EXPECT_EQ(store->RestoreSnapshot(bad, "copy").code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(*store->Count("copy", nullptr), held);
+  EXPECT_EQ(*store->Count({}, "copy", nullptr), held);
   EXPECT_EQ(store->SnapshotPath("src", "../../etc/passwd").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(store->SnapshotPath("src", "nope.vms").status().code(), StatusCode::kNotFound);
 
   // The restore is logged like any write: it survives a restart.
   store.reset();
-  EXPECT_EQ(*OpenStore()->Count("copy", nullptr), held);
+  EXPECT_EQ(*OpenStore()->Count({}, "copy", nullptr), held);
+}
+
+TEST_F(DurabilityTest, ASnapshotRestoresFromTheBytesOfAnUpload) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->CreateCollection({}, {"src", 2, Metric::kL2, {}}).ok());
+  ASSERT_TRUE(
+      store->Upsert({}, "src", {{uint64_t{1}, {1, 2}, {{"a", 1}}}, {std::string("x"), {3, 4}, {}}})
+          .ok());
+  auto snapshot = store->CreateSnapshot("src");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  std::ifstream in(*store->SnapshotPath("src", snapshot->name), std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+
+  ASSERT_TRUE(store->RestoreSnapshotBytes(bytes, "copy").ok());
+  auto copy = *store->Get({}, "copy", {uint64_t{1}, std::string("x")}, true, true);
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_EQ(*copy[0].vector, (std::vector<float>{1, 2}));
+  EXPECT_EQ(*copy[0].payload, json({{"a", 1}}));
+  EXPECT_EQ(copy[1].id, PointId(std::string("x")));
+  const fs::path uploads = dir_ / "snapshots" / "uploads";
+  EXPECT_TRUE(fs::is_empty(uploads)) << "the upload's file is removed once restored";
+
+  // Bytes that are not a whole snapshot change nothing, and the message calls them "the
+  // upload": the caller never saw the file they were kept in.
+  for (const std::string& bad :
+       {std::string("not a snapshot"), bytes.substr(0, bytes.size() - 3)}) {
+    Status s = store->RestoreSnapshotBytes(bad, "copy");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+    EXPECT_TRUE(s.message().starts_with("the uploaded file is not a vecmesh snapshot: the upload "))
+        << s.message();
+    EXPECT_EQ(s.message().find(uploads.string()), std::string::npos) << s.message();
+    EXPECT_EQ(*store->Count({}, "copy", nullptr), 2u);
+    EXPECT_TRUE(fs::is_empty(uploads));
+  }
+
+  LocalStore in_memory;
+  EXPECT_EQ(in_memory.RestoreSnapshotBytes(bytes, "copy").code(), StatusCode::kFailedPrecondition)
+      << "an in-memory store keeps no files";
 }
 
 }  // namespace
@@ -352,7 +391,7 @@ TEST_F(DurabilityTest, ACheckpointKeepsTheIndexes) {
       request.vector.assign(data.Query(q), data.Query(q) + data.dim);
       request.k = 10;
       request.params = starved;
-      out.push_back(testing::IdsOf(*store.Search(name, request)));
+      out.push_back(testing::IdsOf(*store.Search({}, name, request)));
     }
     return out;
   };
@@ -360,13 +399,14 @@ TEST_F(DurabilityTest, ACheckpointKeepsTheIndexes) {
   {
     auto store = OpenStore();
     for (const CollectionConfig& config : configs) {
-      ASSERT_TRUE(store->CreateCollection(config).ok());
-      ASSERT_TRUE(store->Upsert(config.name, testing::MakePoints(data, 0, data.num_base())).ok());
+      ASSERT_TRUE(store->CreateCollection({}, config).ok());
+      ASSERT_TRUE(
+          store->Upsert({}, config.name, testing::MakePoints(data, 0, data.num_base())).ok());
       ASSERT_TRUE(testing::WaitUntilIndexed(*store, config.name));
       std::vector<PointId> dead;
       for (uint64_t id = 0; id < 300; id += 3) dead.push_back(id);
-      ASSERT_TRUE(store->Delete(config.name, dead).ok());
-      EXPECT_EQ(store->GetCollection(config.name)->indexed_points, data.num_base());
+      ASSERT_TRUE(store->Delete({}, config.name, dead).ok());
+      EXPECT_EQ(store->GetCollection({}, config.name)->indexed_points, data.num_base());
       before[config.name] = search_all(*store, config.name);
     }
   }
@@ -374,7 +414,7 @@ TEST_F(DurabilityTest, ACheckpointKeepsTheIndexes) {
   for (const CollectionConfig& config : configs) {
     SCOPED_TRACE(config.name);
     // A rebuild would have compacted the 100 dead slots away.
-    auto info = store->GetCollection(config.name);
+    auto info = store->GetCollection({}, config.name);
     EXPECT_EQ(info->indexed_points, data.num_base()) << "the saved index, read back";
     EXPECT_EQ(info->status, "ready");
     EXPECT_EQ(info->points, data.num_base() - 100);
@@ -391,14 +431,15 @@ TEST_F(DurabilityTest, ACheckpointKeepsTheIndexes) {
 
     // The read-back index takes new points.
     ASSERT_TRUE(
-        store->Upsert(config.name, {{uint64_t{50'000}, {data.Query(0), data.Query(0) + 16}, {}}})
+        store
+            ->Upsert({}, config.name, {{uint64_t{50'000}, {data.Query(0), data.Query(0) + 16}, {}}})
             .ok());
     ASSERT_TRUE(testing::WaitUntilIndexed(*store, config.name));
-    EXPECT_EQ(store->GetCollection(config.name)->indexed_points, data.num_base() + 1);
+    EXPECT_EQ(store->GetCollection({}, config.name)->indexed_points, data.num_base() + 1);
     SearchRequest request;
     request.vector.assign(data.Query(0), data.Query(0) + data.dim);
     request.k = 1;
-    EXPECT_EQ(testing::IdsOf(*store->Search(config.name, request)),
+    EXPECT_EQ(testing::IdsOf(*store->Search({}, config.name, request)),
               std::vector<uint64_t>{50'000});
   }
 }
@@ -424,32 +465,32 @@ TEST_F(DurabilityTest, ADiskFaultFailsTheWriteAndTurnsTheStoreReadOnly) {
     };
     {
       auto store = std::move(*LocalStore::Open(options));
-      ASSERT_TRUE(store->CreateCollection({"c", 2, Metric::kL2, {}}).ok());
-      ASSERT_TRUE(store->Upsert("c", {{uint64_t{1}, {1, 1}, {}}}).ok());
+      ASSERT_TRUE(store->CreateCollection({}, {"c", 2, Metric::kL2, {}}).ok());
+      ASSERT_TRUE(store->Upsert({}, "c", {{uint64_t{1}, {1, 1}, {}}}).ok());
       (on_sync ? faults.fail_sync : faults.fail_append) = true;
-      Status s = store->Upsert("c", {{uint64_t{2}, {2, 2}, {}}}).status();
+      Status s = store->Upsert({}, "c", {{uint64_t{2}, {2, 2}, {}}}).status();
       EXPECT_EQ(s.code(), StatusCode::kUnavailable);
       EXPECT_NE(s.message().find(on_sync ? "fsync of wal.log failed" : "No space left on device"),
                 std::string::npos)
           << s.message();
-      EXPECT_EQ(*store->Count("c", nullptr), 1u) << "nothing of the failed write is applied";
-      EXPECT_EQ(store->GetCollection("c")->status, "read_only");
-      EXPECT_EQ(store->ListCollections()[0].status, "read_only");
+      EXPECT_EQ(*store->Count({}, "c", nullptr), 1u) << "nothing of the failed write is applied";
+      EXPECT_EQ(store->GetCollection({}, "c")->status, "read_only");
+      EXPECT_EQ((*store->ListCollections({}))[0].status, "read_only");
       SearchRequest q;
       q.vector = {1, 1};
-      EXPECT_TRUE(store->Search("c", q).ok()) << "searches go on";
+      EXPECT_TRUE(store->Search({}, "c", q).ok()) << "searches go on";
       faults.fail_append = faults.fail_sync = false;
-      EXPECT_EQ(store->Delete("c", {uint64_t{1}}).status().code(), StatusCode::kUnavailable)
+      EXPECT_EQ(store->Delete({}, "c", {uint64_t{1}}).status().code(), StatusCode::kUnavailable)
           << "the disk came back, but a failed fsync may have lost pages: no more writes";
-      EXPECT_EQ(store->CreateCollection({"d", 2, Metric::kL2, {}}).status().code(),
+      EXPECT_EQ(store->CreateCollection({}, {"d", 2, Metric::kL2, {}}).status().code(),
                 StatusCode::kUnavailable);
     }
     // The operator restarts it: the acknowledged write is there, the failed one is not.
     options.open_wal_file = nullptr;
     auto store = std::move(*LocalStore::Open(options));
-    EXPECT_EQ(*store->Count("c", nullptr), 1u);
-    EXPECT_EQ(store->GetCollection("c")->status, "ready");
-    EXPECT_TRUE(store->Upsert("c", {{uint64_t{3}, {3, 3}, {}}}).ok());
+    EXPECT_EQ(*store->Count({}, "c", nullptr), 1u);
+    EXPECT_EQ(store->GetCollection({}, "c")->status, "ready");
+    EXPECT_TRUE(store->Upsert({}, "c", {{uint64_t{3}, {3, 3}, {}}}).ok());
   }
 }
 
@@ -470,7 +511,7 @@ TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  auto info = store->GetCollection("g");
+  auto info = store->GetCollection({}, "g");
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->config.index.type, IndexType::kGpuFlat);
   EXPECT_EQ(info->points, 3000u);
@@ -478,17 +519,17 @@ TEST_F(DurabilityTest, AGpuCollectionOpensWithoutAGpuAndIsSearchedExactly) {
     SearchRequest request;
     request.vector.assign(data.Query(q), data.Query(q) + data.dim);
     request.k = 10;
-    auto found = store->SearchBatch("g", {request});
+    auto found = store->SearchBatch({}, "g", {request});
     ASSERT_TRUE(found.ok()) << found.status().ToString();
     EXPECT_EQ(testing::IdsOf((*found)[0]), testing::ExactTopK(data, Metric::kL2, data.Query(q), 10));
   }
   // Asking for the same collection again is still "it exists", not "no GPU".
-  auto again = store->CreateCollection({"g", 8, Metric::kL2, gpu});
+  auto again = store->CreateCollection({}, {"g", 8, Metric::kL2, gpu});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_FALSE(*again);
   if (!CheckIndexTypeAvailable(IndexType::kGpuFlat).ok()) {
     EXPECT_EQ(info->status, "ready") << "no index is pending where none can be built";
-    Status refused = store->CreateCollection({"g2", 8, Metric::kL2, gpu}).status();
+    Status refused = store->CreateCollection({}, {"g2", 8, Metric::kL2, gpu}).status();
     EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
     EXPECT_NE(refused.message().find("index.type 'gpu_flat' needs a CUDA GPU"), std::string::npos)
         << refused.message();

@@ -181,7 +181,7 @@ bool Eval(const json& f, uint64_t id, const json& payload) {
 class FilterSemanticsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(store_.CreateCollection({"c", 4, Metric::kL2, {}}).ok());
+    ASSERT_TRUE(store_.CreateCollection({}, {"c", 4, Metric::kL2, {}}).ok());
     // Hand-made payloads covering arrays, nesting, nulls, mixed types and missing keys.
     payloads_ = {
         json::parse(R"({"color": "red", "n": 1, "tags": ["a", "b"], "ok": true})"),
@@ -197,7 +197,7 @@ class FilterSemanticsTest : public ::testing::Test {
     for (size_t i = 0; i < payloads_.size(); ++i) {
       points.push_back({uint64_t{i}, {float(i), 0, 0, 0}, payloads_[i]});
     }
-    ASSERT_TRUE(store_.Upsert("c", points).ok());
+    ASSERT_TRUE(store_.Upsert({}, "c", points).ok());
   }
 
   LocalStore store_;
@@ -234,13 +234,13 @@ TEST_F(FilterSemanticsTest, CountAndScrollAgreeWithAnIndependentEvaluator) {
     for (size_t i = 0; i < payloads_.size(); ++i) {
       if (Eval(j, i, payloads_[i])) expected.push_back(i);
     }
-    auto count = store_.Count("c", &*filter);
+    auto count = store_.Count({}, "c", &*filter);
     ASSERT_TRUE(count.ok());
     EXPECT_EQ(*count, expected.size()) << text;
     ScrollRequest scroll;
     scroll.filter = *filter;
     scroll.limit = 1000;
-    auto page = store_.Scroll("c", scroll);
+    auto page = store_.Scroll({}, "c", scroll);
     ASSERT_TRUE(page.ok());
     std::vector<uint64_t> got;
     for (const Record& r : page->points) got.push_back(std::get<uint64_t>(r.id));
@@ -251,15 +251,17 @@ TEST_F(FilterSemanticsTest, CountAndScrollAgreeWithAnIndependentEvaluator) {
 TEST_F(FilterSemanticsTest, IndexFollowsPayloadUpdatesAndDeletes) {
   auto red =
       *Filter::Parse(json::parse(R"({"must": [{"key": "color", "match": {"value": "red"}}]})"), {});
-  EXPECT_EQ(*store_.Count("c", &red), 2u);
-  ASSERT_TRUE(store_.SetPayload("c", {uint64_t{1}}, {{"color", "red"}}, PayloadMode::kMerge).ok());
-  EXPECT_EQ(*store_.Count("c", &red), 3u);
-  ASSERT_TRUE(store_.SetPayload("c", {uint64_t{0}}, {{"shape", "x"}}, PayloadMode::kReplace).ok());
-  EXPECT_EQ(*store_.Count("c", &red), 2u);
-  ASSERT_TRUE(store_.Delete("c", {uint64_t{2}}).ok());
-  EXPECT_EQ(*store_.Count("c", &red), 1u);
-  ASSERT_TRUE(store_.Upsert("c", {{uint64_t{1}, {0, 0, 0, 0}, {{"color", "blue"}}}}).ok());
-  EXPECT_EQ(*store_.Count("c", &red), 0u);
+  EXPECT_EQ(*store_.Count({}, "c", &red), 2u);
+  ASSERT_TRUE(
+      store_.SetPayload({}, "c", {uint64_t{1}}, {{"color", "red"}}, PayloadMode::kMerge).ok());
+  EXPECT_EQ(*store_.Count({}, "c", &red), 3u);
+  ASSERT_TRUE(
+      store_.SetPayload({}, "c", {uint64_t{0}}, {{"shape", "x"}}, PayloadMode::kReplace).ok());
+  EXPECT_EQ(*store_.Count({}, "c", &red), 2u);
+  ASSERT_TRUE(store_.Delete({}, "c", {uint64_t{2}}).ok());
+  EXPECT_EQ(*store_.Count({}, "c", &red), 1u);
+  ASSERT_TRUE(store_.Upsert({}, "c", {{uint64_t{1}, {0, 0, 0, 0}, {{"color", "blue"}}}}).ok());
+  EXPECT_EQ(*store_.Count({}, "c", &red), 0u);
 }
 
 }  // namespace

@@ -24,25 +24,25 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion1) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->recovery().records, 3u) << "the log tail after the checkpoint";
-  auto vectors = store->GetCollection("vectors");
+  auto vectors = store->GetCollection({}, "vectors");
   ASSERT_TRUE(vectors.ok());
   EXPECT_EQ(vectors->config.dimension, 3u);
   EXPECT_EQ(vectors->config.metric, Metric::kL2);
-  auto got = *store->Get("vectors", {uint64_t{1}, std::string("two"), uint64_t{3}, uint64_t{4}},
+  auto got = *store->Get({}, "vectors", {uint64_t{1}, std::string("two"), uint64_t{3}, uint64_t{4}},
                          true, true);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 2, 3}));
   EXPECT_EQ(*got[0].payload, json({{"tag", "a"}, {"n", 1}}));
   EXPECT_EQ(*got[1].payload, json({{"tag", "b"}, {"nested", {{"x", true}}}, {"n", 2}}));
   EXPECT_EQ(*got[2].vector, (std::vector<float>{0.5f, -1, 2}));
-  auto docs = store->GetCollection("docs");
+  auto docs = store->GetCollection({}, "docs");
   ASSERT_TRUE(docs.ok());
   EXPECT_EQ(docs->config.index.type, IndexType::kHnsw);
   EXPECT_EQ(docs->config.index.hnsw_m, 8);
   auto snapshots = *store->ListSnapshots("docs");
   ASSERT_EQ(snapshots.size(), 1u);
   ASSERT_TRUE(store->RestoreSnapshot(*store->SnapshotPath("docs", "docs-v1.vms"), "docs2").ok());
-  auto doc = *store->Get("docs2", {uint64_t{10}}, true, true);
+  auto doc = *store->Get({}, "docs2", {uint64_t{10}}, true, true);
   ASSERT_EQ(doc.size(), 1u);
   EXPECT_NEAR((*doc[0].vector)[0], 0.6f, 1e-6) << "stored normalised";
   EXPECT_EQ(*doc[0].payload, json({{"title", "ten"}}));
@@ -57,31 +57,31 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion2) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->recovery().records, 2u) << "the log tail after the checkpoint";
-  auto graph = store->GetCollection("graph");
+  auto graph = store->GetCollection({}, "graph");
   ASSERT_TRUE(graph.ok());
   EXPECT_EQ(graph->config.index.hnsw_m, 4);
   EXPECT_EQ(graph->points, 98u);
   EXPECT_EQ(graph->indexed_points, 100u) << "the saved index (a rebuild would hold 98 slots)";
-  auto lists = store->GetCollection("lists");
+  auto lists = store->GetCollection({}, "lists");
   ASSERT_TRUE(lists.ok());
   EXPECT_EQ(lists->config.metric, Metric::kIp);
   EXPECT_EQ(lists->points, 98u);
   EXPECT_EQ(lists->indexed_points, 100u);
 
-  auto got = *store->Get("graph", {uint64_t{5}, uint64_t{7}, uint64_t{42}}, true, true);
+  auto got = *store->Get({}, "graph", {uint64_t{5}, uint64_t{7}, uint64_t{42}}, true, true);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(*got[0].vector, (std::vector<float>{2, 4}));
   EXPECT_EQ(*got[0].payload, json({{"i", 42}}));
   SearchRequest near;
   near.vector = {3.1f, 6.9f};
   near.k = 1;
-  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{73});
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "graph", near)), std::vector<uint64_t>{73});
   near.vector = {6.9f, 0};
-  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{6})
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "graph", near)), std::vector<uint64_t>{6})
       << "7 is deleted";
   near.vector = {1, 1};
-  EXPECT_EQ(testing::IdsOf(*store->Search("lists", near)), std::vector<uint64_t>{99});
-  EXPECT_TRUE(store->Get("lists", {uint64_t{5}, uint64_t{7}}, false, false)->empty());
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "lists", near)), std::vector<uint64_t>{99});
+  EXPECT_TRUE(store->Get({}, "lists", {uint64_t{5}, uint64_t{7}}, false, false)->empty());
 }
 
 // tests/fixtures/v3 was written by format version 3, whose create records hold the backends:
@@ -123,38 +123,38 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion3) {
   };
   for (const CollectionConfig& config : configs) {
     SCOPED_TRACE(config.name);
-    auto info = store->GetCollection(config.name);
+    auto info = store->GetCollection({}, config.name);
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->config, config);
     EXPECT_EQ(info->points, 98u);
     if (config.index.type != IndexType::kFlat) {
       EXPECT_EQ(info->indexed_points, 100u) << "the saved index (a rebuild would hold 98 slots)";
     }
-    auto got = *store->Get(config.name, {uint64_t{5}, uint64_t{7}, uint64_t{42}}, true, true);
+    auto got = *store->Get({}, config.name, {uint64_t{5}, uint64_t{7}, uint64_t{42}}, true, true);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(*got[0].vector, (std::vector<float>{2, 4}));
     EXPECT_EQ(*got[0].payload, json({{"i", 42}}));
   }
-  auto late = store->GetCollection("late");
+  auto late = store->GetCollection({}, "late");
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->config,
             (CollectionConfig{"late", 3, Metric::kCosine, flat, {"faiss", "chroma"}}));
-  auto a = *store->Get("late", {std::string("a")}, true, true);
+  auto a = *store->Get({}, "late", {std::string("a")}, true, true);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(*a[0].vector, (std::vector<float>{0.6f, 0, 0.8f})) << "stored normalised";
 
   SearchRequest near;
   near.vector = {3.1f, 6.9f};
   near.k = 1;
-  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{73});
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "graph", near)), std::vector<uint64_t>{73});
   near.vector = {6.9f, 0};
-  EXPECT_EQ(testing::IdsOf(*store->Search("graph", near)), std::vector<uint64_t>{6})
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "graph", near)), std::vector<uint64_t>{6})
       << "7 is deleted";
-  EXPECT_EQ(testing::IdsOf(*store->Search("bytes", near)), std::vector<uint64_t>{6});
+  EXPECT_EQ(testing::IdsOf(*store->Search({}, "bytes", near)), std::vector<uint64_t>{6});
 
   // The snapshot keeps the backends too, and restores as it was taken: 7 is still there.
   ASSERT_TRUE(store->RestoreSnapshot(*store->SnapshotPath("graph", "graph-v3.vms"), "graph2").ok());
-  auto restored = store->GetCollection("graph2");
+  auto restored = store->GetCollection({}, "graph2");
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ(restored->config.backends, (std::vector<std::string>{"faiss", "chroma"}));
   EXPECT_EQ(restored->points, 99u);
@@ -169,7 +169,7 @@ TEST_F(DurabilityTest, DataOfFormatVersions1And2IsOnTheFaissBackend) {
              fs::copy_options::recursive);
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
-    const std::vector<CollectionInfo> collections = store->ListCollections();
+    const std::vector<CollectionInfo> collections = store->ListCollections({}).value();
     EXPECT_EQ(collections.size(), 2u);
     for (const CollectionInfo& info : collections) {
       EXPECT_EQ(info.config.backends, std::vector<std::string>{"faiss"}) << info.config.name;

@@ -54,7 +54,7 @@ TEST_F(LoggerTest, AnUnusableSavedIndexReachesTheInjectedLoggerAndNothingReaches
   {
     auto store = LocalStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    EXPECT_EQ(*(*store)->Count("c", nullptr), 3u) << "the points are kept";
+    EXPECT_EQ(*(*store)->Count({}, "c", nullptr), 3u) << "the points are kept";
   }  // closed with a checkpoint: the rebuilt index (or none) is saved without complaint
   const std::string stderr_text = ::testing::internal::GetCapturedStderr();
 

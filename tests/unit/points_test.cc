@@ -1,7 +1,9 @@
 // Collections and points: lifecycle, upsert/delete/get/scroll/count/payload semantics, and the
-// refusal of bad input (a clear InvalidArgument that changes nothing).
+// refusal of bad input (a clear InvalidArgument that changes nothing) and of calls whose
+// deadline has passed.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 
 #include "engine/store/local_store.h"
@@ -22,58 +24,58 @@ TEST(CollectionsTest, CreateGetListDrop) {
   LocalStore store;
   CollectionConfig config{"docs", 8, Metric::kCosine, {}};
   config.index.type = IndexType::kHnsw;
-  auto created = store.CreateCollection(config);
+  auto created = store.CreateCollection({}, config);
   ASSERT_TRUE(created.ok());
   EXPECT_TRUE(*created);
-  auto again = store.CreateCollection(config);
+  auto again = store.CreateCollection({}, config);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(*again) << "an identical collection already exists: not created again";
   config.dimension = 16;
-  EXPECT_EQ(store.CreateCollection(config).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store.CreateCollection({}, config).status().code(), StatusCode::kAlreadyExists);
 
-  auto info = store.GetCollection("docs");
+  auto info = store.GetCollection({}, "docs");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->config.dimension, 8u);
   EXPECT_EQ(info->config.metric, Metric::kCosine);
   EXPECT_EQ(info->points, 0u);
   EXPECT_EQ(info->status, "ready");
-  ASSERT_TRUE(store.CreateCollection({"other", 4, Metric::kL2, {}}).ok());
-  EXPECT_EQ(store.ListCollections().size(), 2u);
+  ASSERT_TRUE(store.CreateCollection({}, {"other", 4, Metric::kL2, {}}).ok());
+  EXPECT_EQ(store.ListCollections({})->size(), 2u);
 
-  EXPECT_TRUE(store.DropCollection("docs").ok());
-  EXPECT_EQ(store.GetCollection("docs").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.DropCollection("docs").code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.Upsert("docs", {}).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.ListCollections().size(), 1u);
+  EXPECT_TRUE(store.DropCollection({}, "docs").ok());
+  EXPECT_EQ(store.GetCollection({}, "docs").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.DropCollection({}, "docs").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Upsert({}, "docs", {}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.ListCollections({})->size(), 1u);
 }
 
 TEST(CollectionsTest, RejectsInvalidConfigurations) {
   LocalStore store;
-  ExpectInvalid(store.CreateCollection({"bad name", 4, Metric::kL2, {}}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"bad name", 4, Metric::kL2, {}}).status(),
                 "collection name 'bad name' is invalid: it must match [A-Za-z0-9_-]{1,64}");
-  ExpectInvalid(store.CreateCollection({std::string(65, 'a'), 4, Metric::kL2, {}}).status(),
+  ExpectInvalid(store.CreateCollection({}, {std::string(65, 'a'), 4, Metric::kL2, {}}).status(),
                 "[A-Za-z0-9_-]{1,64}");
-  ExpectInvalid(store.CreateCollection({"d", 0, Metric::kL2, {}}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"d", 0, Metric::kL2, {}}).status(),
                 "dimension must be in [1, 65536], got 0");
-  ExpectInvalid(store.CreateCollection({"d", 70000, Metric::kL2, {}}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"d", 70000, Metric::kL2, {}}).status(),
                 "dimension must be in [1, 65536], got 70000");
   IndexConfig hnsw;
   hnsw.type = IndexType::kHnsw;
   hnsw.hnsw_m = 1;
-  ExpectInvalid(store.CreateCollection({"d", 4, Metric::kL2, hnsw}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"d", 4, Metric::kL2, hnsw}).status(),
                 "index.m must be in [2, 128], got 1");
   IndexConfig ivf;
   ivf.type = IndexType::kIvfFlat;
   ivf.nlist = 8;
   ivf.nprobe = 9;
-  ExpectInvalid(store.CreateCollection({"d", 4, Metric::kL2, ivf}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"d", 4, Metric::kL2, ivf}).status(),
                 "index.nprobe must be at most index.nlist (8), got 9");
   IndexConfig pq;
   pq.type = IndexType::kIvfPq;
   pq.pq_m = 3;
-  ExpectInvalid(store.CreateCollection({"d", 8, Metric::kL2, pq}).status(),
+  ExpectInvalid(store.CreateCollection({}, {"d", 8, Metric::kL2, pq}).status(),
                 "index.m must divide the dimension 8, got 3");
-  EXPECT_TRUE(store.ListCollections().empty());
+  EXPECT_TRUE(store.ListCollections({})->empty());
 }
 
 TEST(CollectionsTest, IndexConfigJson) {
@@ -94,9 +96,11 @@ TEST(CollectionsTest, IndexConfigJson) {
 
 class PointsTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(store_.CreateCollection({"c", 3, Metric::kL2, {}}).ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(store_.CreateCollection({}, {"c", 3, Metric::kL2, {}}).ok());
+  }
   std::vector<Record> GetAll(std::vector<PointId> ids, bool with_vector = true) {
-    auto r = store_.Get("c", ids, true, with_vector);
+    auto r = store_.Get({}, "c", ids, true, with_vector);
     EXPECT_TRUE(r.ok());
     return r.ok() ? *r : std::vector<Record>{};
   }
@@ -104,7 +108,7 @@ class PointsTest : public ::testing::Test {
     SearchRequest req;
     req.vector = std::move(q);
     req.k = k;
-    auto r = store_.Search("c", req);
+    auto r = store_.Search({}, "c", req);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : std::vector<ScoredPoint>{};
   }
@@ -112,17 +116,18 @@ class PointsTest : public ::testing::Test {
 };
 
 TEST_F(PointsTest, UpsertReplacesAndTheOldVectorNeverComesBack) {
-  ASSERT_TRUE(
-      store_.Upsert("c", {{uint64_t{1}, {0, 0, 0}, {{"v", 1}}}, {std::string("1"), {5, 5, 5}, {}}})
-          .ok());
-  ASSERT_TRUE(store_.Upsert("c", {{uint64_t{1}, {10, 10, 10}, {{"v", 2}}}}).ok());
+  ASSERT_TRUE(store_
+                  .Upsert({}, "c",
+                          {{uint64_t{1}, {0, 0, 0}, {{"v", 1}}}, {std::string("1"), {5, 5, 5}, {}}})
+                  .ok());
+  ASSERT_TRUE(store_.Upsert({}, "c", {{uint64_t{1}, {10, 10, 10}, {{"v", 2}}}}).ok());
   auto got = GetAll({uint64_t{1}, std::string("1"), uint64_t{2}});
   ASSERT_EQ(got.size(), 2u) << "unknown ids are left out";
   EXPECT_EQ(*got[0].vector, (std::vector<float>{10, 10, 10}));
   EXPECT_EQ(*got[0].payload, json({{"v", 2}}));
   EXPECT_EQ(got[1].id, PointId(std::string("1"))) << "7 and \"7\" are different ids";
   EXPECT_EQ(*got[1].payload, json::object());
-  EXPECT_EQ(*store_.Count("c", nullptr), 2u);
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 2u);
   auto near_origin = Nearest({0, 0, 0});
   ASSERT_EQ(near_origin.size(), 2u);
   EXPECT_EQ(near_origin[0].id, PointId(std::string("1")));
@@ -134,15 +139,15 @@ TEST_F(PointsTest, UpsertReplacesAndTheOldVectorNeverComesBack) {
 TEST_F(PointsTest, DeletedPointsNeverComeBack) {
   std::vector<Point> points;
   for (uint64_t i = 0; i < 100; ++i) points.push_back({i, {float(i), 0, 0}, {{"i", i}}});
-  ASSERT_TRUE(store_.Upsert("c", points).ok());
-  auto deleted = store_.Delete("c", {uint64_t{0}, uint64_t{1}, uint64_t{500}});
+  ASSERT_TRUE(store_.Upsert({}, "c", points).ok());
+  auto deleted = store_.Delete({}, "c", {uint64_t{0}, uint64_t{1}, uint64_t{500}});
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ(*deleted, 2u) << "only existing ids count";
   auto filter = *Filter::Parse(json::parse(R"({"must": [{"key": "i", "range": {"lt": 10}}]})"), {});
-  auto by_filter = store_.DeleteByFilter("c", filter);
+  auto by_filter = store_.DeleteByFilter({}, "c", filter);
   ASSERT_TRUE(by_filter.ok());
   EXPECT_EQ(*by_filter, 8u);
-  EXPECT_EQ(*store_.Count("c", nullptr), 90u);
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 90u);
   EXPECT_TRUE(GetAll({uint64_t{0}, uint64_t{5}}).empty());
   auto results = Nearest({0, 0, 0}, 1000);
   ASSERT_EQ(results.size(), 90u);
@@ -154,18 +159,18 @@ TEST_F(PointsTest, ScrollVisitsEveryPointOnceEvenWhileWritesGoOn) {
   std::vector<Point> points;
   for (uint64_t i = 0; i < 250; ++i) points.push_back({i, {1, 2, 3}, {}});
   for (int i = 0; i < 50; ++i) points.push_back({"s" + std::to_string(i), {1, 2, 3}, {}});
-  ASSERT_TRUE(store_.Upsert("c", points).ok());
+  ASSERT_TRUE(store_.Upsert({}, "c", points).ok());
   std::multiset<std::string> seen;
   ScrollRequest request;
   request.limit = 7;
   int pages = 0;
   for (;; ++pages) {
-    auto page = store_.Scroll("c", request);
+    auto page = store_.Scroll({}, "c", request);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     for (const Record& r : page->points) seen.insert(PointIdToString(r.id));
     // Rewriting points that were already visited must not make them appear twice.
     if (!page->points.empty()) {
-      ASSERT_TRUE(store_.Upsert("c", {{page->points.front().id, {3, 2, 1}, {}}}).ok());
+      ASSERT_TRUE(store_.Upsert({}, "c", {{page->points.front().id, {3, 2, 1}, {}}}).ok());
     }
     if (!page->next_cursor) break;
     request.cursor = page->next_cursor;
@@ -174,36 +179,38 @@ TEST_F(PointsTest, ScrollVisitsEveryPointOnceEvenWhileWritesGoOn) {
   EXPECT_EQ(seen.size(), 300u);
   for (const auto& id : seen) EXPECT_EQ(seen.count(id), 1u) << id;
   request.cursor = "nonsense";
-  ExpectInvalid(store_.Scroll("c", request).status(), "is not a next_cursor returned by scroll");
+  ExpectInvalid(store_.Scroll({}, "c", request).status(),
+                "is not a next_cursor returned by scroll");
   request.cursor.reset();
   request.limit = 0;
-  ExpectInvalid(store_.Scroll("c", request).status(), "limit must be in [1, 10000], got 0");
+  ExpectInvalid(store_.Scroll({}, "c", request).status(), "limit must be in [1, 10000], got 0");
 }
 
 TEST_F(PointsTest, SetPayloadMergesOrReplaces) {
-  ASSERT_TRUE(store_.Upsert("c", {{uint64_t{1}, {1, 1, 1}, {{"a", 1}, {"b", {{"x", 1}}}}}}).ok());
-  auto n =
-      store_.SetPayload("c", {uint64_t{1}, uint64_t{2}}, {{"b", 2}, {"c", 3}}, PayloadMode::kMerge);
+  ASSERT_TRUE(
+      store_.Upsert({}, "c", {{uint64_t{1}, {1, 1, 1}, {{"a", 1}, {"b", {{"x", 1}}}}}}).ok());
+  auto n = store_.SetPayload({}, "c", {uint64_t{1}, uint64_t{2}}, {{"b", 2}, {"c", 3}},
+                             PayloadMode::kMerge);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(*GetAll({uint64_t{1}})[0].payload, json({{"a", 1}, {"b", 2}, {"c", 3}}))
       << "merge sets the given top-level keys and keeps the others";
-  ASSERT_TRUE(store_.SetPayload("c", {uint64_t{1}}, {{"z", true}}, PayloadMode::kReplace).ok());
+  ASSERT_TRUE(store_.SetPayload({}, "c", {uint64_t{1}}, {{"z", true}}, PayloadMode::kReplace).ok());
   auto got = GetAll({uint64_t{1}});
   EXPECT_EQ(*got[0].payload, json({{"z", true}})) << "replace sets the whole payload";
   EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 1, 1})) << "the vector is untouched";
 }
 
 TEST_F(PointsTest, BadInputIsRefusedAndChangesNothing) {
-  ASSERT_TRUE(store_.Upsert("c", {{uint64_t{1}, {1, 1, 1}, {{"keep", true}}}}).ok());
+  ASSERT_TRUE(store_.Upsert({}, "c", {{uint64_t{1}, {1, 1, 1}, {{"keep", true}}}}).ok());
   auto unchanged = [&] {
-    EXPECT_EQ(*store_.Count("c", nullptr), 1u);
+    EXPECT_EQ(*store_.Count({}, "c", nullptr), 1u);
     auto got = GetAll({uint64_t{1}, uint64_t{2}});
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(*got[0].vector, (std::vector<float>{1, 1, 1}));
     EXPECT_EQ(*got[0].payload, json({{"keep", true}}));
   };
-  auto upsert = [&](std::vector<Point> p) { return store_.Upsert("c", std::move(p)).status(); };
+  auto upsert = [&](std::vector<Point> p) { return store_.Upsert({}, "c", std::move(p)).status(); };
   const float nan = std::nanf(""), inf = INFINITY;
   // One bad point in a batch: none of the batch is applied.
   ExpectInvalid(upsert({{uint64_t{2}, {1, 1, 1}, {}}, {uint64_t{3}, {1, 1}, {}}}),
@@ -220,15 +227,17 @@ TEST_F(PointsTest, BadInputIsRefusedAndChangesNothing) {
                 "points[0].id is 300 bytes; the limit is 256");
   ExpectInvalid(upsert(std::vector<Point>(10001, Point{uint64_t{9}, {1, 1, 1}, {}})),
                 "points has 10001 entries; the limit is 10000");
-  ExpectInvalid(store_.SetPayload("c", {uint64_t{1}}, json::array(), PayloadMode::kMerge).status(),
-                "payload must be a JSON object, got array");
   ExpectInvalid(
-      store_.SetPayload("c", {uint64_t{1}}, {{"big", std::string(65520, 'x')}}, PayloadMode::kMerge)
-          .status(),
-      "payload merged into ids[0] is");
+      store_.SetPayload({}, "c", {uint64_t{1}}, json::array(), PayloadMode::kMerge).status(),
+      "payload must be a JSON object, got array");
+  ExpectInvalid(store_
+                    .SetPayload({}, "c", {uint64_t{1}}, {{"big", std::string(65520, 'x')}},
+                                PayloadMode::kMerge)
+                    .status(),
+                "payload merged into ids[0] is");
   unchanged();
 
-  auto search = [&](SearchRequest r) { return store_.Search("c", r).status(); };
+  auto search = [&](SearchRequest r) { return store_.Search({}, "c", r).status(); };
   SearchRequest ok;
   ok.vector = {1, 1, 1};
   SearchRequest r = ok;
@@ -247,40 +256,108 @@ TEST_F(PointsTest, BadInputIsRefusedAndChangesNothing) {
   ExpectInvalid(search(r), "params.ef_search must be in [1, 32768], got 0");
   std::vector<SearchRequest> batch(3, ok);
   batch[2].k = -1;
-  ExpectInvalid(store_.SearchBatch("c", batch).status(), "searches[2].k must be in [1, 10000]");
-  EXPECT_EQ(store_.Search("nope", ok).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_.Search("nope", ok).status().message(), "collection 'nope' not found");
+  ExpectInvalid(store_.SearchBatch({}, "c", batch).status(), "searches[2].k must be in [1, 10000]");
+  EXPECT_EQ(store_.Search({}, "nope", ok).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_.Search({}, "nope", ok).status().message(), "collection 'nope' not found");
   unchanged();
+}
+
+TEST_F(PointsTest, ACallWhoseDeadlinePassedIsRefusedAndChangesNothing) {
+  ASSERT_TRUE(store_.Upsert({}, "c", {{uint64_t{1}, {1, 1, 1}, {{"keep", true}}}}).ok());
+  EXPECT_FALSE(CallOptions{}.Expired()) << "no deadline";
+  EXPECT_FALSE(CallOptions::WithTimeout(std::chrono::hours(1)).Expired());
+  EXPECT_FALSE(CallOptions::WithTimeout(CallOptions::Clock::duration::max()).Expired())
+      << "a timeout too large to represent is no deadline";
+  const CallOptions expired = CallOptions::WithTimeout(-std::chrono::milliseconds(1));
+  ASSERT_TRUE(expired.Expired());
+  auto refused = [](const Status& s, const std::string& operation) {
+    EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s.ToString();
+    EXPECT_EQ(s.message(), operation + " was not started: its deadline had passed");
+  };
+  const std::vector<Point> points = {{uint64_t{2}, {2, 2, 2}, {}}};
+  const Filter all =
+      *Filter::Parse(json::parse(R"({"must": [{"key": "keep", "match": {"value": true}}]})"), {});
+  SearchRequest q;
+  q.vector = {1, 1, 1};
+  refused(store_.CreateCollection(expired, {"d", 3, Metric::kL2, {}}).status(), "CreateCollection");
+  refused(store_.GetCollection(expired, "c").status(), "GetCollection");
+  refused(store_.ListCollections(expired).status(), "ListCollections");
+  refused(store_.DropCollection(expired, "c"), "DropCollection");
+  refused(store_.ValidateUpsert(expired, "c", points), "ValidateUpsert");
+  refused(store_.Upsert(expired, "c", points).status(), "Upsert");
+  refused(store_.Delete(expired, "c", {uint64_t{1}}).status(), "Delete");
+  refused(store_.DeleteByFilter(expired, "c", all).status(), "DeleteByFilter");
+  refused(store_.SetPayload(expired, "c", {uint64_t{1}}, {{"keep", false}}, PayloadMode::kMerge)
+              .status(),
+          "SetPayload");
+  refused(store_.Get(expired, "c", {uint64_t{1}}, true, true).status(), "Get");
+  refused(store_.Count(expired, "c", nullptr).status(), "Count");
+  refused(store_.Scroll(expired, "c", ScrollRequest{}).status(), "Scroll");
+  refused(store_.Search(expired, "c", q).status(), "Search");
+  refused(store_.SearchBatch(expired, "c", {q}).status(), "SearchBatch");
+  refused(store_.Upsert(expired, "nope", points).status(), "Upsert");
+
+  auto collections = store_.ListCollections({});
+  ASSERT_EQ(collections->size(), 1u) << "nothing created, nothing dropped";
+  EXPECT_EQ((*collections)[0].config.name, "c");
+  auto got = GetAll({uint64_t{1}, uint64_t{2}});
+  ASSERT_EQ(got.size(), 1u) << "nothing upserted, nothing deleted";
+  EXPECT_EQ(*got[0].payload, json({{"keep", true}})) << "no payload set";
+
+  const CallOptions in_time = CallOptions::WithTimeout(std::chrono::minutes(1));
+  EXPECT_TRUE(store_.Upsert(in_time, "c", points).ok());
+  EXPECT_EQ(*store_.Count(in_time, "c", nullptr), 2u);
+}
+
+TEST_F(PointsTest, ValidateUpsertRefusesABadBatchWholeAndWritesNothing) {
+  std::vector<Point> batch = {{uint64_t{1}, {1, 1, 1}, {}}, {uint64_t{2}, {1, 1}, {}}};
+  ExpectInvalid(store_.ValidateUpsert({}, "c", batch),
+                "points[1].vector has 2 values; collection 'c' has dimension 3");
+  batch[1] = {uint64_t{1}, {2, 2, 2}, {}};
+  ExpectInvalid(store_.ValidateUpsert({}, "c", batch), "points[1].id 1 repeats points[0].id");
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 0u) << "not even the good point";
+  batch[1].id = uint64_t{2};
+  EXPECT_TRUE(store_.ValidateUpsert({}, "c", batch).ok());
+  EXPECT_EQ(*store_.Count({}, "c", nullptr), 0u) << "a valid batch is not written either";
+  EXPECT_EQ(store_.ValidateUpsert({}, "nope", batch).code(), StatusCode::kNotFound);
+
+  // The limit on points per request is the upsert's alone: a job is checked whole, then written
+  // in parts.
+  std::vector<Point> many;
+  for (uint64_t i = 0; i < 10'001; ++i) many.push_back({i, {1, 1, 1}, {}});
+  EXPECT_TRUE(store_.ValidateUpsert({}, "c", many).ok());
+  ExpectInvalid(store_.Upsert({}, "c", many).status(),
+                "points has 10001 entries; the limit is 10000");
 }
 
 TEST(MetricsTest, ScoresFollowTheApiConvention) {
   LocalStore store;
-  ASSERT_TRUE(store.CreateCollection({"ip", 2, Metric::kIp, {}}).ok());
-  ASSERT_TRUE(store.CreateCollection({"cos", 2, Metric::kCosine, {}}).ok());
+  ASSERT_TRUE(store.CreateCollection({}, {"ip", 2, Metric::kIp, {}}).ok());
+  ASSERT_TRUE(store.CreateCollection({}, {"cos", 2, Metric::kCosine, {}}).ok());
   std::vector<Point> points = {
       {uint64_t{1}, {1, 0}, {}}, {uint64_t{2}, {3, 3}, {}}, {uint64_t{3}, {-2, 0}, {}}};
-  ASSERT_TRUE(store.Upsert("ip", points).ok());
-  ASSERT_TRUE(store.Upsert("cos", points).ok());
+  ASSERT_TRUE(store.Upsert({}, "ip", points).ok());
+  ASSERT_TRUE(store.Upsert({}, "cos", points).ok());
   SearchRequest q;
   q.vector = {2, 0};
-  auto ip = *store.Search("ip", q);
+  auto ip = *store.Search({}, "ip", q);
   ASSERT_EQ(ip.size(), 3u);
   EXPECT_EQ(ip[0].id, PointId(uint64_t{2}));
   EXPECT_FLOAT_EQ(ip[0].score, 6.0f);
   EXPECT_FLOAT_EQ(ip[2].score, -4.0f);
-  auto cos = *store.Search("cos", q);
+  auto cos = *store.Search({}, "cos", q);
   ASSERT_EQ(cos.size(), 3u);
   EXPECT_EQ(cos[0].id, PointId(uint64_t{1}));
   EXPECT_NEAR(cos[0].score, 1.0f, 1e-6);
   EXPECT_NEAR(cos[1].score, std::sqrt(0.5f), 1e-6);
   EXPECT_NEAR(cos[2].score, -1.0f, 1e-6);
   q.score_threshold = 0.5f;
-  EXPECT_EQ(store.Search("cos", q)->size(), 2u) << "cosine keeps scores >= threshold";
+  EXPECT_EQ(store.Search({}, "cos", q)->size(), 2u) << "cosine keeps scores >= threshold";
   q.with_vector = true;
-  auto with_vectors = *store.Search("cos", q);
+  auto with_vectors = *store.Search({}, "cos", q);
   EXPECT_NEAR((*with_vectors[1].vector)[0], std::sqrt(0.5f), 1e-6)
       << "cosine vectors are stored normalised";
-  ExpectInvalid(store.Upsert("cos", {{uint64_t{4}, {0, 0}, {}}}).status(),
+  ExpectInvalid(store.Upsert({}, "cos", {{uint64_t{4}, {0, 0}, {}}}).status(),
                 "points[0].vector is all zeros");
 }
 

@@ -37,9 +37,9 @@ IndexConfig Index(IndexType type) {
 // A store holding all of Data() in collection "c", its index caught up.
 std::unique_ptr<LocalStore> Load(Metric metric, IndexConfig index) {
   auto store = std::make_unique<LocalStore>();
-  EXPECT_TRUE(store->CreateCollection({"c", kDim, metric, index}).ok());
+  EXPECT_TRUE(store->CreateCollection({}, {"c", kDim, metric, index}).ok());
   for (size_t begin = 0; begin < kBase; begin += 5000) {
-    EXPECT_TRUE(store->Upsert("c", testing::MakePoints(Data(), begin, begin + 5000)).ok());
+    EXPECT_TRUE(store->Upsert({}, "c", testing::MakePoints(Data(), begin, begin + 5000)).ok());
   }
   EXPECT_TRUE(testing::WaitUntilIndexed(*store, "c"));
   return store;
@@ -72,7 +72,7 @@ double MeasureRecall(const LocalStore& store, Metric metric, size_t k,
     for (size_t i = 0; i < kBase; ++i) matching += (allowed[i] = selectivity->keeps(i));
   }
   auto results =
-      store.SearchBatch("c", Queries(k, selectivity ? selectivity->filter : nullptr, params));
+      store.SearchBatch({}, "c", Queries(k, selectivity ? selectivity->filter : nullptr, params));
   EXPECT_TRUE(results.ok()) << results.status().ToString();
   if (!results.ok()) return 0;
   double sum = 0;
@@ -120,13 +120,13 @@ TEST(FlatSearchTest, ReturnsTheExactAnswerForEveryMetric) {
     SCOPED_TRACE(std::string(MetricName(metric)));
     auto store = Load(metric, Index(IndexType::kFlat));
     // The batch goes through BLAS tiles, single queries through the SIMD kernels.
-    auto batch = store->SearchBatch("c", Queries(kK));
+    auto batch = store->SearchBatch({}, "c", Queries(kK));
     ASSERT_TRUE(batch.ok());
     for (size_t q = 0; q < kQueries; ++q) {
       ExpectExact((*batch)[q], Data(), metric, Data().Query(q), kK);
     }
     for (size_t q = 0; q < 20; ++q) {
-      auto single = store->Search("c", Queries(kK)[q]);
+      auto single = store->Search({}, "c", Queries(kK)[q]);
       ASSERT_TRUE(single.ok());
       ExpectExact(*single, Data(), metric, Data().Query(q), kK);
     }
@@ -139,7 +139,7 @@ TEST(FlatSearchTest, FilteredSearchIsExactFilteredSearch) {
     SCOPED_TRACE(s.name);
     std::vector<bool> allowed(kBase);
     for (size_t i = 0; i < kBase; ++i) allowed[i] = s.keeps(i);
-    auto batch = store->SearchBatch("c", Queries(kK, s.filter));
+    auto batch = store->SearchBatch({}, "c", Queries(kK, s.filter));
     ASSERT_TRUE(batch.ok());
     for (size_t q = 0; q < kQueries; ++q) {
       ExpectExact((*batch)[q], Data(), Metric::kL2, Data().Query(q), kK, &allowed);
@@ -158,7 +158,7 @@ class AnnRecallTest : public ::testing::TestWithParam<AnnCase> {};
 TEST_P(AnnRecallTest, MeetsItsRecallFloorUnfilteredAndFiltered) {
   const AnnCase& c = GetParam();
   auto store = Load(c.metric, Index(c.type));
-  auto info = *store->GetCollection("c");
+  auto info = *store->GetCollection({}, "c");
   EXPECT_EQ(info.indexed_points, kBase) << "the index has caught up with every point";
   double recall = MeasureRecall(*store, c.metric, kK);
   std::printf("%s/%s recall@10 = %.4f\n", IndexTypeName(c.type).data(), MetricName(c.metric).data(),
@@ -197,13 +197,13 @@ INSTANTIATE_TEST_SUITE_P(Indexes, AnnRecallTest,
 TEST(IndexLifecycleTest, IvfAnswersExactlyUntilItTrainsThenSwitches) {
   LocalStore store;
   IndexConfig ivf = Index(IndexType::kIvfFlat);  // trains at 39 * 128 = 4992 points
-  ASSERT_TRUE(store.CreateCollection({"c", kDim, Metric::kL2, ivf}).ok());
-  ASSERT_TRUE(store.Upsert("c", testing::MakePoints(Data(), 0, 4000)).ok());
+  ASSERT_TRUE(store.CreateCollection({}, {"c", kDim, Metric::kL2, ivf}).ok());
+  ASSERT_TRUE(store.Upsert({}, "c", testing::MakePoints(Data(), 0, 4000)).ok());
   ASSERT_TRUE(testing::WaitUntilIndexed(store, "c"));
-  auto info = *store.GetCollection("c");
+  auto info = *store.GetCollection({}, "c");
   EXPECT_EQ(info.indexed_points, 0u) << "too few points to train";
   EXPECT_EQ(info.status, "ready");
-  auto results = store.SearchBatch("c", Queries(kK));
+  auto results = store.SearchBatch({}, "c", Queries(kK));
   ASSERT_TRUE(results.ok());
   Dataset first = Data();
   first.base.resize(4000 * kDim);
@@ -211,9 +211,9 @@ TEST(IndexLifecycleTest, IvfAnswersExactlyUntilItTrainsThenSwitches) {
     ExpectExact((*results)[q], first, Metric::kL2, Data().Query(q), kK);
   }
 
-  ASSERT_TRUE(store.Upsert("c", testing::MakePoints(Data(), 4000, 6000)).ok());
+  ASSERT_TRUE(store.Upsert({}, "c", testing::MakePoints(Data(), 4000, 6000)).ok());
   ASSERT_TRUE(testing::WaitUntilIndexed(store, "c"));
-  EXPECT_EQ(store.GetCollection("c")->indexed_points, 6000u) << "trained and switched";
+  EXPECT_EQ(store.GetCollection({}, "c")->indexed_points, 6000u) << "trained and switched";
 }
 
 TEST(IndexLifecycleTest, HnswCompactsTombstonesAndNeverReturnsDeletedPoints) {
@@ -221,16 +221,16 @@ TEST(IndexLifecycleTest, HnswCompactsTombstonesAndNeverReturnsDeletedPoints) {
   // Delete every odd point (50%): enough tombstones to trigger a background compaction.
   std::vector<PointId> odd;
   for (uint64_t i = 1; i < kBase; i += 2) odd.push_back(i);
-  ASSERT_EQ(*store->Delete("c", odd), kBase / 2);
+  ASSERT_EQ(*store->Delete({}, "c", odd), kBase / 2);
   // Searches right away honour the tombstones...
-  auto now = store->SearchBatch("c", Queries(kK));
+  auto now = store->SearchBatch({}, "c", Queries(kK));
   ASSERT_TRUE(now.ok());
   for (const auto& r : *now) {
     for (const auto& p : r) EXPECT_EQ(std::get<uint64_t>(p.id) % 2, 0u);
   }
   // ...and after compaction the index holds only the live points.
   ASSERT_TRUE(testing::WaitUntilIndexed(*store, "c"));
-  EXPECT_EQ(store->GetCollection("c")->indexed_points, kBase / 2);
+  EXPECT_EQ(store->GetCollection({}, "c")->indexed_points, kBase / 2);
   EXPECT_GE(MeasureRecall(*store, Metric::kL2, kK, &Selectivities()[0]), 0.95)
       << "the compacted index searches the remaining half as well as before";
 }
@@ -239,11 +239,11 @@ TEST(IndexLifecycleTest, NewPointsAreSearchableBeforeTheyAreIndexed) {
   auto store = Load(Metric::kL2, Index(IndexType::kHnsw));
   // A point far from everything, written after the index was built: found at once.
   std::vector<float> far(kDim, 1000.0f);
-  ASSERT_TRUE(store->Upsert("c", {{uint64_t{99'999}, far, {}}}).ok());
+  ASSERT_TRUE(store->Upsert({}, "c", {{uint64_t{99'999}, far, {}}}).ok());
   SearchRequest q;
   q.vector = far;
   q.k = 1;
-  auto r = store->Search("c", q);
+  auto r = store->Search({}, "c", q);
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].id, PointId(uint64_t{99'999}));

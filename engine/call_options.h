@@ -1,0 +1,27 @@
+// CallOptions: what every VectorStore call carries besides its arguments (LevelDB's ReadOptions
+// style): today, its deadline. A plain value: safe to copy and share.
+#pragma once
+
+#include <chrono>
+
+namespace vecmesh::engine {
+
+struct CallOptions {
+  using Clock = std::chrono::steady_clock;
+
+  // When the caller stops waiting for the answer; time_point::max() (the default): never.
+  Clock::time_point deadline = Clock::time_point::max();
+
+  // A deadline `timeout` from now (a timeout too large to represent means no deadline).
+  static CallOptions WithTimeout(Clock::duration timeout) {
+    const Clock::time_point now = Clock::now();
+    CallOptions options;
+    if (timeout < Clock::time_point::max() - now) options.deadline = now + timeout;
+    return options;
+  }
+
+  // Whether the deadline has passed. A call without one never expires (and reads no clock).
+  bool Expired() const { return deadline != Clock::time_point::max() && Clock::now() >= deadline; }
+};
+
+}  // namespace vecmesh::engine

@@ -1,0 +1,143 @@
+#include "engine/storage/state_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/storage/wal.h"
+#include "engine/storage/write_ops.h"
+
+namespace vecmesh::engine {
+
+namespace {
+
+constexpr char kEndOfState = '\xFF';  // first byte of a state file's last record
+constexpr size_t kStatePointsPerRecord = 1000;
+constexpr size_t kIndexPartBytes = 64u << 20;
+
+constexpr char kSegmentPrefix[] = "wal-";
+constexpr char kSegmentExt[] = ".log";
+constexpr char kCheckpointPrefix[] = "checkpoint-";
+constexpr char kCheckpointExt[] = ".vmc";
+
+std::string Numbered(const std::string& dir, const char* prefix, uint64_t n, const char* ext) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%s%08llu%s", prefix, static_cast<unsigned long long>(n), ext);
+  return dir + "/" + name;
+}
+
+// The numbers N of the files named PREFIX + 8 digits + EXT in dir, ascending.
+std::vector<uint64_t> ListNumbered(const std::string& dir, const std::string& prefix,
+                                   const std::string& ext) {
+  std::vector<uint64_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == prefix.size() + 8 + ext.size() && name.starts_with(prefix) &&
+        name.ends_with(ext)) {
+      const std::string digits = name.substr(prefix.size(), 8);
+      if (std::all_of(digits.begin(), digits.end(), ::isdigit)) out.push_back(std::stoull(digits));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string SegmentPath(const std::string& dir, uint64_t n) {
+  return Numbered(dir, kSegmentPrefix, n, kSegmentExt);
+}
+
+std::string CheckpointPath(const std::string& dir, uint64_t n) {
+  return Numbered(dir, kCheckpointPrefix, n, kCheckpointExt);
+}
+
+std::vector<uint64_t> ListSegments(const std::string& dir) {
+  return ListNumbered(dir, kSegmentPrefix, kSegmentExt);
+}
+
+std::vector<uint64_t> ListCheckpoints(const std::string& dir) {
+  return ListNumbered(dir, kCheckpointPrefix, kCheckpointExt);
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable("open of data directory " + dir + " failed");
+  const int synced = ::fsync(fd);
+  ::close(fd);
+  if (synced != 0) return Status::Unavailable("fsync of data directory " + dir + " failed");
+  return Status::Ok();
+}
+
+Status WriteStateFile(const std::string& dir, const std::string& path,
+                      std::vector<CollectionState>* state) {
+  const std::string temp = path + ".tmp";
+  std::filesystem::remove(temp);
+  auto file = OpenPosixWalFile(temp);
+  if (!file.ok()) return file.status();
+  Status s = (*file)->Append(WalHeader());
+  uint64_t records = 0;
+  auto append = [&](const std::string& collection, const WriteOp& op) {
+    if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
+    ++records;
+  };
+  for (auto& [config, content] : *state) {
+    append(config.name, CreateCollectionOp{config});
+    if (auto* points = std::get_if<std::vector<Point>>(&content)) {
+      for (size_t begin = 0; s.ok() && begin < points->size(); begin += kStatePointsPerRecord) {
+        UpsertOp chunk;
+        const size_t end = std::min(points->size(), begin + kStatePointsPerRecord);
+        chunk.points.assign(std::make_move_iterator(points->begin() + begin),
+                            std::make_move_iterator(points->begin() + end));
+        append(config.name, chunk);
+      }
+      continue;
+    }
+    auto& image = std::get<CollectionImage>(content);
+    for (size_t begin = 0; s.ok() && begin < image.slots.size(); begin += kStatePointsPerRecord) {
+      SlotsOp chunk;
+      const size_t end = std::min(image.slots.size(), begin + kStatePointsPerRecord);
+      chunk.slots.assign(std::make_move_iterator(image.slots.begin() + begin),
+                         std::make_move_iterator(image.slots.begin() + end));
+      append(config.name, chunk);
+    }
+    for (size_t begin = 0; s.ok() && begin < image.index.size(); begin += kIndexPartBytes) {
+      append(config.name, IndexPartOp{image.indexed_slots, image.index.size(),
+                                      image.index.substr(begin, kIndexPartBytes)});
+    }
+  }
+  std::string end(1, kEndOfState);
+  end.append(reinterpret_cast<const char*>(&records), sizeof records);
+  if (s.ok()) s = (*file)->Append(FrameWalRecord(end));
+  if (s.ok()) s = (*file)->Sync();
+  file->reset();
+  if (s.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+    s = Status::Unavailable("rename of " + temp + " failed: " + std::strerror(errno));
+  }
+  if (s.ok()) s = SyncDir(dir);
+  if (!s.ok()) std::filesystem::remove(temp);
+  return s;
+}
+
+StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {
+  std::vector<std::string> records;
+  auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
+    records.emplace_back(r);
+    return Status::Ok();
+  });
+  if (!read.ok()) return read.status();
+  if (!read->note.empty() || records.empty() || records.back().size() != 9 ||
+      records.back()[0] != kEndOfState) {
+    return Status::Internal(path + " ends before its end record");
+  }
+  records.pop_back();
+  return records;
+}
+
+}  // namespace vecmesh::engine

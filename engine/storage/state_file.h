@@ -1,0 +1,50 @@
+// State files and the data directory's numbered files (docs/storage.md, "The data directory",
+// "Checkpoints" and "Snapshots").
+//
+// A state file (a checkpoint `checkpoint-N.vmc`, or a snapshot `NAME.vms`) is a log file of its
+// own, in the write-ahead log's framing: per collection a create record, then its live points in
+// upsert records (a snapshot) or its slots and index image in slots and index-part records (a
+// checkpoint), and last an end record (0xFF + record count u64).
+//
+// Thread safety: plain functions over files; a file must not be written by two calls at once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/collection/collection.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+namespace vecmesh::engine {
+
+// One collection as a state file holds it: a snapshot's live points, or a checkpoint's image.
+struct CollectionState {
+  CollectionConfig config;
+  std::variant<std::vector<Point>, CollectionImage> content;
+};
+
+// Writes `state` (consumed: its points are moved out) as a state file at `path` in directory
+// `dir`: written beside it as PATH.tmp, fsynced, renamed into place and the directory fsynced,
+// so a crash leaves the old file or the new one, never half of one (a stale .tmp is never read).
+Status WriteStateFile(const std::string& dir, const std::string& path,
+                      std::vector<CollectionState>* state);
+
+// The records of the state file at `path`, in order, its end record checked and dropped.
+// An error (Internal) says why the file is unusable: a bad checksum, or no end record.
+StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path);
+
+// fsyncs directory `dir`, so that the files created, renamed or removed in it stay so.
+Status SyncDir(const std::string& dir);
+
+// The data directory's numbered files: log segments dir/wal-NNNNNNNN.log and checkpoints
+// dir/checkpoint-NNNNNNNN.vmc (N from 1, zero-padded to 8 digits).
+std::string SegmentPath(const std::string& dir, uint64_t n);
+std::string CheckpointPath(const std::string& dir, uint64_t n);
+// The numbers of the segments and of the checkpoints in `dir`, ascending.
+std::vector<uint64_t> ListSegments(const std::string& dir);
+std::vector<uint64_t> ListCheckpoints(const std::string& dir);
+
+}  // namespace vecmesh::engine
