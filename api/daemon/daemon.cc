@@ -12,6 +12,7 @@
 #include "api/service/log.h"
 #include "api/service/metrics.h"
 #include "api/service/service.h"
+#include "api/service/store_router.h"
 #include "api/service/worker_pool.h"
 #include "engine/store/local_store.h"
 
@@ -115,7 +116,13 @@ std::vector<Daemon::Part> Daemon::Parts() {
        kStoreCloseBound},
       {"router",
        [&s] {
-         s.service.Attach(s.store);
+         // The local store is the catalog (and the system of record); the remote stores join
+         // here as they are configured.
+         auto router = std::make_shared<const StoreRouter>(
+             std::map<std::string, std::shared_ptr<engine::VectorStore>>{
+                 {std::string(kLocalBackend), s.store}},
+             std::string(kLocalBackend));
+         s.service.Attach(std::move(router), s.store);
          return Status::Ok();
        },
        [&s] { s.service.Detach(); }, kRouterStopBound},

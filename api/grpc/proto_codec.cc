@@ -248,7 +248,7 @@ void Encode(const CollectionView& view, v1::CollectionInfo* out) {
   if (index.contains("nlist")) i->set_nlist(index["nlist"].get<int>());
   if (index.contains("nprobe")) i->set_nprobe(index["nprobe"].get<int>());
   if (index.contains("nbits")) i->set_nbits(index["nbits"].get<int>());
-  for (const auto& b : view.backends) out->add_backends(b);
+  for (const auto& b : view.info.config.backends) out->add_backends(b);
   out->set_points(info.points);
   out->set_indexed_points(info.indexed_points);
   out->set_status(info.status);

@@ -496,7 +496,7 @@ json EncodeCollection(const CollectionView& view) {
           {"dimension", info.config.dimension},
           {"metric", engine::MetricName(info.config.metric)},
           {"index", engine::IndexConfigToJson(info.config.index)},
-          {"backends", view.backends},
+          {"backends", view.info.config.backends},
           {"points", info.points},
           {"indexed_points", info.indexed_points},
           {"status", info.status}};

@@ -1,7 +1,7 @@
 #include "api/service/service.h"
 
+#include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 namespace vecmesh::api {
 
@@ -9,108 +9,22 @@ using engine::PointId;
 
 namespace {
 
-const std::vector<std::string_view> kBackends = {"faiss", "qdrant", "chroma"};
-
 bool IsKnownBackend(std::string_view name) {
-  return std::find(kBackends.begin(), kBackends.end(), name) != kBackends.end();
-}
-
-double MillisecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
+  return std::find(std::begin(kKnownBackends), std::end(kKnownBackends), name) !=
+         std::end(kKnownBackends);
 }
 
 }  // namespace
-
-std::string_view OperationName(Operation op) {
-  switch (op) {
-    case Operation::kCreateCollection:
-      return "CreateCollection";
-    case Operation::kGetCollection:
-      return "GetCollection";
-    case Operation::kListCollections:
-      return "ListCollections";
-    case Operation::kDeleteCollection:
-      return "DeleteCollection";
-    case Operation::kUpsert:
-      return "Upsert";
-    case Operation::kGetPoints:
-      return "GetPoints";
-    case Operation::kDeletePoints:
-      return "DeletePoints";
-    case Operation::kUpdatePayload:
-      return "UpdatePayload";
-    case Operation::kCount:
-      return "Count";
-    case Operation::kScroll:
-      return "Scroll";
-    case Operation::kSearch:
-      return "Search";
-    case Operation::kSearchBatch:
-      return "SearchBatch";
-    case Operation::kCreateSnapshot:
-      return "CreateSnapshot";
-    case Operation::kListSnapshots:
-      return "ListSnapshots";
-    case Operation::kDownloadSnapshot:
-      return "DownloadSnapshot";
-    case Operation::kRestoreSnapshot:
-      return "RestoreSnapshot";
-    case Operation::kUploadSnapshot:
-      return "UploadSnapshot";
-    case Operation::kSubmitImport:
-      return "SubmitImport";
-    case Operation::kGetJob:
-      return "GetJob";
-    case Operation::kLegacyCreateIndex:
-      return "LegacyCreateIndex";
-    case Operation::kLegacyAddVectors:
-      return "LegacyAddVectors";
-    case Operation::kLegacySearch:
-      return "LegacySearch";
-  }
-  return "Unknown";
-}
-
-Role RequiredRole(Operation op) {
-  switch (op) {
-    case Operation::kGetCollection:
-    case Operation::kListCollections:
-    case Operation::kGetPoints:
-    case Operation::kCount:
-    case Operation::kScroll:
-    case Operation::kSearch:
-    case Operation::kSearchBatch:
-    case Operation::kListSnapshots:
-    case Operation::kGetJob:
-    case Operation::kLegacySearch:
-      return Role::kReadOnly;
-    case Operation::kUpsert:
-    case Operation::kDeletePoints:
-    case Operation::kUpdatePayload:
-    case Operation::kSubmitImport:
-    case Operation::kLegacyAddVectors:
-      return Role::kReadWrite;
-    case Operation::kCreateCollection:
-    case Operation::kDeleteCollection:
-    case Operation::kCreateSnapshot:
-    case Operation::kDownloadSnapshot:
-    case Operation::kRestoreSnapshot:
-    case Operation::kUploadSnapshot:
-    case Operation::kLegacyCreateIndex:
-      return Role::kAdmin;
-  }
-  return Role::kAdmin;
-}
 
 Service::Service(ServiceOptions options, KeyRing keys)
     : options_(std::move(options)), keys_(std::move(keys)) {}
 
 Service::~Service() { Detach(); }
 
-void Service::Attach(std::shared_ptr<engine::LocalStore> store) {
+void Service::Attach(std::shared_ptr<const StoreRouter> router,
+                     std::shared_ptr<engine::LocalAdmin> admin) {
   std::lock_guard lock(store_mu_);
-  store_ = std::move(store);
+  stores_ = {std::move(router), std::move(admin)};
 }
 
 void Service::SetJobQueue(std::shared_ptr<JobQueue> jobs) {
@@ -120,21 +34,18 @@ void Service::SetJobQueue(std::shared_ptr<JobQueue> jobs) {
 
 void Service::Serve() {
   std::lock_guard lock(store_mu_);
-  if (store_) state_ = ServiceState::kServing;
+  if (stores_.router) state_ = ServiceState::kServing;
 }
 
 void Service::Detach() {
-  std::shared_ptr<engine::LocalStore> store;
-  {
-    std::lock_guard lock(store_mu_);
-    state_ = ServiceState::kShutDown;
-    store = std::move(store_);
-  }
-  // The store closes (and checkpoints) when its last owner lets go: the daemon, once every
+  std::lock_guard lock(store_mu_);
+  state_ = ServiceState::kShutDown;
+  // The local store closes (and checkpoints) when its last owner lets go: the daemon, once every
   // request still holding it has ended.
+  stores_ = {};
 }
 
-StatusOr<std::shared_ptr<engine::LocalStore>> Service::Store() const {
+StatusOr<Service::Stores> Service::Serving() const {
   std::lock_guard lock(store_mu_);
   switch (state_.load()) {
     case ServiceState::kRecovering:
@@ -142,7 +53,7 @@ StatusOr<std::shared_ptr<engine::LocalStore>> Service::Store() const {
     case ServiceState::kShutDown:
       return Status::Unavailable("vecmesh is shutting down");
     case ServiceState::kServing:
-      return store_;
+      return stores_;
   }
   return Status::Internal("unknown service state");
 }
@@ -180,12 +91,9 @@ Status Service::Authorize(Operation op, std::optional<std::string_view> key) con
 
 Service::EngineHealth Service::DeepHealth() const {
   EngineHealth health;
-  auto store = Store();
-  if (!store.ok()) {
-    health.status = "unhealthy";
-    return health;
-  }
-  auto all = (*store)->ListCollections({});
+  auto stores = Serving();
+  auto all = stores.ok() ? stores->router->catalog().ListCollections({})
+                         : StatusOr<std::vector<engine::CollectionInfo>>(stores.status());
   if (!all.ok()) {
     health.status = "unhealthy";
     return health;
@@ -200,17 +108,17 @@ Service::EngineHealth Service::DeepHealth() const {
 }
 
 std::vector<engine::CollectionInfo> Service::CollectionsForMetrics() const {
-  auto store = Store();
-  if (!store.ok()) return {};
-  auto all = (*store)->ListCollections({});
+  auto stores = Serving();
+  if (!stores.ok()) return {};
+  auto all = stores->router->catalog().ListCollections({});
   if (!all.ok()) return {};
   return std::move(*all);
 }
 
 std::optional<engine::LatencyHistogram::Counts> Service::LogLatency() const {
-  auto store = Store();
-  if (!store.ok()) return std::nullopt;
-  return (*store)->LogLatency();
+  auto stores = Serving();
+  if (!stores.ok()) return std::nullopt;
+  return stores->admin->LogLatency();
 }
 
 size_t Service::JobQueueDepth() const {
@@ -218,7 +126,8 @@ size_t Service::JobQueueDepth() const {
   return jobs_ ? jobs_->depth() : 0;
 }
 
-Status Service::CheckBackends(const std::vector<std::string>& backends) const {
+Status Service::CheckBackends(const StoreRouter& router,
+                              const std::vector<std::string>& backends) const {
   if (backends.empty()) {
     return Status::InvalidArgument("backends must list at least one of faiss, qdrant, chroma");
   }
@@ -231,7 +140,7 @@ Status Service::CheckBackends(const std::vector<std::string>& backends) const {
     if (std::find(backends.begin(), backends.begin() + i, backends[i]) != backends.begin() + i) {
       return Status::InvalidArgument(field + " repeats '" + backends[i] + "'");
     }
-    if (backends[i] != kLocalBackend) {
+    if (!router.Has(backends[i])) {
       return Status::FailedPrecondition(field + ": backend '" + backends[i] +
                                         "' is not configured on this server");
     }
@@ -239,8 +148,9 @@ Status Service::CheckBackends(const std::vector<std::string>& backends) const {
   return Status::Ok();
 }
 
-Status Service::CheckStore(const std::string& store, std::string_view field) const {
-  if (store == kLocalBackend || store == "all") return Status::Ok();
+Status Service::CheckStore(const StoreRouter& router, const std::string& store,
+                           std::string_view field) const {
+  if (store.empty() || store == "all" || router.Has(store)) return Status::Ok();
   if (IsKnownBackend(store)) {
     return Status::FailedPrecondition(std::string(field) + ": backend '" + store +
                                       "' is not configured on this server");
@@ -273,48 +183,49 @@ StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request)
   auto index = engine::IndexConfigFromJson(request.index, config.dimension);
   if (!index.ok()) return index.status();
   config.index = *index;
-  Status s = CheckBackends(request.backends);
+  config.backends = request.backends;
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  Status s = CheckBackends(*stores->router, request.backends);
   if (!s.ok()) return s;
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->CreateCollection({}, config);
+  return stores->router->catalog().CreateCollection({}, config);
 }
 
 StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  auto info = (*store)->GetCollection({}, name);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto info = stores->router->catalog().GetCollection({}, name);
   if (!info.ok()) return info.status();
-  return CollectionView{std::move(*info), {std::string(kLocalBackend)}};
+  return CollectionView{std::move(*info)};
 }
 
 StatusOr<std::vector<CollectionView>> Service::ListCollections() const {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  auto all = (*store)->ListCollections({});
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto all = stores->router->catalog().ListCollections({});
   if (!all.ok()) return all.status();
   std::vector<CollectionView> out;
-  for (auto& info : *all) {
-    out.push_back({std::move(info), {std::string(kLocalBackend)}});
-  }
+  for (auto& info : *all) out.push_back({std::move(info)});
   return out;
 }
 
 Status Service::DeleteCollection(const std::string& name) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->DropCollection({}, name);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->router->catalog().DropCollection({}, name);
 }
 
 StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engine::Point> points) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->Upsert({}, collection, std::move(points));
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->router->catalog().Upsert({}, collection, std::move(points));
 }
 
 StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& collection,
                                                          const GetPointsRequest& request) const {
-  auto store = Store();
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto store = stores->router->ReadStore({}, collection, "", "store");
   if (!store.ok()) return store.status();
   return (*store)->Get({}, collection, request.ids, request.with_payload, request.with_vector);
 }
@@ -324,113 +235,142 @@ StatusOr<size_t> Service::DeletePoints(const std::string& collection,
   if (request.ids.has_value() == request.filter.has_value()) {
     return Status::InvalidArgument("give exactly one of ids and filter");
   }
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  if (request.ids) return (*store)->Delete({}, collection, *request.ids);
-  return (*store)->DeleteByFilter({}, collection, *request.filter);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  engine::VectorStore& store = stores->router->catalog();
+  if (request.ids) return store.Delete({}, collection, *request.ids);
+  return store.DeleteByFilter({}, collection, *request.filter);
 }
 
 StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
                                         const UpdatePayloadRequest& request) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->SetPayload({}, collection, request.ids, request.payload, request.mode);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->router->catalog().SetPayload({}, collection, request.ids, request.payload,
+                                              request.mode);
 }
 
 StatusOr<size_t> Service::Count(const std::string& collection,
                                 const std::optional<engine::Filter>& filter) const {
-  auto store = Store();
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto store = stores->router->ReadStore({}, collection, "", "store");
   if (!store.ok()) return store.status();
   return (*store)->Count({}, collection, filter ? &*filter : nullptr);
 }
 
 StatusOr<engine::ScrollPage> Service::Scroll(const std::string& collection,
                                              const engine::ScrollRequest& request) const {
-  auto store = Store();
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto store = stores->router->ReadStore({}, collection, "", "store");
   if (!store.ok()) return store.status();
   return (*store)->Scroll({}, collection, request);
 }
 
-StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
-                                          const Search& search) const {
-  Status s = CheckStore(search.store, "store");
-  if (!s.ok()) return s;
-  auto store = Store();
+StatusOr<SearchAnswer> Service::Route(const StoreRouter& router, const std::string& collection,
+                                      const Search& search, std::string_view field) const {
+  if (search.store == "all") {
+    auto all = router.SearchAll({}, collection, search.request);
+    if (!all.ok()) return all.status();
+    return SearchAnswer{std::move(all->results), std::move(all->stores)};
+  }
+  auto store = router.ReadStore({}, collection, search.store, field);
   if (!store.ok()) return store.status();
-  const auto start = std::chrono::steady_clock::now();
   auto results = (*store)->Search({}, collection, search.request);
   if (!results.ok()) return results.status();
-  SearchAnswer answer{std::move(*results), {}};
-  if (search.store == "all") {
-    answer.stores.push_back({std::string(kLocalBackend), Status::Ok(), MillisecondsSince(start)});
-  }
-  return answer;
+  return SearchAnswer{std::move(*results), {}};
+}
+
+StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
+                                          const Search& search) const {
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  Status s = CheckStore(*stores->router, search.store, "store");
+  if (!s.ok()) return s;
+  return Route(*stores->router, collection, search, "store");
 }
 
 StatusOr<std::vector<SearchAnswer>> Service::SearchBatch(
     const std::string& collection, const std::vector<Search>& searches) const {
-  std::vector<engine::SearchRequest> requests;
-  requests.reserve(searches.size());
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  const StoreRouter& router = *stores->router;
+  auto field = [](size_t i) { return "searches[" + std::to_string(i) + "]"; };
   for (size_t i = 0; i < searches.size(); ++i) {
-    Status s = CheckStore(searches[i].store, "searches[" + std::to_string(i) + "].store");
+    Status s = CheckStore(router, searches[i].store, field(i) + ".store");
     if (!s.ok()) return s;
-    requests.push_back(searches[i].request);
   }
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  const auto start = std::chrono::steady_clock::now();
-  auto results = (*store)->SearchBatch({}, collection, requests);
-  if (!results.ok()) return results.status();
-  const double took_ms = MillisecondsSince(start);
-  std::vector<SearchAnswer> answers(searches.size());
+  // The common case, one store for the whole batch: one call, whose errors name
+  // searches[i].field themselves.
+  const bool one_store =
+      std::none_of(searches.begin(), searches.end(),
+                   [&](const Search& s) { return s.store == "all"; }) &&
+      std::all_of(searches.begin(), searches.end(),
+                  [&](const Search& s) { return s.store == searches.front().store; });
+  if (searches.empty() || one_store) {
+    auto store = router.ReadStore({}, collection, searches.empty() ? "" : searches.front().store,
+                                  searches.empty() ? "store" : field(0) + ".store");
+    if (!store.ok()) return store.status();
+    std::vector<engine::SearchRequest> requests;
+    requests.reserve(searches.size());
+    for (const auto& search : searches) requests.push_back(search.request);
+    auto results = (*store)->SearchBatch({}, collection, requests);
+    if (!results.ok()) return results.status();
+    std::vector<SearchAnswer> answers(searches.size());
+    for (size_t i = 0; i < searches.size(); ++i) answers[i].results = std::move((*results)[i]);
+    return answers;
+  }
+  // Several stores, or a fan-out: each search on its own, its errors prefixed by its place.
+  std::vector<SearchAnswer> answers;
+  answers.reserve(searches.size());
   for (size_t i = 0; i < searches.size(); ++i) {
-    answers[i].results = std::move((*results)[i]);
-    if (searches[i].store == "all") {
-      answers[i].stores.push_back({std::string(kLocalBackend), Status::Ok(), took_ms});
-    }
+    auto answer = Route(router, collection, searches[i], field(i) + ".store");
+    if (!answer.ok()) return answer.status().WithContext(field(i));
+    answers.push_back(std::move(*answer));
   }
   return answers;
 }
 
 StatusOr<engine::SnapshotInfo> Service::CreateSnapshot(const std::string& collection) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->CreateSnapshot(collection);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->admin->CreateSnapshot(collection);
 }
 
 StatusOr<std::vector<engine::SnapshotInfo>> Service::ListSnapshots(
     const std::string& collection) const {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->ListSnapshots(collection);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->admin->ListSnapshots(collection);
 }
 
 StatusOr<std::string> Service::SnapshotPath(const std::string& collection,
                                             const std::string& snapshot) const {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->SnapshotPath(collection, snapshot);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->admin->SnapshotPath(collection, snapshot);
 }
 
 Status Service::RestoreSnapshot(const std::string& collection, const std::string& snapshot) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  auto path = (*store)->SnapshotPath(collection, snapshot);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  auto path = stores->admin->SnapshotPath(collection, snapshot);
   if (!path.ok()) return path.status();
-  return (*store)->RestoreSnapshot(*path, collection);
+  return stores->admin->RestoreSnapshot(*path, collection);
 }
 
 Status Service::RestoreUploadedSnapshot(const std::string& collection, std::string_view file) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  return (*store)->RestoreSnapshotBytes(file, collection);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  return stores->admin->RestoreSnapshotBytes(file, collection);
 }
 
 StatusOr<std::string> Service::SubmitImport(const std::string& collection,
                                              std::vector<engine::Point> points) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  Status s = (*store)->ValidateUpsert({}, collection, points);
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  Status s = stores->router->catalog().ValidateUpsert({}, collection, points);
   if (!s.ok()) return s;
   std::lock_guard lock(store_mu_);
   if (!jobs_) return Status::Unavailable("vecmesh is shutting down");
@@ -454,91 +394,11 @@ Status Service::ApplyImport(const std::string& collection, std::vector<engine::P
 }
 
 StatusOr<Job> Service::GetJob(const std::string& job_id) const {
-  auto store = Store();
-  if (!store.ok()) return store.status();
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
   std::lock_guard lock(store_mu_);
   if (!jobs_) return Status::Unavailable("vecmesh is shutting down");
   return jobs_->Get(job_id);
-}
-
-Status Service::LegacyCreateIndex(const std::string& name, int64_t dimension) {
-  Status valid = CheckDimension(dimension);
-  if (!valid.ok()) return valid;
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  auto created = (*store)->CreateCollection(
-      {}, {name, static_cast<uint32_t>(dimension), engine::Metric::kL2, options_.legacy_index});
-  if (created.ok() || created.status().code() != engine::StatusCode::kAlreadyExists) {
-    return created.status();
-  }
-  auto existing = (*store)->GetCollection({}, name);
-  if (!existing.ok()) return existing.status();
-  if (existing->config.dimension == dimension) return Status::Ok();
-  return Status::AlreadyExists("index '" + name + "' exists with dimension " +
-                               std::to_string(existing->config.dimension) + ", not " +
-                               std::to_string(dimension));
-}
-
-StatusOr<std::vector<uint64_t>> Service::LegacyAddVectors(LegacyAddVectorsRequest request) {
-  const size_t n = request.vectors.size();
-  if (!request.metadata.empty() && request.metadata.size() != n) {
-    return Status::InvalidArgument("metadata has " + std::to_string(request.metadata.size()) +
-                                   " entries; vectors has " + std::to_string(n));
-  }
-  if (request.ids && request.ids->size() != n) {
-    return Status::InvalidArgument("ids has " + std::to_string(request.ids->size()) +
-                                   " entries; vectors has " + std::to_string(n));
-  }
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  auto make_points = [&](const std::vector<uint64_t>& ids) {
-    std::vector<engine::Point> points(n);
-    for (size_t i = 0; i < n; ++i) {
-      points[i].id = ids[i];
-      points[i].vector = std::move(request.vectors[i]);
-      points[i].payload =
-          request.metadata.empty() ? engine::Payload::object() : std::move(request.metadata[i]);
-    }
-    return points;
-  };
-  if (request.ids) {
-    auto written = (*store)->Upsert({}, request.index, make_points(*request.ids));
-    if (!written.ok()) return written.status();
-    return *request.ids;
-  }
-  // New ids follow the largest integer id, and those reserved by adds still in flight. They are
-  // reserved under the lock and written outside it (no lock is held across the log's fsync); an
-  // add that fails leaves a gap.
-  uint64_t first;
-  {
-    std::lock_guard lock(legacy_mu_);
-    auto max_id = (*store)->MaxIntegerId(request.index);
-    if (!max_id.ok()) return max_id.status();
-    if (*max_id && **max_id == UINT64_MAX) first = UINT64_MAX;  // none left: refused below
-    else first = *max_id ? **max_id + 1 : 0;
-    first = std::max(first, next_legacy_id_[request.index]);
-    if (first == UINT64_MAX || (n > 0 && first > UINT64_MAX - n)) {
-      return Status::FailedPrecondition("index '" + request.index +
-                                        "' has no integer ids left after its largest; give ids");
-    }
-    next_legacy_id_[request.index] = first + n;
-  }
-  std::vector<uint64_t> ids(n);
-  for (size_t i = 0; i < n; ++i) ids[i] = first + i;
-  auto written = (*store)->Upsert({}, request.index, make_points(ids));
-  if (!written.ok()) return written.status();
-  return ids;
-}
-
-StatusOr<std::vector<engine::ScoredPoint>> Service::LegacySearch(const std::string& index,
-                                                                 std::vector<float> vector,
-                                                                 int64_t k) {
-  auto store = Store();
-  if (!store.ok()) return store.status();
-  engine::SearchRequest request;
-  request.vector = std::move(vector);
-  request.k = k;
-  return (*store)->Search({}, index, request);
 }
 
 }  // namespace vecmesh::api

@@ -1,7 +1,11 @@
-// The service layer of vecmesh: every operation of ../shared/API.md, once, over the engine.
+// The service layer of vecmesh: every operation of ../shared/API.md, once, over the stores.
 // The REST and gRPC transports decode a request into the types below, call one method and
 // encode its answer; validation, limits, roles and backend selection all happen here (or in the
-// engine below), so both transports accept and refuse exactly the same things.
+// stores below), so both transports accept and refuse exactly the same things. It reaches the
+// stores through the store router (store_router.h) and the local store's own operations
+// (snapshots, the legacy id allocation, log metrics) through engine::LocalAdmin; it never names
+// a concrete store. service.cc holds the operations, legacy.cc the legacy endpoints,
+// operations.cc the operations' names and roles.
 //
 // Thread safety: every method is safe for concurrent use. Until Serve (recovery is done), every
 // operation answers UNAVAILABLE and Health reports "recovering".
@@ -18,12 +22,11 @@
 
 #include "api/service/jobs.h"
 #include "api/service/keys.h"
-#include "engine/store/local_store.h"
+#include "api/service/store_router.h"
+#include "engine/latency_histogram.h"
+#include "engine/local_admin.h"
 
 namespace vecmesh::api {
-
-using engine::Status;
-using engine::StatusOr;
 
 // Every operation, named as its gRPC method (and as the `operation` label of the metrics).
 enum class Operation {
@@ -54,8 +57,9 @@ std::string_view OperationName(Operation op);
 // The least role that may call `op` (API.md's "Auth").
 Role RequiredRole(Operation op);
 
-// The backends API.md names. Only faiss (this engine) exists so far.
+// The backends API.md names; faiss is this engine, the local store.
 inline constexpr std::string_view kLocalBackend = "faiss";
+inline constexpr std::string_view kKnownBackends[] = {"faiss", "qdrant", "chroma"};
 
 // As the transports decode it: shapes checked, values not yet (the service checks them, once).
 struct CreateCollectionRequest {
@@ -67,8 +71,7 @@ struct CreateCollectionRequest {
 };
 
 struct CollectionView {
-  engine::CollectionInfo info;
-  std::vector<std::string> backends;
+  engine::CollectionInfo info;  // info.config.backends: the stores that hold it
 };
 
 struct DeletePointsRequest {
@@ -88,17 +91,11 @@ struct GetPointsRequest {
   bool with_vector = false;
 };
 
-// One search and the store that answers it: a backend of the collection, or "all".
+// One search and the store that answers it: a backend of the collection, "all", or empty for
+// the collection's first backend.
 struct Search {
   engine::SearchRequest request;
-  std::string store = std::string(kLocalBackend);
-};
-
-// How one backend fared in a fanned-out search (store "all").
-struct StoreOutcome {
   std::string store;
-  Status status;
-  double took_ms = 0;
 };
 
 struct SearchAnswer {
@@ -129,8 +126,8 @@ class Service {
   ~Service();
 
   // The daemon's composition root (api/daemon/daemon.h) drives these, in this order.
-  // Recovery is done: the store is here. Operations still answer UNAVAILABLE until Serve.
-  void Attach(std::shared_ptr<engine::LocalStore> store);
+  // Recovery is done: the stores are here. Operations still answer UNAVAILABLE until Serve.
+  void Attach(std::shared_ptr<const StoreRouter> router, std::shared_ptr<engine::LocalAdmin> admin);
   // Where imports are queued (null: none, imports answer UNAVAILABLE).
   void SetJobQueue(std::shared_ptr<JobQueue> jobs);
   // Operations are served from here on.
@@ -138,8 +135,8 @@ class Service {
   // The server is draining: /health reports "shutting_down" (load balancers stop sending), while
   // requests already on their way are still served until Detach.
   void BeginShutdown() { draining_ = true; }
-  // Operations answer UNAVAILABLE from here on, and the store is let go (it closes, with a
-  // checkpoint, once no request holds it).
+  // Operations answer UNAVAILABLE from here on, and the stores are let go (the local store
+  // closes, with a checkpoint, once no request holds it).
   void Detach();
 
   const ServiceOptions& options() const { return options_; }
@@ -157,7 +154,7 @@ class Service {
     bool read_only = false;
   };
   EngineHealth DeepHealth() const;
-  // For metrics: the collections, the log latency and the job queue (null store: empty).
+  // For metrics: the collections, the log latency and the job queue (empty until serving).
   std::vector<engine::CollectionInfo> CollectionsForMetrics() const;
   std::optional<engine::LatencyHistogram::Counts> LogLatency() const;
   size_t JobQueueDepth() const;
@@ -207,18 +204,29 @@ class Service {
                                                           std::vector<float> vector, int64_t k);
 
  private:
-  // The store, or UNAVAILABLE while recovering or shutting down.
-  StatusOr<std::shared_ptr<engine::LocalStore>> Store() const;
-  Status CheckBackends(const std::vector<std::string>& backends) const;
-  Status CheckStore(const std::string& store, std::string_view field) const;
+  // What Attach handed over, while serving.
+  struct Stores {
+    std::shared_ptr<const StoreRouter> router;
+    std::shared_ptr<engine::LocalAdmin> admin;
+  };
+  // The stores, or UNAVAILABLE while recovering or shutting down.
+  StatusOr<Stores> Serving() const;
+  // `backends` of a new collection: known names, no repeats, each configured on this server.
+  Status CheckBackends(const StoreRouter& router, const std::vector<std::string>& backends) const;
+  // `store` of a search: empty, "all", or a backend name configured on this server.
+  Status CheckStore(const StoreRouter& router, const std::string& store,
+                    std::string_view field) const;
+  // One search, to the store it names; `field` prefixes its store's name in errors.
+  StatusOr<SearchAnswer> Route(const StoreRouter& router, const std::string& collection,
+                               const Search& search, std::string_view field) const;
   // InvalidArgument naming the limit unless 1 <= dimension <= limits.max_dimension.
   Status CheckDimension(int64_t dimension) const;
 
   const ServiceOptions options_;
   const KeyRing keys_;
 
-  mutable std::mutex store_mu_;  // guards store_, jobs_ and the changes of state_
-  std::shared_ptr<engine::LocalStore> store_;
+  mutable std::mutex store_mu_;  // guards stores_, jobs_ and the changes of state_
+  Stores stores_;
   std::shared_ptr<JobQueue> jobs_;
   std::atomic<ServiceState> state_{ServiceState::kRecovering};
   std::atomic<bool> draining_{false};

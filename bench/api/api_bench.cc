@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
   Bench bench(points, queries);
 
   // The engine, loaded directly, and the servers over it, as vecmeshd sets them up.
-  auto owned = std::make_unique<engine::LocalStore>();
+  auto owned = std::make_shared<engine::LocalStore>();
   engine::LocalStore* store = owned.get();
   engine::IndexConfig hnsw;
   hnsw.type = engine::IndexType::kHnsw;
@@ -201,7 +201,10 @@ int main(int argc, char** argv) {
   std::printf("building the index...\n");
   testing::WaitUntilIndexed(*store, kCollection, 3600);
   api::Service service(api::ServiceOptions{}, api::KeyRing());
-  service.Attach(std::move(owned));
+  service.Attach(std::make_shared<const api::StoreRouter>(
+                     std::map<std::string, std::shared_ptr<engine::VectorStore>>{{"faiss", owned}},
+                     "faiss"),
+                 owned);
   service.Serve();
   api::Metrics metrics;
   const api::AccessLog access_log(false);

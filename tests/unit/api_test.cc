@@ -7,9 +7,18 @@
 
 #include "api/rest/json_codec.h"
 #include "api/rest/rest_api.h"
+#include "engine/store/local_store.h"
 
 namespace vecmesh::api {
 namespace {
+
+// The service over one local store, as the daemon's composition root puts them together.
+void Attach(Service& service, std::shared_ptr<engine::LocalStore> store) {
+  service.Attach(std::make_shared<const StoreRouter>(
+                     std::map<std::string, std::shared_ptr<engine::VectorStore>>{{"faiss", store}},
+                     "faiss"),
+                 store);
+}
 
 TEST(RestApiTest, EveryRouteIsInTheOpenApiDocumentAndEveryDocumentedRouteIsRegistered) {
   ServiceOptions options;
@@ -43,7 +52,7 @@ TEST(RestApiTest, OperationsAnswerUnavailableUntilTheStoreIsAttached) {
   EXPECT_EQ(list.status, 503);
   EXPECT_EQ(list.code, "UNAVAILABLE");
 
-  service.Attach(std::make_shared<engine::LocalStore>());
+  Attach(service, std::make_shared<engine::LocalStore>());
   EXPECT_EQ(api.Handle({"GET", "/health", "", std::nullopt}).status, 503)
       << "attached, but not serving yet";
   service.Serve();
@@ -63,7 +72,7 @@ TEST(ServiceTest, AFailedImportKeepsItsCodeAndSaysHowFarItGot) {
   ServiceOptions options;
   options.limits.max_points_per_upsert = 2;
   Service service(options, KeyRing());
-  service.Attach(std::make_shared<engine::LocalStore>());
+  Attach(service, std::make_shared<engine::LocalStore>());
   service.Serve();
   CreateCollectionRequest create;
   create.name = "docs";
