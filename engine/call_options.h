@@ -12,11 +12,16 @@ struct CallOptions {
   // When the caller stops waiting for the answer; time_point::max() (the default): never.
   Clock::time_point deadline = Clock::time_point::max();
 
-  // A deadline `timeout` from now (a timeout too large to represent means no deadline).
+  // A deadline `timeout` from now (a timeout too large to represent means no deadline; one of
+  // zero or less, a deadline already passed).
   static CallOptions WithTimeout(Clock::duration timeout) {
     const Clock::time_point now = Clock::now();
     CallOptions options;
-    if (timeout < Clock::time_point::max() - now) options.deadline = now + timeout;
+    if (timeout <= Clock::duration::zero()) {
+      options.deadline = now;
+    } else if (timeout < Clock::time_point::max() - now) {
+      options.deadline = now + timeout;
+    }
     return options;
   }
 

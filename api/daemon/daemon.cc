@@ -29,6 +29,9 @@ constexpr size_t kMaxQueuedImportPoints = 2'000'000;
 constexpr milliseconds kStoreCloseBound = seconds(300);
 // Letting go of the router only drops references.
 constexpr milliseconds kRouterStopBound = seconds(10);
+// The job runner waits for the chunk being written (at most --max-points-per-upsert points): the
+// job stops there, as the service no longer serves.
+constexpr milliseconds kJobRunnerStopBound = seconds(60);
 // Beyond the grace period, the transports' threads get this long to join.
 constexpr milliseconds kTransportJoinBound = seconds(10);
 
@@ -139,9 +142,9 @@ std::vector<Daemon::Part> Daemon::Parts() {
        },
        [&s] {
          s.service.SetJobQueue(nullptr);
-         s.jobs.reset();  // finishes the job it is running
+         s.jobs.reset();  // the running job stops after its chunk: the service no longer serves
        },
-       grace},
+       kJobRunnerStopBound},
       {"transports",
        [&s] {
          s.service.Serve();
@@ -195,10 +198,16 @@ Status Daemon::Start() {
        {"tls", !s.config.tls_cert_file.empty()}});
 
   for (; started_ < parts_.size(); ++started_) {
-    Status started = parts_[started_].start();
+    Status started;
+    try {
+      started = parts_[started_].start();
+    } catch (const std::exception& e) {
+      started = Status::Internal("starting the " + parts_[started_].name + " failed: " + e.what());
+      Log("error", "cannot start", {{"part", parts_[started_].name}, {"error", started.ToString()}});
+    }
     if (!started.ok()) {
-      Stop();
       CloseListeners(milliseconds(0));
+      Stop();
       return started;
     }
   }
@@ -221,6 +230,12 @@ void Daemon::StopWithin(const Part& part) {
     std::_Exit(1);
   }
   stopper.join();
+  try {
+    done.get();
+  } catch (const std::exception& e) {
+    Log("error", "a part failed to stop cleanly", {{"part", part.name}, {"error", e.what()}});
+    return;
+  }
   Log("info", "stopped", {{"part", part.name}, {"seconds", SecondsSince(start)}});
 }
 
@@ -232,7 +247,9 @@ void Daemon::CloseListeners(milliseconds grace) {
     s.grpc->Stop(std::chrono::duration_cast<milliseconds>(
         std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))));
   }
-  s.pool.reset();  // runs what was queued (answers nobody reads now), then joins
+  // Past the grace period: what is still queued is answered UNAVAILABLE at once, not run.
+  s.service.StopServing();
+  s.pool.reset();  // runs what was queued (each answers at once), then joins
   s.rest.reset();
   s.grpc.reset();
 }

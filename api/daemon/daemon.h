@@ -9,8 +9,10 @@
 //   3. job runner   import jobs, applied through the service layer;
 //   4. transports   the service answers; gRPC health says SERVING.
 // Stop (on SIGTERM or SIGINT) runs them backwards: the transports turn /health to 503, stop
-// accepting and finish what is in flight within --shutdown-grace-s, then close; the job runner
-// finishes its job; the service lets go of the router; the store closes with a checkpoint. A
+// accepting and finish what is in flight within --shutdown-grace-s, then the service stops
+// serving (requests still queued answer UNAVAILABLE at once) and they close; the running import
+// job stops after the chunk it is writing; the service lets go of the router; the store closes
+// with a checkpoint. A
 // part that overruns its bound is logged and the process exits at once with status 1: every
 // acknowledged write is in the write-ahead log, so nothing is lost.
 //
@@ -51,7 +53,8 @@ class Daemon {
   // The parts, in start order; they use `state_`.
   std::vector<Part> Parts();
   void StopWithin(const Part& part);
-  // Stops accepting, lets requests in flight finish within `grace`, then closes the listeners.
+  // Stops accepting, lets requests in flight finish within `grace`, stops the service serving,
+  // then closes the listeners.
   void CloseListeners(std::chrono::milliseconds grace);
 
   struct State;

@@ -39,7 +39,8 @@ int WaitForStopSignal() {
 
 int main(int argc, char** argv) {
   using namespace vecmesh;
-  if (pipe2(stop_pipe, O_CLOEXEC) != 0) {
+  // The write end does not block: a handler never waits (a full pipe already says "stop").
+  if (pipe2(stop_pipe, O_CLOEXEC) != 0 || fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
     std::perror("vecmeshd: pipe2");
     return 1;
   }

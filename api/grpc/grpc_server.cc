@@ -99,9 +99,14 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
       const std::string_view code = engine::CodeName(s.code());
       metrics_.Record("grpc", OperationName(op), code, seconds);
       const grpc::Status answer = ToGrpc(s);
-      access_log_.Write({"grpc", RequestIdOf(MetadataOf(context, "x-request-id").value_or("")),
-                         OperationName(op), static_cast<int>(answer.error_code()), code, seconds,
-                         request->ByteSizeLong(), s.ok() ? response->ByteSizeLong() : 0});
+      const std::string request_id =
+          RequestIdOf(MetadataOf(context, "x-request-id").value_or(""));
+      context->AddInitialMetadata("x-request-id", request_id);
+      if (access_log_.enabled()) {
+        access_log_.Write({"grpc", request_id, OperationName(op),
+                           static_cast<int>(answer.error_code()), code, seconds,
+                           request->ByteSizeLong(), s.ok() ? response->ByteSizeLong() : 0});
+      }
       reactor->Finish(answer);
     };
     Status allowed = service_.Authorize(op, MetadataOf(context, "api-key"));

@@ -354,6 +354,7 @@ const Route* RestApi::Match(const std::string& method, const std::string& path,
 void RestApi::Record(const HttpRequest& request, const std::string& label,
                      const HttpResponse& response, double seconds) const {
   metrics_.Record("rest", label, response.code, seconds);
+  if (!access_log_.enabled()) return;
   size_t bytes_out = response.body.size();
   if (!response.file.empty()) {
     std::error_code ec;
@@ -379,7 +380,7 @@ bool RestApi::IsLight(const HttpRequest& request) const {
 }
 
 HttpResponse RestApi::Handle(const HttpRequest& request) const {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = request.arrival.value_or(std::chrono::steady_clock::now());
   const std::string path = request.target.substr(0, request.target.find('?'));
   PathParams params;
   HttpResponse response;

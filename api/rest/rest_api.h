@@ -23,6 +23,8 @@ struct HttpRequest {
   std::string body;
   std::optional<std::string> api_key;  // from api-key or Authorization: Bearer
   std::string request_id;              // X-Request-Id: the client's, or one made for it
+  // When its header was read (none: when Handle starts); latencies count from here.
+  std::optional<std::chrono::steady_clock::time_point> arrival;
 };
 
 struct HttpResponse {

@@ -100,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec) return Close();  // timeout, client gone, or a malformed header
     Begin();
     const auto& header = parser_->get();
+    request_.arrival = std::chrono::steady_clock::now();
     request_.method = std::string(header.method_string());
     request_.target = std::string(header.target());
     request_.api_key = ApiKeyOf(header);

@@ -29,6 +29,8 @@ std::string RequestIdOf(std::string_view given);
 class AccessLog {
  public:
   explicit AccessLog(bool enabled) : enabled_(enabled) {}
+  // Whether Write writes: callers skip measuring what would not be written.
+  bool enabled() const { return enabled_; }
   void Write(const AccessEntry& entry) const;
 
  private:

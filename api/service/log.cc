@@ -6,6 +6,7 @@
 namespace vecmesh::api {
 
 void Log(const char* level, const char* message, nlohmann::json fields) {
+  if (!fields.is_object()) fields = {{"fields", std::move(fields)}};
   const auto now = std::chrono::system_clock::now();
   fields["ts"] = std::chrono::duration<double>(now.time_since_epoch()).count();
   fields["level"] = level;

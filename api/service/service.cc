@@ -1,13 +1,31 @@
 #include "api/service/service.h"
 
 #include <algorithm>
-#include <chrono>
+#include <map>
 
 namespace vecmesh::api {
 
 using engine::PointId;
 
 namespace {
+
+// `status` with the item `list[j]` its message starts with renamed `list[places[j]]`.
+Status RenumberedListItem(const Status& status, std::string_view list,
+                          const std::vector<size_t>& places) {
+  const std::string& message = status.message();
+  const std::string open = std::string(list) + "[";
+  if (message.compare(0, open.size(), open) != 0) return status;
+  const size_t close = message.find(']', open.size());
+  if (close == std::string::npos) return status;
+  size_t j = 0;
+  for (size_t at = open.size(); at < close; ++at) {
+    if (message[at] < '0' || message[at] > '9' || j > places.size()) return status;
+    j = j * 10 + static_cast<size_t>(message[at] - '0');
+  }
+  if (close == open.size() || j >= places.size()) return status;
+  return Status::WithCode(status.code(),
+                          open + std::to_string(places[j]) + message.substr(close));
+}
 
 bool IsKnownBackend(std::string_view name) {
   return std::find(std::begin(kKnownBackends), std::end(kKnownBackends), name) !=
@@ -37,12 +55,20 @@ void Service::Serve() {
   if (stores_.router) state_ = ServiceState::kServing;
 }
 
-void Service::Detach() {
+void Service::StopServing() {
   std::lock_guard lock(store_mu_);
   state_ = ServiceState::kShutDown;
-  // The local store closes (and checkpoints) when its last owner lets go: the daemon, once every
-  // request still holding it has ended.
-  stores_ = {};
+}
+
+void Service::Detach() {
+  Stores stores;
+  {
+    std::lock_guard lock(store_mu_);
+    state_ = ServiceState::kShutDown;
+    stores = std::move(stores_);
+  }
+  // The local store closes (and checkpoints) when its last owner lets go, here or when the last
+  // request still holding it ends; never under store_mu_.
 }
 
 StatusOr<Service::Stores> Service::Serving() const {
@@ -126,8 +152,8 @@ size_t Service::JobQueueDepth() const {
   return jobs_ ? jobs_->depth() : 0;
 }
 
-Status Service::CheckBackends(const StoreRouter& router,
-                              const std::vector<std::string>& backends) const {
+Status Service::CheckBackends(const std::vector<std::string>& backends,
+                              const StoreRouter* router) const {
   if (backends.empty()) {
     return Status::InvalidArgument("backends must list at least one of faiss, qdrant, chroma");
   }
@@ -140,7 +166,7 @@ Status Service::CheckBackends(const StoreRouter& router,
     if (std::find(backends.begin(), backends.begin() + i, backends[i]) != backends.begin() + i) {
       return Status::InvalidArgument(field + " repeats '" + backends[i] + "'");
     }
-    if (!router.Has(backends[i])) {
+    if (router && !router->Has(backends[i])) {
       return Status::FailedPrecondition(field + ": backend '" + backends[i] +
                                         "' is not configured on this server");
     }
@@ -148,15 +174,18 @@ Status Service::CheckBackends(const StoreRouter& router,
   return Status::Ok();
 }
 
-Status Service::CheckStore(const StoreRouter& router, const std::string& store,
-                           std::string_view field) const {
-  if (store.empty() || store == "all" || router.Has(store)) return Status::Ok();
-  if (IsKnownBackend(store)) {
-    return Status::FailedPrecondition(std::string(field) + ": backend '" + store +
+Status Service::CheckStore(const std::optional<std::string>& store, std::string_view field,
+                           const StoreRouter* router) const {
+  if (!store || *store == "all") return Status::Ok();
+  if (!IsKnownBackend(*store)) {
+    return Status::InvalidArgument(std::string(field) + " is '" + *store +
+                                   "'; it must be one of faiss, qdrant, chroma, all");
+  }
+  if (router && !router->Has(*store)) {
+    return Status::FailedPrecondition(std::string(field) + ": backend '" + *store +
                                       "' is not configured on this server");
   }
-  return Status::InvalidArgument(std::string(field) + " is '" + store +
-                                 "'; it must be one of faiss, qdrant, chroma, all");
+  return Status::Ok();
 }
 
 Status Service::CheckDimension(int64_t dimension) const {
@@ -184,9 +213,11 @@ StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request)
   if (!index.ok()) return index.status();
   config.index = *index;
   config.backends = request.backends;
+  Status s = CheckBackends(request.backends, nullptr);
+  if (!s.ok()) return s;
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  Status s = CheckBackends(*stores->router, request.backends);
+  s = CheckBackends(request.backends, stores->router.get());
   if (!s.ok()) return s;
   return stores->router->catalog().CreateCollection({}, config);
 }
@@ -225,7 +256,7 @@ StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& coll
                                                          const GetPointsRequest& request) const {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, "", "store");
+  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
   if (!store.ok()) return store.status();
   return (*store)->Get({}, collection, request.ids, request.with_payload, request.with_vector);
 }
@@ -254,7 +285,7 @@ StatusOr<size_t> Service::Count(const std::string& collection,
                                 const std::optional<engine::Filter>& filter) const {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, "", "store");
+  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
   if (!store.ok()) return store.status();
   return (*store)->Count({}, collection, filter ? &*filter : nullptr);
 }
@@ -263,71 +294,74 @@ StatusOr<engine::ScrollPage> Service::Scroll(const std::string& collection,
                                              const engine::ScrollRequest& request) const {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, "", "store");
+  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
   if (!store.ok()) return store.status();
   return (*store)->Scroll({}, collection, request);
 }
 
-StatusOr<SearchAnswer> Service::Route(const StoreRouter& router, const std::string& collection,
-                                      const Search& search, std::string_view field) const {
+StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
+                                          const Search& search) const {
+  Status s = CheckStore(search.store, "store", nullptr);
+  if (!s.ok()) return s;
+  auto stores = Serving();
+  if (!stores.ok()) return stores.status();
+  const StoreRouter& router = *stores->router;
+  s = CheckStore(search.store, "store", &router);
+  if (!s.ok()) return s;
   if (search.store == "all") {
     auto all = router.SearchAll({}, collection, search.request);
     if (!all.ok()) return all.status();
     return SearchAnswer{std::move(all->results), std::move(all->stores)};
   }
-  auto store = router.ReadStore({}, collection, search.store, field);
+  auto store = router.ReadStore({}, collection, search.store, "store");
   if (!store.ok()) return store.status();
   auto results = (*store)->Search({}, collection, search.request);
   if (!results.ok()) return results.status();
   return SearchAnswer{std::move(*results), {}};
 }
 
-StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
-                                          const Search& search) const {
-  auto stores = Serving();
-  if (!stores.ok()) return stores.status();
-  Status s = CheckStore(*stores->router, search.store, "store");
-  if (!s.ok()) return s;
-  return Route(*stores->router, collection, search, "store");
-}
-
 StatusOr<std::vector<SearchAnswer>> Service::SearchBatch(
     const std::string& collection, const std::vector<Search>& searches) const {
+  auto field = [](size_t i) { return "searches[" + std::to_string(i) + "].store"; };
+  for (size_t i = 0; i < searches.size(); ++i) {
+    Status s = CheckStore(searches[i].store, field(i), nullptr);
+    if (!s.ok()) return s;
+  }
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
   const StoreRouter& router = *stores->router;
-  auto field = [](size_t i) { return "searches[" + std::to_string(i) + "]"; };
   for (size_t i = 0; i < searches.size(); ++i) {
-    Status s = CheckStore(router, searches[i].store, field(i) + ".store");
+    Status s = CheckStore(searches[i].store, field(i), &router);
     if (!s.ok()) return s;
   }
-  // The common case, one store for the whole batch: one call, whose errors name
-  // searches[i].field themselves.
-  const bool one_store =
-      std::none_of(searches.begin(), searches.end(),
-                   [&](const Search& s) { return s.store == "all"; }) &&
-      std::all_of(searches.begin(), searches.end(),
-                  [&](const Search& s) { return s.store == searches.front().store; });
-  if (searches.empty() || one_store) {
-    auto store = router.ReadStore({}, collection, searches.empty() ? "" : searches.front().store,
-                                  searches.empty() ? "store" : field(0) + ".store");
-    if (!store.ok()) return store.status();
-    std::vector<engine::SearchRequest> requests;
-    requests.reserve(searches.size());
-    for (const auto& search : searches) requests.push_back(search.request);
-    auto results = (*store)->SearchBatch({}, collection, requests);
-    if (!results.ok()) return results.status();
-    std::vector<SearchAnswer> answers(searches.size());
-    for (size_t i = 0; i < searches.size(); ++i) answers[i].results = std::move((*results)[i]);
-    return answers;
-  }
-  // Several stores, or a fan-out: each search on its own, its errors prefixed by its place.
-  std::vector<SearchAnswer> answers;
-  answers.reserve(searches.size());
+  auto backends = router.BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  // The searches by the store that answers them ("all" for a fan-out), each group in one call:
+  // a whole batch to one store, the common case, is one call as it was before stores existed.
+  std::map<std::string, std::vector<size_t>> groups;
   for (size_t i = 0; i < searches.size(); ++i) {
-    auto answer = Route(router, collection, searches[i], field(i) + ".store");
-    if (!answer.ok()) return answer.status().WithContext(field(i));
-    answers.push_back(std::move(*answer));
+    groups[searches[i].store.value_or(backends->front())].push_back(i);
+  }
+  std::vector<SearchAnswer> answers(searches.size());
+  for (const auto& [target, members] : groups) {
+    std::vector<engine::SearchRequest> requests;
+    for (size_t i : members) requests.push_back(searches[i].request);
+    // A store names a search by its place in the requests it was given: searches[j] is
+    // searches[members[j]] of this batch.
+    auto renumbered = [&](const Status& s) { return RenumberedListItem(s, "searches", members); };
+    if (target == "all") {
+      auto all = router.SearchBatchAll({}, collection, requests);
+      if (!all.ok()) return renumbered(all.status());
+      for (size_t j = 0; j < members.size(); ++j) {
+        answers[members[j]] = {std::move((*all)[j].results), std::move((*all)[j].stores)};
+      }
+      continue;
+    }
+    auto store = router.ReadStore({}, collection, target, field(members.front()));
+    if (!store.ok()) return store.status();
+    auto results = (*store)->SearchBatch({}, collection, requests);
+    if (!results.ok()) return renumbered(results.status());
+    for (size_t j = 0; j < members.size(); ++j) answers[members[j]].results = std::move((*results)[j]);
   }
   return answers;
 }
@@ -386,8 +420,12 @@ Status Service::ApplyImport(const std::string& collection, std::vector<engine::P
                                     std::make_move_iterator(points.begin() + end));
     auto written = Upsert(collection, std::move(part));
     if (!written.ok()) {
-      return written.status().WithContext(std::to_string(begin) + " of " + std::to_string(total) +
-                                          " points were written before this failure");
+      // The chunk's points[j] is the job's points[begin + j].
+      std::vector<size_t> places(end - begin);
+      for (size_t j = 0; j < places.size(); ++j) places[j] = begin + j;
+      return RenumberedListItem(written.status(), "points", places)
+          .WithContext(std::to_string(begin) + " of " + std::to_string(total) +
+                       " points were written before this failure");
     }
   }
   return Status::Ok();

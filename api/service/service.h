@@ -91,11 +91,11 @@ struct GetPointsRequest {
   bool with_vector = false;
 };
 
-// One search and the store that answers it: a backend of the collection, "all", or empty for
-// the collection's first backend.
+// One search and the store that answers it: a backend of the collection, or "all"; none: the
+// collection's first backend.
 struct Search {
   engine::SearchRequest request;
-  std::string store;
+  std::optional<std::string> store;
 };
 
 struct SearchAnswer {
@@ -135,8 +135,11 @@ class Service {
   // The server is draining: /health reports "shutting_down" (load balancers stop sending), while
   // requests already on their way are still served until Detach.
   void BeginShutdown() { draining_ = true; }
-  // Operations answer UNAVAILABLE from here on, and the stores are let go (the local store
-  // closes, with a checkpoint, once no request holds it).
+  // Operations answer UNAVAILABLE from here on (requests still queued finish at once, and an
+  // import job stops between two chunks).
+  void StopServing();
+  // StopServing, and the stores are let go (the local store closes, with a checkpoint, once no
+  // request holds it).
   void Detach();
 
   const ServiceOptions& options() const { return options_; }
@@ -211,14 +214,14 @@ class Service {
   };
   // The stores, or UNAVAILABLE while recovering or shutting down.
   StatusOr<Stores> Serving() const;
-  // `backends` of a new collection: known names, no repeats, each configured on this server.
-  Status CheckBackends(const StoreRouter& router, const std::vector<std::string>& backends) const;
-  // `store` of a search: empty, "all", or a backend name configured on this server.
-  Status CheckStore(const StoreRouter& router, const std::string& store,
-                    std::string_view field) const;
-  // One search, to the store it names; `field` prefixes its store's name in errors.
-  StatusOr<SearchAnswer> Route(const StoreRouter& router, const std::string& collection,
-                               const Search& search, std::string_view field) const;
+  // `backends` of a new collection: known names, no repeats (checked before anything else), each
+  // configured on this server (with `router`, once serving).
+  Status CheckBackends(const std::vector<std::string>& backends,
+                       const StoreRouter* router) const;
+  // `store` of a search: "all" or a known backend name (checked before anything else), configured
+  // on this server (with `router`, once serving).
+  Status CheckStore(const std::optional<std::string>& store, std::string_view field,
+                    const StoreRouter* router) const;
   // InvalidArgument naming the limit unless 1 <= dimension <= limits.max_dimension.
   Status CheckDimension(int64_t dimension) const;
 

@@ -24,37 +24,51 @@ bool Better(engine::Metric metric, float a, float b) {
   return a > b;
 }
 
+std::string Listed(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// The answer when every store failed (see SearchAll).
+Status EveryStoreFailed(const std::string& collection, const std::vector<StoreOutcome>& stores) {
+  if (stores.size() == 1) return stores.front().status;
+  const bool all_invalid = std::all_of(stores.begin(), stores.end(), [](const StoreOutcome& s) {
+    return s.status.code() == engine::StatusCode::kInvalidArgument;
+  });
+  if (all_invalid) return stores.front().status;
+  std::string why;
+  for (const auto& s : stores) why += (why.empty() ? "" : "; ") + s.store + ": " + s.status.ToString();
+  return Status::Unavailable("every store of collection '" + collection + "' failed this search: " +
+                             why);
+}
+
 }  // namespace
 
 StoreRouter::StoreRouter(std::map<std::string, std::shared_ptr<engine::VectorStore>> stores,
                          std::string catalog)
     : stores_(std::move(stores)), catalog_(stores_.at(catalog)) {}
 
-std::vector<std::string> StoreRouter::StoreNames() const {
-  std::vector<std::string> names;
-  for (const auto& [name, store] : stores_) names.push_back(name);
-  return names;
-}
-
-StatusOr<engine::CollectionConfig> StoreRouter::ConfigOf(const CallOptions& options,
-                                                         const std::string& collection) const {
+StatusOr<std::vector<std::string>> StoreRouter::BackendsOf(const CallOptions& options,
+                                                          const std::string& collection) const {
   auto info = catalog_->GetCollection(options, collection);
   if (!info.ok()) return info.status();
-  return std::move(info->config);
+  if (info->config.backends.empty()) {
+    return Status::Internal("collection '" + collection + "' lists no backend in the catalog");
+  }
+  return std::move(info->config.backends);
 }
 
 StatusOr<std::shared_ptr<engine::VectorStore>> StoreRouter::ReadStore(
-    const CallOptions& options, const std::string& collection, const std::string& store,
-    std::string_view field) const {
-  auto config = ConfigOf(options, collection);
-  if (!config.ok()) return config.status();
-  const auto& backends = config->backends;
-  const std::string& chosen = store.empty() ? backends.front() : store;
-  if (std::find(backends.begin(), backends.end(), chosen) == backends.end()) {
-    std::string listed;
-    for (const auto& b : backends) listed += (listed.empty() ? "" : ", ") + b;
+    const CallOptions& options, const std::string& collection,
+    const std::optional<std::string>& store, std::string_view field) const {
+  auto backends = BackendsOf(options, collection);
+  if (!backends.ok()) return backends.status();
+  const std::string& chosen = store ? *store : backends->front();
+  if (std::find(backends->begin(), backends->end(), chosen) == backends->end()) {
     return Status::InvalidArgument(std::string(field) + " is '" + chosen + "'; collection '" +
-                                   collection + "' is held by " + listed + " (or use all)");
+                                   collection + "' is held by " + Listed(*backends) +
+                                   " (or use all)");
   }
   auto it = stores_.find(chosen);
   if (it == stores_.end()) {
@@ -67,62 +81,82 @@ StatusOr<std::shared_ptr<engine::VectorStore>> StoreRouter::ReadStore(
 StatusOr<FannedOutSearch> StoreRouter::SearchAll(const CallOptions& options,
                                                  const std::string& collection,
                                                  const engine::SearchRequest& request) const {
-  auto config = ConfigOf(options, collection);
-  if (!config.ok()) return config.status();
-  const auto& backends = config->backends;
+  auto answers = FanOut(options, collection, {request},
+                        [&](const engine::VectorStore& store) -> StatusOr<Results> {
+                          auto results = store.Search(options, collection, request);
+                          if (!results.ok()) return results.status();
+                          return Results{std::move(*results)};
+                        });
+  if (!answers.ok()) return answers.status();
+  return std::move(answers->front());
+}
 
-  using Answer = std::pair<StatusOr<std::vector<engine::ScoredPoint>>, double>;
-  auto ask = [&](const std::string& name) -> Answer {
+StatusOr<std::vector<FannedOutSearch>> StoreRouter::SearchBatchAll(
+    const CallOptions& options, const std::string& collection,
+    const std::vector<engine::SearchRequest>& requests) const {
+  return FanOut(options, collection, requests, [&](const engine::VectorStore& store) {
+    return store.SearchBatch(options, collection, requests);
+  });
+}
+
+StatusOr<std::vector<FannedOutSearch>> StoreRouter::FanOut(
+    const CallOptions& options, const std::string& collection,
+    const std::vector<engine::SearchRequest>& requests,
+    const std::function<StatusOr<Results>(const engine::VectorStore&)>& ask) const {
+  auto info = catalog_->GetCollection(options, collection);
+  if (!info.ok()) return info.status();
+  const engine::Metric metric = info->config.metric;
+  const std::vector<std::string>& backends = info->config.backends;
+  if (backends.empty()) {
+    return Status::Internal("collection '" + collection + "' lists no backend in the catalog");
+  }
+
+  using Answer = std::pair<StatusOr<Results>, double>;
+  auto ask_store = [&](const std::string& name) -> Answer {
     const auto start = std::chrono::steady_clock::now();
     auto it = stores_.find(name);
     if (it == stores_.end()) {
       return {Status::FailedPrecondition("backend '" + name + "' is not configured on this server"),
               0.0};
     }
-    auto results = it->second->Search(options, collection, request);
+    auto results = ask(*it->second);
     return {std::move(results), MillisecondsSince(start)};
   };
-  // Every store at once: the first on this thread, the others on their own.
+  // Every store at once: the first on this thread, each other one (at most two: API.md names
+  // three stores) on its own.
   std::vector<std::future<Answer>> others;
   for (size_t i = 1; i < backends.size(); ++i) {
-    others.push_back(std::async(std::launch::async, ask, backends[i]));
+    others.push_back(std::async(std::launch::async, ask_store, backends[i]));
   }
   std::vector<Answer> answers;
-  answers.push_back(ask(backends.front()));
+  answers.push_back(ask_store(backends.front()));
   for (auto& other : others) answers.push_back(other.get());
 
-  FannedOutSearch out;
-  std::map<engine::PointId, engine::ScoredPoint> best;  // by id: each id once, its best score
-  bool any_ok = false, all_invalid = true;
+  std::vector<StoreOutcome> stores;
   for (size_t i = 0; i < backends.size(); ++i) {
-    auto& [results, took_ms] = answers[i];
-    out.stores.push_back({backends[i], results.status(), took_ms});
-    if (!results.ok()) {
-      all_invalid =
-          all_invalid && results.status().code() == engine::StatusCode::kInvalidArgument;
-      continue;
-    }
-    any_ok = true;
-    for (auto& point : *results) {
-      auto [at, inserted] = best.try_emplace(point.id, point);
-      if (!inserted && Better(config->metric, point.score, at->second.score)) at->second = point;
-    }
+    stores.push_back({backends[i], answers[i].first.status(), answers[i].second});
   }
-  if (!any_ok) {
-    if (all_invalid) return out.stores.front().status;
-    std::string why;
-    for (const auto& s : out.stores) {
-      why += (why.empty() ? "" : "; ") + s.store + ": " + s.status.ToString();
-    }
-    return Status::Unavailable("every store of collection '" + collection +
-                               "' failed this search: " + why);
+  if (std::none_of(stores.begin(), stores.end(), [](const auto& s) { return s.status.ok(); })) {
+    return EveryStoreFailed(collection, stores);
   }
-  for (auto& [id, point] : best) out.results.push_back(std::move(point));
-  std::stable_sort(out.results.begin(), out.results.end(),
-                   [&](const auto& a, const auto& b) {
-                     return Better(config->metric, a.score, b.score);
-                   });
-  if (out.results.size() > static_cast<size_t>(request.k)) out.results.resize(request.k);
+  std::vector<FannedOutSearch> out(requests.size());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    std::map<engine::PointId, engine::ScoredPoint> best;  // each id once, with its best score
+    for (auto& [results, took_ms] : answers) {
+      if (!results.ok()) continue;
+      for (auto& point : (*results)[r]) {
+        auto [at, inserted] = best.try_emplace(point.id, point);
+        if (!inserted && Better(metric, point.score, at->second.score)) at->second = point;
+      }
+    }
+    auto& merged = out[r].results;
+    for (auto& [id, point] : best) merged.push_back(std::move(point));
+    std::stable_sort(merged.begin(), merged.end(), [&](const auto& a, const auto& b) {
+      return Better(metric, a.score, b.score);
+    });
+    if (merged.size() > static_cast<size_t>(requests[r].k)) merged.resize(requests[r].k);
+    out[r].stores = stores;
+  }
   return out;
 }
 

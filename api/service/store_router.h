@@ -11,8 +11,10 @@
 // Thread safety: every method is safe for concurrent use; the router itself is immutable.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,29 +50,39 @@ class StoreRouter {
 
   // Whether a store of that name is configured.
   bool Has(std::string_view store) const { return stores_.count(std::string(store)) > 0; }
-  // The configured stores, by name.
-  std::vector<std::string> StoreNames() const;
-  // The store that holds the catalog.
+  // The store that holds the catalog. Writes go to it.
   engine::VectorStore& catalog() const { return *catalog_; }
 
+  // The backends of `collection`, from the catalog, in their order (never empty).
+  StatusOr<std::vector<std::string>> BackendsOf(const CallOptions& options,
+                                                const std::string& collection) const;
   // The store that answers a read of `collection`: `store` when given (it must be one of the
   // collection's backends; `field` names it in errors), else the collection's first backend.
-  StatusOr<std::shared_ptr<engine::VectorStore>> ReadStore(const CallOptions& options,
-                                                           const std::string& collection,
-                                                           const std::string& store,
-                                                           std::string_view field) const;
+  StatusOr<std::shared_ptr<engine::VectorStore>> ReadStore(
+      const CallOptions& options, const std::string& collection,
+      const std::optional<std::string>& store, std::string_view field) const;
 
   // Searches every backend of `collection` at once and merges their answers by score (for the
   // collection's metric), keeping the best of each id. A store that fails is reported in its
-  // outcome and does not fail the search, unless every store failed: then UNAVAILABLE with each
-  // store's message (or, when every store refused the request itself with INVALID_ARGUMENT,
-  // that error, as the request is what is wrong).
+  // outcome and does not fail the search, unless every store failed: then the error of the one
+  // store of a single-backend collection as it is; for several, UNAVAILABLE with each store's
+  // message, or the request's own INVALID_ARGUMENT when every store refused it.
+  // Search's errors name the request's fields directly ("k").
   StatusOr<FannedOutSearch> SearchAll(const CallOptions& options, const std::string& collection,
                                       const engine::SearchRequest& request) const;
+  // The same for a batch, each store asked once for all of it; one answer per request, in
+  // order, each with every store's outcome. Errors name fields as searches[i].field.
+  StatusOr<std::vector<FannedOutSearch>> SearchBatchAll(
+      const CallOptions& options, const std::string& collection,
+      const std::vector<engine::SearchRequest>& requests) const;
 
  private:
-  StatusOr<engine::CollectionConfig> ConfigOf(const CallOptions& options,
-                                              const std::string& collection) const;
+  using Results = std::vector<std::vector<engine::ScoredPoint>>;
+  // Asks every backend of `collection` with `ask` at once, and merges request by request.
+  StatusOr<std::vector<FannedOutSearch>> FanOut(
+      const CallOptions& options, const std::string& collection,
+      const std::vector<engine::SearchRequest>& requests,
+      const std::function<StatusOr<Results>(const engine::VectorStore&)>& ask) const;
 
   const std::map<std::string, std::shared_ptr<engine::VectorStore>> stores_;
   const std::shared_ptr<engine::VectorStore> catalog_;

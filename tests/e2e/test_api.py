@@ -571,8 +571,9 @@ class Operations(unittest.TestCase):
             self.assertEqual(r.status_code, 400)
             with grpc.insecure_channel(f"127.0.0.1:{daemon.grpc_port}") as channel:
                 stub = pb_grpc.VectorStoreStub(channel)
-                stub.ListCollections(pb.ListCollectionsRequest(), timeout=30,
-                                     metadata=[("x-request-id", "req-grpc-1")])
+                _, call = stub.ListCollections.with_call(
+                    pb.ListCollectionsRequest(), timeout=30, metadata=[("x-request-id", "req-grpc-1")])
+                self.assertIn(("x-request-id", "req-grpc-1"), call.initial_metadata())
             wait_for(lambda: len(self.entries(daemon, "access")) >= 3, 30)
             by_id = {e["request_id"]: e for e in self.entries(daemon, "access")}
             listed = by_id["req-rest-1"]

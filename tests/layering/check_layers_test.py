@@ -32,6 +32,7 @@ class CheckLayersTest(unittest.TestCase):
             "engine/index/includes_api.cc:5",   # Beast in the engine
             "api/service/includes_transports.cc:3",  # a transport from the service layer
             "api/service/includes_transports.cc:4",  # gRPC in the service layer
+            "api/service/includes_transports.cc:5",  # a transport, in angle brackets
             "api/rest/includes_protobuf.cc:3",  # protobuf outside api/grpc
             "api/grpc/includes_beast.cc:3",     # Beast outside api/rest
         })

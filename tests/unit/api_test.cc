@@ -83,11 +83,48 @@ TEST(ServiceTest, AFailedImportKeepsItsCodeAndSaysHowFarItGot) {
   points[3].vector = {1.0f};  // the second chunk fails; the first is written
   engine::Status s = service.ApplyImport("docs", points);
   EXPECT_EQ(s.code(), engine::StatusCode::kInvalidArgument) << s.ToString();
-  EXPECT_NE(s.message().find("2 of 5 points were written before this failure"), std::string::npos)
-      << s.message();
+  EXPECT_EQ(s.message(), "2 of 5 points were written before this failure: points[3].vector has 1 "
+                        "values; collection 'docs' has dimension 2")
+      << "the point is named by its place in the job, not in its chunk";
   EXPECT_EQ(*service.Count("docs", std::nullopt), 2u);
   EXPECT_EQ(service.ApplyImport("gone", {{7u, {1.0f, 2.0f}, nullptr}}).code(),
             engine::StatusCode::kNotFound);
+  service.Detach();
+}
+
+TEST(ServiceTest, ABatchAcrossStoresNamesEachSearchByItsPlaceInTheBatch) {
+  Service service(ServiceOptions{}, KeyRing());
+  Attach(service, std::make_shared<engine::LocalStore>());
+  service.Serve();
+  CreateCollectionRequest create;
+  create.name = "docs";
+  create.dimension = 2;
+  ASSERT_TRUE(service.CreateCollection(create).ok());
+  ASSERT_TRUE(service.Upsert("docs", {{1u, {1.0f, 0.0f}, nullptr}, {2u, {0.0f, 1.0f}, nullptr}}).ok());
+  std::vector<Search> batch(3);
+  for (auto& search : batch) search.request.vector = {1.0f, 0.0f};
+  batch[1].store = "all";
+  batch[2].store = "faiss";
+  auto answers = service.SearchBatch("docs", batch);
+  ASSERT_TRUE(answers.ok()) << answers.status().ToString();
+  ASSERT_EQ(answers->size(), 3u);
+  for (const auto& answer : *answers) EXPECT_EQ(answer.results.front().id, engine::PointId(1u));
+  EXPECT_TRUE((*answers)[0].stores.empty());
+  ASSERT_EQ((*answers)[1].stores.size(), 1u) << "a fan-out reports its stores";
+  EXPECT_EQ((*answers)[1].stores[0].store, "faiss");
+
+  batch[2].request.k = 0;  // the only search of its group: the store calls it searches[0]
+  auto refused = service.SearchBatch("docs", batch);
+  EXPECT_EQ(refused.status().code(), engine::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message().rfind("searches[2].k must be", 0), 0u)
+      << refused.status().message();
+
+  Search unnamed;
+  unnamed.request.vector = {1.0f, 0.0f};
+  unnamed.store = "";
+  EXPECT_EQ(service.SearchOne("docs", unnamed).status().code(),
+            engine::StatusCode::kInvalidArgument)
+      << "an empty store name is a mistake, not the default";
   service.Detach();
 }
 

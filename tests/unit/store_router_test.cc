@@ -96,6 +96,33 @@ TEST_F(StoreRouterTest, ASearchOfAllReachesEveryBackendAndMergesByScore) {
   }
 }
 
+TEST_F(StoreRouterTest, ABatchFansOutOnceAndIsMergedRequestByRequest) {
+  CollectionConfig config{"docs", 2, engine::Metric::kL2, {}, {"faiss", "qdrant"}};
+  ASSERT_TRUE(stores_["faiss"]->CreateCollection({}, config).ok());
+  ASSERT_TRUE(stores_["qdrant"]->CreateCollection({}, config).ok());
+  ASSERT_TRUE(stores_["faiss"]->Upsert({}, "docs", Line({0, 1, 2})).ok());
+  ASSERT_TRUE(stores_["qdrant"]->Upsert({}, "docs", Line({7, 8, 9})).ok());
+  auto all = router_->SearchBatchAll({}, "docs", {Near(0, 2), Near(9, 2)});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(IdsOf((*all)[0].results), (std::vector<engine::PointId>{0u, 1u}));
+  EXPECT_EQ(IdsOf((*all)[1].results), (std::vector<engine::PointId>{9u, 8u}));
+  EXPECT_EQ((*all)[1].stores.size(), 2u);
+
+  engine::SearchRequest bad = Near(0, 1);
+  bad.k = 0;
+  auto refused = router_->SearchBatchAll({}, "docs", {Near(0, 1), bad});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), engine::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message().rfind("searches[1].k", 0), 0u) << refused.status().message();
+}
+
+TEST_F(StoreRouterTest, ASingleBackendsErrorIsPassedOnAsItIs) {
+  Create("docs", {"qdrant"}, {}, {});  // the catalog knows it; qdrant does not
+  auto all = router_->SearchAll({}, "docs", Near(0, 1));
+  EXPECT_EQ(all.status().code(), engine::StatusCode::kNotFound) << all.status().ToString();
+}
+
 TEST_F(StoreRouterTest, OneFailingStoreDegradesTheSearchAndIsReported) {
   // qdrant lost the collection (a store that restarted empty): faiss still answers.
   Create("docs", {"faiss", "qdrant"}, {"faiss"}, Line({0, 1, 2, 3}));
@@ -132,7 +159,7 @@ TEST_F(StoreRouterTest, ABadRequestRefusedByEveryStoreIsThatError) {
 TEST_F(StoreRouterTest, ReadsGoToTheStoreAskedForOrTheFirstBackend) {
   Create("docs", {"qdrant", "faiss"}, {"faiss", "qdrant"}, Line({0, 1}));
   ASSERT_TRUE(stores_["qdrant"]->Upsert({}, "docs", Line({2})).ok());  // qdrant holds one more
-  auto first = router_->ReadStore({}, "docs", "", "store");
+  auto first = router_->ReadStore({}, "docs", std::nullopt, "store");
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(*(*first)->Count({}, "docs", nullptr), 3u) << "qdrant is the first backend";
   auto faiss = router_->ReadStore({}, "docs", "faiss", "store");
@@ -141,7 +168,7 @@ TEST_F(StoreRouterTest, ReadsGoToTheStoreAskedForOrTheFirstBackend) {
   auto other = router_->ReadStore({}, "docs", "chroma", "store");
   EXPECT_EQ(other.status().code(), engine::StatusCode::kInvalidArgument);
   EXPECT_NE(other.status().message().find("held by qdrant, faiss"), std::string::npos);
-  EXPECT_EQ(router_->ReadStore({}, "nope", "", "store").status().code(),
+  EXPECT_EQ(router_->ReadStore({}, "nope", std::nullopt, "store").status().code(),
             engine::StatusCode::kNotFound);
 }
 
