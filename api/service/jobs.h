@@ -34,7 +34,8 @@ struct Job {
 
 class JobQueue {
  public:
-  // Applies one job's points to its collection durably (OK) or not at all.
+  // Applies one job's points to its collection durably (OK), or fails saying how many points
+  // were written before the failure (a job is written in chunks, each durable).
   using Apply =
       std::function<engine::Status(const std::string& collection, std::vector<engine::Point>)>;
 
