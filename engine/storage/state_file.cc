@@ -127,13 +127,17 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
 
 StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {
   std::vector<std::string> records;
-  auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
+  // Read-only: a snapshot is the user's file and a checkpoint is the recovery's fallback, so a
+  // torn tail is reported, never cut (it still leaves the file unusable: no end record).
+  auto read = ReadWal(path, [&](std::string_view r) {
     records.emplace_back(r);
     return Status::Ok();
   });
   if (!read.ok()) return read.status();
-  if (!read->note.empty() || records.empty() || records.back().size() != 9 ||
-      records.back()[0] != kEndOfState) {
+  if (!read->note.empty()) {
+    return Status::Internal(read->note + "; without its end record the file is unusable");
+  }
+  if (records.empty() || records.back().size() != 9 || records.back()[0] != kEndOfState) {
     return Status::Internal(path + " ends before its end record");
   }
   records.pop_back();

@@ -33,7 +33,8 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
                       std::vector<CollectionState>* state);
 
 // The records of the state file at `path`, in order, its end record checked and dropped.
-// An error (Internal) says why the file is unusable: a bad checksum, or no end record.
+// An error (Internal) says why the file is unusable: a bad checksum, or no end record (a torn
+// tail included). The file is only read, never changed, whatever it holds (ReadWal).
 StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path);
 
 // fsyncs directory `dir`, so that the files created, renamed or removed in it stay so.
