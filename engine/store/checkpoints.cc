@@ -1,6 +1,5 @@
 // LocalStore's checkpoints (docs/storage.md, "Checkpoints"): taken on demand, by the background
 // checkpointer when the log has grown or aged, and at a clean shutdown.
-#include <cstdio>
 #include <filesystem>
 
 #include "engine/storage/state_file.h"
@@ -76,7 +75,10 @@ void LocalStore::RunCheckpointer() {
                                          std::chrono::seconds(options_.checkpoint_interval_s));
       if (due) {
         Status s = CheckpointLocked();
-        if (!s.ok()) std::fprintf(stderr, "vecmesh: checkpoint failed: %s\n", s.ToString().c_str());
+        if (!s.ok()) {
+          // Tried again a second later: the log keeps every write meanwhile, it only grows.
+          options_.logger("error", "a background checkpoint failed", {{"error", s.ToString()}});
+        }
       }
     }
     lock.lock();

@@ -56,9 +56,10 @@ struct LocalStoreOptions {
   // OpenMP threads one IVF training uses; 0 = the number of cores. (HNSW graphs are built by
   // one thread: hnswlib 0.6.2's concurrent insertion races.)
   int build_threads = 0;
-  // Where the collections report what no caller waits to hear (a failed background index
-  // build, a saved index unusable on recovery, a GPU search answered exactly); empty:
-  // StderrLogger(). The daemon passes its JSON-lines log. engine/logger.h says what it must bear.
+  // Where the store and its collections report what no caller waits to hear (a failed
+  // background index build or checkpoint, a saved index unusable on recovery, a GPU search
+  // answered exactly); empty: StderrLogger(). The daemon passes its JSON-lines log.
+  // engine/logger.h says what it must bear.
   Logger logger;
 };
 
