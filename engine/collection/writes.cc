@@ -89,7 +89,7 @@ StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const P
 }
 
 StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
-  if (retired_) return Status::NotFound("collection '" + config_.name + "' not found");
+  if (!refusal_.ok()) return refusal_;
   if (log_) {
     Status s = log_->Log(config_.name, op);
     if (!s.ok()) return s;
@@ -106,14 +106,14 @@ std::unique_lock<std::mutex> Collection::BlockWrites() {
   return std::unique_lock<std::mutex>(write_mu_);
 }
 
-void Collection::Retire() {
+void Collection::Retire(Status refusal) {
   std::lock_guard write(write_mu_);
-  retired_ = true;
+  refusal_ = std::move(refusal);
 }
 
 void Collection::Unretire() {
   std::lock_guard write(write_mu_);
-  retired_ = false;
+  refusal_ = Status::Ok();
 }
 
 size_t Collection::Apply(WriteOp op) {

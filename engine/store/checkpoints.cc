@@ -58,7 +58,15 @@ Status LocalStore::CheckpointLocked() {
   for (uint64_t n : ListSegments(dir)) {
     if (n < keep_from) std::filesystem::remove(SegmentPath(dir, n));
   }
-  return SyncDir(dir);
+  s = SyncDir(dir);
+  if (!s.ok()) return s;
+  // Then the restore files only those segments named (after the sync, so that no segment kept
+  // after a crash names a file already gone). One left behind is deleted by the next checkpoint.
+  for (const RestoreFile& file : ListRestoreFiles(dir)) {
+    std::error_code ec;
+    if (file.segment < keep_from) std::filesystem::remove(dir + "/" + file.name, ec);
+  }
+  return Status::Ok();
 }
 
 void LocalStore::RunCheckpointer() {

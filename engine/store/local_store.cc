@@ -200,7 +200,7 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   std::shared_ptr<Collection> dropped = *found;
   // No write to it may reach the log after the drop (a later collection of the same name would
   // inherit it at recovery): retire it first, which waits for the writes in flight.
-  dropped->Retire();
+  dropped->Retire(Status::NotFound("collection '" + name + "' not found"));
   Status logged = Log(name, DropCollectionOp{});
   if (!logged.ok()) {
     dropped->Unretire();
