@@ -61,6 +61,9 @@ template <typename... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+// C++20 deduces it without this guide, but clang does so only from version 17 on.
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 // One log record: the operation and the collection it applies to.
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op);
