@@ -195,7 +195,14 @@ StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {
   if (records.empty() || records.back().size() != 9 || records.back()[0] != kEndOfState) {
     return Status::Internal(path + " ends before its end record");
   }
+  uint64_t count = 0;
+  for (int i = 8; i >= 1; --i) count = count << 8 | static_cast<unsigned char>(records.back()[i]);
   records.pop_back();
+  // Every record is checksummed, but only the count tells that none is missing before the end.
+  if (count != records.size()) {
+    return Status::Internal(path + " is not whole: its end record counts " + std::to_string(count) +
+                            " records, " + std::to_string(records.size()) + " precede it");
+  }
   return records;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "engine/storage/wal.h"
+#include "engine/storage/write_ops.h"
 #include "engine/store/local_store.h"
 #include "tests/support/faulty_wal_file.h"
 #include "tests/unit/durability_fixture.h"
@@ -87,8 +89,8 @@ std::string WriteStatesAAndB(LocalStore& store) {
 }
 
 // Reading a snapshot must never change it: a torn tail is reported, not cut (the file may be
-// the only copy, or someone else's), and a corrupt record refuses the whole file, changing
-// nothing and keeping nothing of it.
+// the only copy, or someone else's), and a corrupt record or a miscounted end refuses the whole
+// file, changing nothing and keeping nothing of it.
 TEST_F(DurabilityTest, ATornOrCorruptSnapshotIsRefusedAndLeftAsItIs) {
   auto store = OpenStore();
   ASSERT_TRUE(store->CreateCollection({}, {"src", 2, Metric::kL2, {}}).ok());
@@ -103,8 +105,14 @@ TEST_F(DurabilityTest, ATornOrCorruptSnapshotIsRefusedAndLeftAsItIs) {
 
   std::string corrupt = whole;
   corrupt[corrupt.size() / 2] ^= 0x40;  // inside the second of three point records
+  // Every record whole, but the end record counts two where one precedes it.
+  const std::string miscounted =
+      WalHeader(3) +
+      FrameWalRecord(EncodeWriteOp("src", CreateCollectionOp{{"src", 2, Metric::kL2, {}}})) +
+      FrameWalRecord(std::string("\xFF\x02\0\0\0\0\0\0\0", 9));
   const std::map<std::string, std::string> bad = {{"torn", whole.substr(0, whole.size() - 5)},
-                                                  {"corrupt", corrupt}};
+                                                  {"corrupt", corrupt},
+                                                  {"miscounted", miscounted}};
   for (const auto& [what, bytes] : bad) {
     SCOPED_TRACE(what);
     const fs::path path = dir_ / (what + ".vms");
