@@ -38,9 +38,10 @@ class LocalAdmin {
                                              const std::string& snapshot) const = 0;
   // Restores the snapshot file at `path` (one of ours, or one exported from another node) into
   // `collection`: created with the snapshot's configuration, or replaced if it exists. The
-  // restore is logged like any write. A file that is not a whole snapshot changes nothing
-  // (InvalidArgument naming the path); a crash in the middle leaves the collection partly
-  // restored (docs/storage.md).
+  // restore is one logged operation: after a crash the collection is as it was before it or as
+  // the snapshot holds it (docs/storage.md). A file that is not a whole snapshot changes nothing
+  // (InvalidArgument naming the path; NotFound if there is none); the file is never changed.
+  // Writes to the collection while it is replaced may fail with Unavailable: retry them.
   virtual Status RestoreSnapshot(const std::string& path, const std::string& collection) = 0;
   // RestoreSnapshot from the bytes of a snapshot file (an upload), kept under
   // data_dir/snapshots/uploads while it is restored (durable stores only). An InvalidArgument

@@ -21,11 +21,11 @@
 
 #include "engine/index/ann_index.h"
 #include "engine/logger.h"
-#include "engine/segment/point_table.h"
 #include "engine/rw_lock.h"
+#include "engine/segment/point_table.h"
 #include "engine/status.h"
-#include "engine/types.h"
 #include "engine/storage/write_ops.h"
+#include "engine/types.h"
 
 namespace vecmesh::engine {
 
@@ -91,9 +91,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   bool MaintainIndex();
   // Stops background work for good (the collection is being dropped).
   void Cancel();
-  // Refuses every later write (NotFound, as if already dropped) once in-flight ones are done;
-  // Unretire undoes it if the drop could not be logged.
-  void Retire();
+  // Refuses every later write with `refusal` once in-flight ones are done (a drop: NotFound, as
+  // if already dropped; a restore that replaces it: Unavailable, to retry on the collection
+  // restored); Unretire undoes it if the drop or restore could not be logged.
+  void Retire(Status refusal);
   void Unretire();
   // Holds off every write (and index catch-up) until the returned lock is released.
   [[nodiscard]] std::unique_lock<std::mutex> BlockWrites();
@@ -145,9 +146,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   WriteLog* const log_;
   const Logger logger_;  // never empty
 
-  std::mutex write_mu_;   // serialises writers, and the catch-up of an index rebuild
-  bool retired_ = false;  // guarded by write_mu_
-  mutable RwLock mu_;     // guards table_, index_ and indexed_slots_
+  std::mutex write_mu_;  // serialises writers, and the catch-up of an index rebuild
+  Status refusal_;       // guarded by write_mu_; not OK once retired: what writes get
+  mutable RwLock mu_;    // guards table_, index_ and indexed_slots_
   std::unique_ptr<PointTable> table_;
   std::unique_ptr<AnnIndex> index_;  // null: flat, or not built/trained yet
   uint32_t indexed_slots_ = 0;       // index_ holds exactly the slots [0, indexed_slots_)

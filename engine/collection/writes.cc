@@ -89,7 +89,7 @@ StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const P
 }
 
 StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
-  if (retired_) return Status::NotFound("collection '" + config_.name + "' not found");
+  if (!refusal_.ok()) return refusal_;
   if (log_) {
     Status s = log_->Log(config_.name, op);
     if (!s.ok()) return s;
@@ -106,58 +106,64 @@ std::unique_lock<std::mutex> Collection::BlockWrites() {
   return std::unique_lock<std::mutex>(write_mu_);
 }
 
-void Collection::Retire() {
+void Collection::Retire(Status refusal) {
   std::lock_guard write(write_mu_);
-  retired_ = true;
+  refusal_ = std::move(refusal);
 }
 
 void Collection::Unretire() {
   std::lock_guard write(write_mu_);
-  retired_ = false;
+  refusal_ = Status::Ok();
 }
 
 size_t Collection::Apply(WriteOp op) {
   std::unique_lock lock(mu_);
   PointTable& table = *table_;
-  if (auto* upsert = std::get_if<UpsertOp>(&op)) {
-    for (Point& p : upsert->points) table.Insert(p.id, p.vector.data(), std::move(p.payload));
-    return upsert->points.size();
-  }
-  if (auto* del = std::get_if<DeleteOp>(&op)) {
-    size_t n = 0;
-    for (const PointId& id : del->ids) n += table.Kill(id);
-    return n;
-  }
-  if (auto* saved = std::get_if<SlotsOp>(&op)) {
-    for (SavedSlot& s : saved->slots) {
-      if (s.live) {
-        table.Insert(s.point.id, s.point.vector.data(), std::move(s.point.payload));
-      } else {
-        table.InsertDead(s.point.vector.data());
-      }
-    }
-    return saved->slots.size();
-  }
-  if (auto* part = std::get_if<IndexPartOp>(&op)) {
-    LoadIndexPart(std::move(*part));
-    return 0;
-  }
-  auto* set_payload = std::get_if<SetPayloadOp>(&op);
-  if (!set_payload) return 0;  // collection create and drop are the store's
-  auto& set = *set_payload;
-  size_t n = 0;
-  for (const PointId& id : set.ids) {
-    int64_t slot = table.Find(id);
-    if (slot < 0) continue;
-    Payload updated = set.payload;
-    if (set.mode == PayloadMode::kMerge) {
-      updated = table.PayloadOf(slot);
-      updated.update(set.payload);
-    }
-    table.SetPayload(slot, std::move(updated));
-    ++n;
-  }
-  return n;
+  const Overloaded apply{
+      [&](UpsertOp& upsert) {
+        for (Point& p : upsert.points) table.Insert(p.id, p.vector.data(), std::move(p.payload));
+        return upsert.points.size();
+      },
+      [&](const DeleteOp& del) {
+        size_t n = 0;
+        for (const PointId& id : del.ids) n += table.Kill(id);
+        return n;
+      },
+      [&](const SetPayloadOp& set) {
+        size_t n = 0;
+        for (const PointId& id : set.ids) {
+          int64_t slot = table.Find(id);
+          if (slot < 0) continue;
+          Payload updated = set.payload;
+          if (set.mode == PayloadMode::kMerge) {
+            updated = table.PayloadOf(slot);
+            updated.update(set.payload);
+          }
+          table.SetPayload(slot, std::move(updated));
+          ++n;
+        }
+        return n;
+      },
+      [&](SlotsOp& saved) {
+        for (SavedSlot& s : saved.slots) {
+          if (s.live) {
+            table.Insert(s.point.id, s.point.vector.data(), std::move(s.point.payload));
+          } else {
+            table.InsertDead(s.point.vector.data());
+          }
+        }
+        return saved.slots.size();
+      },
+      [&](IndexPartOp& part) {
+        LoadIndexPart(std::move(part));
+        return size_t{0};
+      },
+      // The store's operations on whole collections: they never reach a collection.
+      [](const CreateCollectionOp&) { return size_t{0}; },
+      [](const DropCollectionOp&) { return size_t{0}; },
+      [](const RestoreOp&) { return size_t{0}; },
+  };
+  return std::visit(apply, op);
 }
 
 }  // namespace vecmesh::engine

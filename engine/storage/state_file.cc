@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 
 #include "engine/storage/wal.h"
 #include "engine/storage/write_ops.h"
@@ -25,6 +26,8 @@ constexpr char kSegmentPrefix[] = "wal-";
 constexpr char kSegmentExt[] = ".log";
 constexpr char kCheckpointPrefix[] = "checkpoint-";
 constexpr char kCheckpointExt[] = ".vmc";
+constexpr char kRestorePrefix[] = "restore-";
+constexpr char kRestoreExt[] = ".vms";
 
 std::string Numbered(const std::string& dir, const char* prefix, uint64_t n, const char* ext) {
   char name[64];
@@ -66,6 +69,58 @@ std::vector<uint64_t> ListCheckpoints(const std::string& dir) {
   return ListNumbered(dir, kCheckpointPrefix, kCheckpointExt);
 }
 
+RestoreFile MakeRestoreFile(uint64_t segment, uint64_t seq) {
+  char name[80];
+  std::snprintf(name, sizeof name, "%s/%s%08llu-%llu%s", kRestoresDir, kRestorePrefix,
+                static_cast<unsigned long long>(segment), static_cast<unsigned long long>(seq),
+                kRestoreExt);
+  return {segment, seq, name};
+}
+
+std::optional<RestoreFile> ParseRestoreFile(std::string_view name) {
+  const std::string prefix = std::string(kRestoresDir) + "/" + kRestorePrefix;
+  if (!name.starts_with(prefix) || !name.ends_with(kRestoreExt)) return std::nullopt;
+  // SSSSSSSS-Q, each all digits (Q of at most 19, which a u64 holds).
+  const std::string_view numbers =
+      name.substr(prefix.size(), name.size() - prefix.size() - std::strlen(kRestoreExt));
+  auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 19 && std::all_of(d.begin(), d.end(), ::isdigit);
+  };
+  if (numbers.size() < 10 || numbers[8] != '-' || !digits(numbers.substr(0, 8)) ||
+      !digits(numbers.substr(9))) {
+    return std::nullopt;
+  }
+  RestoreFile file = MakeRestoreFile(std::stoull(std::string(numbers.substr(0, 8))),
+                                     std::stoull(std::string(numbers.substr(9))));
+  // One spelling per file (no leading zeros in Q), so that equal files have equal names.
+  if (file.name != name) return std::nullopt;
+  return file;
+}
+
+std::vector<RestoreFile> ListRestoreFiles(const std::string& dir) {
+  std::vector<RestoreFile> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/" + kRestoresDir, ec)) {
+    const std::string name = std::string(kRestoresDir) + "/" + entry.path().filename().string();
+    if (auto file = ParseRestoreFile(name)) out.push_back(std::move(*file));
+  }
+  std::sort(out.begin(), out.end(), [](const RestoreFile& a, const RestoreFile& b) {
+    return std::tie(a.segment, a.seq) < std::tie(b.segment, b.seq);
+  });
+  return out;
+}
+
+Status SyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable("open of " + path + " failed: " + std::strerror(errno));
+  const int synced = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (synced != 0)
+    return Status::Unavailable("fsync of " + path + " failed: " + std::strerror(err));
+  return Status::Ok();
+}
+
 Status SyncDir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::Unavailable("open of data directory " + dir + " failed");
@@ -81,7 +136,7 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
   std::filesystem::remove(temp);
   auto file = OpenPosixWalFile(temp);
   if (!file.ok()) return file.status();
-  Status s = (*file)->Append(WalHeader());
+  Status s = (*file)->Append(WalHeader(kStateFileVersion));
   uint64_t records = 0;
   auto append = [&](const std::string& collection, const WriteOp& op) {
     if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
@@ -127,16 +182,27 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
 
 StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {
   std::vector<std::string> records;
-  auto read = RecoverWal(path, CorruptionPolicy::kFail, [&](std::string_view r) {
+  // Read-only: a snapshot is the user's file and a checkpoint is the recovery's fallback, so a
+  // torn tail is reported, never cut (it still leaves the file unusable: no end record).
+  auto read = ReadWal(path, [&](std::string_view r) {
     records.emplace_back(r);
     return Status::Ok();
   });
   if (!read.ok()) return read.status();
-  if (!read->note.empty() || records.empty() || records.back().size() != 9 ||
-      records.back()[0] != kEndOfState) {
+  if (!read->note.empty()) {
+    return Status::Internal(read->note + "; without its end record the file is unusable");
+  }
+  if (records.empty() || records.back().size() != 9 || records.back()[0] != kEndOfState) {
     return Status::Internal(path + " ends before its end record");
   }
+  uint64_t count = 0;
+  for (int i = 8; i >= 1; --i) count = count << 8 | static_cast<unsigned char>(records.back()[i]);
   records.pop_back();
+  // Every record is checksummed, but only the count tells that none is missing before the end.
+  if (count != records.size()) {
+    return Status::Internal(path + " is not whole: its end record counts " + std::to_string(count) +
+                            " records, " + std::to_string(records.size()) + " precede it");
+  }
   return records;
 }
 

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -26,6 +28,11 @@ struct CollectionState {
   std::variant<std::vector<Point>, CollectionImage> content;
 };
 
+// State files are written as format version 3, although the log is at version 4: version 4 added
+// only a log record (restore, kind 9), which state files never hold, so that a node of version 3
+// still restores the snapshots this one takes.
+constexpr uint32_t kStateFileVersion = 3;
+
 // Writes `state` (consumed: its points are moved out) as a state file at `path` in directory
 // `dir`: written beside it as PATH.tmp, fsynced, renamed into place and the directory fsynced,
 // so a crash leaves the old file or the new one, never half of one (a stale .tmp is never read).
@@ -33,11 +40,14 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
                       std::vector<CollectionState>* state);
 
 // The records of the state file at `path`, in order, its end record checked and dropped.
-// An error (Internal) says why the file is unusable: a bad checksum, or no end record.
+// An error (Internal) says why the file is unusable: a bad checksum, or no end record (a torn
+// tail included). The file is only read, never changed, whatever it holds (ReadWal).
 StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path);
 
 // fsyncs directory `dir`, so that the files created, renamed or removed in it stay so.
 Status SyncDir(const std::string& dir);
+// fsyncs the file at `path` (its data and size), e.g. one linked or copied into place.
+Status SyncFile(const std::string& path);
 
 // The data directory's numbered files: log segments dir/wal-NNNNNNNN.log and checkpoints
 // dir/checkpoint-NNNNNNNN.vmc (N from 1, zero-padded to 8 digits).
@@ -46,5 +56,22 @@ std::string CheckpointPath(const std::string& dir, uint64_t n);
 // The numbers of the segments and of the checkpoints in `dir`, ascending.
 std::vector<uint64_t> ListSegments(const std::string& dir);
 std::vector<uint64_t> ListCheckpoints(const std::string& dir);
+
+// A restored snapshot, kept for the restore record of the log that names it: `name`, relative to
+// the data directory, is restores/restore-SSSSSSSS-Q.vms, where S is the log segment that holds
+// the record and Q a sequence number unique among the directory's restore files. The file is
+// needed as long as segment S is kept; a checkpoint deletes it with the segments before S + 1.
+struct RestoreFile {
+  uint64_t segment = 0;
+  uint64_t seq = 0;
+  std::string name;
+};
+constexpr char kRestoresDir[] = "restores";
+RestoreFile MakeRestoreFile(uint64_t segment, uint64_t seq);
+// The restore file `name` (relative, as above) names; nullopt if it is not one.
+std::optional<RestoreFile> ParseRestoreFile(std::string_view name);
+// The restore files in dir/restores (none if there is no such directory), ascending by
+// (segment, seq).
+std::vector<RestoreFile> ListRestoreFiles(const std::string& dir);
 
 }  // namespace vecmesh::engine

@@ -122,7 +122,12 @@ Status ScanLog(std::string_view data, const std::string& path, CorruptionPolicy 
     }
     if (problem.empty()) {
       Status s = replay(data.substr(at + kWalRecordHeaderBytes, length));
-      if (!s.ok()) return s;
+      // A whole record that cannot be replayed (Internal: it names what it lacks, such as a
+      // restore's file) is corruption too; any other error (the disk) stops the read.
+      if (!s.ok() && s.code() == StatusCode::kInternal && policy == CorruptionPolicy::kTruncate) {
+        return cut(at, "corruption: " + s.message() + "; truncated as the operator asked");
+      }
+      if (!s.ok()) return s.WithContext(path + " at offset " + std::to_string(at));
       ++report->records;
       at += kWalRecordHeaderBytes + length;
       continue;

@@ -47,7 +47,8 @@ struct WalRecovery {
 // each valid record in order, and truncates a torn tail: a last record that is incomplete or
 // fails its checksum, the trace of a crash during a write. A bad record followed by more data is
 // corruption: Internal naming the file and the offset, unless policy is kTruncate. An error from
-// `replay` stops recovery and is returned.
+// `replay` stops recovery and is returned with the file and the record's offset; under kTruncate
+// an Internal one (a record that cannot be replayed) is corruption and cut there instead.
 StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
                                  const std::function<Status(std::string_view)>& replay);
 
@@ -101,9 +102,10 @@ class Wal {
 };
 
 // Version 2 added the checkpoint records that save slots and indexes; version 3 the create record
-// of its own encoding, with the collection's backends (docs/storage.md). Every version from 1 on
-// is read.
-constexpr uint32_t kWalVersion = 3;
+// of its own encoding, with the collection's backends; version 4 the restore record
+// (docs/storage.md). Every version from 1 on is read. (State files are still written as
+// version 3: kStateFileVersion.)
+constexpr uint32_t kWalVersion = 4;
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.

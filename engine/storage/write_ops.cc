@@ -17,6 +17,7 @@ enum class Kind : uint8_t {
   kSlots = 6,
   kIndexPart = 7,
   kCreate = 8,
+  kRestore = 9,
 };
 
 // The index parameters of a create record, in their order on disk, each an i32. The record
@@ -217,59 +218,68 @@ Status ReadCreateV1(Reader& r, const std::string& collection, CollectionConfig* 
 
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
   Writer w;
-  if (const auto* create = std::get_if<CreateCollectionOp>(&op)) {
-    const CollectionConfig& config = create->config;
-    w.U8(static_cast<uint8_t>(Kind::kCreate));
+  auto head = [&](Kind kind) {
+    w.U8(static_cast<uint8_t>(kind));
     w.Str(collection);
-    w.U32(config.dimension);
-    w.U8(static_cast<uint8_t>(config.metric));
-    w.U8(static_cast<uint8_t>(config.index.type));
-    w.U8(static_cast<uint8_t>(kNumIndexParams));
-    for (int IndexConfig::*param : kIndexParams) w.U32(static_cast<uint32_t>(config.index.*param));
-    w.U32(static_cast<uint32_t>(config.backends.size()));
-    for (const std::string& backend : config.backends) w.Str(backend);
-  } else if (std::holds_alternative<DropCollectionOp>(op)) {
-    w.U8(static_cast<uint8_t>(Kind::kDrop));
-    w.Str(collection);
-  } else if (const auto* upsert = std::get_if<UpsertOp>(&op)) {
-    w.U8(static_cast<uint8_t>(Kind::kUpsert));
-    w.Str(collection);
-    w.U32(static_cast<uint32_t>(upsert->points.size()));
-    for (const Point& p : upsert->points) {
-      w.Id(p.id);
-      w.Vector(p.vector);
-      w.Str(p.payload.dump());
-    }
-  } else if (const auto* del = std::get_if<DeleteOp>(&op)) {
-    w.U8(static_cast<uint8_t>(Kind::kDelete));
-    w.Str(collection);
-    w.Ids(del->ids);
-  } else if (const auto* slots = std::get_if<SlotsOp>(&op)) {
-    w.U8(static_cast<uint8_t>(Kind::kSlots));
-    w.Str(collection);
-    w.U32(static_cast<uint32_t>(slots->slots.size()));
-    for (const SavedSlot& s : slots->slots) {
-      w.U8(s.live ? 1 : 0);
-      w.Vector(s.point.vector);
-      if (s.live) {
-        w.Id(s.point.id);
-        w.Str(s.point.payload.dump());
-      }
-    }
-  } else if (const auto* part = std::get_if<IndexPartOp>(&op)) {
-    w.U8(static_cast<uint8_t>(Kind::kIndexPart));
-    w.Str(collection);
-    w.U32(part->indexed_slots);
-    w.U64(part->image_bytes);
-    w.Str(part->part);
-  } else {
-    const auto& set = std::get<SetPayloadOp>(op);
-    w.U8(static_cast<uint8_t>(Kind::kSetPayload));
-    w.Str(collection);
-    w.Ids(set.ids);
-    w.Str(set.payload.dump());
-    w.U8(set.mode == PayloadMode::kMerge ? 0 : 1);
-  }
+  };
+  const Overloaded encode{
+      [&](const CreateCollectionOp& create) {
+        const CollectionConfig& config = create.config;
+        head(Kind::kCreate);
+        w.U32(config.dimension);
+        w.U8(static_cast<uint8_t>(config.metric));
+        w.U8(static_cast<uint8_t>(config.index.type));
+        w.U8(static_cast<uint8_t>(kNumIndexParams));
+        for (int IndexConfig::*param : kIndexParams) {
+          w.U32(static_cast<uint32_t>(config.index.*param));
+        }
+        w.U32(static_cast<uint32_t>(config.backends.size()));
+        for (const std::string& backend : config.backends) w.Str(backend);
+      },
+      [&](const DropCollectionOp&) { head(Kind::kDrop); },
+      [&](const UpsertOp& upsert) {
+        head(Kind::kUpsert);
+        w.U32(static_cast<uint32_t>(upsert.points.size()));
+        for (const Point& p : upsert.points) {
+          w.Id(p.id);
+          w.Vector(p.vector);
+          w.Str(p.payload.dump());
+        }
+      },
+      [&](const DeleteOp& del) {
+        head(Kind::kDelete);
+        w.Ids(del.ids);
+      },
+      [&](const SetPayloadOp& set) {
+        head(Kind::kSetPayload);
+        w.Ids(set.ids);
+        w.Str(set.payload.dump());
+        w.U8(set.mode == PayloadMode::kMerge ? 0 : 1);
+      },
+      [&](const SlotsOp& slots) {
+        head(Kind::kSlots);
+        w.U32(static_cast<uint32_t>(slots.slots.size()));
+        for (const SavedSlot& s : slots.slots) {
+          w.U8(s.live ? 1 : 0);
+          w.Vector(s.point.vector);
+          if (s.live) {
+            w.Id(s.point.id);
+            w.Str(s.point.payload.dump());
+          }
+        }
+      },
+      [&](const IndexPartOp& part) {
+        head(Kind::kIndexPart);
+        w.U32(part.indexed_slots);
+        w.U64(part.image_bytes);
+        w.Str(part.part);
+      },
+      [&](const RestoreOp& restore) {
+        head(Kind::kRestore);
+        w.Str(restore.file);
+      },
+  };
+  std::visit(encode, op);
   return std::move(w.out);
 }
 
@@ -349,6 +359,9 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
       *op = std::move(part);
       break;
     }
+    case Kind::kRestore:
+      *op = RestoreOp{r.Str()};
+      break;
     default:
       return Status::Internal("log record of unknown kind " +
                               std::to_string(static_cast<int>(kind)));

@@ -45,8 +45,25 @@ struct IndexPartOp {
   uint64_t image_bytes = 0;
   std::string part;
 };
-using WriteOp = std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, DeleteOp,
-                             SetPayloadOp, SlotsOp, IndexPartOp>;
+// Replaces the collection (creating it if missing) by the snapshot file `file`, a path relative
+// to the data directory (restores/restore-SEGMENT-SEQ.vms, docs/storage.md): the restore is this
+// one record, so a crash leaves the collection as it was before it or as the snapshot holds it.
+// Appears only in log segments.
+struct RestoreOp {
+  std::string file;
+};
+using WriteOp = std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, DeleteOp, SetPayloadOp,
+                             SlotsOp, IndexPartOp, RestoreOp>;
+
+// std::visit over a WriteOp with one lambda per kind: Overloaded{[](const UpsertOp&) {...}, ...}.
+// Without a catch-all lambda, a kind added to WriteOp fails to compile where it is not handled.
+template <typename... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+// C++20 deduces it without this guide, but clang does so only from version 17 on.
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 // One log record: the operation and the collection it applies to.
 std::string EncodeWriteOp(const std::string& collection, const WriteOp& op);

@@ -1,6 +1,5 @@
 // LocalStore's checkpoints (docs/storage.md, "Checkpoints"): taken on demand, by the background
 // checkpointer when the log has grown or aged, and at a clean shutdown.
-#include <cstdio>
 #include <filesystem>
 
 #include "engine/storage/state_file.h"
@@ -59,7 +58,15 @@ Status LocalStore::CheckpointLocked() {
   for (uint64_t n : ListSegments(dir)) {
     if (n < keep_from) std::filesystem::remove(SegmentPath(dir, n));
   }
-  return SyncDir(dir);
+  s = SyncDir(dir);
+  if (!s.ok()) return s;
+  // Then the restore files only those segments named (after the sync, so that no segment kept
+  // after a crash names a file already gone). One left behind is deleted by the next checkpoint.
+  for (const RestoreFile& file : ListRestoreFiles(dir)) {
+    std::error_code ec;
+    if (file.segment < keep_from) std::filesystem::remove(dir + "/" + file.name, ec);
+  }
+  return Status::Ok();
 }
 
 void LocalStore::RunCheckpointer() {
@@ -76,7 +83,10 @@ void LocalStore::RunCheckpointer() {
                                          std::chrono::seconds(options_.checkpoint_interval_s));
       if (due) {
         Status s = CheckpointLocked();
-        if (!s.ok()) std::fprintf(stderr, "vecmesh: checkpoint failed: %s\n", s.ToString().c_str());
+        if (!s.ok()) {
+          // Tried again a second later: the log keeps every write meanwhile, it only grows.
+          options_.logger("error", "a background checkpoint failed", {{"error", s.ToString()}});
+        }
       }
     }
     lock.lock();

@@ -3,7 +3,6 @@
 #include <cblas-openblas.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "engine/index/gpu_index.h"
 
@@ -51,6 +50,7 @@ LocalStore::LocalStore(LocalStoreOptions options)
           options.build_threads = std::max(1u, std::thread::hardware_concurrency());
         }
         options.index_threads = std::max(1, options.index_threads);
+        if (!options.logger) options.logger = StderrLogger();
         return options;
       }()) {
   // Parallelism comes from our own OpenMP loops over queries; a multi-threaded sgemm inside
@@ -80,7 +80,8 @@ LocalStore::~LocalStore() {
     // A clean shutdown leaves a checkpoint, so the next start replays little.
     Status s = Checkpoint();
     if (!s.ok()) {
-      std::fprintf(stderr, "vecmesh: checkpoint at shutdown failed: %s\n", s.ToString().c_str());
+      // The next start replays the log instead: nothing is lost, recovery takes longer.
+      options_.logger("warn", "the checkpoint at shutdown failed", {{"error", s.ToString()}});
     }
   }
   for (std::thread& t : index_workers_) t.join();
@@ -199,7 +200,7 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   std::shared_ptr<Collection> dropped = *found;
   // No write to it may reach the log after the drop (a later collection of the same name would
   // inherit it at recovery): retire it first, which waits for the writes in flight.
-  dropped->Retire();
+  dropped->Retire(Status::NotFound("collection '" + name + "' not found"));
   Status logged = Log(name, DropCollectionOp{});
   if (!logged.ok()) {
     dropped->Unretire();

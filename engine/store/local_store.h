@@ -1,6 +1,7 @@
 // LocalStore: the in-process, FAISS-backed VectorStore, and the LocalAdmin of its snapshots and
 // checkpoints. Its code is split by job: local_store.cc (the catalog, the points, the background
-// index work), recovery.cc (Open), checkpoints.cc, snapshots.cc.
+// index work), recovery.cc (Open), checkpoints.cc, snapshots.cc, restores.cc (restoring a
+// snapshot as one logged operation).
 //
 // Thread safety: safe for concurrent use by any number of threads (the VectorStore contract).
 // Deadlines: a call is refused when its deadline has passed before it starts; once started,
@@ -26,6 +27,7 @@
 #include "engine/latency_histogram.h"
 #include "engine/local_admin.h"
 #include "engine/logger.h"
+#include "engine/storage/state_file.h"
 #include "engine/storage/wal.h"
 #include "engine/vector_store.h"
 
@@ -56,9 +58,10 @@ struct LocalStoreOptions {
   // OpenMP threads one IVF training uses; 0 = the number of cores. (HNSW graphs are built by
   // one thread: hnswlib 0.6.2's concurrent insertion races.)
   int build_threads = 0;
-  // Where the collections report what no caller waits to hear (a failed background index
-  // build, a saved index unusable on recovery, a GPU search answered exactly); empty:
-  // StderrLogger(). The daemon passes its JSON-lines log. engine/logger.h says what it must bear.
+  // Where the store and its collections report what no caller waits to hear (a failed
+  // background index build or checkpoint, a saved index unusable on recovery, a GPU search
+  // answered exactly); empty: StderrLogger(). The daemon passes its JSON-lines log.
+  // engine/logger.h says what it must bear.
   Logger logger;
 };
 
@@ -127,6 +130,28 @@ class LocalStore : public VectorStore,
   StatusOr<std::unique_ptr<WalFile>> OpenSegment(const std::string& path) const;
   Status Replay(std::string_view record);
   Status Recover();
+  // How a restore puts the snapshot file it reads into data_dir/restores (restores.cc).
+  enum class Stage {
+    kMove,  // the file is ours to take (an upload): renamed
+    kLink,  // never changed in place (one of our snapshots): hard-linked, or copied
+    kCopy,  // someone else's, who may change it later: copied
+  };
+  // Restores `collection` from the snapshot file `source` (named `shown_as` in errors): staged
+  // into restores/ (durable stores), built beside the collection it replaces, and swapped in
+  // with one log record. Takes checkpoint_mu_, then ddl_mu_.
+  Status Restore(const std::string& source, Stage stage, const std::string& shown_as,
+                 const std::string& collection);
+  // checkpoint_mu_ held: it keeps segment_, which the file's name records, current.
+  StatusOr<RestoreFile> StageRestoreFile(const std::string& source, Stage stage);
+  // Builds `collection` as the snapshot file at `path` (named `shown_as` in errors) holds it,
+  // without logging: the one way a restore, live or replayed, makes its collection.
+  // `as_request`: the file is checked as a request would be (configuration, limits, points);
+  // else only its format is, as for any record replayed (docs/storage.md).
+  StatusOr<std::shared_ptr<Collection>> LoadSnapshot(const std::string& path,
+                                                     const std::string& shown_as,
+                                                     const std::string& collection,
+                                                     bool as_request);
+  Status ReplayRestore(const std::string& collection, const RestoreOp& restore);  // recovery
   Status CheckpointLocked();  // checkpoint_mu_ held
   void RunCheckpointer();
   std::shared_ptr<Collection> NewCollection(const CollectionConfig& config);
@@ -139,8 +164,10 @@ class LocalStore : public VectorStore,
 
   const LocalStoreOptions options_;
 
-  bool durable_ = false;      // set by Open before the store is shared; read-only after
-  std::mutex checkpoint_mu_;  // one checkpoint at a time; guards the members below it
+  bool durable_ = false;  // set by Open before the store is shared; read-only after
+  // One checkpoint or restore at a time; guards the members below it. A restore holds it from
+  // naming its file after segment_ until its record is logged in that segment.
+  std::mutex checkpoint_mu_;
   // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_ and every
   // collection's write lock, which every reader of it (a writer logging) holds one of.
   std::unique_ptr<Wal> wal_;

@@ -124,22 +124,32 @@ Status LocalStore::Replay(std::string_view record) {
   WriteOp op;
   Status s = DecodeWriteOp(record, &name, &op);
   if (!s.ok()) return s;
-  if (auto* create = std::get_if<CreateCollectionOp>(&op)) {
-    collections_[name] = NewCollection(create->config);
-  } else if (std::holds_alternative<DropCollectionOp>(op)) {
-    if (auto it = collections_.find(name); it != collections_.end()) {
-      it->second->Cancel();
-      collections_.erase(it);
-    }
-  } else {
-    auto it = collections_.find(name);
-    if (it == collections_.end()) {
-      return Status::Internal("the log writes to collection '" + name +
-                              "', which it never created");
-    }
-    it->second->Replay(std::move(op));
-  }
-  return Status::Ok();
+  const Overloaded replay{
+      [&](CreateCollectionOp& create) {
+        collections_[name] = NewCollection(create.config);
+        return Status::Ok();
+      },
+      [&](DropCollectionOp&) {
+        if (auto it = collections_.find(name); it != collections_.end()) {
+          it->second->Cancel();
+          collections_.erase(it);
+        }
+        return Status::Ok();
+      },
+      [&](RestoreOp& restore) { return ReplayRestore(name, restore); },
+      // Every other kind is a write to one collection's points. (The lambdas above take
+      // non-const references: a const one would lose to this template's exact match.)
+      [&](auto& write) {
+        auto it = collections_.find(name);
+        if (it == collections_.end()) {
+          return Status::Internal("the log writes to collection '" + name +
+                                  "', which it never created");
+        }
+        it->second->Replay(std::move(write));
+        return Status::Ok();
+      },
+  };
+  return std::visit(replay, op);
 }
 
 }  // namespace vecmesh::engine

@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <variant>
 
-#include "engine/index/gpu_index.h"
 #include "engine/storage/state_file.h"
 #include "engine/store/local_store.h"
 
 namespace vecmesh::engine {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -78,57 +78,18 @@ StatusOr<std::string> LocalStore::SnapshotPath(const std::string& collection,
 }
 
 Status LocalStore::RestoreSnapshot(const std::string& path, const std::string& collection) {
-  // Read and check all of it before changing anything.
-  auto records = ReadStateFile(path);
-  if (!records.ok()) {
-    return Status::InvalidArgument(
-        path + " is not a whole vecmesh snapshot: " + records.status().message());
-  }
-  CollectionConfig config;
-  std::vector<std::vector<Point>> batches;
-  for (size_t i = 0; i < records->size(); ++i) {
-    std::string name;
-    WriteOp op;
-    Status s = DecodeWriteOp((*records)[i], &name, &op);
-    if (!s.ok()) return Status::InvalidArgument(path + ": " + s.message());
-    if (i == 0 && std::holds_alternative<CreateCollectionOp>(op)) {
-      config = std::get<CreateCollectionOp>(op).config;
-    } else if (i > 0 && std::holds_alternative<UpsertOp>(op)) {
-      batches.push_back(std::move(std::get<UpsertOp>(op).points));
-    } else {
-      return Status::InvalidArgument(path + " is not a snapshot of one collection");
-    }
-  }
-  if (records->empty()) return Status::InvalidArgument(path + " holds no collection");
-  config.name = collection;
-  auto valid = ValidateCollectionConfig(config, options_.limits);
-  if (!valid.ok()) return valid.status();
-  Status available = CheckIndexTypeAvailable(valid->index.type);  // before anything is dropped
-  if (!available.ok()) return available;
-  for (const auto& batch : batches) {
-    bool fits = batch.size() <= options_.limits.max_points_per_upsert;
-    for (const Point& p : batch) fits = fits && p.vector.size() == config.dimension;
-    if (!fits) return Status::InvalidArgument(path + " holds a malformed batch of points");
-  }
-
-  if (Find(collection).ok()) {
-    Status dropped = DropCollection(CallOptions{}, collection);
-    if (!dropped.ok()) return dropped;
-  }
-  auto created = CreateCollection(CallOptions{}, *valid);
-  if (!created.ok()) return created.status();
-  auto target = Find(collection);
-  if (!target.ok()) return target.status();
-  for (auto& batch : batches) {
-    auto upserted = (*target)->Upsert(std::move(batch), /*normalized=*/true);
-    if (!upserted.ok()) return upserted.status();
-  }
-  return Status::Ok();
+  // Our snapshots are written once, by rename, and never changed: a restore may share their
+  // bytes. Any other file may be changed in place by whoever owns it, so it is copied.
+  std::error_code dir_ec, file_ec;
+  const fs::path snapshots =
+      fs::weakly_canonical(fs::path(options_.data_dir) / "snapshots", dir_ec);
+  const fs::path file = fs::weakly_canonical(path, file_ec);
+  const bool ours = !dir_ec && !file_ec && file.parent_path().parent_path() == snapshots;
+  return Restore(path, ours ? Stage::kLink : Stage::kCopy, path, collection);
 }
 
 Status LocalStore::RestoreSnapshotBytes(std::string_view file, const std::string& collection) {
   if (!durable_) return Status::FailedPrecondition("an in-memory store keeps no snapshots");
-  namespace fs = std::filesystem;
   const fs::path dir = fs::path(options_.data_dir) / "snapshots" / "uploads";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -144,15 +105,12 @@ Status LocalStore::RestoreSnapshotBytes(std::string_view file, const std::string
       return Status::Unavailable("writing the uploaded snapshot to " + path.string() + " failed");
     }
   }
-  Status s = RestoreSnapshot(path.string(), collection);
+  // The restore takes the file (renamed into restores/, or deleted if refused); what is left
+  // here is removed all the same.
+  Status s = Restore(path.string(), Stage::kMove, "the upload", collection);
   fs::remove(path, ec);
   if (s.code() == StatusCode::kInvalidArgument) {
-    // RestoreSnapshot names the file; the caller knows it only as "the upload".
-    std::string reason = s.message();
-    for (size_t at; (at = reason.find(path.string())) != std::string::npos;) {
-      reason.replace(at, path.string().size(), "the upload");
-    }
-    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + reason);
+    return Status::InvalidArgument("the uploaded file is not a vecmesh snapshot: " + s.message());
   }
   return s;
 }

@@ -1,8 +1,11 @@
 // 4 threads search while 2 threads upsert and delete and an IVF collection trains; then the
-// final state must equal the sequential expectation. Runs under ThreadSanitizer in `make test`.
+// final state must equal the sequential expectation. And snapshot restores replace a collection
+// while it is written, searched and checkpointed. Runs under ThreadSanitizer in `make test`.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "engine/store/local_store.h"
@@ -128,6 +131,68 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
       EXPECT_EQ((*r)[0].id, PointId(id));
     }
   }
+}
+
+// A collection is restored from a snapshot, again and again, while one thread writes to it,
+// two search it and one takes checkpoints: writes succeed or are refused as retryable, searches
+// always answer from one whole collection, and the store ends with the snapshot's points and
+// the writes that followed the last restore.
+TEST(ConcurrencyTest, RestoresRaceWritesSearchesAndCheckpointsSafely) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("vecmesh_concurrency_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  LocalStoreOptions options;
+  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
+  options.data_dir = dir.string();
+  auto store = std::move(*LocalStore::Open(options));
+  const testing::Dataset data = testing::MakeClustered(600, 10, kDim, 5, 3);
+  ASSERT_TRUE(store->CreateCollection({}, {"c", kDim, Metric::kL2, {}}).ok());
+  ASSERT_TRUE(store->Upsert({}, "c", testing::MakePoints(data, 0, 500)).ok());
+  auto snapshot = store->CreateSnapshot("c");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  const std::string path = *store->SnapshotPath("c", snapshot->name);
+
+  std::atomic<bool> done{false};
+  std::atomic<size_t> refused{0};
+  std::thread writer([&] {
+    for (size_t i = 0; !done; ++i) {
+      const size_t id = 500 + i % 100;
+      Status s = store->Upsert({}, "c", testing::MakePoints(data, id, id + 1)).status();
+      if (s.code() == StatusCode::kUnavailable) ++refused;
+      ASSERT_TRUE(s.ok() || s.code() == StatusCode::kUnavailable) << s.ToString();
+    }
+  });
+  std::vector<std::thread> searchers;
+  for (int t = 0; t < 2; ++t) {
+    searchers.emplace_back([&, t] {
+      for (size_t i = t; !done; ++i) {
+        SearchRequest q;
+        q.vector.assign(data.Query(i % 10), data.Query(i % 10) + kDim);
+        q.k = 5;
+        auto found = store->Search({}, "c", q);
+        ASSERT_TRUE(found.ok()) << found.status().ToString();
+        ASSERT_EQ(found->size(), 5u);
+        auto counted = store->Count({}, "c", nullptr);
+        ASSERT_TRUE(counted.ok() && *counted >= 500 && *counted <= 600);
+      }
+    });
+  }
+  std::thread checkpointer([&] {
+    while (!done) ASSERT_TRUE(store->Checkpoint().ok());
+  });
+  for (int r = 0; r < 10; ++r) ASSERT_TRUE(store->RestoreSnapshot(path, "c").ok());
+  done = true;
+  writer.join();
+  for (auto& t : searchers) t.join();
+  checkpointer.join();
+
+  // The writes after the last restore are on top of the snapshot's 500 points.
+  const size_t count = *store->Count({}, "c", nullptr);
+  EXPECT_GE(count, 500u);
+  EXPECT_LE(count, 600u);
+  EXPECT_EQ(store->Get({}, "c", {uint64_t{0}, uint64_t{499}}, false, false)->size(), 2u);
+  store.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

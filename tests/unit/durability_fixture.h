@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -30,5 +31,21 @@ class DurabilityTest : public ::testing::Test {
   }
   std::filesystem::path dir_;
 };
+
+// Runs `body` in a forked child that then dies without shutting the store down cleanly (no
+// shutdown checkpoint: the next open replays the log). The body must not use OpenMP (a forked
+// child cannot), so it keeps to flat collections; it reports a failure by exiting non-zero.
+template <typename Body>
+void InCrashingChild(Body body) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    body();
+    _exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child exited with " << status;
+}
 
 }  // namespace vecmesh::engine

@@ -74,21 +74,6 @@ TEST_F(DurabilityTest, ARestartRecoversEveryAcknowledgedWrite) {
   EXPECT_EQ(OpenStore()->GetCollection({}, "gone")->points, 1u);
 }
 
-// Runs `body` in a forked child that then dies without shutting the store down cleanly. The
-// body must not use OpenMP (a forked child cannot), so it keeps to flat collections.
-template <typename Body>
-void InCrashingChild(Body body) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    body();
-    _exit(0);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
 TEST_F(DurabilityTest, CheckpointsTruncateTheLogAndALostCheckpointFallsBackToTheOneBefore) {
   auto write_and_crash = [&] {
     LocalStoreOptions options;

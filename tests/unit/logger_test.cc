@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "engine/storage/wal.h"
 #include "engine/storage/write_ops.h"
@@ -66,6 +67,47 @@ TEST_F(LoggerTest, AnUnusableSavedIndexReachesTheInjectedLoggerAndNothingReaches
   EXPECT_EQ(lines[0].fields.value("collection", ""), "c");
   EXPECT_EQ(lines[0].fields.value("error", ""),
             "the saved index of collection 'c' does not match its parts or slots");
+}
+
+// A checkpoint that cannot open its new log segment fails, in the background and at shutdown;
+// both failures are reported to the injected logger (the log keeps every write meanwhile).
+TEST_F(LoggerTest, AFailedCheckpointReachesTheInjectedLogger) {
+  auto recorder = std::make_shared<testing::LogRecorder>();
+  LocalStoreOptions options;
+  options.data_dir = dir_.string();
+  options.logger = recorder->logger();
+  options.checkpoint_bytes = 1;  // due after the first write
+  options.open_wal_file = [](const std::string& path) -> StatusOr<std::unique_ptr<WalFile>> {
+    if (path.ends_with("wal-00000001.log")) return OpenPosixWalFile(path);
+    return Status::Unavailable("open of " + path + " failed: Read-only file system");
+  };
+  auto messages = [&] {
+    std::vector<std::string> out;
+    for (const auto& line : recorder->lines()) out.push_back(line.level + " " + line.message);
+    return out;
+  };
+
+  ::testing::internal::CaptureStderr();
+  {
+    auto store = LocalStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->CreateCollection({}, {"c", 2, Metric::kL2, {}}).ok());
+    for (int i = 0; i < 100 && messages().empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_FALSE(messages().empty()) << "the checkpointer runs every second";
+  }
+  const std::string stderr_text = ::testing::internal::GetCapturedStderr();
+
+  EXPECT_EQ(stderr_text, "");
+  const auto lines = recorder->lines();
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines.front().level + " " + lines.front().message,
+            "error a background checkpoint failed");
+  EXPECT_EQ(lines.back().level + " " + lines.back().message,
+            "warn the checkpoint at shutdown failed");
+  EXPECT_NE(lines.back().fields.value("error", "").find("Read-only file system"), std::string::npos)
+      << lines.back().fields.dump();
 }
 
 TEST(StderrLoggerTest, WritesOneJsonLineShapedLikeTheDaemonsLog) {

@@ -16,8 +16,10 @@ TEST(WriteOpsTest, EveryKindRoundTrips) {
       UpsertOp{{{uint64_t{7}, {1.5f, -2, 0}, {{"a", {1, 2}}}}, {std::string("7"), {0, 0, 1}, {}}}},
       DeleteOp{{uint64_t{1}, std::string("x")}},
       SetPayloadOp{{uint64_t{2}}, {{"k", "v"}}, PayloadMode::kReplace},
-      SlotsOp{{{{uint64_t{3}, {1, 2, 3}, {{"t", "x"}}}, true}, {{uint64_t{0}, {4, 5, 6}, {}}, false}}},
+      SlotsOp{
+          {{{uint64_t{3}, {1, 2, 3}, {{"t", "x"}}}, true}, {{uint64_t{0}, {4, 5, 6}, {}}, false}}},
       IndexPartOp{120, 1u << 20, std::string("\0image\xff", 7)},
+      RestoreOp{"restores/restore-00000003-2.vms"},
   };
   for (const WriteOp& op : ops) {
     std::string name;
@@ -119,6 +121,20 @@ TEST(WriteOpsTest, MalformedCreateRecordsAreRefused) {
   EXPECT_NE(refusal(v1 + Str(R"({"type": "hnsw", "m": 4294967296})")).find("m is not an int"),
             std::string::npos);
   EXPECT_NE(refusal(v1 + Str("[1]")).find("not an object"), std::string::npos);
+}
+
+// Kind 9 as docs/storage.md draws it: the collection, then the restore file's name.
+TEST(WriteOpsTest, ARestoreRecordIsTheCollectionAndTheFileName) {
+  const std::string record =
+      std::string(1, '\x09') + Str("docs") + Str("restores/restore-00000007-1.vms");
+  EXPECT_EQ(EncodeWriteOp("docs", RestoreOp{"restores/restore-00000007-1.vms"}), record);
+  std::string name;
+  WriteOp op;
+  ASSERT_TRUE(DecodeWriteOp(record, &name, &op).ok());
+  EXPECT_EQ(name, "docs");
+  EXPECT_EQ(std::get<RestoreOp>(op).file, "restores/restore-00000007-1.vms");
+  EXPECT_EQ(DecodeWriteOp(record.substr(0, record.size() - 1), &name, &op).code(),
+            StatusCode::kInternal);
 }
 
 }  // namespace
