@@ -11,10 +11,10 @@
 // with the last log segment that may name it.
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <variant>
 
 #include "engine/index/gpu_index.h"
