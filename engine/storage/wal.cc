@@ -44,13 +44,18 @@ class PosixWalFile : public WalFile {
     }
     return Status::Ok();
   }
+  // EINTR (a signal arrived; vecmeshd's threads take SIGTERM) is not a failure: the call did
+  // not happen, and is made again.
   Status Sync() override {
-    if (::fdatasync(fd_) != 0) return IoError("fsync of", path_, errno);
+    while (::fdatasync(fd_) != 0) {
+      if (errno != EINTR) return IoError("fsync of", path_, errno);
+    }
     return Status::Ok();
   }
   Status Truncate(uint64_t size) override {
-    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
-      return IoError("truncate of", path_, errno);
+    while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      if (errno != EINTR) return IoError("truncate of", path_, errno);
+    }
     return Status::Ok();
   }
 
