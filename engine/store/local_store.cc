@@ -35,6 +35,18 @@ StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, con
                                    std::to_string(limits.max_dimension) + "], got " +
                                    std::to_string(config.dimension));
   }
+  // The store names are the service's to check; a collection is held by at least one, once each
+  // (a snapshot to restore comes from outside: it may list none).
+  if (config.backends.empty()) {
+    return Status::InvalidArgument("backends must list at least one store");
+  }
+  for (size_t i = 0; i < config.backends.size(); ++i) {
+    const auto& b = config.backends;
+    if (b[i].empty() || std::find(b.begin(), b.begin() + i, b[i]) != b.begin() + i) {
+      return Status::InvalidArgument("backends[" + std::to_string(i) + "] is '" + b[i] +
+                                     "': store names must be non-empty and listed once");
+    }
+  }
   config.index = ResolveIndexDefaults(config.index, config.dimension);
   Status s = ValidateIndexConfig(config.index, config.dimension);
   if (!s.ok()) return s;

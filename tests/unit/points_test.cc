@@ -59,6 +59,10 @@ TEST(CollectionsTest, RejectsInvalidConfigurations) {
                 "dimension must be in [1, 65536], got 0");
   ExpectInvalid(store.CreateCollection({}, {"d", 70000, Metric::kL2, {}}).status(),
                 "dimension must be in [1, 65536], got 70000");
+  ExpectInvalid(store.CreateCollection({}, {"d", 4, Metric::kL2, {}, {}}).status(),
+                "backends must list at least one store");
+  ExpectInvalid(store.CreateCollection({}, {"d", 4, Metric::kL2, {}, {"faiss", "faiss"}}).status(),
+                "backends[1] is 'faiss': store names must be non-empty and listed once");
   IndexConfig hnsw;
   hnsw.type = IndexType::kHnsw;
   hnsw.hnsw_m = 1;
