@@ -2,58 +2,32 @@
 // state files (checkpoints, snapshots). It must never crash, never change the file, and report
 // what the file holds: the records it replays, framed again behind the file's header, are the
 // file's first valid_bytes, and what it did not read is cut_bytes, named in note.
-// The file is a memfd, sealed against writes and size changes, read through /proc/self/fd: no
-// disk, and a write through any path would fail. Built with clang's
+// The file is a SealedFile (sealed_file.h). Built with clang's
 // -fsanitize=fuzzer,address,undefined (make test runs it for a bounded time); any crash, leak,
 // sanitizer report, uncaught exception or failed check is a finding.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/storage/wal.h"
+#include "tests/fuzz/sealed_file.h"
 
 using namespace vecmesh::engine;
-
-namespace {
-
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "log reader check failed: %s\n", what);
-  std::abort();
-}
-
-// The file's bytes now.
-std::string Contents(int fd, size_t size) {
-  std::string bytes(size, '\0');
-  if (::pread(fd, bytes.data(), size, 0) != static_cast<ssize_t>(size)) Fail("reading back");
-  return bytes;
-}
-
-}  // namespace
+using vecmesh::fuzz::Fail;
+using vecmesh::fuzz::SealedFile;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view file(reinterpret_cast<const char*>(data), size);
-  const int fd = ::memfd_create("vecmesh-log-fuzzer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) Fail("memfd_create");
-  if (::pwrite(fd, file.data(), size, 0) != static_cast<ssize_t>(size) ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-    Fail("writing the file");
-  }
+  const SealedFile sealed(file);
 
   std::vector<std::string> records;
-  auto read = ReadWal("/proc/self/fd/" + std::to_string(fd), [&](std::string_view r) {
+  auto read = ReadWal(sealed.path(), [&](std::string_view r) {
     records.emplace_back(r);
     return Status::Ok();
   });
-  if (Contents(fd, size) != file) Fail("the file changed");
-  ::close(fd);
+  sealed.CheckUnchanged();
   if (!read.ok()) return 0;  // not a log, or corrupt inside: refused, and that is all
 
   if (read->records != records.size()) Fail("records counts what was replayed");

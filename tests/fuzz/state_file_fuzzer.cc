@@ -4,55 +4,29 @@
 // exactly what it reports: the file's header, the records in order, and last the end record that
 // counts them, nothing missing and nothing after. A record that decodes must encode again to one
 // that decodes.
-// The file is a memfd, sealed against writes and size changes, read through /proc/self/fd: no
-// disk, and a write through any path would fail. Built with clang's
+// The file is a SealedFile (sealed_file.h). Built with clang's
 // -fsanitize=fuzzer,address,undefined (make test runs it for a bounded time); any crash, leak,
 // sanitizer report, uncaught exception or failed check is a finding.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "engine/storage/state_file.h"
 #include "engine/storage/wal.h"
 #include "engine/storage/write_ops.h"
+#include "tests/fuzz/sealed_file.h"
 
 using namespace vecmesh::engine;
-
-namespace {
-
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "state file reader check failed: %s\n", what);
-  std::abort();
-}
-
-// The file's bytes now.
-std::string Contents(int fd, size_t size) {
-  std::string bytes(size, '\0');
-  if (::pread(fd, bytes.data(), size, 0) != static_cast<ssize_t>(size)) Fail("reading back");
-  return bytes;
-}
-
-}  // namespace
+using vecmesh::fuzz::Fail;
+using vecmesh::fuzz::SealedFile;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view file(reinterpret_cast<const char*>(data), size);
-  const int fd = ::memfd_create("vecmesh-state-file-fuzzer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) Fail("memfd_create");
-  if (::pwrite(fd, file.data(), size, 0) != static_cast<ssize_t>(size) ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-    Fail("writing the file");
-  }
+  const SealedFile sealed(file);
 
-  auto records = ReadStateFile("/proc/self/fd/" + std::to_string(fd));
-  if (Contents(fd, size) != file) Fail("the file changed");
-  ::close(fd);
+  auto records = ReadStateFile(sealed.path());
+  sealed.CheckUnchanged();
   if (!records.ok()) return 0;  // not a whole state file: refused, and that is all
 
   std::string framed(file.substr(0, kWalHeaderBytes));
