@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/store/local_store.h"
+#include "tests/support/faulty_wal_file.h"
 
 namespace vecmesh::engine {
 
@@ -28,6 +29,18 @@ class DurabilityTest : public ::testing::Test {
     auto store = LocalStore::Open(options);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return store.ok() ? std::move(*store) : nullptr;
+  }
+  // Options of a store in dir_ whose log files fail as `faults` says.
+  LocalStoreOptions FaultyOptions(testing::DiskFaults* faults) const {
+    LocalStoreOptions options;
+    options.data_dir = dir_.string();
+    options.open_wal_file = [faults](const std::string& path) -> StatusOr<std::unique_ptr<WalFile>> {
+      auto file = OpenPosixWalFile(path);
+      if (!file.ok()) return file.status();
+      return std::unique_ptr<WalFile>(
+          std::make_unique<testing::FaultyWalFile>(std::move(*file), faults));
+    };
+    return options;
   }
   std::filesystem::path dir_;
 };

@@ -20,7 +20,6 @@
 #include "engine/store/local_store.h"
 #include "engine/storage/wal.h"
 #include "engine/storage/write_ops.h"
-#include "tests/support/faulty_wal_file.h"
 #include "tests/support/synthetic.h"
 #include "tests/unit/crash_protocol.h"
 #include "tests/unit/durability_fixture.h"
@@ -440,14 +439,7 @@ TEST_F(DurabilityTest, ADiskFaultFailsTheWriteAndTurnsTheStoreReadOnly) {
     SCOPED_TRACE(on_sync ? "fsync fails" : "ENOSPC on append");
     fs::remove_all(dir_);
     testing::DiskFaults faults;
-    LocalStoreOptions options;
-    options.data_dir = dir_.string();
-    options.open_wal_file = [&](const std::string& path) -> StatusOr<std::unique_ptr<WalFile>> {
-      auto file = OpenPosixWalFile(path);
-      if (!file.ok()) return file.status();
-      return std::unique_ptr<WalFile>(
-          std::make_unique<testing::FaultyWalFile>(std::move(*file), &faults));
-    };
+    LocalStoreOptions options = FaultyOptions(&faults);
     {
       auto store = std::move(*LocalStore::Open(options));
       ASSERT_TRUE(store->CreateCollection({}, {"c", 2, Metric::kL2, {}}).ok());

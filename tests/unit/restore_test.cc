@@ -13,7 +13,6 @@
 #include "engine/storage/wal.h"
 #include "engine/storage/write_ops.h"
 #include "engine/store/local_store.h"
-#include "tests/support/faulty_wal_file.h"
 #include "tests/unit/durability_fixture.h"
 
 namespace vecmesh::engine {
@@ -192,14 +191,7 @@ TEST_F(DurabilityTest, ARestoreWhoseLogAppendFailsChangesNothing) {
     SCOPED_TRACE(on_sync ? "fsync fails" : "ENOSPC on append");
     fs::remove_all(dir_);
     testing::DiskFaults faults;
-    LocalStoreOptions options;
-    options.data_dir = dir_.string();
-    options.open_wal_file = [&](const std::string& path) -> StatusOr<std::unique_ptr<WalFile>> {
-      auto file = OpenPosixWalFile(path);
-      if (!file.ok()) return file.status();
-      return std::unique_ptr<WalFile>(
-          std::make_unique<testing::FaultyWalFile>(std::move(*file), &faults));
-    };
+    LocalStoreOptions options = FaultyOptions(&faults);
     std::string state_b;
     {
       auto store = std::move(*LocalStore::Open(options));
