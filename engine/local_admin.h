@@ -23,6 +23,26 @@ struct SnapshotInfo {
   bool operator==(const SnapshotInfo&) const = default;
 };
 
+// A place in the write-ahead log: a segment and a byte offset in it (0: its start). Positions
+// order as the log does.
+struct LogPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  auto operator<=>(const LogPosition&) const = default;
+};
+
+// One record of the log: an operation encoded as engine/storage/write_ops.h says
+// (DecodeWriteOp), and where the log goes on after it.
+struct LogRecord {
+  std::string bytes;
+  LogPosition end;
+};
+
+struct LogRead {
+  std::vector<LogRecord> records;
+  LogPosition next;  // where the next read starts
+};
+
 class LocalAdmin {
  public:
   virtual ~LocalAdmin() = default;
@@ -56,6 +76,20 @@ class LocalAdmin {
   // How long durable log appends took, as writers saw them (write, fsync, and the wait for a
   // group commit), for metrics.
   virtual LatencyHistogram::Counts LogLatency() const = 0;
+
+  // The change feed: the log read from outside, for delivering every write to other stores in
+  // the order it was applied (API.md "Backends").
+  //
+  // The log's durable end: every write answered so far lies before it. {0, 0} in memory.
+  virtual LogPosition LogEnd() const = 0;
+  // The records from `from` (a position ReadLog or LogEnd gave, or {0, 0}: the oldest segment
+  // kept) up to LogEnd, in log order, stopping once max_bytes are read (at least one record when
+  // there is any): every create, drop, write and restore. FailedPrecondition when that part of
+  // the log is gone (a checkpoint deleted it: see HoldLog) or the store is in memory.
+  virtual StatusOr<LogRead> ReadLog(LogPosition from, uint64_t max_bytes) const = 0;
+  // Keeps the log from `from` on: checkpoints delete no segment that a holder still reads. One
+  // hold per `holder`, replaced by each call; nullopt releases it. Holds live in memory only.
+  virtual void HoldLog(const std::string& holder, std::optional<LogPosition> from) = 0;
 
   // The largest integer id in `collection` (none if it holds no integer id).
   virtual StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const = 0;

@@ -224,6 +224,65 @@ StatusOr<WalRecovery> ReadWal(const std::string& path,
   return report;
 }
 
+Status ReadWalRange(const std::string& path, uint64_t from, uint64_t end, uint64_t max_bytes,
+                    const std::function<void(std::string_view payload, uint64_t end)>& record) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return Status::NotFound(path + " does not exist");
+    return IoError("open of", path, err);
+  }
+  // Reads exactly n bytes at `at`; false at the end of the file.
+  std::string buffer;
+  auto read_at = [&](uint64_t at, size_t n, Status* error) {
+    buffer.resize(n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::pread(fd, buffer.data() + done, n - done, static_cast<off_t>(at + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) *error = IoError("read of", path, errno);
+      if (got <= 0) return false;
+      done += got;
+    }
+    return true;
+  };
+  auto corrupt = [&](uint64_t at, const std::string& why) {
+    return Status::Internal(path + " is corrupt at offset " + std::to_string(at) + ": " + why);
+  };
+  Status s;
+  uint64_t at = from;
+  if (at < kWalHeaderBytes) {
+    at = kWalHeaderBytes;
+    if (!read_at(0, kWalHeaderBytes, &s) || GetU32(buffer.data() + sizeof kWalMagic) < 1 ||
+        GetU32(buffer.data() + sizeof kWalMagic) > kWalVersion ||
+        buffer != WalHeader(GetU32(buffer.data() + sizeof kWalMagic))) {
+      if (s.ok()) s = corrupt(0, "bad header");
+    }
+  }
+  uint64_t read_bytes = 0;
+  while (s.ok() && at < end && read_bytes < max_bytes) {
+    if (!read_at(at, kWalRecordHeaderBytes, &s)) {
+      if (s.ok() && end != UINT64_MAX) s = corrupt(at, "the file ends before the range does");
+      break;
+    }
+    const uint32_t length = GetU32(buffer.data());
+    const uint32_t crc = GetU32(buffer.data() + 4);
+    if (length == 0 || length > kWalMaxRecordBytes) {
+      s = corrupt(at, "invalid record length " + std::to_string(length));
+    } else if (!read_at(at + kWalRecordHeaderBytes, length, &s)) {
+      if (s.ok()) s = corrupt(at, "incomplete record");
+    } else if (Crc32c(buffer.data(), length) != crc) {
+      s = corrupt(at, "checksum mismatch");
+    } else {
+      at += kWalRecordHeaderBytes + length;
+      read_bytes += length;
+      record(buffer, at);
+    }
+  }
+  ::close(fd);
+  return s;
+}
+
 Wal::Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name, uint32_t sync_interval_ms)
     : name_(std::move(name)),
       file_(std::move(file)),

@@ -59,6 +59,15 @@ StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy polic
 StatusOr<WalRecovery> ReadWal(const std::string& path,
                               const std::function<Status(std::string_view)>& replay);
 
+// Reads the records of the log file at `path` that lie in [from, end): `from` is a record
+// boundary (or below kWalHeaderBytes: the start, whose header is then checked) and `end` one too,
+// or UINT64_MAX for the end of the file. Calls record(payload, end of its frame) for each, in
+// order, and stops after the first record that brings the payloads read to max_bytes or more.
+// The range must hold whole, valid records (it was durable): a bad one is Internal naming the
+// file and offset. A missing file is NotFound. The file is only read.
+Status ReadWalRange(const std::string& path, uint64_t from, uint64_t end, uint64_t max_bytes,
+                    const std::function<void(std::string_view payload, uint64_t end)>& record);
+
 class Wal {
  public:
   // `file` holds a valid log of `size` bytes (0 for a new file: the header is written first).

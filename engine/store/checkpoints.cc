@@ -38,8 +38,11 @@ Status LocalStore::CheckpointLocked() {
     if (!wal.ok()) return wal.status();
     Status s = SyncDir(dir);
     if (!s.ok()) return s;
-    wal_ = std::move(*wal);
-    segment_ = next;
+    {
+      std::lock_guard end(log_end_mu_);
+      wal_ = std::move(*wal);
+      segment_ = next;
+    }
     for (const auto& c : all) state.push_back({c->config(), c->ExportImage()});
   }
   checkpoint_bytes_ = wal_->durable_bytes();
@@ -49,14 +52,22 @@ Status LocalStore::CheckpointLocked() {
   if (!s.ok()) return s;
 
   // Keep the previous checkpoint (or, after the first, the log from its start) and the log
-  // from it on, as the fallback should this one be lost; everything older goes.
+  // from it on, as the fallback should this one be lost; everything older goes, except the log
+  // that a holder still reads (HoldLog).
   const uint64_t keep_from = checkpoint_ == 0 ? 1 : checkpoint_;
   checkpoint_ = next;
   for (uint64_t n : ListCheckpoints(dir)) {
     if (n < keep_from) std::filesystem::remove(CheckpointPath(dir, n));
   }
+  uint64_t keep_log_from = keep_from;
+  {
+    std::lock_guard end(log_end_mu_);
+    for (const auto& [holder, from] : log_holds_) {
+      keep_log_from = std::min(keep_log_from, std::max<uint64_t>(from.segment, 1));
+    }
+  }
   for (uint64_t n : ListSegments(dir)) {
-    if (n < keep_from) std::filesystem::remove(SegmentPath(dir, n));
+    if (n < keep_log_from) std::filesystem::remove(SegmentPath(dir, n));
   }
   s = SyncDir(dir);
   if (!s.ok()) return s;
@@ -64,7 +75,7 @@ Status LocalStore::CheckpointLocked() {
   // after a crash names a file already gone). One left behind is deleted by the next checkpoint.
   for (const RestoreFile& file : ListRestoreFiles(dir)) {
     std::error_code ec;
-    if (file.segment < keep_from) std::filesystem::remove(dir + "/" + file.name, ec);
+    if (file.segment < keep_log_from) std::filesystem::remove(dir + "/" + file.name, ec);
   }
   return Status::Ok();
 }

@@ -242,6 +242,58 @@ StatusOr<std::unique_ptr<WalFile>> LocalStore::OpenSegment(const std::string& pa
   return options_.open_wal_file ? options_.open_wal_file(path) : OpenPosixWalFile(path);
 }
 
+LogPosition LocalStore::LogEnd() const {
+  std::lock_guard end(log_end_mu_);
+  if (!wal_) return {};
+  return {segment_, wal_->durable_bytes()};
+}
+
+StatusOr<LogRead> LocalStore::ReadLog(LogPosition from, uint64_t max_bytes) const {
+  if (!durable_) return Status::FailedPrecondition("an in-memory store keeps no log to read");
+  const LogPosition end = LogEnd();
+  if (from.segment == 0) {
+    const std::vector<uint64_t> segments = ListSegments(options_.data_dir);
+    from = {segments.empty() ? end.segment : segments.front(), 0};
+  }
+  if (end < from) {
+    return Status::InvalidArgument("log position " + std::to_string(from.segment) + ":" +
+                                   std::to_string(from.offset) + " is past the log's end");
+  }
+  LogRead read;
+  read.next = from;
+  uint64_t bytes = 0;
+  while (bytes < max_bytes && read.next < end) {
+    const bool last = read.next.segment == end.segment;
+    const uint64_t segment = read.next.segment;
+    Status s = ReadWalRange(SegmentPath(options_.data_dir, segment), read.next.offset,
+                            last ? end.offset : UINT64_MAX, max_bytes - bytes,
+                            [&](std::string_view record, uint64_t record_end) {
+                              read.records.push_back({std::string(record), {segment, record_end}});
+                              read.next = {segment, record_end};
+                              bytes += record.size();
+                            });
+    if (s.code() == StatusCode::kNotFound) {
+      return Status::FailedPrecondition("log segment " + std::to_string(segment) +
+                                        " is gone: " + s.message());
+    }
+    if (!s.ok()) return s;
+    // The header, read and checked if the read started before it, is behind us.
+    read.next.offset = std::max<uint64_t>(read.next.offset, kWalHeaderBytes);
+    if (last || bytes >= max_bytes) break;
+    read.next = {segment + 1, 0};  // that segment is read whole: it ended at a checkpoint
+  }
+  return read;
+}
+
+void LocalStore::HoldLog(const std::string& holder, std::optional<LogPosition> from) {
+  std::lock_guard end(log_end_mu_);
+  if (from) {
+    log_holds_[holder] = *from;
+  } else {
+    log_holds_.erase(holder);
+  }
+}
+
 StatusOr<std::optional<uint64_t>> LocalStore::MaxIntegerId(const std::string& collection) const {
   auto c = Find(collection);
   if (!c.ok()) return c.status();

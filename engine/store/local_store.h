@@ -123,6 +123,9 @@ class LocalStore : public VectorStore,
   Status Checkpoint() override;
   LatencyHistogram::Counts LogLatency() const override { return log_latency_.Read(); }
   StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const override;
+  LogPosition LogEnd() const override;
+  StatusOr<LogRead> ReadLog(LogPosition from, uint64_t max_bytes) const override;
+  void HoldLog(const std::string& holder, std::optional<LogPosition> from) override;
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
@@ -169,13 +172,17 @@ class LocalStore : public VectorStore,
   // naming its file after segment_ until its record is logged in that segment.
   std::mutex checkpoint_mu_;
   // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_ and every
-  // collection's write lock, which every reader of it (a writer logging) holds one of.
+  // collection's write lock, which every reader of it (a writer logging) holds one of, and
+  // log_end_mu_, which LogEnd and ReadLog hold.
   std::unique_ptr<Wal> wal_;
   uint64_t segment_ = 0;           // the log segment being appended to
   uint64_t checkpoint_ = 0;        // the newest durable checkpoint (0: none)
   uint64_t checkpoint_bytes_ = 0;  // segment size right after that checkpoint
   std::chrono::steady_clock::time_point checkpoint_time_ = std::chrono::steady_clock::now();
   WalRecovery recovery_;
+  // Guards log_holds_, and the replacement of wal_ and segment_ (see wal_).
+  mutable std::mutex log_end_mu_;
+  std::map<std::string, LogPosition> log_holds_;  // HoldLog's, by holder
   // Set when the log failed: every write fails until a restart, and collections say so.
   std::atomic<bool> read_only_{false};
   LatencyHistogram log_latency_;
