@@ -452,12 +452,13 @@ def main():
     watchdog.add_argument("--owner-start", type=int, required=True)
     watchdog.add_argument("--deadline", type=float, required=True)
     args = parser.parse_args()
-    if args.command == "start":
-        cli_start(args)
-    elif args.command == "stop":
-        cli_stop(args)
-    else:
+    if args.command == "watchdog":
         _watchdog(args.pgid, args.owner_pid, args.owner_start, args.deadline)
+        return
+    try:
+        cli_start(args) if args.command == "start" else cli_stop(args)
+    except RuntimeError as e:
+        sys.exit(f"chroma_server: {e}")
 
 
 if __name__ == "__main__":
