@@ -26,6 +26,10 @@ class VectorStore {
  public:
   virtual ~VectorStore() = default;
 
+  // Every check CreateCollection makes of `config` itself (the name, the dimension, the index
+  // parameters: what this store can hold), without looking at what exists and writing nothing.
+  virtual Status ValidateCreateCollection(const CallOptions& options,
+                                          const CollectionConfig& config) const = 0;
   // true if created; false if an identical collection already exists; AlreadyExists if one
   // exists with another configuration.
   virtual StatusOr<bool> CreateCollection(const CallOptions& options,
@@ -49,6 +53,10 @@ class VectorStore {
                                   const std::vector<PointId>& ids) = 0;
   virtual StatusOr<size_t> DeleteByFilter(const CallOptions& options, const std::string& collection,
                                           const Filter& filter) = 0;
+  // Every check SetPayload makes of `payload` itself (an object this store can hold), writing
+  // nothing. Errors name its fields from "payload".
+  virtual Status ValidateSetPayload(const CallOptions& options, const std::string& collection,
+                                    const Payload& payload) const = 0;
   // Returns how many of the ids existed (and were updated). `payload` must be an object.
   virtual StatusOr<size_t> SetPayload(const CallOptions& options, const std::string& collection,
                                       const std::vector<PointId>& ids, const Payload& payload,

@@ -71,6 +71,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false);
   // Upsert's checks of every point and of repeated ids, without the limit on their number.
   Status ValidatePoints(const std::vector<Point>& points) const;
+  // SetPayload's checks of its payload: an object, within the size limit.
+  Status ValidateSetPayload(const Payload& payload) const;
   StatusOr<size_t> Delete(const std::vector<PointId>& ids);
   StatusOr<size_t> DeleteByFilter(const Filter& filter);
   StatusOr<size_t> SetPayload(const std::vector<PointId>& ids, const Payload& payload,

@@ -20,6 +20,14 @@ Status Collection::ValidatePayloadSize(const Payload& payload, const std::string
   return Status::Ok();
 }
 
+Status Collection::ValidateSetPayload(const Payload& payload) const {
+  if (!payload.is_object()) {
+    return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
+                                   payload.type_name());
+  }
+  return ValidatePayloadSize(payload, "payload");
+}
+
 Status Collection::ValidatePoint(const Point& point, const std::string& field) const {
   if (const auto* s = std::get_if<std::string>(&point.id); s && s->size() > limits_.max_id_bytes) {
     return Status::InvalidArgument(field + ".id is " + std::to_string(s->size()) +

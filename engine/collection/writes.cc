@@ -66,12 +66,7 @@ StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
 StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const Payload& payload,
                                         PayloadMode mode) {
   Status s = ValidateIds(ids, "ids");
-  if (!s.ok()) return s;
-  if (!payload.is_object()) {
-    return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
-                                   payload.type_name());
-  }
-  s = ValidatePayloadSize(payload, "payload");
+  if (s.ok()) s = ValidateSetPayload(payload);
   if (!s.ok()) return s;
   std::lock_guard write(write_mu_);
   if (mode == PayloadMode::kMerge) {

@@ -146,6 +146,15 @@ StatusOr<std::shared_ptr<Collection>> LocalStore::FindFor(const CallOptions& opt
   return Find(name);
 }
 
+Status LocalStore::ValidateCreateCollection(const CallOptions& options,
+                                            const CollectionConfig& config) const {
+  Status in_time = CheckDeadline(options, "ValidateCreateCollection");
+  if (!in_time.ok()) return in_time;
+  auto validated = ValidateCollectionConfig(config, options_.limits);
+  if (!validated.ok()) return validated.status();
+  return CheckIndexTypeAvailable(validated->index.type);
+}
+
 StatusOr<bool> LocalStore::CreateCollection(const CallOptions& options,
                                             const CollectionConfig& requested) {
   Status in_time = CheckDeadline(options, "CreateCollection");
@@ -326,6 +335,13 @@ StatusOr<size_t> LocalStore::DeleteByFilter(const CallOptions& options,
   auto c = FindFor(options, "DeleteByFilter", collection);
   if (!c.ok()) return c.status();
   return (*c)->DeleteByFilter(filter);
+}
+
+Status LocalStore::ValidateSetPayload(const CallOptions& options, const std::string& collection,
+                                      const Payload& payload) const {
+  auto c = FindFor(options, "ValidateSetPayload", collection);
+  if (!c.ok()) return c.status();
+  return (*c)->ValidateSetPayload(payload);
 }
 
 StatusOr<size_t> LocalStore::SetPayload(const CallOptions& options, const std::string& collection,

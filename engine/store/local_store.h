@@ -81,6 +81,8 @@ class LocalStore : public VectorStore,
   // skipped (a torn tail, an unusable checkpoint), in `note`.
   const WalRecovery& recovery() const { return recovery_; }
 
+  Status ValidateCreateCollection(const CallOptions& options,
+                                  const CollectionConfig& config) const override;
   StatusOr<bool> CreateCollection(const CallOptions& options,
                                   const CollectionConfig& config) override;
   StatusOr<CollectionInfo> GetCollection(const CallOptions& options,
@@ -96,6 +98,8 @@ class LocalStore : public VectorStore,
                           const std::vector<PointId>& ids) override;
   StatusOr<size_t> DeleteByFilter(const CallOptions& options, const std::string& collection,
                                   const Filter& filter) override;
+  Status ValidateSetPayload(const CallOptions& options, const std::string& collection,
+                            const Payload& payload) const override;
   StatusOr<size_t> SetPayload(const CallOptions& options, const std::string& collection,
                               const std::vector<PointId>& ids, const Payload& payload,
                               PayloadMode mode) override;
