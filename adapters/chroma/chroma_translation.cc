@@ -1,0 +1,295 @@
+#include "adapters/chroma/chroma_translation.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+namespace vecmesh::adapters::chroma {
+namespace {
+
+using engine::Condition;
+using engine::Filter;
+using engine::Status;
+using engine::StatusOr;
+using json = nlohmann::json;
+
+constexpr std::string_view kEscape = "s:";
+constexpr std::string_view kChromaKeys = "chroma:";
+
+// Whether `s` is the decimal form an integer id is written as (no sign, no leading zero).
+bool IsIntegerForm(std::string_view s) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), value);
+  return error == std::errc() && end == s.data() + s.size();
+}
+
+Status Refuse(const std::string& what) {
+  return Status::InvalidArgument(what + ": Chroma cannot express it");
+}
+
+// What a canonical scalar of engine/filter.h stands for, as a where value; an integer is sent
+// as an integer, a non-integral number as a float.
+struct Scalar {
+  json value;
+  bool fractional = false;  // a number with a fraction (Chroma mishandles it against integers)
+};
+
+StatusOr<Scalar> FromCanonical(const std::string& canonical, const std::string& where) {
+  const std::string_view rest = std::string_view(canonical).substr(1);
+  switch (canonical.empty() ? '\0' : canonical[0]) {
+    case 's':
+      return Scalar{json(std::string(rest))};
+    case 'b':
+      return Scalar{json(rest == "1")};
+    case 'i': {
+      int64_t n = 0;
+      auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+      if (error != std::errc() || end != rest.data() + rest.size()) {
+        return Refuse(where + " (" + std::string(rest) +
+                      " is past Chroma's signed 64-bit integers)");
+      }
+      return Scalar{json(n)};
+    }
+    case 'f':
+      return Scalar{json(std::stod(std::string(rest))), true};
+  }
+  return Status::Internal(where + ": unknown canonical scalar '" + canonical + "'");
+}
+
+json Field(const std::string& key, const char* op, json value) {
+  return json{{key, json{{op, std::move(value)}}}};
+}
+
+json All(json parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  return json{{"$and", std::move(parts)}};
+}
+json Any(json parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  return json{{"$or", std::move(parts)}};
+}
+
+// key == v (negated: key != v, or no key). A fractional v is compared by Chroma with an integer
+// field after truncation: an integer field never equals it, which the extra bound says.
+json Equal(const std::string& key, const Scalar& v, bool negated) {
+  if (!v.fractional) return Field(key, negated ? "$ne" : "$eq", v.value);
+  const double f = v.value.get<double>();
+  const auto whole = static_cast<int64_t>(std::trunc(f));
+  if (!negated) {
+    // Any integer field passing $eq equals trunc(f); $ne trunc(f) then rules it out.
+    return json{{"$and", json::array({Field(key, "$eq", v.value), Field(key, "$ne", whole)})}};
+  }
+  // $ne f wrongly leaves out an integer field equal to trunc(f): let it back in.
+  return json{{"$or", json::array({Field(key, "$ne", v.value), Field(key, "$eq", whole)})}};
+}
+
+StatusOr<json> Match(const Condition& c, bool negated, const std::string& where) {
+  std::vector<Scalar> values;
+  bool same_type = true;
+  for (const std::string& canonical : c.values) {
+    auto v = FromCanonical(canonical, where);
+    if (!v.ok()) return v.status();
+    if (!values.empty() &&
+        (v->fractional || values[0].fractional || v->value.type() != values[0].value.type())) {
+      same_type = false;
+    }
+    values.push_back(std::move(*v));
+  }
+  if (c.kind == Condition::Kind::kMatchValue) return Equal(c.key, values.at(0), negated);
+  // match any: $in (negated: $nin), when Chroma takes the list as it is (one type, no fractions,
+  // not empty); else one comparison per value.
+  if (same_type && !values.empty() && !values[0].fractional) {
+    json list = json::array();
+    for (const Scalar& v : values) list.push_back(v.value);
+    return Field(c.key, negated ? "$nin" : "$in", std::move(list));
+  }
+  json parts = json::array();
+  for (const Scalar& v : values) parts.push_back(Equal(c.key, v, negated));
+  // An empty list: nothing matches any of it ($or of nothing), and everything is outside it.
+  return negated ? json{{"$and", std::move(parts)}} : json{{"$or", std::move(parts)}};
+}
+
+// One bound of a range. Chroma truncates a fractional bound toward zero before comparing it
+// with an integer field; a second, integral bound covers the integers the first one misjudges
+// (for x < b: the integers up to floor(b); for x > b: from ceil(b)).
+json Bound(const std::string& key, const char* op, double b) {
+  if (std::trunc(b) == b && std::fabs(b) < 9.2e18) {
+    return Field(key, op, static_cast<int64_t>(b));
+  }
+  const bool below = op[1] == 'l';  // "$lt", "$lte"
+  const json integers = below ? Field(key, "$lte", static_cast<int64_t>(std::floor(b)))
+                              : Field(key, "$gte", static_cast<int64_t>(std::ceil(b)));
+  return json{{"$or", json::array({Field(key, op, b), integers})}};
+}
+
+StatusOr<json> Translate(const Filter& filter, bool negated, const std::string& where);
+
+StatusOr<json> Translate(const Condition& c, bool negated, const std::string& where) {
+  if (c.kind != Condition::Kind::kNested && c.kind != Condition::Kind::kHasId &&
+      c.key.find('.') != std::string::npos) {
+    return Refuse(where + " (key '" + c.key +
+                  "' is a nested path; Chroma holds flat metadata only)");
+  }
+  switch (c.kind) {
+    case Condition::Kind::kMatchValue:
+    case Condition::Kind::kMatchAny:
+      return Match(c, negated, where);
+    case Condition::Kind::kMatchExcept:
+      return Refuse(where + ".match.except (Chroma's $nin also matches points without the key)");
+    case Condition::Kind::kRange: {
+      if (negated) {
+        return Refuse(where + ".range under must_not (Chroma cannot match points without the key)");
+      }
+      json parts = json::array();
+      if (c.range.gt) parts.push_back(Bound(c.key, "$gt", *c.range.gt));
+      if (c.range.gte) parts.push_back(Bound(c.key, "$gte", *c.range.gte));
+      if (c.range.lt) parts.push_back(Bound(c.key, "$lt", *c.range.lt));
+      if (c.range.lte) parts.push_back(Bound(c.key, "$lte", *c.range.lte));
+      return All(std::move(parts));
+    }
+    case Condition::Kind::kHasId:
+      return Refuse(where + ".has_id (Chroma's where cannot name ids)");
+    case Condition::Kind::kIsEmpty:
+      return Refuse(where + ".is_empty (Chroma cannot match points without the key)");
+    case Condition::Kind::kNested:
+      return Translate(*c.nested, negated, where);
+  }
+  return Status::Internal(where + ": unknown condition kind");
+}
+
+// The filter, or its negation (De Morgan: not(all of must, any of should, none of must_not) is
+// any of not-must, none of should, any of must_not).
+StatusOr<json> Translate(const Filter& filter, bool negated, const std::string& where) {
+  json parts = json::array();
+  auto add = [&](const std::vector<Condition>& conditions, const char* name, bool negate,
+                 json* into) -> Status {
+    for (size_t i = 0; i < conditions.size(); ++i) {
+      auto part =
+          Translate(conditions[i], negate, where + "." + name + "[" + std::to_string(i) + "]");
+      if (!part.ok()) return part.status();
+      into->push_back(std::move(*part));
+    }
+    return Status::Ok();
+  };
+  Status s = add(filter.must, "must", negated, &parts);
+  if (s.ok() && !filter.should.empty()) {
+    json should = json::array();
+    s = add(filter.should, "should", negated, &should);
+    if (s.ok()) parts.push_back(negated ? All(std::move(should)) : Any(std::move(should)));
+  }
+  if (s.ok()) s = add(filter.must_not, "must_not", !negated, &parts);
+  if (!s.ok()) return s;
+  if (parts.empty()) {
+    // Matches everything; negated, nothing.
+    return negated ? json{{"$or", json::array()}} : json{{"$and", json::array()}};
+  }
+  return negated ? Any(std::move(parts)) : All(std::move(parts));
+}
+
+}  // namespace
+
+std::string ToChromaId(const engine::PointId& id) {
+  if (const auto* n = std::get_if<uint64_t>(&id)) return std::to_string(*n);
+  const std::string& s = std::get<std::string>(id);
+  if (IsIntegerForm(s) || s.starts_with(kEscape)) return std::string(kEscape) + s;
+  return s;
+}
+
+engine::PointId FromChromaId(const std::string& id) {
+  if (id.starts_with(kEscape)) return id.substr(kEscape.size());
+  if (IsIntegerForm(id)) return static_cast<uint64_t>(std::stoull(id));
+  return id;
+}
+
+Status CheckPayload(const engine::Payload& payload, const std::string& field) {
+  if (payload.is_null()) return Status::Ok();
+  if (!payload.is_object()) {
+    return Status::InvalidArgument(field + " must be a JSON object, got " + payload.type_name());
+  }
+  for (const auto& [key, value] : payload.items()) {
+    const std::string name = field + "." + key;
+    if (key.starts_with(kChromaKeys)) {
+      return Status::InvalidArgument(name + ": keys starting with \"chroma:\" are Chroma's own");
+    }
+    if (value.is_object() || value.is_array() || value.is_null()) {
+      return Status::InvalidArgument(name + " is " + value.type_name() +
+                                     ": Chroma holds scalar metadata only (a string, a number "
+                                     "or a boolean)");
+    }
+    if (value.is_number_unsigned() &&
+        value.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
+      return Status::InvalidArgument(name + " is " + value.dump() +
+                                     ": Chroma holds integers up to 2^63 - 1");
+    }
+  }
+  return Status::Ok();
+}
+
+json ToMetadata(const engine::Payload& payload) {
+  if (payload.is_null() || payload.empty()) return nullptr;
+  json metadata = json::object();
+  for (const auto& [key, value] : payload.items()) {
+    // Chroma keeps integers as signed 64-bit ones (CheckPayload bounds them).
+    metadata[key] = value.is_number_unsigned() ? json(value.get<int64_t>()) : value;
+  }
+  return metadata;
+}
+
+engine::Payload FromMetadata(const json& metadata) {
+  if (!metadata.is_object()) return json::object();
+  return metadata;
+}
+
+StatusOr<std::optional<json>> ToWhere(const Filter& filter) {
+  auto where = Translate(filter, false, "filter");
+  if (!where.ok()) return where.status();
+  if (*where == json{{"$and", json::array()}}) return std::optional<json>();
+  return std::optional<json>(std::move(*where));
+}
+
+std::string ToSpace(engine::Metric metric) {
+  switch (metric) {
+    case engine::Metric::kL2:
+      return "l2";
+    case engine::Metric::kIp:
+      return "ip";
+    case engine::Metric::kCosine:
+      return "cosine";
+  }
+  return "l2";
+}
+
+std::optional<engine::Metric> FromSpace(const std::string& space) {
+  if (space == "l2") return engine::Metric::kL2;
+  if (space == "ip") return engine::Metric::kIp;
+  if (space == "cosine") return engine::Metric::kCosine;
+  return std::nullopt;
+}
+
+float ToScore(engine::Metric metric, double distance) {
+  switch (metric) {
+    case engine::Metric::kL2:
+      return static_cast<float>(std::sqrt(std::max(distance, 0.0)));
+    case engine::Metric::kIp:
+    case engine::Metric::kCosine:
+      return static_cast<float>(1.0 - distance);
+  }
+  return static_cast<float>(distance);
+}
+
+Status CheckCollectionName(const std::string& name) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  bool ok = name.size() >= 3 && name.size() <= 512 && alnum(name.front()) && alnum(name.back());
+  for (char c : name) ok = ok && (alnum(c) || c == '_' || c == '-' || c == '.');
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("name '" + name +
+                                 "' cannot be a Chroma collection: Chroma takes 3 to 512 "
+                                 "characters of [A-Za-z0-9._-], starting and ending with a "
+                                 "letter or a digit");
+}
+
+}  // namespace vecmesh::adapters::chroma
