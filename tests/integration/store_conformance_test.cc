@@ -31,6 +31,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,12 +73,12 @@ std::string Show(const StatusOr<T>& s) {
 #define CONF_CAT(a, b) CONF_CAT2(a, b)
 #define ASSERT_OK(expr)                                               \
   do {                                                                \
-    const auto& conf_result = (expr);                                 \
+    const auto conf_result = (expr);                                  \
     ASSERT_TRUE(conf_result.ok()) << #expr ": " << Show(conf_result); \
   } while (0)
 #define EXPECT_OK(expr)                                               \
   do {                                                                \
-    const auto& conf_result = (expr);                                 \
+    const auto conf_result = (expr);                                  \
     EXPECT_TRUE(conf_result.ok()) << #expr ": " << Show(conf_result); \
   } while (0)
 // ASSERT_OK_AND_ASSIGN(auto x, store().Count(...)): x is the value; the test stops on an error.
@@ -90,23 +91,35 @@ std::string Show(const StatusOr<T>& s) {
 PointId I(uint64_t v) { return PointId(v); }
 PointId S(std::string v) { return PointId(std::move(v)); }
 std::string Show(const PointId& id) { return engine::PointIdToString(id); }
+// prefix + i. (Not "p" + std::to_string(i): GCC 12 warns about it, wrongly, -Wrestrict.)
+std::string Numbered(std::string prefix, size_t i) { return prefix.append(std::to_string(i)); }
 
-void ExpectCode(const Status& s, StatusCode code, const std::vector<std::string>& fragments) {
+// The helpers below report failures at their caller's line (`where`).
+#define CONF_TRACE_CALLER(where) \
+  ::testing::ScopedTrace conf_trace((where).file_name(), int((where).line()), "called from here")
+
+void ExpectCode(const Status& s, StatusCode code, const std::vector<std::string>& fragments,
+                std::source_location where = std::source_location::current()) {
+  CONF_TRACE_CALLER(where);
   EXPECT_EQ(s.code(), code) << "expected " << engine::CodeName(code) << ", got " << s.ToString();
   for (const std::string& fragment : fragments) {
     EXPECT_NE(s.message().find(fragment), std::string::npos)
         << "message '" << s.message() << "' lacks '" << fragment << "'";
   }
 }
-void ExpectInvalid(const Status& s, const std::vector<std::string>& fragments) {
-  ExpectCode(s, StatusCode::kInvalidArgument, fragments);
+void ExpectInvalid(const Status& s, const std::vector<std::string>& fragments,
+                   std::source_location where = std::source_location::current()) {
+  ExpectCode(s, StatusCode::kInvalidArgument, fragments, where);
 }
-void ExpectNotFound(const Status& s, const std::string& name) {
-  ExpectCode(s, StatusCode::kNotFound, {name});
+void ExpectNotFound(const Status& s, const std::string& name,
+                    std::source_location where = std::source_location::current()) {
+  ExpectCode(s, StatusCode::kNotFound, {name}, where);
 }
 
 // The message names `name` quoted ('a', "a" or `a`): a bare "a" is in any message.
-void ExpectNamesQuoted(const Status& s, const std::string& name) {
+void ExpectNamesQuoted(const Status& s, const std::string& name,
+                       std::source_location where = std::source_location::current()) {
+  CONF_TRACE_CALLER(where);
   const std::string& m = s.message();
   bool found = false;
   for (const char* q : {"'", "\"", "`"}) found |= m.find(q + name + q) != std::string::npos;
@@ -115,13 +128,17 @@ void ExpectNamesQuoted(const Status& s, const std::string& name) {
 
 // Payloads compared by their serialization: nlohmann's == takes 1 and 1.0 as equal, and a round
 // trip must keep the kind (an integer stays an integer, 1.0 stays a float).
-void ExpectPayload(const std::optional<json>& got, const json& want, const std::string& what) {
+void ExpectPayload(const std::optional<json>& got, const json& want, const std::string& what,
+                   std::source_location where = std::source_location::current()) {
+  CONF_TRACE_CALLER(where);
   ASSERT_TRUE(got.has_value()) << what << ": no payload";
   EXPECT_EQ(got->dump(), want.dump()) << what;
 }
 
 void ExpectVectorNear(const std::optional<std::vector<float>>& got, const std::vector<float>& want,
-                      const std::string& what) {
+                      const std::string& what,
+                      std::source_location where = std::source_location::current()) {
+  CONF_TRACE_CALLER(where);
   ASSERT_TRUE(got.has_value()) << what << ": no vector";
   ASSERT_EQ(got->size(), want.size()) << what;
   for (size_t j = 0; j < want.size(); ++j)
@@ -205,7 +222,9 @@ constexpr double kScoreTolerance = 1e-4;
 constexpr double kTieMargin = 1e-3;
 
 void ExpectExactAnswer(const std::vector<ScoredPoint>& results, const Exact& exact,
-                       const std::string& what) {
+                       const std::string& what,
+                       std::source_location where = std::source_location::current()) {
+  CONF_TRACE_CALLER(where);
   EXPECT_EQ(Join(IntIds(results)), Join(exact.ids)) << what << ": ids";
   for (size_t j = 0; j < std::min(results.size(), exact.scores.size()); ++j) {
     EXPECT_NEAR(results[j].score, exact.scores[j], kScoreTolerance)
@@ -262,114 +281,145 @@ struct FilterCase {
 // key, or range under must_not): both stores must answer them exactly.
 const std::vector<FilterCase>& FilterCases() {
   using D = FilterData;
-  static const std::vector<FilterCase> cases = {
-      {"match_string", R"({"must": [{"key": "color", "match": {"value": "red"}}]})",
-       [](size_t i) { return D::IsColor(i, "red"); }},
-      {"match_unicode_string", R"({"must": [{"key": "tag", "match": {"value": "日本"}}]})",
-       [](size_t i) { return D::Tag(i) == "日本"; }},
-      {"match_negative_int", R"({"must": [{"key": "n", "match": {"value": -3}}]})",
-       [](size_t i) { return D::N(i) == -3; }},
-      {"match_bool_true", R"({"must": [{"key": "flag", "match": {"value": true}}]})",
-       [](size_t i) { return D::Flag(i); }},
-      {"match_bool_false", R"({"must": [{"key": "flag", "match": {"value": false}}]})",
-       [](size_t i) { return !D::Flag(i); }},
-      // filter.h: "an integral float payload value equals that integer".
-      {"match_int_on_integral_float", R"({"must": [{"key": "f", "match": {"value": 1}}]})",
-       [](size_t i) { return D::F(i) == 1.0; }},
-      {"match_int_on_mixed_field", R"({"must": [{"key": "m", "match": {"value": 2}}]})",
-       [](size_t i) { return D::M(i) == 2.0; }},
-      {"match_nothing", R"({"must": [{"key": "color", "match": {"value": "purple"}}]})",
-       [](size_t) { return false; }},
-      {"match_unknown_key", R"({"must": [{"key": "nope", "match": {"value": 1}}]})",
-       [](size_t) { return false; }},
-      {"match_any_string", R"({"must": [{"key": "color", "match": {"any": ["red", "blue"]}}]})",
-       [](size_t i) { return D::IsColor(i, "red") || D::IsColor(i, "blue"); }},
-      {"match_any_int", R"({"must": [{"key": "n", "match": {"any": [0, 1, -5]}}]})",
-       [](size_t i) { return D::N(i) == 0 || D::N(i) == 1 || D::N(i) == -5; }},
-      {"range_int_gt_2.5", R"({"must": [{"key": "n", "range": {"gt": 2.5}}]})",
-       [](size_t i) { return D::N(i) > 2.5; }},
-      {"range_int_gte_-2.5", R"({"must": [{"key": "n", "range": {"gte": -2.5}}]})",
-       [](size_t i) { return D::N(i) >= -2.5; }},
-      {"range_int_lt_-2.5", R"({"must": [{"key": "n", "range": {"lt": -2.5}}]})",
-       [](size_t i) { return D::N(i) < -2.5; }},
-      {"range_int_lte_2.5", R"({"must": [{"key": "n", "range": {"lte": 2.5}}]})",
-       [](size_t i) { return D::N(i) <= 2.5; }},
-      {"range_int_gt_-2.5_lt_2.5", R"({"must": [{"key": "n", "range": {"gt": -2.5, "lt": 2.5}}]})",
-       [](size_t i) { return D::N(i) > -2.5 && D::N(i) < 2.5; }},
-      {"range_int_gte_-0.5_lte_0.5",
-       R"({"must": [{"key": "n", "range": {"gte": -0.5, "lte": 0.5}}]})",
-       [](size_t i) { return D::N(i) == 0; }},
-      {"range_int_integral_bounds", R"({"must": [{"key": "n", "range": {"gt": -2, "lte": 3}}]})",
-       [](size_t i) { return D::N(i) > -2 && D::N(i) <= 3; }},
-      {"range_float_gt_-2.5", R"({"must": [{"key": "f", "range": {"gt": -2.5}}]})",
-       [](size_t i) { return D::F(i) > -2.5; }},
-      {"range_float_gte_-2.5_lte_2.5",
-       R"({"must": [{"key": "f", "range": {"gte": -2.5, "lte": 2.5}}]})",
-       [](size_t) { return true; }},
-      {"range_float_lt_2.5", R"({"must": [{"key": "f", "range": {"lt": 2.5}}]})",
-       [](size_t i) { return D::F(i) < 2.5; }},
-      {"range_float_lte_-2.5", R"({"must": [{"key": "f", "range": {"lte": -2.5}}]})",
-       [](size_t i) { return D::F(i) <= -2.5; }},
-      {"range_float_integral_bounds", R"({"must": [{"key": "f", "range": {"gt": -1, "lte": 1}}]})",
-       [](size_t i) { return D::F(i) > -1 && D::F(i) <= 1; }},
-      {"range_float_gte_0.3", R"({"must": [{"key": "f", "range": {"gte": 0.3}}]})",
-       [](size_t i) { return D::F(i) >= 0.3; }},
-      {"range_mixed_lt_1.5", R"({"must": [{"key": "m", "range": {"lt": 1.5}}]})",
-       [](size_t i) { return D::M(i) < 1.5; }},
-      {"range_mixed_gte_-0.5", R"({"must": [{"key": "m", "range": {"gte": -0.5}}]})",
-       [](size_t i) { return D::M(i) >= -0.5; }},
-      {"range_mixed_gt_2", R"({"must": [{"key": "m", "range": {"gt": 2}}]})",
-       [](size_t i) { return D::M(i) > 2; }},
-      {"must_two", R"({"must": [{"key": "color", "match": {"value": "red"}},
+  static const std::vector<FilterCase> cases = [] {
+    std::vector<FilterCase> cases = {
+        {"match_string", R"({"must": [{"key": "color", "match": {"value": "red"}}]})",
+         [](size_t i) { return D::IsColor(i, "red"); }},
+        {"match_unicode_string", R"({"must": [{"key": "tag", "match": {"value": "日本"}}]})",
+         [](size_t i) { return D::Tag(i) == "日本"; }},
+        {"match_negative_int", R"({"must": [{"key": "n", "match": {"value": -3}}]})",
+         [](size_t i) { return D::N(i) == -3; }},
+        {"match_bool_true", R"({"must": [{"key": "flag", "match": {"value": true}}]})",
+         [](size_t i) { return D::Flag(i); }},
+        {"match_bool_false", R"({"must": [{"key": "flag", "match": {"value": false}}]})",
+         [](size_t i) { return !D::Flag(i); }},
+        // filter.h: "an integral float payload value equals that integer".
+        {"match_int_on_integral_float", R"({"must": [{"key": "f", "match": {"value": 1}}]})",
+         [](size_t i) { return D::F(i) == 1.0; }},
+        {"match_int_on_mixed_field", R"({"must": [{"key": "m", "match": {"value": 2}}]})",
+         [](size_t i) { return D::M(i) == 2.0; }},
+        {"match_nothing", R"({"must": [{"key": "color", "match": {"value": "purple"}}]})",
+         [](size_t) { return false; }},
+        {"match_unknown_key", R"({"must": [{"key": "nope", "match": {"value": 1}}]})",
+         [](size_t) { return false; }},
+        {"match_any_string", R"({"must": [{"key": "color", "match": {"any": ["red", "blue"]}}]})",
+         [](size_t i) { return D::IsColor(i, "red") || D::IsColor(i, "blue"); }},
+        {"match_any_int", R"({"must": [{"key": "n", "match": {"any": [0, 1, -5]}}]})",
+         [](size_t i) { return D::N(i) == 0 || D::N(i) == 1 || D::N(i) == -5; }},
+        {"range_int_gt_-2.5_lt_2.5",
+         R"({"must": [{"key": "n", "range": {"gt": -2.5, "lt": 2.5}}]})",
+         [](size_t i) { return D::N(i) > -2.5 && D::N(i) < 2.5; }},
+        {"range_int_gte_-0.5_lte_0.5",
+         R"({"must": [{"key": "n", "range": {"gte": -0.5, "lte": 0.5}}]})",
+         [](size_t i) { return D::N(i) == 0; }},
+        {"range_int_integral_bounds", R"({"must": [{"key": "n", "range": {"gt": -2, "lte": 3}}]})",
+         [](size_t i) { return D::N(i) > -2 && D::N(i) <= 3; }},
+        {"range_float_gt_-2.5", R"({"must": [{"key": "f", "range": {"gt": -2.5}}]})",
+         [](size_t i) { return D::F(i) > -2.5; }},
+        {"range_float_gte_-2.5_lte_2.5",
+         R"({"must": [{"key": "f", "range": {"gte": -2.5, "lte": 2.5}}]})",
+         [](size_t) { return true; }},
+        {"range_float_lt_2.5", R"({"must": [{"key": "f", "range": {"lt": 2.5}}]})",
+         [](size_t i) { return D::F(i) < 2.5; }},
+        {"range_float_lte_-2.5", R"({"must": [{"key": "f", "range": {"lte": -2.5}}]})",
+         [](size_t i) { return D::F(i) <= -2.5; }},
+        {"range_float_integral_bounds",
+         R"({"must": [{"key": "f", "range": {"gt": -1, "lte": 1}}]})",
+         [](size_t i) { return D::F(i) > -1 && D::F(i) <= 1; }},
+        {"range_float_gte_0.3", R"({"must": [{"key": "f", "range": {"gte": 0.3}}]})",
+         [](size_t i) { return D::F(i) >= 0.3; }},
+        {"range_mixed_lt_1.5", R"({"must": [{"key": "m", "range": {"lt": 1.5}}]})",
+         [](size_t i) { return D::M(i) < 1.5; }},
+        {"range_mixed_gte_-0.5", R"({"must": [{"key": "m", "range": {"gte": -0.5}}]})",
+         [](size_t i) { return D::M(i) >= -0.5; }},
+        {"range_mixed_gt_2", R"({"must": [{"key": "m", "range": {"gt": 2}}]})",
+         [](size_t i) { return D::M(i) > 2; }},
+        {"must_two", R"({"must": [{"key": "color", "match": {"value": "red"}},
                                 {"key": "n", "range": {"gte": 0}}]})",
-       [](size_t i) { return D::IsColor(i, "red") && D::N(i) >= 0; }},
-      {"should_two", R"({"should": [{"key": "color", "match": {"value": "red"}},
+         [](size_t i) { return D::IsColor(i, "red") && D::N(i) >= 0; }},
+        {"should_two", R"({"should": [{"key": "color", "match": {"value": "red"}},
                                     {"key": "flag", "match": {"value": true}}]})",
-       [](size_t i) { return D::IsColor(i, "red") || D::Flag(i); }},
-      // must_not holds for points without the key.
-      {"must_not_match", R"({"must_not": [{"key": "color", "match": {"value": "green"}}]})",
-       [](size_t i) { return !D::IsColor(i, "green"); }},
-      {"must_not_any", R"({"must_not": [{"key": "color", "match": {"any": ["red", "green"]}}]})",
-       [](size_t i) { return !D::IsColor(i, "red") && !D::IsColor(i, "green"); }},
-      {"must_should_must_not",
-       R"({"must": [{"key": "n", "range": {"gte": -2.5}}],
+         [](size_t i) { return D::IsColor(i, "red") || D::Flag(i); }},
+        // must_not holds for points without the key.
+        {"must_not_match", R"({"must_not": [{"key": "color", "match": {"value": "green"}}]})",
+         [](size_t i) { return !D::IsColor(i, "green"); }},
+        {"must_not_any", R"({"must_not": [{"key": "color", "match": {"any": ["red", "green"]}}]})",
+         [](size_t i) { return !D::IsColor(i, "red") && !D::IsColor(i, "green"); }},
+        {"must_should_must_not",
+         R"({"must": [{"key": "n", "range": {"gte": -2.5}}],
            "should": [{"key": "color", "match": {"value": "red"}},
                       {"key": "flag", "match": {"value": true}}],
            "must_not": [{"key": "tag", "match": {"value": "日本"}}]})",
-       [](size_t i) {
-         return D::N(i) >= -2.5 && (D::IsColor(i, "red") || D::Flag(i)) && D::Tag(i) != "日本";
-       }},
-      {"nested_should_and_must_not",
-       R"({"must": [{"should": [{"key": "color", "match": {"value": "red"}},
+         [](size_t i) {
+           return D::N(i) >= -2.5 && (D::IsColor(i, "red") || D::Flag(i)) && D::Tag(i) != "日本";
+         }},
+        {"nested_should_and_must_not",
+         R"({"must": [{"should": [{"key": "color", "match": {"value": "red"}},
                                 {"key": "color", "match": {"value": "blue"}}]},
                     {"must_not": [{"key": "flag", "match": {"value": true}}]}]})",
-       [](size_t i) { return (D::IsColor(i, "red") || D::IsColor(i, "blue")) && !D::Flag(i); }},
-      {"must_not_nested_must",
-       R"({"must_not": [{"must": [{"key": "color", "match": {"value": "red"}},
+         [](size_t i) { return (D::IsColor(i, "red") || D::IsColor(i, "blue")) && !D::Flag(i); }},
+        {"must_not_nested_must",
+         R"({"must_not": [{"must": [{"key": "color", "match": {"value": "red"}},
                                   {"key": "flag", "match": {"value": true}}]}]})",
-       [](size_t i) { return !(D::IsColor(i, "red") && D::Flag(i)); }},
-      {"must_not_nested_should",
-       R"({"must_not": [{"should": [{"key": "color", "match": {"value": "red"}},
+         [](size_t i) { return !(D::IsColor(i, "red") && D::Flag(i)); }},
+        {"must_not_nested_should",
+         R"({"must_not": [{"should": [{"key": "color", "match": {"value": "red"}},
                                     {"key": "flag", "match": {"value": true}}]}]})",
-       [](size_t i) { return !(D::IsColor(i, "red") || D::Flag(i)); }},
-      {"should_ranges_with_must",
-       R"({"must": [{"key": "color", "match": {"any": ["red", "green"]}}],
+         [](size_t i) { return !(D::IsColor(i, "red") || D::Flag(i)); }},
+        {"should_ranges_with_must",
+         R"({"must": [{"key": "color", "match": {"any": ["red", "green"]}}],
            "should": [{"key": "n", "range": {"lt": -2.5}}, {"key": "f", "range": {"gt": 1.5}}]})",
-       [](size_t i) {
-         return (D::IsColor(i, "red") || D::IsColor(i, "green")) &&
-                (D::N(i) < -2.5 || D::F(i) > 1.5);
-       }},
-      {"nested_two_levels",
-       R"({"should": [{"must": [{"key": "m", "range": {"gte": 0.5, "lt": 2.5}},
+         [](size_t i) {
+           return (D::IsColor(i, "red") || D::IsColor(i, "green")) &&
+                  (D::N(i) < -2.5 || D::F(i) > 1.5);
+         }},
+        {"nested_two_levels",
+         R"({"should": [{"must": [{"key": "m", "range": {"gte": 0.5, "lt": 2.5}},
                                 {"should": [{"key": "tag", "match": {"value": "日本"}},
                                             {"key": "n", "match": {"any": [4, 5]}}]}]},
                       {"key": "f", "range": {"lte": -2.25}}]})",
-       [](size_t i) {
-         return (D::M(i) >= 0.5 && D::M(i) < 2.5 && (D::Tag(i) == "日本" || D::N(i) >= 4)) ||
-                D::F(i) <= -2.25;
-       }},
-      {"empty_filter", R"({})", [](size_t) { return true; }},
-  };
+         [](size_t i) {
+           return (D::M(i) >= 0.5 && D::M(i) < 2.5 && (D::Tag(i) == "日本" || D::N(i) >= 4)) ||
+                  D::F(i) <= -2.25;
+         }},
+        {"empty_filter", R"({})", [](size_t) { return true; }},
+        {"match_any_mixed_types", R"({"must": [{"key": "n", "match": {"any": [0, "red", true]}}]})",
+         [](size_t i) { return D::N(i) == 0; }},
+    };
+    // Every range operator with fractional bounds of both signs, on the integer field n, the
+    // float field f and the mixed field m (an integer in some points, a float in others).
+    struct Field {
+      const char* key;
+      double (*value)(size_t);
+    };
+    const Field fields[] = {{"n", [](size_t i) { return double(D::N(i)); }},
+                            {"f", [](size_t i) { return D::F(i); }},
+                            {"m", [](size_t i) { return D::M(i); }}};
+    const char* const ops[] = {"gt", "gte", "lt", "lte"};
+    for (const Field& field : fields) {
+      for (const char* op : ops) {
+        for (double bound : {-2.5, -0.5, 0.5, 2.5}) {
+          const std::string b = json(bound).dump();
+          const std::string kind = field.key == std::string("n")   ? "int"
+                                   : field.key == std::string("f") ? "float"
+                                                                   : "mixed";
+          const std::string o = op;
+          auto value = field.value;
+          cases.push_back({"range_" + kind + "_" + o + "_" + b,
+                           R"({"must": [{"key": ")" + std::string(field.key) + R"(", "range": {")" +
+                               o + R"(": )" + b + "}}]}",
+                           [value, o, bound](size_t i) {
+                             const double v = value(i);
+                             return o == "gt"    ? v > bound
+                                    : o == "gte" ? v >= bound
+                                    : o == "lt"  ? v < bound
+                                                 : v <= bound;
+                           }});
+        }
+      }
+    }
+    return cases;
+  }();
   return cases;
 }
 
@@ -755,7 +805,7 @@ void StoreConformanceTest::CheckSearch(Metric metric) {
       Create(std::string("search-") + std::string(engine::MetricName(metric)), kDim, metric);
   ASSERT_FALSE(name.empty());
   auto payload_of = [](size_t i) {
-    return json{{"i", i}, {"half", i % 2 == 0}, {"name", "p" + std::to_string(i)}};
+    return json{{"i", i}, {"half", i % 2 == 0}, {"name", Numbered("p", i)}};
   };
   std::vector<Point> points;
   for (size_t i = 0; i < kBase; ++i) points.push_back({I(i), Row(data, i), payload_of(i)});
@@ -1060,7 +1110,7 @@ TEST_P(StoreConformanceTest, ScrollVisitsEveryPointOnce) {
     points.push_back({I(i), {float(i), 1, 2, 3}, {{"even", i % 2 == 0}}});
   }
   for (int i = 0; i < 40; ++i) {
-    points.push_back({S("p" + std::to_string(i)), {1, float(i), 2, 3}, {{"even", i % 2 == 0}}});
+    points.push_back({S(Numbered("p", i)), {1, float(i), 2, 3}, {{"even", i % 2 == 0}}});
   }
   for (const Point& p : points) {
     all.insert(Show(p.id));
@@ -1097,6 +1147,103 @@ TEST_P(StoreConformanceTest, ScrollVisitsEveryPointOnce) {
   ASSERT_OK_AND_ASSIGN(ScrollPage page, store().Scroll({}, name, request));
   EXPECT_TRUE(page.points.empty());
   EXPECT_FALSE(page.next_cursor.has_value()) << "an empty scroll has no next page";
+}
+
+// types.h ScrollPage: "Points come in id order (integer ids ascending, then string ids in byte
+// order)", whatever order they were written in.
+TEST_P(StoreConformanceTest, ScrollComesInIdOrder) {
+  const std::string name = Create("scrollorder", 4, Metric::kL2);
+  ASSERT_FALSE(name.empty());
+  std::vector<PointId> ids;
+  for (uint64_t i = 0; i < 20; ++i) ids.push_back(I(i * 7919 % 1000));
+  for (const char* s : {"b", "a", "10", "9", "Z", "ü", "aa"}) ids.push_back(S(s));
+  std::mt19937 shuffle(5);
+  std::shuffle(ids.begin(), ids.end(), shuffle);
+  std::vector<Point> points;
+  for (const PointId& id : ids) points.push_back({id, {1, 2, 3, 4}, {}});
+  ASSERT_TRUE(Put(name, points));
+  std::vector<PointId> want = ids;
+  std::sort(want.begin(), want.end());  // variant order: every integer before every string
+  ScrollRequest request;
+  request.limit = 6;
+  std::vector<std::string> got, expected;
+  for (const Record& r : ScrollAll(name, request)) got.push_back(Show(r.id));
+  for (const PointId& id : want) expected.push_back(Show(id));
+  EXPECT_EQ(got, expected);
+}
+
+// types.h ScrollPage: "a scroll visits every point that exists throughout it exactly once,
+// whatever is written meanwhile". Between pages, a point already visited is deleted and another
+// one rewritten.
+TEST_P(StoreConformanceTest, ScrollVisitsEveryPointOnceWhileWritesGoOn) {
+  const std::string name = Create("scrollwrites", 4, Metric::kL2);
+  ASSERT_FALSE(name.empty());
+  std::vector<Point> points;
+  for (uint64_t i = 0; i < 70; ++i) points.push_back({I(i), {float(i), 0, 0, 1}, {{"i", i}}});
+  ASSERT_TRUE(Put(name, points));
+  std::set<std::string> deleted;
+  std::multiset<std::string> seen;
+  ScrollRequest request;
+  request.limit = 7;
+  for (int page = 0; page < 100; ++page) {
+    ASSERT_OK_AND_ASSIGN(ScrollPage got, store().Scroll({}, name, request));
+    for (const Record& r : got.points) seen.insert(Show(r.id));
+    if (got.points.size() >= 2) {
+      ASSERT_OK(store().Delete({}, name, {got.points.front().id}).status());
+      deleted.insert(Show(got.points.front().id));
+      const PointId& again = got.points.back().id;
+      ASSERT_TRUE(Put(name, {{again, {0, 0, 0, 2}, {{"rewritten", true}}}}));
+    }
+    if (!got.next_cursor) break;
+    request.cursor = got.next_cursor;
+  }
+  for (uint64_t i = 0; i < 70; ++i) {
+    const std::string id = Show(I(i));
+    if (deleted.count(id)) continue;  // visited, then deleted: it did not exist throughout
+    EXPECT_EQ(seen.count(id), 1u) << "point " << id << " exists throughout the scroll";
+  }
+}
+
+// VectorStore: "A call whose deadline has passed before it starts answers DeadlineExceeded,
+// naming the operation, and changes nothing."
+TEST_P(StoreConformanceTest, ExpiredDeadlineIsRefusedAndChangesNothing) {
+  const std::string name = Create("deadline", 4, Metric::kL2);
+  ASSERT_FALSE(name.empty());
+  ASSERT_TRUE(Put(name, {{I(1), {1, 1, 1, 1}, {{"keep", true}}}}));
+  const CallOptions expired = CallOptions::WithTimeout(-std::chrono::milliseconds(1));
+  ASSERT_TRUE(expired.Expired());
+  const std::vector<Point> points = {{I(2), {2, 2, 2, 2}, {}}};
+  const Filter keep = ParseFilter(R"({"must": [{"key": "keep", "match": {"value": true}}]})");
+  SearchRequest search;
+  search.vector = {1, 1, 1, 1};
+  auto refused = [](const Status& s, const std::string& operation,
+                    std::source_location where = std::source_location::current()) {
+    ExpectCode(s, StatusCode::kDeadlineExceeded, {operation}, where);
+  };
+  refused(store().ValidateCreateCollection(expired, Config(NewName("d2"), 4, Metric::kL2)),
+          "ValidateCreateCollection");
+  refused(store().CreateCollection(expired, Config(NewName("d3"), 4, Metric::kL2)).status(),
+          "CreateCollection");
+  refused(store().GetCollection(expired, name).status(), "GetCollection");
+  refused(store().ListCollections(expired).status(), "ListCollections");
+  refused(store().DropCollection(expired, name), "DropCollection");
+  refused(store().ValidateUpsert(expired, name, points), "ValidateUpsert");
+  refused(store().Upsert(expired, name, points).status(), "Upsert");
+  refused(store().Delete(expired, name, {I(1)}).status(), "Delete");
+  refused(store().DeleteByFilter(expired, name, keep).status(), "DeleteByFilter");
+  refused(store().ValidateSetPayload(expired, name, {{"keep", false}}), "ValidateSetPayload");
+  refused(
+      store().SetPayload(expired, name, {I(1)}, {{"keep", false}}, PayloadMode::kMerge).status(),
+      "SetPayload");
+  refused(store().Get(expired, name, {I(1)}, true, true).status(), "Get");
+  refused(store().Count(expired, name, nullptr).status(), "Count");
+  refused(store().Scroll(expired, name, ScrollRequest{}).status(), "Scroll");
+  refused(store().Search(expired, name, search).status(), "Search");
+  refused(store().SearchBatch(expired, name, {search}).status(), "SearchBatch");
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Record> got, store().Get({}, name, {I(1), I(2)}, true, true));
+  ASSERT_EQ(got.size(), 1u) << "the collection is there, with its one point";
+  ExpectPayload(got[0].payload, {{"keep", true}}, "unchanged");
 }
 
 // ---- what Chroma cannot hold or express: refused there, named; accepted locally --------------
@@ -1247,18 +1394,44 @@ TEST_P(StoreConformanceTest, BadPointsAreRefusedWhole) {
   const std::string name = Create("badpoints", 4, Metric::kL2);
   ASSERT_FALSE(name.empty());
   ASSERT_TRUE(Put(name, {{I(100), {1, 1, 1, 1}, {{"keep", true}}}}));
-  auto refused = [&](std::vector<Point> points, const std::vector<std::string>& names) {
+  auto refused = [&](const std::string& what, std::vector<Point> points,
+                     const std::vector<std::string>& names) {
+    SCOPED_TRACE(what);
     ExpectInvalid(store().ValidateUpsert({}, name, points), names);
+    std::vector<PointId> ids;
+    for (const Point& p : points) ids.push_back(p.id);
     ExpectInvalid(store().Upsert({}, name, std::move(points)).status(), names);
     EXPECT_EQ(CountOf(name), 1u) << "nothing is written";
+    // Remove what a store wrote all the same, so that the next case starts from one point (an
+    // id the store refuses to name is refused here too, and is not there).
+    for (const PointId& id : ids) (void)store().Delete({}, name, {id});
   };
-  refused({{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, 0, 1}, {}}}, {"points[1].vector"});
-  refused({{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, std::nanf(""), 1, 1}, {}}}, {"points[1].vector"});
-  refused({{I(1), {0, 0, 0, 1}, {}}, {I(1), {0, 0, 1, 1}, {}}}, {"points[1].id"});
-  refused({{I(1), {0, 0, 0, 1}, {}}, {S(std::string(300, 'x')), {0, 0, 1, 1}, {}}},
+  const float nan = std::nanf(""), inf = INFINITY;
+  refused("a vector of another dimension", {{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, 0, 1}, {}}},
+          {"points[1].vector"});
+  refused("a NaN", {{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, nan, 1, 1}, {}}}, {"points[1].vector"});
+  refused("an infinity", {{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, 1, 1, -inf}, {}}},
+          {"points[1].vector"});
+  refused("a repeated id", {{I(1), {0, 0, 0, 1}, {}}, {I(1), {0, 0, 1, 1}, {}}}, {"points[1].id"});
+  refused("an id of 300 bytes",
+          {{I(1), {0, 0, 0, 1}, {}}, {S(std::string(300, 'x')), {0, 0, 1, 1}, {}}},
           {"points[1].id"});
+  ASSERT_OK_AND_ASSIGN(std::vector<Record> got, store().Get({}, name, {I(100)}, true, true));
+  ASSERT_EQ(got.size(), 1u);
+  ExpectPayload(got[0].payload, {{"keep", true}}, "untouched");
+  ExpectVectorNear(got[0].vector, {1, 1, 1, 1}, "untouched");
+  // README "Collections and points": a cosine collection refuses a zero vector.
+  const std::string cosine = Create("badcosine", 4, Metric::kCosine);
+  ASSERT_FALSE(cosine.empty());
+  const std::vector<Point> zero = {{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, 0, 0, 0}, {}}};
+  ExpectInvalid(store().ValidateUpsert({}, cosine, zero), {"points[1].vector"});
+  ExpectInvalid(store().Upsert({}, cosine, zero).status(), {"points[1].vector"});
+  EXPECT_EQ(CountOf(cosine), 0u) << "nothing is written";
+
   SearchRequest search;
   search.vector = {1, 1, 1};
+  ExpectInvalid(store().Search({}, name, search).status(), {"vector"});
+  search.vector = {1, nan, 1, 1};
   ExpectInvalid(store().Search({}, name, search).status(), {"vector"});
   search.vector = {1, 1, 1, 1};
   search.k = 0;
