@@ -1,6 +1,7 @@
 // ChromaStore: the reads (get, count, scroll, search).
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "adapters/chroma/chroma_store.h"
 #include "adapters/chroma/chroma_translation.h"
@@ -136,12 +137,20 @@ StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
   Status s = CheckDeadline(options, "Scroll");
   if (!s.ok()) return s;
   if (request.limit < 1) return Status::InvalidArgument("limit must be at least 1");
-  // The cursor is the offset of the next page in Chroma's order (the order points were added).
-  size_t offset = 0;
+  // Pages come in id order (integers ascending, then strings by bytes), as the local store's:
+  // the cursor is the last id given ("i" + integer or "s" + string), so a scroll visits every
+  // point that exists throughout it exactly once, whatever is written meanwhile. Each page
+  // lists the matching ids (Chroma has no order of its own to page by).
+  std::optional<engine::PointId> after;
   if (request.cursor) {
     const std::string& c = *request.cursor;
-    auto [end, error] = std::from_chars(c.data(), c.data() + c.size(), offset);
-    if (c.empty() || error != std::errc() || end != c.data() + c.size()) {
+    uint64_t n = 0;
+    if (c.size() > 1 && c[0] == 's') {
+      after = c.substr(1);
+    } else if (auto [end, error] = std::from_chars(c.data() + 1, c.data() + c.size(), n);
+               c.size() > 1 && c[0] == 'i' && error == std::errc() && end == c.data() + c.size()) {
+      after = n;
+    } else {
       return Status::InvalidArgument("cursor '" + c + "' is not one this store gave");
     }
   }
@@ -153,16 +162,40 @@ StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
   }
   using Page = engine::ScrollPage;
   return WithRemote<Page>(options, collection, [&](const Remote& remote) -> StatusOr<Page> {
-    const auto limit = static_cast<size_t>(request.limit);
-    auto answer = GetRecords(options, remote, json(), where,
-                             Include(request.with_payload, request.with_vector), limit, offset);
-    if (!answer.ok()) return answer.status();
-    Page page;
-    const size_t n = (*answer)["ids"].size();
-    for (size_t i = 0; i < n; ++i) {
-      page.points.push_back(RecordAt(*answer, i, request.with_payload, request.with_vector));
+    auto matching = MatchingIds(options, remote, where);
+    if (!matching.ok()) return matching.status();
+    std::vector<engine::PointId> ids;
+    for (const std::string& id : *matching) {
+      engine::PointId point = chroma::FromChromaId(id);
+      if (!after || *after < point) ids.push_back(std::move(point));
     }
-    if (n == limit) page.next_cursor = std::to_string(offset + n);
+    std::sort(ids.begin(), ids.end());
+    const auto limit = static_cast<size_t>(request.limit);
+    const bool more = ids.size() > limit;
+    if (more) ids.resize(limit);
+    Page page;
+    if (!ids.empty()) {
+      std::vector<std::string> wanted;
+      for (const auto& id : ids) wanted.push_back(chroma::ToChromaId(id));
+      auto answer = GetRecords(options, remote, wanted, std::nullopt,
+                               Include(request.with_payload, request.with_vector), std::nullopt, 0);
+      if (!answer.ok()) return answer.status();
+      std::map<engine::PointId, engine::Record> found;
+      for (size_t i = 0; i < (*answer)["ids"].size(); ++i) {
+        engine::Record r = RecordAt(*answer, i, request.with_payload, request.with_vector);
+        found.emplace(r.id, std::move(r));
+      }
+      // A point deleted between the two calls is left out.
+      for (const auto& id : ids) {
+        if (auto it = found.find(id); it != found.end()) page.points.push_back(it->second);
+      }
+    }
+    if (more) {
+      const engine::PointId& last = ids.back();
+      page.next_cursor = std::holds_alternative<uint64_t>(last)
+                             ? "i" + std::to_string(std::get<uint64_t>(last))
+                             : "s" + std::get<std::string>(last);
+    }
     return page;
   });
 }
@@ -233,6 +266,12 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
     const engine::SearchRequest& r = requests[i];
     const std::string field = "searches[" + std::to_string(i) + "]";
     if (r.k < 1) return Status::InvalidArgument(field + ".k must be at least 1");
+    for (size_t j = 0; j < r.vector.size(); ++j) {
+      if (!std::isfinite(r.vector[j])) {
+        return Status::InvalidArgument(field + ".vector[" + std::to_string(j) +
+                                       "] is not a finite number");
+      }
+    }
     std::optional<json> where;
     if (r.filter) {
       auto translated = chroma::ToWhere(*r.filter);
@@ -250,6 +289,14 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
   using Results = std::vector<std::vector<engine::ScoredPoint>>;
   return WithRemote<Results>(options, collection, [&](const Remote& remote) -> StatusOr<Results> {
     Results out(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (remote.dimension && requests[i].vector.size() != *remote.dimension) {
+        return Status::InvalidArgument("searches[" + std::to_string(i) + "].vector has " +
+                                       std::to_string(requests[i].vector.size()) +
+                                       " values; collection '" + collection + "' has dimension " +
+                                       std::to_string(*remote.dimension));
+      }
+    }
     for (const auto& [key, members] : groups) {
       std::vector<const engine::SearchRequest*> group;
       for (size_t i : members) group.push_back(&requests[i]);

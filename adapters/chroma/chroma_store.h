@@ -37,6 +37,7 @@ struct ChromaOptions {
   std::string tenant = "default_tenant";
   std::string database = "default_database";
   HttpClientOptions http;
+  size_t max_id_bytes = 256;  // string ids, as API.md's limit
 };
 
 class ChromaStore : public engine::VectorStore {

@@ -112,16 +112,20 @@ StatusOr<json> Match(const Condition& c, bool negated, const std::string& where)
 }
 
 // One bound of a range. Chroma truncates a fractional bound toward zero before comparing it
-// with an integer field; a second, integral bound covers the integers the first one misjudges
-// (for x < b: the integers up to floor(b); for x > b: from ceil(b)).
-json Bound(const std::string& key, const char* op, double b) {
+// with an integer field, so a fractional b gets a second, integral bound that corrects the
+// integers (and holds for every float the first one lets through): x > b or x >= ceil(b);
+// x >= b and x > floor(b); x < b or x <= floor(b); x <= b and x < ceil(b).
+json Bound(const std::string& key, const std::string& op, double b) {
   if (std::trunc(b) == b && std::fabs(b) < 9.2e18) {
-    return Field(key, op, static_cast<int64_t>(b));
+    return Field(key, op.c_str(), static_cast<int64_t>(b));
   }
-  const bool below = op[1] == 'l';  // "$lt", "$lte"
-  const json integers = below ? Field(key, "$lte", static_cast<int64_t>(std::floor(b)))
-                              : Field(key, "$gte", static_cast<int64_t>(std::ceil(b)));
-  return json{{"$or", json::array({Field(key, op, b), integers})}};
+  const auto floor = static_cast<int64_t>(std::floor(b));
+  const auto ceil = static_cast<int64_t>(std::ceil(b));
+  const json first = Field(key, op.c_str(), b);
+  if (op == "$gt") return json{{"$or", json::array({first, Field(key, "$gte", ceil)})}};
+  if (op == "$gte") return json{{"$and", json::array({first, Field(key, "$gt", floor)})}};
+  if (op == "$lt") return json{{"$or", json::array({first, Field(key, "$lte", floor)})}};
+  return json{{"$and", json::array({first, Field(key, "$lt", ceil)})}};  // $lte
 }
 
 StatusOr<json> Translate(const Filter& filter, bool negated, const std::string& where);
