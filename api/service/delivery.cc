@@ -213,10 +213,13 @@ Status Deliverer::Scan() {
       if (!s.ok()) return s;
       bool& delivering = scan_delivering_[name];
       bool counts = delivering;
+      Track& t = tracks_[name];
       std::visit(Overloaded{
                      [&](const engine::CreateCollectionOp& create) {
                        delivering = Holds(create.config);
                        counts = delivering;
+                       // A failed collection made again is delivered from this create on.
+                       t.recreated = t.failed && delivering;
                      },
                      [&](const engine::DropCollectionOp&) { delivering = false; },
                      [&](const engine::RestoreOp&) {
@@ -227,13 +230,13 @@ Status Deliverer::Scan() {
                      [&](const auto&) {},
                  },
                  op);
-      Track& t = tracks_[name];
-      if (counts && !t.failed) {
+      if (counts && (!t.failed || t.recreated)) {
         t.pending.push_back({r.end, r.bytes.size()});
         pending_bytes_ += r.bytes.size();
       }
     }
     scan_ = read->next;
+    changed_.notify_all();
     if (pending_bytes_ > options_.max_pending_bytes) {
       const std::string reason =
           "too far behind: " + std::to_string(pending_bytes_) + " bytes of writes waited for " +
@@ -355,6 +358,7 @@ bool Deliverer::Apply(const std::vector<Record>& records) {
                      // A new collection of that name: a failure of the old one is forgotten.
                      t.delivering = Holds(create.config);
                      t.failed = false;
+                     t.recreated = false;
                      t.reason.clear();
                      deliver = t.delivering;
                      dirty_ = true;
@@ -388,7 +392,18 @@ bool Deliverer::Retry(const std::string& collection, const std::function<Status(
         std::min(options_.retry_max_ms, options_.retry_base_ms << std::min(attempt, 16));
     const auto wait = std::chrono::milliseconds(
         std::uniform_int_distribution<int>(options_.retry_base_ms / 2, std::max(cap, 1))(random));
-    wake_.wait_for(lock, wait, [&] { return stopping_; });
+    // While it waits, new writes are still counted (a write answer reports them pending).
+    const auto retry_at = std::chrono::steady_clock::now() + wait;
+    while (!stopping_ && std::chrono::steady_clock::now() < retry_at) {
+      notified_ = false;
+      lock.unlock();
+      (void)Scan();
+      lock.lock();
+      wake_.wait_until(
+          lock,
+          std::min(retry_at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)),
+          [&] { return stopping_ || notified_; });
+    }
     if (stopping_) return false;
   }
 }
@@ -487,7 +502,7 @@ DeliveryStatus Deliverer::StatusOf(const std::string& collection) const {
   std::lock_guard lock(mu_);
   DeliveryStatus status;
   auto it = tracks_.find(collection);
-  if (it != tracks_.end() && it->second.failed) {
+  if (it != tracks_.end() && it->second.failed && !it->second.recreated) {
     return {DeliveryState::kFailed, 0, it->second.reason};
   }
   status.pending = it == tracks_.end() ? 0 : it->second.pending.size();
@@ -508,11 +523,12 @@ DeliveryStatus Deliverer::WaitFor(const std::string& collection, LogPosition unt
     std::unique_lock lock(mu_);
     changed_.wait_until(lock, deadline, [&] {
       if (stopping_ || !(position_ < until)) return true;
+      // Until the scan has counted the writes up to `until`, nothing can be said.
+      if (scan_ < until || resync_.count(collection)) return false;
       auto it = tracks_.find(collection);
-      if (it == tracks_.end()) return !(scan_ < until) && !resync_.count(collection);
+      if (it == tracks_.end()) return true;
       const Track& t = it->second;
-      return t.failed || (!(scan_ < until) && !resync_.count(collection) &&
-                          (t.pending.empty() || until < t.pending.front().end));
+      return (t.failed && !t.recreated) || t.pending.empty() || until < t.pending.front().end;
     });
   }
   return StatusOf(collection);

@@ -112,6 +112,7 @@ class Deliverer {
   struct Track {
     bool delivering = false;  // the backend holds it (as of the delivery position)
     bool failed = false;
+    bool recreated = false;  // failed, and a new create of it is scanned but not yet delivered
     std::string reason;
     std::deque<Waiting> pending;  // in log order
   };
