@@ -224,8 +224,9 @@ class Backends(unittest.TestCase):
             print("\n".join(lines[-30:]), file=sys.stderr)
         if self.chroma is not None:
             try:
-                text = self.chroma.log_path.read_text(errors="replace").splitlines()
-                print("--- Chroma log (last 40 lines):\n" + "\n".join(text[-40:]), file=sys.stderr)
+                text = re.sub(r"\x1b\[[0-9;]*m", "", self.chroma.log_path.read_text(errors="replace"))
+                lines = [l for l in text.splitlines() if re.search(r"[A-Za-z]{3}", l)]  # not the banner's art
+                print("--- Chroma log (last 40 lines):\n" + "\n".join(lines[-40:]), file=sys.stderr)
             except OSError:
                 pass
 
