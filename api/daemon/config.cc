@@ -30,16 +30,14 @@ Status ParseNumber(const std::string& name, const std::string& text, T min, T ma
   try {
     size_t used = 0;
     const long long v = std::stoll(text, &used);
-    if (used != text.size() || v < static_cast<long long>(min) ||
-        v > static_cast<long long>(max)) {
+    if (used != text.size() || v < static_cast<long long>(min) || v > static_cast<long long>(max)) {
       throw std::out_of_range(name);
     }
     *out = static_cast<T>(v);
     return Status::Ok();
   } catch (const std::exception&) {
-    return Status::InvalidArgument("--" + name + " must be an integer in [" +
-                                   std::to_string(min) + ", " + std::to_string(max) + "], got '" +
-                                   text + "'");
+    return Status::InvalidArgument("--" + name + " must be an integer in [" + std::to_string(min) +
+                                   ", " + std::to_string(max) + "], got '" + text + "'");
   }
 }
 
@@ -67,16 +65,16 @@ Option Text(std::string name, std::string help, std::string DaemonConfig::*field
           }};
 }
 Option Flag(std::string name, std::string help, bool DaemonConfig::*field) {
-  return {name, std::move(help),
-          [field](const DaemonConfig& c) { return std::string(c.*field ? "true" : "false"); },
-          [name, field](DaemonConfig& c, const std::string& v) {
-            if (v != "true" && v != "false") {
-              return Status::InvalidArgument("--" + name + " must be true or false, got '" + v +
-                                             "'");
-            }
-            c.*field = v == "true";
-            return Status::Ok();
-          }};
+  return {
+      name, std::move(help),
+      [field](const DaemonConfig& c) { return std::string(c.*field ? "true" : "false"); },
+      [name, field](DaemonConfig& c, const std::string& v) {
+        if (v != "true" && v != "false") {
+          return Status::InvalidArgument("--" + name + " must be true or false, got '" + v + "'");
+        }
+        c.*field = v == "true";
+        return Status::Ok();
+      }};
 }
 
 const std::vector<Option>& Options() {
@@ -101,8 +99,7 @@ const std::vector<Option>& Options() {
       Text("tls-key-file", "PEM private key of --tls-cert-file", &DaemonConfig::tls_key_file),
       Number("max-body-bytes",
              "largest request body (REST: 413 beyond) or gRPC message (RESOURCE_EXHAUSTED)",
-             &DaemonConfig::max_body_bytes,
-             size_t{1024}, size_t{1} << 34),
+             &DaemonConfig::max_body_bytes, size_t{1024}, size_t{1} << 34),
       Number("max-upload-bytes", "largest snapshot upload", &DaemonConfig::max_upload_bytes,
              size_t{1024}, size_t{1} << 40),
       Number("io-threads", "REST I/O threads (they never search)", &DaemonConfig::io_threads, 1,
@@ -137,10 +134,37 @@ const std::vector<Option>& Options() {
            "true: one JSON line per request on the log (request id, route or RPC, status, "
            "latency, bytes); false: none",
            &DaemonConfig::access_log),
+      Text("chroma-url",
+           "Chroma server (http://HOST:PORT) for the backend chroma; empty: chroma is not "
+           "configured",
+           &DaemonConfig::chroma_url),
+      Text("chroma-tenant", "Chroma tenant", &DaemonConfig::chroma_tenant),
+      Text("chroma-database", "Chroma database", &DaemonConfig::chroma_database),
+      Number("backend-timeout-ms", "deadline of one call to a remote backend",
+             &DaemonConfig::backend_timeout_ms, 100, 600'000),
+      Number("backend-connect-timeout-ms", "deadline to connect to a remote backend",
+             &DaemonConfig::backend_connect_timeout_ms, 10, 60'000),
+      Number("backend-attempts",
+             "attempts of an idempotent call to a remote backend on transient failures "
+             "(refused, reset, 5xx, 429), with jittered backoff",
+             &DaemonConfig::backend_attempts, 1, 10),
+      Number("breaker-failures",
+             "consecutive failed calls that open a remote backend's circuit breaker (0: never)",
+             &DaemonConfig::breaker_failures, 0, 1000),
+      Number("breaker-cooldown-ms", "how long an open breaker refuses calls before one probe",
+             &DaemonConfig::breaker_cooldown_ms, 10, 600'000),
+      Number("delivery-wait-ms",
+             "how long a write to a collection with remote backends waits for them before "
+             "answering with each store's status",
+             &DaemonConfig::delivery_wait_ms, 0, 600'000),
+      Number("delivery-max-pending-bytes",
+             "writes kept for a remote backend that does not take them; past this its "
+             "collections are marked failed (too far behind)",
+             &DaemonConfig::delivery_max_pending_bytes, size_t{1} << 20, size_t{1} << 40),
       Limit("max-points-per-upsert", "points per upsert", &engine::Limits::max_points_per_upsert,
             size_t{1}, size_t{1'000'000}),
-      Limit("max-searches-per-batch", "searches per batch",
-            &engine::Limits::max_searches_per_batch, size_t{1}, size_t{100'000}),
+      Limit("max-searches-per-batch", "searches per batch", &engine::Limits::max_searches_per_batch,
+            size_t{1}, size_t{100'000}),
       Limit("max-k", "k per search", &engine::Limits::max_k, int64_t{1}, int64_t{1'000'000}),
       Limit("max-dimension", "vector dimension", &engine::Limits::max_dimension, uint32_t{1},
             uint32_t{1} << 20),
@@ -230,7 +254,8 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
         return s;
       };
       const std::string where = file + " line " + std::to_string(number);
-      if (eq == std::string::npos) return Status::InvalidArgument(where + " must be 'name = value'");
+      if (eq == std::string::npos)
+        return Status::InvalidArgument(where + " must be 'name = value'");
       const std::string name = trim(line.substr(0, eq));
       const Option* option = FindOption(name);
       if (!option) return Status::InvalidArgument(where + ": unknown option '" + name + "'");

@@ -36,6 +36,19 @@ struct DaemonConfig {
   bool truncate_corrupt_log = false;
   std::string legacy_index = "flat";
   bool access_log = true;  // one JSON line per request
+  // Chroma as a backend (API.md "Backends"): off while chroma_url is empty.
+  std::string chroma_url;
+  std::string chroma_tenant = "default_tenant";
+  std::string chroma_database = "default_database";
+  // Outbound calls to remote backends.
+  int backend_timeout_ms = 30'000;
+  int backend_connect_timeout_ms = 2'000;
+  int backend_attempts = 3;
+  int breaker_failures = 5;
+  int breaker_cooldown_ms = 5'000;
+  // Delivery of writes to remote backends.
+  int delivery_wait_ms = 1'000;
+  size_t delivery_max_pending_bytes = size_t{1} << 30;
   engine::Limits limits;
   // From VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated)
   // and api_keys_file.

@@ -4,6 +4,7 @@
 #include <future>
 #include <thread>
 
+#include "adapters/chroma/chroma_store.h"
 #include "api/grpc/grpc_server.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
@@ -45,8 +46,34 @@ ServiceOptions ServiceOptionsOf(const DaemonConfig& config) {
   ServiceOptions options;
   options.limits = config.limits;
   options.legacy_index.type = *engine::ParseIndexType(config.legacy_index);
+  options.delivery_wait = milliseconds(config.delivery_wait_ms);
   return options;
 }
+
+adapters::HttpClientOptions BackendHttpOptions(const DaemonConfig& config) {
+  adapters::HttpClientOptions http;
+  http.request_timeout_ms = config.backend_timeout_ms;
+  http.connect_timeout_ms = config.backend_connect_timeout_ms;
+  http.max_attempts = config.backend_attempts;
+  http.breaker_failures = config.breaker_failures;
+  http.breaker_cooldown_ms = config.breaker_cooldown_ms;
+  return http;
+}
+
+BackendCallStats CallStatsOf(const adapters::HttpClient::Stats& http) {
+  BackendCallStats calls;
+  calls.requests = http.requests;
+  calls.transport_errors = http.transport_errors;
+  calls.http_errors = http.http_errors;
+  calls.retries = http.retries;
+  calls.breaker_rejections = http.breaker_rejections;
+  calls.breaker = adapters::BreakerStateName(http.breaker);
+  calls.latency = http.latency;
+  return calls;
+}
+
+// A probe of /health/deep waits this long at most.
+constexpr milliseconds kProbeTimeout = seconds(2);
 
 }  // namespace
 
@@ -68,6 +95,7 @@ struct Daemon::State {
   std::unique_ptr<RestServer> rest;
   std::unique_ptr<GrpcServer> grpc;
   std::shared_ptr<engine::LocalStore> store;
+  std::vector<std::shared_ptr<Deliverer>> deliverers;
   std::shared_ptr<JobQueue> jobs;
 };
 
@@ -120,15 +148,55 @@ std::vector<Daemon::Part> Daemon::Parts() {
       {"router",
        [&s] {
          // The local store is the catalog (and the system of record); the remote stores join
-         // here as they are configured.
-         auto router = std::make_shared<const StoreRouter>(
-             std::map<std::string, std::shared_ptr<engine::VectorStore>>{
-                 {std::string(kLocalBackend), s.store}},
-             std::string(kLocalBackend));
-         s.service.Attach(std::move(router), s.store);
+         // here as they are configured, each with a deliverer of the writes.
+         std::map<std::string, std::shared_ptr<engine::VectorStore>> stores = {
+             {std::string(kLocalBackend), s.store}};
+         std::map<std::string, RemoteBackend> remotes;
+         if (!s.config.chroma_url.empty()) {
+           adapters::ChromaOptions chroma_options;
+           chroma_options.url = s.config.chroma_url;
+           chroma_options.tenant = s.config.chroma_tenant;
+           chroma_options.database = s.config.chroma_database;
+           chroma_options.http = BackendHttpOptions(s.config);
+           auto created = adapters::ChromaStore::Create(chroma_options);
+           if (!created.ok()) return created.status().WithContext("--chroma-url");
+           std::shared_ptr<adapters::ChromaStore> chroma = std::move(*created);
+           stores["chroma"] = chroma;
+           remotes["chroma"] = {
+               nullptr,
+               [chroma] {
+                 return chroma->Heartbeat(engine::CallOptions::WithTimeout(kProbeTimeout));
+               },
+               [chroma] { return CallStatsOf(chroma->http_stats()); }};
+         }
+         for (auto& [name, remote] : remotes) {
+           DeliveryOptions options;
+           options.state_dir = s.config.data_dir + "/delivery";
+           options.max_pending_bytes = s.config.delivery_max_pending_bytes;
+           options.call_timeout_ms = s.config.backend_timeout_ms;
+           options.logger = [](std::string_view level, std::string_view message,
+                               const nlohmann::json& fields) {
+             Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+           };
+           remote.deliverer =
+               std::make_shared<Deliverer>(name, stores[name], s.store, s.store, options);
+           Status started = remote.deliverer->Start();
+           if (!started.ok()) return started.WithContext("delivery to " + name);
+           s.deliverers.push_back(remote.deliverer);
+           Log("info", "backend configured",
+               {{"backend", name}, {"pending", remote.deliverer->stats().pending}});
+         }
+         auto router =
+             std::make_shared<const StoreRouter>(std::move(stores), std::string(kLocalBackend));
+         s.service.Attach(std::move(router), s.store, std::move(remotes));
          return Status::Ok();
        },
-       [&s] { s.service.Detach(); }, kRouterStopBound},
+       [&s] {
+         s.service.Detach();
+         for (auto& deliverer : s.deliverers) deliverer->Stop();  // its position is persisted
+         s.deliverers.clear();
+       },
+       kRouterStopBound + milliseconds(s.config.backend_timeout_ms)},
       {"job runner",
        [&s] {
          Service& service = s.service;
@@ -203,7 +271,8 @@ Status Daemon::Start() {
       started = parts_[started_].start();
     } catch (const std::exception& e) {
       started = Status::Internal("starting the " + parts_[started_].name + " failed: " + e.what());
-      Log("error", "cannot start", {{"part", parts_[started_].name}, {"error", started.ToString()}});
+      Log("error", "cannot start",
+          {{"part", parts_[started_].name}, {"error", started.ToString()}});
     }
     if (!started.ok()) {
       CloseListeners(milliseconds(0));
@@ -224,8 +293,9 @@ void Daemon::StopWithin(const Part& part) {
   std::future<void> done = task.get_future();
   std::thread stopper(std::move(task));
   if (done.wait_for(part.stop_bound) == std::future_status::timeout) {
-    Log("error", "a part did not stop within its bound; exiting now (the log holds every "
-                 "acknowledged write)",
+    Log("error",
+        "a part did not stop within its bound; exiting now (the log holds every "
+        "acknowledged write)",
         {{"part", part.name}, {"bound_s", std::chrono::duration<double>(part.stop_bound).count()}});
     std::_Exit(1);
   }
@@ -244,8 +314,8 @@ void Daemon::CloseListeners(milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   if (s.rest) s.rest->Stop(grace);
   if (s.grpc) {
-    s.grpc->Stop(std::chrono::duration_cast<milliseconds>(
-        std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))));
+    s.grpc->Stop(std::chrono::duration_cast<milliseconds>(std::max(
+        deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))));
   }
   // Past the grace period: what is still queued is answered UNAVAILABLE at once, not run.
   s.service.StopServing();

@@ -99,8 +99,7 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
       const std::string_view code = engine::CodeName(s.code());
       metrics_.Record("grpc", OperationName(op), code, seconds);
       const grpc::Status answer = ToGrpc(s);
-      const std::string request_id =
-          RequestIdOf(MetadataOf(context, "x-request-id").value_or(""));
+      const std::string request_id = RequestIdOf(MetadataOf(context, "x-request-id").value_or(""));
       context->AddInitialMetadata("x-request-id", request_id);
       if (access_log_.enabled()) {
         access_log_.Write({"grpc", request_id, OperationName(op),
@@ -141,11 +140,13 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
                                              const v1::CreateCollectionRequest* r,
                                              v1::CreateCollectionResponse* out) override {
     return Run(c, Operation::kCreateCollection, r, out, [this, r, out]() -> Status {
-      auto created = service_.CreateCollection(proto::Decode(*r));
+      StoreStates stores;
+      auto created = service_.CreateCollection(proto::Decode(*r), &stores);
       if (!created.ok()) return created.status();
       auto view = service_.GetCollection(r->name());
       if (!view.ok()) return view.status();
       out->set_created(*created);
+      proto::Encode(stores, out->mutable_stores());
       proto::Encode(*view, out->mutable_collection());
       return Status::Ok();
     });
@@ -174,8 +175,10 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
                                              const v1::DeleteCollectionRequest* r,
                                              v1::DeleteCollectionResponse* out) override {
     return Run(c, Operation::kDeleteCollection, r, out, [this, r, out]() -> Status {
-      Status s = service_.DeleteCollection(r->name());
+      StoreStates stores;
+      Status s = service_.DeleteCollection(r->name(), &stores);
       out->set_deleted(s.ok());
+      proto::Encode(stores, out->mutable_stores());
       return s;
     });
   }
@@ -184,14 +187,15 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     return Run(c, Operation::kUpsert, r, out, [this, r, out]() -> Status {
       auto points = proto::DecodePoints(r->points());
       if (!points.ok()) return points.status();
-      auto n = service_.Upsert(r->collection(), std::move(*points));
+      StoreStates stores;
+      auto n = service_.Upsert(r->collection(), std::move(*points), &stores);
       if (!n.ok()) return n.status();
       out->set_upserted(*n);
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }
-  grpc::ServerUnaryReactor* GetPoints(grpc::CallbackServerContext* c,
-                                      const v1::GetPointsRequest* r,
+  grpc::ServerUnaryReactor* GetPoints(grpc::CallbackServerContext* c, const v1::GetPointsRequest* r,
                                       v1::GetPointsResponse* out) override {
     return Run(c, Operation::kGetPoints, r, out, [this, r, out]() -> Status {
       auto ids = proto::DecodeIds(r->ids(), "ids");
@@ -210,9 +214,11 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     return Run(c, Operation::kDeletePoints, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r, limits());
       if (!request.ok()) return request.status();
-      auto n = service_.DeletePoints(r->collection(), *request);
+      StoreStates stores;
+      auto n = service_.DeletePoints(r->collection(), *request, &stores);
       if (!n.ok()) return n.status();
       out->set_deleted(*n);
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }
@@ -222,9 +228,11 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     return Run(c, Operation::kUpdatePayload, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r);
       if (!request.ok()) return request.status();
-      auto n = service_.UpdatePayload(r->collection(), *request);
+      StoreStates stores;
+      auto n = service_.UpdatePayload(r->collection(), *request, &stores);
       if (!n.ok()) return n.status();
       out->set_updated(*n);
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }

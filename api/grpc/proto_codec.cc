@@ -103,7 +103,8 @@ StatusOr<json> StructToJson(const google::protobuf::Struct& s, const std::string
 }
 
 void JsonToStruct(const json& object, google::protobuf::Struct* out) {
-  for (const auto& [key, value] : object.items()) JsonToValue(value, &(*out->mutable_fields())[key]);
+  for (const auto& [key, value] : object.items())
+    JsonToValue(value, &(*out->mutable_fields())[key]);
 }
 
 CreateCollectionRequest Decode(const v1::CreateCollectionRequest& r) {
@@ -243,7 +244,8 @@ void Encode(const CollectionView& view, v1::CollectionInfo* out) {
   v1::IndexConfig* i = out->mutable_index();
   i->set_type(index["type"].get<std::string>());
   if (index.contains("m")) i->set_m(index["m"].get<int>());
-  if (index.contains("ef_construction")) i->set_ef_construction(index["ef_construction"].get<int>());
+  if (index.contains("ef_construction"))
+    i->set_ef_construction(index["ef_construction"].get<int>());
   if (index.contains("ef_search")) i->set_ef_search(index["ef_search"].get<int>());
   if (index.contains("nlist")) i->set_nlist(index["nlist"].get<int>());
   if (index.contains("nprobe")) i->set_nprobe(index["nprobe"].get<int>());
@@ -252,6 +254,16 @@ void Encode(const CollectionView& view, v1::CollectionInfo* out) {
   out->set_points(info.points);
   out->set_indexed_points(info.indexed_points);
   out->set_status(info.status);
+  Encode(view.stores, out->mutable_stores());
+}
+
+void Encode(const StoreStates& states, google::protobuf::Map<std::string, v1::StoreState>* out) {
+  for (const StoreState& s : states) {
+    v1::StoreState& state = (*out)[s.store];
+    state.set_status(std::string(DeliveryStateName(s.status.state)));
+    state.set_pending(s.status.pending);
+    state.set_message(s.status.message);
+  }
 }
 
 void Encode(const engine::PointId& id, v1::PointId* out) {
@@ -279,11 +291,9 @@ void Encode(const SearchAnswer& answer, v1::SearchResponse* out) {
   for (const auto& s : answer.stores) {
     v1::StoreReport& report = (*out->mutable_stores())[s.store];
     report.set_status(s.status.ok() ? "ok" : "error");
-    if (s.status.ok()) {
-      report.set_took_ms(s.took_ms);
-    } else {
-      report.set_message(s.status.ToString());
-    }
+    report.set_took_ms(s.took_ms);
+    report.set_pending(s.pending);
+    if (!s.status.ok()) report.set_message(s.status.ToString());
   }
 }
 

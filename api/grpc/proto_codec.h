@@ -27,7 +27,8 @@ StatusOr<std::optional<engine::Filter>> DecodeFilter(bool present,
                                                      const google::protobuf::Struct& filter,
                                                      const engine::Limits& limits,
                                                      const std::string& field);
-StatusOr<DeletePointsRequest> Decode(const v1::DeletePointsRequest& r, const engine::Limits& limits);
+StatusOr<DeletePointsRequest> Decode(const v1::DeletePointsRequest& r,
+                                     const engine::Limits& limits);
 StatusOr<UpdatePayloadRequest> Decode(const v1::UpdatePayloadRequest& r);
 StatusOr<engine::ScrollRequest> Decode(const v1::ScrollRequest& r, const engine::Limits& limits);
 // `field`: "" for a single search, "searches[i]" inside a batch.
@@ -35,6 +36,7 @@ StatusOr<Search> Decode(const v1::SearchRequest& r, const engine::Limits& limits
                         const std::string& field);
 
 void Encode(const CollectionView& view, v1::CollectionInfo* out);
+void Encode(const StoreStates& states, google::protobuf::Map<std::string, v1::StoreState>* out);
 void Encode(const engine::PointId& id, v1::PointId* out);
 void Encode(const engine::Record& record, v1::Record* out);
 void Encode(const SearchAnswer& answer, v1::SearchResponse* out);

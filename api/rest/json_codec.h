@@ -21,8 +21,7 @@ using nlohmann::json;
 // not an object. An empty body is an empty object.
 StatusOr<json> ParseBody(std::string_view body);
 
-StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name,
-                                                         const json& body);
+StatusOr<CreateCollectionRequest> DecodeCreateCollection(const std::string& name, const json& body);
 StatusOr<std::vector<engine::Point>> DecodePoints(const json& body);
 StatusOr<GetPointsRequest> DecodeGetPoints(const json& body);
 StatusOr<DeletePointsRequest> DecodeDeletePoints(const json& body, const engine::Limits& limits);
@@ -49,6 +48,8 @@ json EncodeId(const engine::PointId& id);
 json EncodeCollection(const CollectionView& view);
 json EncodeRecord(const engine::Record& record);
 json EncodeScoredPoint(const engine::ScoredPoint& point);
+// {"STORE": {"status": "ok|pending|failed|unavailable", "pending": n, "message"?: "..."}}
+json EncodeStoreStates(const StoreStates& states);
 json EncodeSearchAnswer(const SearchAnswer& answer);  // {"results": [...], "stores"?: {...}}
 json EncodeJob(const Job& job);
 json EncodeError(const engine::Status& status);  // {"error": {"code", "message"}}

@@ -10,16 +10,28 @@ json EncodeId(const PointId& id) {
   return std::get<std::string>(id);
 }
 
+json EncodeStoreStates(const StoreStates& states) {
+  json out = json::object();
+  for (const StoreState& s : states) {
+    json one = {{"status", DeliveryStateName(s.status.state)}, {"pending", s.status.pending}};
+    if (!s.status.message.empty()) one["message"] = s.status.message;
+    out[s.store] = std::move(one);
+  }
+  return out;
+}
+
 json EncodeCollection(const CollectionView& view) {
   const auto& info = view.info;
-  return {{"name", info.config.name},
-          {"dimension", info.config.dimension},
-          {"metric", engine::MetricName(info.config.metric)},
-          {"index", engine::IndexConfigToJson(info.config.index)},
-          {"backends", view.info.config.backends},
-          {"points", info.points},
-          {"indexed_points", info.indexed_points},
-          {"status", info.status}};
+  json out = {{"name", info.config.name},
+              {"dimension", info.config.dimension},
+              {"metric", engine::MetricName(info.config.metric)},
+              {"index", engine::IndexConfigToJson(info.config.index)},
+              {"backends", view.info.config.backends},
+              {"points", info.points},
+              {"indexed_points", info.indexed_points},
+              {"status", info.status}};
+  if (!view.stores.empty()) out["stores"] = EncodeStoreStates(view.stores);
+  return out;
 }
 
 json EncodeRecord(const engine::Record& record) {
@@ -44,9 +56,12 @@ json EncodeSearchAnswer(const SearchAnswer& answer) {
     json stores = json::object();
     for (const auto& s : answer.stores) {
       if (s.status.ok()) {
-        stores[s.store] = {{"status", "ok"}, {"took_ms", s.took_ms}};
+        stores[s.store] = {{"status", "ok"}, {"took_ms", s.took_ms}, {"pending", s.pending}};
       } else {
-        stores[s.store] = {{"status", "error"}, {"message", s.status.ToString()}};
+        stores[s.store] = {{"status", "error"},
+                           {"message", s.status.ToString()},
+                           {"took_ms", s.took_ms},
+                           {"pending", s.pending}};
       }
     }
     out["stores"] = std::move(stores);

@@ -9,6 +9,12 @@
 namespace vecmesh::api {
 namespace {
 
+// A write's answer, with "stores" when the collection has a remote backend.
+json WithStores(json answer, const StoreStates& stores) {
+  if (!stores.empty()) answer["stores"] = EncodeStoreStates(stores);
+  return answer;
+}
+
 // Strings that are not UTF-8 (a request path can hold any byte) are written with U+FFFD rather
 // than making dump() throw.
 HttpResponse Json(int status, const json& body) {
@@ -107,11 +113,14 @@ void RestApi::BuildRoutes() {
       with_json([&svc, error](const json& body, const PathParams& p) {
         auto request = DecodeCreateCollection(p[0], body);
         if (!request.ok()) return error(request.status());
-        auto created = svc.CreateCollection(*request);
+        StoreStates stores;
+        auto created = svc.CreateCollection(*request, &stores);
         if (!created.ok()) return error(created.status());
         auto view = svc.GetCollection(p[0]);
         if (!view.ok()) return error(view.status());
-        return Json(*created ? 201 : 200, EncodeCollection(*view));
+        json out = EncodeCollection(*view);
+        if (!stores.empty()) out["stores"] = EncodeStoreStates(stores);
+        return Json(*created ? 201 : 200, std::move(out));
       }));
   add("GET", "/v1/collections", Operation::kListCollections,
       [&svc, error](const HttpRequest&, const PathParams&) {
@@ -129,9 +138,10 @@ void RestApi::BuildRoutes() {
       });
   add("DELETE", "/v1/collections/{name}", Operation::kDeleteCollection,
       [&svc, error](const HttpRequest&, const PathParams& p) {
-        engine::Status s = svc.DeleteCollection(p[0]);
+        StoreStates stores;
+        engine::Status s = svc.DeleteCollection(p[0], &stores);
         if (!s.ok()) return error(s);
-        return Json(200, {{"deleted", true}});
+        return Json(200, WithStores({{"deleted", true}}, stores));
       });
 
   // ---- points
@@ -139,9 +149,10 @@ void RestApi::BuildRoutes() {
       with_json([&svc, error](const json& body, const PathParams& p) {
         auto points = DecodePoints(body);
         if (!points.ok()) return error(points.status());
-        auto n = svc.Upsert(p[0], std::move(*points));
+        StoreStates stores;
+        auto n = svc.Upsert(p[0], std::move(*points), &stores);
         if (!n.ok()) return error(n.status());
-        return Json(200, {{"upserted", *n}});
+        return Json(200, WithStores({{"upserted", *n}}, stores));
       }));
   add("POST", "/v1/collections/{name}/points/get", Operation::kGetPoints,
       with_json([&svc, error](const json& body, const PathParams& p) {
@@ -157,17 +168,19 @@ void RestApi::BuildRoutes() {
       with_json([&svc, &limits, error](const json& body, const PathParams& p) {
         auto request = DecodeDeletePoints(body, limits);
         if (!request.ok()) return error(request.status());
-        auto n = svc.DeletePoints(p[0], *request);
+        StoreStates stores;
+        auto n = svc.DeletePoints(p[0], *request, &stores);
         if (!n.ok()) return error(n.status());
-        return Json(200, {{"deleted", *n}});
+        return Json(200, WithStores({{"deleted", *n}}, stores));
       }));
   add("POST", "/v1/collections/{name}/points/payload", Operation::kUpdatePayload,
       with_json([&svc, error](const json& body, const PathParams& p) {
         auto request = DecodeUpdatePayload(body);
         if (!request.ok()) return error(request.status());
-        auto n = svc.UpdatePayload(p[0], *request);
+        StoreStates stores;
+        auto n = svc.UpdatePayload(p[0], *request, &stores);
         if (!n.ok()) return error(n.status());
-        return Json(200, {{"updated", *n}});
+        return Json(200, WithStores({{"updated", *n}}, stores));
       }));
   add("POST", "/v1/collections/{name}/points/count", Operation::kCount,
       with_json([&svc, &limits, error](const json& body, const PathParams& p) {
@@ -305,8 +318,9 @@ void RestApi::BuildRoutes() {
     return Json(state == "healthy" ? 200 : 503,
                 {{"status", state}, {"version", svc.options().version}});
   });
-  add("GET", "/health/live", std::nullopt,
-      [](const HttpRequest&, const PathParams&) { return Json(200, {{"status", "alive"}}); });
+  add("GET", "/health/live", std::nullopt, [](const HttpRequest&, const PathParams&) {
+    return Json(200, {{"status", "alive"}});
+  });
   add("GET", "/health/deep", std::nullopt, [&svc](const HttpRequest&, const PathParams&) {
     const auto engine = svc.DeepHealth();
     json body = {{"status", engine.status},
@@ -318,6 +332,14 @@ void RestApi::BuildRoutes() {
                      {"collections", engine.collections},
                      {"points", engine.points},
                      {"read_only", engine.read_only}}}}}};
+    // A remote backend down or behind: still serving, with a warning (API.md "Operations").
+    for (const DependencyHealth& d : svc.DependenciesHealth()) {
+      body["dependencies"][d.name] = {{"status", d.status},
+                                      {"message", d.message},
+                                      {"latency_ms", d.latency_ms},
+                                      {"pending", d.pending}};
+      if (d.status != "healthy" && body["status"] == "healthy") body["status"] = "warning";
+    }
     return Json(engine.status == "unhealthy" ? 503 : 200, body);
   });
   add("GET", "/metrics", std::nullopt, [this](const HttpRequest&, const PathParams&) {
@@ -328,8 +350,8 @@ void RestApi::BuildRoutes() {
   });
 }
 
-const Route* RestApi::Match(const std::string& method, const std::string& path,
-                            PathParams* params, HttpResponse* error) const {
+const Route* RestApi::Match(const std::string& method, const std::string& path, PathParams* params,
+                            HttpResponse* error) const {
   const std::vector<std::string> segments = Segments(path);
   std::string allowed;
   for (const Route& route : routes_) {
@@ -344,8 +366,8 @@ const Route* RestApi::Match(const std::string& method, const std::string& path,
   if (allowed.empty()) {
     *error = Error(engine::Status::NotFound("no route " + method + " " + path));
   } else {
-    *error = Error(engine::Status::NotFound(method + " is not allowed on " + path +
-                                            "; allowed: " + allowed));
+    *error = Error(
+        engine::Status::NotFound(method + " is not allowed on " + path + "; allowed: " + allowed));
     error->status = 405;
   }
   return nullptr;
@@ -400,9 +422,9 @@ HttpResponse RestApi::Handle(const HttpRequest& request) const {
       }
     }
   }
-  const std::string label = route ? (route->operation ? std::string(OperationName(*route->operation))
-                                                      : route->pattern)
-                                  : "unmatched";
+  const std::string label =
+      route ? (route->operation ? std::string(OperationName(*route->operation)) : route->pattern)
+            : "unmatched";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Record(request, label, response, seconds);

@@ -25,8 +25,8 @@ void WriteHistogram(std::ostringstream& out, const std::string& name, const std:
 
 }  // namespace
 
-void Metrics::Record(std::string_view transport, std::string_view operation,
-                     std::string_view code, double seconds) {
+void Metrics::Record(std::string_view transport, std::string_view operation, std::string_view code,
+                     double seconds) {
   engine::LatencyHistogram* histogram;
   {
     std::lock_guard lock(mu_);
@@ -90,6 +90,61 @@ std::string Metrics::Render(const Service& service) const {
   out << "# HELP vecmesh_import_jobs_pending Import jobs queued or running.\n"
          "# TYPE vecmesh_import_jobs_pending gauge\n"
       << "vecmesh_import_jobs_pending " << service.JobQueueDepth() << "\n";
+  // Per remote backend: its calls (the adapter's HTTP client) and its deliveries.
+  const auto backends = service.BackendsForMetrics();
+  out << "# HELP vecmesh_backend_requests_total Calls to each remote backend (attempts).\n"
+         "# TYPE vecmesh_backend_requests_total counter\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_requests_total{backend=\"" << b.name << "\"} " << b.calls.requests
+        << "\n";
+  }
+  out << "# HELP vecmesh_backend_errors_total Failed calls to each remote backend, by kind "
+         "(transport: no answer; http: 5xx or 429; breaker: refused while open).\n"
+         "# TYPE vecmesh_backend_errors_total counter\n";
+  for (const auto& b : backends) {
+    const std::string l = "vecmesh_backend_errors_total{backend=\"" + b.name + "\",kind=\"";
+    out << l << "transport\"} " << b.calls.transport_errors << "\n"
+        << l << "http\"} " << b.calls.http_errors << "\n"
+        << l << "breaker\"} " << b.calls.breaker_rejections << "\n";
+  }
+  out << "# HELP vecmesh_backend_retries_total Retried calls to each remote backend.\n"
+         "# TYPE vecmesh_backend_retries_total counter\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_retries_total{backend=\"" << b.name << "\"} " << b.calls.retries
+        << "\n";
+  }
+  out << "# HELP vecmesh_backend_request_duration_seconds Latency of calls to each remote "
+         "backend.\n# TYPE vecmesh_backend_request_duration_seconds histogram\n";
+  for (const auto& b : backends) {
+    WriteHistogram(out, "vecmesh_backend_request_duration_seconds", "backend=\"" + b.name + "\"",
+                   b.calls.latency);
+  }
+  out << "# HELP vecmesh_backend_breaker_state Each remote backend's circuit breaker: 1 for its "
+         "current state.\n# TYPE vecmesh_backend_breaker_state gauge\n";
+  for (const auto& b : backends) {
+    for (const char* state : {"closed", "open", "half_open"}) {
+      out << "vecmesh_backend_breaker_state{backend=\"" << b.name << "\",state=\"" << state
+          << "\"} " << (b.calls.breaker == state ? 1 : 0) << "\n";
+    }
+  }
+  out << "# HELP vecmesh_backend_pending_deliveries Writes durable here and not yet applied to "
+         "each remote backend.\n# TYPE vecmesh_backend_pending_deliveries gauge\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_pending_deliveries{backend=\"" << b.name << "\"} " << b.delivery.pending
+        << "\n";
+  }
+  out << "# HELP vecmesh_backend_delivered_total Operations applied to each remote backend.\n"
+         "# TYPE vecmesh_backend_delivered_total counter\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_delivered_total{backend=\"" << b.name << "\"} " << b.delivery.delivered
+        << "\n";
+  }
+  out << "# HELP vecmesh_backend_failed_collections Collections whose delivery to each remote "
+         "backend stopped on a refusal.\n# TYPE vecmesh_backend_failed_collections gauge\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_failed_collections{backend=\"" << b.name << "\"} "
+        << b.delivery.failed_collections << "\n";
+  }
   // One series per CUDA device in use; none without one.
   const auto devices = engine::GpuDevices();
   out << "# HELP vecmesh_gpu_search_batches_total Search batches run on each GPU (concurrent "

@@ -23,8 +23,7 @@ Status RenumberedListItem(const Status& status, std::string_view list,
     j = j * 10 + static_cast<size_t>(message[at] - '0');
   }
   if (close == open.size() || j >= places.size()) return status;
-  return Status::WithCode(status.code(),
-                          open + std::to_string(places[j]) + message.substr(close));
+  return Status::WithCode(status.code(), open + std::to_string(places[j]) + message.substr(close));
 }
 
 bool IsKnownBackend(std::string_view name) {
@@ -40,9 +39,10 @@ Service::Service(ServiceOptions options, KeyRing keys)
 Service::~Service() { Detach(); }
 
 void Service::Attach(std::shared_ptr<const StoreRouter> router,
-                     std::shared_ptr<engine::LocalAdmin> admin) {
+                     std::shared_ptr<engine::LocalAdmin> admin,
+                     std::map<std::string, RemoteBackend> remotes) {
   std::lock_guard lock(store_mu_);
-  stores_ = {std::move(router), std::move(admin)};
+  stores_ = {std::move(router), std::move(admin), std::move(remotes)};
 }
 
 void Service::SetJobQueue(std::shared_ptr<JobQueue> jobs) {
@@ -133,6 +133,44 @@ Service::EngineHealth Service::DeepHealth() const {
   return health;
 }
 
+std::vector<DependencyHealth> Service::DependenciesHealth() const {
+  std::vector<DependencyHealth> out;
+  auto stores = Serving();
+  if (!stores.ok()) return out;
+  for (const auto& [name, remote] : stores->remotes) {
+    DependencyHealth health{name, "healthy"};
+    const auto start = std::chrono::steady_clock::now();
+    Status probe = remote.probe();
+    health.latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const Deliverer::Stats delivery = remote.deliverer->stats();
+    health.pending = delivery.pending;
+    if (!probe.ok()) {
+      health.status = "unhealthy";
+      health.message = probe.ToString();
+    } else if (delivery.failed_collections > 0) {
+      health.status = "warning";
+      health.message = std::to_string(delivery.failed_collections) +
+                       " collection(s) failed there: GET the collection for the reason";
+    } else if (!delivery.last_error.empty()) {
+      health.status = "warning";
+      health.message = delivery.last_error;
+    }
+    out.push_back(std::move(health));
+  }
+  return out;
+}
+
+std::vector<Service::BackendMetrics> Service::BackendsForMetrics() const {
+  std::vector<BackendMetrics> out;
+  auto stores = Serving();
+  if (!stores.ok()) return out;
+  for (const auto& [name, remote] : stores->remotes) {
+    out.push_back({name, remote.calls(), remote.deliverer->stats()});
+  }
+  return out;
+}
+
 std::vector<engine::CollectionInfo> Service::CollectionsForMetrics() const {
   auto stores = Serving();
   if (!stores.ok()) return {};
@@ -188,6 +226,73 @@ Status Service::CheckStore(const std::optional<std::string>& store, std::string_
   return Status::Ok();
 }
 
+Status Service::CheckRemotes(const Stores& stores, const std::vector<std::string>& backends,
+                             const std::function<Status(const engine::VectorStore&)>& check) const {
+  for (const std::string& backend : backends) {
+    if (backend == kLocalBackend) continue;
+    auto store = stores.router->Store(backend);
+    if (!store) continue;  // not configured here: its writes wait in the log
+    Status s = check(*store);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+void Service::ReportStores(const Stores& stores, const std::vector<std::string>& backends,
+                           const std::string& collection, StoreStates* out) const {
+  const bool remote = std::any_of(backends.begin(), backends.end(),
+                                  [](const std::string& b) { return b != kLocalBackend; });
+  if (!remote) return;
+  const engine::LogPosition written = stores.admin->LogEnd();
+  for (const auto& [name, remote] : stores.remotes) remote.deliverer->Notify();
+  const auto deadline = std::chrono::steady_clock::now() + options_.delivery_wait;
+  StoreStates states;
+  for (const std::string& backend : backends) {
+    if (backend == kLocalBackend) {
+      states.push_back({backend, {}});
+    } else if (auto it = stores.remotes.find(backend); it != stores.remotes.end()) {
+      states.push_back({backend, it->second.deliverer->WaitFor(collection, written, deadline)});
+    } else {
+      states.push_back({backend,
+                        {DeliveryState::kPending, 1,
+                         "backend '" + backend +
+                             "' is not configured on this server; its "
+                             "writes are kept until it is"}});
+    }
+  }
+  if (out) *out = std::move(states);
+}
+
+void Service::AddPending(const Stores& stores, const std::string& collection,
+                         std::vector<StoreOutcome>* outcomes) const {
+  for (StoreOutcome& outcome : *outcomes) {
+    if (auto it = stores.remotes.find(outcome.store); it != stores.remotes.end()) {
+      outcome.pending = it->second.deliverer->StatusOf(collection).pending;
+    }
+  }
+}
+
+StoreStates Service::StatesOf(const Stores& stores, const engine::CollectionConfig& config) const {
+  StoreStates states;
+  const auto& backends = config.backends;
+  if (std::all_of(backends.begin(), backends.end(),
+                  [](const std::string& b) { return b == kLocalBackend; })) {
+    return states;
+  }
+  for (const std::string& backend : backends) {
+    if (backend == kLocalBackend) {
+      states.push_back({backend, {}});
+    } else if (auto it = stores.remotes.find(backend); it != stores.remotes.end()) {
+      states.push_back({backend, it->second.deliverer->StatusOf(config.name)});
+    } else {
+      states.push_back({backend,
+                        {DeliveryState::kUnavailable, 0,
+                         "backend '" + backend + "' is not configured on this server"}});
+    }
+  }
+  return states;
+}
+
 Status Service::CheckDimension(int64_t dimension) const {
   const uint32_t most = options_.limits.max_dimension;
   if (dimension >= 1 && dimension <= most) return Status::Ok();
@@ -195,7 +300,8 @@ Status Service::CheckDimension(int64_t dimension) const {
                                  std::to_string(dimension));
 }
 
-StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request) {
+StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request,
+                                         StoreStates* report) {
   Status valid = CheckDimension(request.dimension);
   if (!valid.ok()) return valid;
   engine::CollectionConfig config;
@@ -219,7 +325,14 @@ StatusOr<bool> Service::CreateCollection(const CreateCollectionRequest& request)
   if (!stores.ok()) return stores.status();
   s = CheckBackends(request.backends, stores->router.get());
   if (!s.ok()) return s;
-  return stores->router->catalog().CreateCollection({}, config);
+  s = CheckRemotes(*stores, config.backends, [&](const engine::VectorStore& store) {
+    return store.ValidateCreateCollection({}, config);
+  });
+  if (!s.ok()) return s;
+  auto created = stores->router->catalog().CreateCollection({}, config);
+  if (!created.ok()) return created;
+  ReportStores(*stores, config.backends, config.name, report);
+  return created;
 }
 
 StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
@@ -227,7 +340,8 @@ StatusOr<CollectionView> Service::GetCollection(const std::string& name) const {
   if (!stores.ok()) return stores.status();
   auto info = stores->router->catalog().GetCollection({}, name);
   if (!info.ok()) return info.status();
-  return CollectionView{std::move(*info)};
+  StoreStates states = StatesOf(*stores, info->config);
+  return CollectionView{std::move(*info), std::move(states)};
 }
 
 StatusOr<std::vector<CollectionView>> Service::ListCollections() const {
@@ -236,20 +350,38 @@ StatusOr<std::vector<CollectionView>> Service::ListCollections() const {
   auto all = stores->router->catalog().ListCollections({});
   if (!all.ok()) return all.status();
   std::vector<CollectionView> out;
-  for (auto& info : *all) out.push_back({std::move(info)});
+  for (auto& info : *all) {
+    StoreStates states = StatesOf(*stores, info.config);
+    out.push_back({std::move(info), std::move(states)});
+  }
   return out;
 }
 
-Status Service::DeleteCollection(const std::string& name) {
+Status Service::DeleteCollection(const std::string& name, StoreStates* report) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  return stores->router->catalog().DropCollection({}, name);
+  auto backends = stores->router->BackendsOf({}, name);
+  if (!backends.ok()) return backends.status();
+  Status s = stores->router->catalog().DropCollection({}, name);
+  if (!s.ok()) return s;
+  ReportStores(*stores, *backends, name, report);
+  return s;
 }
 
-StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engine::Point> points) {
+StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engine::Point> points,
+                                 StoreStates* report) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  return stores->router->catalog().Upsert({}, collection, std::move(points));
+  auto backends = stores->router->BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  Status s = CheckRemotes(*stores, *backends, [&](const engine::VectorStore& store) {
+    return store.ValidateUpsert({}, collection, points);
+  });
+  if (!s.ok()) return s;
+  auto written = stores->router->catalog().Upsert({}, collection, std::move(points));
+  if (!written.ok()) return written;
+  ReportStores(*stores, *backends, collection, report);
+  return written;
 }
 
 StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& collection,
@@ -262,23 +394,39 @@ StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& coll
 }
 
 StatusOr<size_t> Service::DeletePoints(const std::string& collection,
-                                       const DeletePointsRequest& request) {
+                                       const DeletePointsRequest& request, StoreStates* report) {
   if (request.ids.has_value() == request.filter.has_value()) {
     return Status::InvalidArgument("give exactly one of ids and filter");
   }
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
+  auto backends = stores->router->BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  // The local store resolves a filter to the ids it matches, and logs those: every backend
+  // deletes exactly those points, whatever filters it can express.
   engine::VectorStore& store = stores->router->catalog();
-  if (request.ids) return store.Delete({}, collection, *request.ids);
-  return store.DeleteByFilter({}, collection, *request.filter);
+  auto deleted = request.ids ? store.Delete({}, collection, *request.ids)
+                             : store.DeleteByFilter({}, collection, *request.filter);
+  if (!deleted.ok()) return deleted;
+  ReportStores(*stores, *backends, collection, report);
+  return deleted;
 }
 
 StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
-                                        const UpdatePayloadRequest& request) {
+                                        const UpdatePayloadRequest& request, StoreStates* report) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  return stores->router->catalog().SetPayload({}, collection, request.ids, request.payload,
-                                              request.mode);
+  auto backends = stores->router->BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  Status s = CheckRemotes(*stores, *backends, [&](const engine::VectorStore& store) {
+    return store.ValidateSetPayload({}, collection, request.payload);
+  });
+  if (!s.ok()) return s;
+  auto updated = stores->router->catalog().SetPayload({}, collection, request.ids, request.payload,
+                                                      request.mode);
+  if (!updated.ok()) return updated;
+  ReportStores(*stores, *backends, collection, report);
+  return updated;
 }
 
 StatusOr<size_t> Service::Count(const std::string& collection,
@@ -311,13 +459,27 @@ StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,
   if (search.store == "all") {
     auto all = router.SearchAll({}, collection, search.request);
     if (!all.ok()) return all.status();
+    AddPending(*stores, collection, &all->stores);
     return SearchAnswer{std::move(all->results), std::move(all->stores)};
   }
-  auto store = router.ReadStore({}, collection, search.store, "store");
+  auto backends = router.BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  const std::string target = search.store.value_or(backends->front());
+  auto store = router.ReadStore({}, collection, target, "store");
   if (!store.ok()) return store.status();
+  const auto start = std::chrono::steady_clock::now();
   auto results = (*store)->Search({}, collection, search.request);
   if (!results.ok()) return results.status();
-  return SearchAnswer{std::move(*results), {}};
+  SearchAnswer answer{std::move(*results), {}};
+  if (target != kLocalBackend) {
+    // An answer from a remote store says how stale it may be.
+    answer.stores.push_back(
+        {target, Status::Ok(),
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count()});
+    AddPending(*stores, collection, &answer.stores);
+  }
+  return answer;
 }
 
 StatusOr<std::vector<SearchAnswer>> Service::SearchBatch(
@@ -353,15 +515,28 @@ StatusOr<std::vector<SearchAnswer>> Service::SearchBatch(
       auto all = router.SearchBatchAll({}, collection, requests);
       if (!all.ok()) return renumbered(all.status());
       for (size_t j = 0; j < members.size(); ++j) {
+        AddPending(*stores, collection, &(*all)[j].stores);
         answers[members[j]] = {std::move((*all)[j].results), std::move((*all)[j].stores)};
       }
       continue;
     }
     auto store = router.ReadStore({}, collection, target, field(members.front()));
     if (!store.ok()) return store.status();
+    const auto start = std::chrono::steady_clock::now();
     auto results = (*store)->SearchBatch({}, collection, requests);
     if (!results.ok()) return renumbered(results.status());
-    for (size_t j = 0; j < members.size(); ++j) answers[members[j]].results = std::move((*results)[j]);
+    std::vector<StoreOutcome> outcome;
+    if (target != kLocalBackend) {
+      outcome.push_back(
+          {target, Status::Ok(),
+           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+               .count()});
+      AddPending(*stores, collection, &outcome);
+    }
+    for (size_t j = 0; j < members.size(); ++j) {
+      answers[members[j]].results = std::move((*results)[j]);
+      answers[members[j]].stores = outcome;
+    }
   }
   return answers;
 }
@@ -401,7 +576,7 @@ Status Service::RestoreUploadedSnapshot(const std::string& collection, std::stri
 }
 
 StatusOr<std::string> Service::SubmitImport(const std::string& collection,
-                                             std::vector<engine::Point> points) {
+                                            std::vector<engine::Point> points) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
   Status s = stores->router->catalog().ValidateUpsert({}, collection, points);

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/service/delivery.h"
 #include "api/service/jobs.h"
 #include "api/service/keys.h"
 #include "api/service/store_router.h"
@@ -70,8 +73,17 @@ struct CreateCollectionRequest {
   std::vector<std::string> backends = {std::string(kLocalBackend)};
 };
 
+// How one store of a collection stands (API.md "Backends"): in write answers and collection
+// infos, for collections with a remote backend.
+struct StoreState {
+  std::string store;
+  DeliveryStatus status;
+};
+using StoreStates = std::vector<StoreState>;
+
 struct CollectionView {
   engine::CollectionInfo info;  // info.config.backends: the stores that hold it
+  StoreStates stores;           // each backend's state; empty for a faiss-only collection
 };
 
 struct DeletePointsRequest {
@@ -100,7 +112,7 @@ struct Search {
 
 struct SearchAnswer {
   std::vector<engine::ScoredPoint> results;
-  std::vector<StoreOutcome> stores;  // filled for store "all" only
+  std::vector<StoreOutcome> stores;  // for store "all", and for an answer from a remote store
 };
 
 struct LegacyAddVectorsRequest {
@@ -110,11 +122,42 @@ struct LegacyAddVectorsRequest {
   std::optional<std::vector<uint64_t>> ids;  // none: new ids are assigned
 };
 
+// What a remote backend's outbound calls did, for /metrics (its adapter's HTTP client).
+struct BackendCallStats {
+  uint64_t requests = 0;
+  uint64_t transport_errors = 0;
+  uint64_t http_errors = 0;
+  uint64_t retries = 0;
+  uint64_t breaker_rejections = 0;
+  std::string breaker;  // "closed", "open", "half_open"
+  engine::LatencyHistogram::Counts latency;
+};
+
+// A configured remote backend, as the daemon wires it in: its deliverer, a cheap probe for
+// /health/deep (bounded by its own deadline) and its call statistics for /metrics.
+struct RemoteBackend {
+  std::shared_ptr<Deliverer> deliverer;
+  std::function<Status()> probe;
+  std::function<BackendCallStats()> calls;
+};
+
+// One dependency in /health/deep.
+struct DependencyHealth {
+  std::string name;
+  std::string status;  // healthy, warning, unhealthy
+  std::string message;
+  double latency_ms = 0;  // of the probe just made
+  uint64_t pending = 0;   // writes waiting for it
+};
+
 struct ServiceOptions {
   engine::Limits limits;
   // The index of collections made by the legacy POST /create_index.
   engine::IndexConfig legacy_index;
   std::string version = "0.1.0";
+  // How long a write to a collection with remote backends waits for them before it answers
+  // (with each store's state: API.md "Backends").
+  std::chrono::milliseconds delivery_wait{1000};
 };
 
 // Where the service is in its life: recovering (nothing served yet), serving, shut down.
@@ -127,7 +170,9 @@ class Service {
 
   // The daemon's composition root (api/daemon/daemon.h) drives these, in this order.
   // Recovery is done: the stores are here. Operations still answer UNAVAILABLE until Serve.
-  void Attach(std::shared_ptr<const StoreRouter> router, std::shared_ptr<engine::LocalAdmin> admin);
+  // `remotes`: the configured remote backends, by name.
+  void Attach(std::shared_ptr<const StoreRouter> router, std::shared_ptr<engine::LocalAdmin> admin,
+              std::map<std::string, RemoteBackend> remotes = {});
   // Where imports are queued (null: none, imports answer UNAVAILABLE).
   void SetJobQueue(std::shared_ptr<JobQueue> jobs);
   // Operations are served from here on.
@@ -157,22 +202,38 @@ class Service {
     bool read_only = false;
   };
   EngineHealth DeepHealth() const;
+  // /health/deep's remote backends, each probed now (empty until serving).
+  std::vector<DependencyHealth> DependenciesHealth() const;
+  // For metrics: each remote backend's calls and pending deliveries.
+  struct BackendMetrics {
+    std::string name;
+    BackendCallStats calls;
+    Deliverer::Stats delivery;
+  };
+  std::vector<BackendMetrics> BackendsForMetrics() const;
   // For metrics: the collections, the log latency and the job queue (empty until serving).
   std::vector<engine::CollectionInfo> CollectionsForMetrics() const;
   std::optional<engine::LatencyHistogram::Counts> LogLatency() const;
   size_t JobQueueDepth() const;
 
-  StatusOr<bool> CreateCollection(const CreateCollectionRequest& request);
+  // The writes. A write to a collection with a remote backend is first checked by every
+  // backend (what one cannot hold is refused before anything is written), then made durable
+  // here, then waits up to options().delivery_wait for the backends, and reports each store's
+  // state in `stores` (when given; left empty for a faiss-only collection).
+  StatusOr<bool> CreateCollection(const CreateCollectionRequest& request,
+                                  StoreStates* stores = nullptr);
   StatusOr<CollectionView> GetCollection(const std::string& name) const;
   StatusOr<std::vector<CollectionView>> ListCollections() const;
-  Status DeleteCollection(const std::string& name);
+  Status DeleteCollection(const std::string& name, StoreStates* stores = nullptr);
 
-  StatusOr<size_t> Upsert(const std::string& collection, std::vector<engine::Point> points);
+  StatusOr<size_t> Upsert(const std::string& collection, std::vector<engine::Point> points,
+                          StoreStates* stores = nullptr);
   StatusOr<std::vector<engine::Record>> GetPoints(const std::string& collection,
                                                   const GetPointsRequest& request) const;
-  StatusOr<size_t> DeletePoints(const std::string& collection, const DeletePointsRequest& request);
-  StatusOr<size_t> UpdatePayload(const std::string& collection,
-                                 const UpdatePayloadRequest& request);
+  StatusOr<size_t> DeletePoints(const std::string& collection, const DeletePointsRequest& request,
+                                StoreStates* stores = nullptr);
+  StatusOr<size_t> UpdatePayload(const std::string& collection, const UpdatePayloadRequest& request,
+                                 StoreStates* stores = nullptr);
   StatusOr<size_t> Count(const std::string& collection,
                          const std::optional<engine::Filter>& filter) const;
   StatusOr<engine::ScrollPage> Scroll(const std::string& collection,
@@ -211,17 +272,29 @@ class Service {
   struct Stores {
     std::shared_ptr<const StoreRouter> router;
     std::shared_ptr<engine::LocalAdmin> admin;
+    std::map<std::string, RemoteBackend> remotes;
   };
   // The stores, or UNAVAILABLE while recovering or shutting down.
   StatusOr<Stores> Serving() const;
   // `backends` of a new collection: known names, no repeats (checked before anything else), each
   // configured on this server (with `router`, once serving).
-  Status CheckBackends(const std::vector<std::string>& backends,
-                       const StoreRouter* router) const;
+  Status CheckBackends(const std::vector<std::string>& backends, const StoreRouter* router) const;
   // `store` of a search: "all" or a known backend name (checked before anything else), configured
   // on this server (with `router`, once serving).
   Status CheckStore(const std::optional<std::string>& store, std::string_view field,
                     const StoreRouter* router) const;
+  // Runs `check` on each remote store among `backends` (the first error is returned).
+  Status CheckRemotes(const Stores& stores, const std::vector<std::string>& backends,
+                      const std::function<Status(const engine::VectorStore&)>& check) const;
+  // After a write to `collection` (of `backends`): waits for its delivery and reports each
+  // store's state into *out, when out is given and a backend is remote.
+  void ReportStores(const Stores& stores, const std::vector<std::string>& backends,
+                    const std::string& collection, StoreStates* out) const;
+  // Fills each remote store's pending writes of `collection` into `outcomes`.
+  void AddPending(const Stores& stores, const std::string& collection,
+                  std::vector<StoreOutcome>* outcomes) const;
+  // Each backend's state now, for a collection info (empty for a faiss-only collection).
+  StoreStates StatesOf(const Stores& stores, const engine::CollectionConfig& config) const;
   // InvalidArgument naming the limit unless 1 <= dimension <= limits.max_dimension.
   Status CheckDimension(int64_t dimension) const;
 

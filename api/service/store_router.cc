@@ -38,9 +38,10 @@ Status EveryStoreFailed(const std::string& collection, const std::vector<StoreOu
   });
   if (all_invalid) return stores.front().status;
   std::string why;
-  for (const auto& s : stores) why += (why.empty() ? "" : "; ") + s.store + ": " + s.status.ToString();
-  return Status::Unavailable("every store of collection '" + collection + "' failed this search: " +
-                             why);
+  for (const auto& s : stores)
+    why += (why.empty() ? "" : "; ") + s.store + ": " + s.status.ToString();
+  return Status::Unavailable("every store of collection '" + collection +
+                             "' failed this search: " + why);
 }
 
 }  // namespace
@@ -49,8 +50,13 @@ StoreRouter::StoreRouter(std::map<std::string, std::shared_ptr<engine::VectorSto
                          std::string catalog)
     : stores_(std::move(stores)), catalog_(stores_.at(catalog)) {}
 
+std::shared_ptr<engine::VectorStore> StoreRouter::Store(std::string_view store) const {
+  auto it = stores_.find(std::string(store));
+  return it == stores_.end() ? nullptr : it->second;
+}
+
 StatusOr<std::vector<std::string>> StoreRouter::BackendsOf(const CallOptions& options,
-                                                          const std::string& collection) const {
+                                                           const std::string& collection) const {
   auto info = catalog_->GetCollection(options, collection);
   if (!info.ok()) return info.status();
   if (info->config.backends.empty()) {

@@ -34,6 +34,7 @@ struct StoreOutcome {
   std::string store;
   Status status;
   double took_ms = 0;
+  uint64_t pending = 0;  // writes not yet applied there (a remote store's answer may be stale)
 };
 
 // A search answered by every backend, merged.
@@ -50,6 +51,8 @@ class StoreRouter {
 
   // Whether a store of that name is configured.
   bool Has(std::string_view store) const { return stores_.count(std::string(store)) > 0; }
+  // The store of that name; null if none is configured.
+  std::shared_ptr<engine::VectorStore> Store(std::string_view store) const;
   // The store that holds the catalog. Writes go to it.
   engine::VectorStore& catalog() const { return *catalog_; }
 
@@ -58,9 +61,10 @@ class StoreRouter {
                                                 const std::string& collection) const;
   // The store that answers a read of `collection`: `store` when given (it must be one of the
   // collection's backends; `field` names it in errors), else the collection's first backend.
-  StatusOr<std::shared_ptr<engine::VectorStore>> ReadStore(
-      const CallOptions& options, const std::string& collection,
-      const std::optional<std::string>& store, std::string_view field) const;
+  StatusOr<std::shared_ptr<engine::VectorStore>> ReadStore(const CallOptions& options,
+                                                           const std::string& collection,
+                                                           const std::optional<std::string>& store,
+                                                           std::string_view field) const;
 
   // Searches every backend of `collection` at once and merges their answers by score (for the
   // collection's metric), keeping the best of each id. A store that fails is reported in its
