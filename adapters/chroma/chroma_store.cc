@@ -285,28 +285,41 @@ Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string
                                    const std::vector<engine::Point>& points) const {
   Status s = CheckDeadline(options, "ValidateUpsert");
   if (!s.ok()) return s;
+  // What Chroma can hold, first: it needs no call.
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const std::string field = "points[" + std::to_string(i) + "]";
+    if (const auto* id = std::get_if<std::string>(&points[i].id)) {
+      if (id->empty())
+        return Status::InvalidArgument(field + ".id is empty: Chroma takes no empty id");
+      if (id->size() > options_.max_id_bytes) {
+        return Status::InvalidArgument(field + ".id is " + std::to_string(id->size()) +
+                                       " bytes; the limit is " +
+                                       std::to_string(options_.max_id_bytes));
+      }
+    }
+    if (auto [it, fresh] = seen.emplace(chroma::ToChromaId(points[i].id), i); !fresh) {
+      return Status::InvalidArgument(field + ".id repeats points[" + std::to_string(it->second) +
+                                     "].id");
+    }
+    for (size_t j = 0; j < points[i].vector.size(); ++j) {
+      if (!std::isfinite(points[i].vector[j])) {
+        return Status::InvalidArgument(field + ".vector[" + std::to_string(j) +
+                                       "] is not a finite number");
+      }
+    }
+    s = chroma::CheckPayload(points[i].payload, field + ".payload");
+    if (!s.ok()) return s;
+  }
+  // Then what the collection there takes (NotFound, or the store's error, if it cannot say).
   std::optional<Remote> remote = Cached(collection);
   if (!remote) {
     auto fetched = Fetch(options, collection);
     if (!fetched.ok()) return fetched.status();
     remote = *fetched;
   }
-  std::map<std::string, size_t> seen;
-  for (size_t i = 0; s.ok() && i < points.size(); ++i) {
+  for (size_t i = 0; i < points.size(); ++i) {
     const std::string field = "points[" + std::to_string(i) + "]";
-    if (const auto* id = std::get_if<std::string>(&points[i].id); id && id->empty()) {
-      return Status::InvalidArgument(field + ".id is empty: Chroma takes no empty id");
-    }
-    if (auto [it, fresh] = seen.emplace(chroma::ToChromaId(points[i].id), i); !fresh) {
-      return Status::InvalidArgument(field + ".id repeats points[" + std::to_string(it->second) +
-                                     "].id");
-    }
-    if (const auto* id = std::get_if<std::string>(&points[i].id);
-        id && id->size() > options_.max_id_bytes) {
-      return Status::InvalidArgument(field + ".id is " + std::to_string(id->size()) +
-                                     " bytes; the limit is " +
-                                     std::to_string(options_.max_id_bytes));
-    }
     const std::vector<float>& v = points[i].vector;
     if (remote->dimension && v.size() != *remote->dimension) {
       return Status::InvalidArgument(field + ".vector has " + std::to_string(v.size()) +
@@ -316,18 +329,10 @@ Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string
     if (remote->metric == engine::Metric::kCosine &&
         std::all_of(v.begin(), v.end(), [](float x) { return x == 0; })) {
       return Status::InvalidArgument(field +
-                                     ".vector is zero: a cosine collection needs a "
-                                     "direction");
+                                     ".vector is zero: a cosine collection needs a direction");
     }
-    for (size_t j = 0; j < points[i].vector.size(); ++j) {
-      if (!std::isfinite(points[i].vector[j])) {
-        return Status::InvalidArgument(field + ".vector[" + std::to_string(j) +
-                                       "] is not a finite number");
-      }
-    }
-    s = chroma::CheckPayload(points[i].payload, field + ".payload");
   }
-  return s;
+  return Status::Ok();
 }
 
 StatusOr<std::map<std::string, json>> ChromaStore::ExistingMetadata(

@@ -201,10 +201,12 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
       auto ids = proto::DecodeIds(r->ids(), "ids");
       if (!ids.ok()) return ids.status();
       GetPointsRequest request{std::move(*ids), !r->has_with_payload() || r->with_payload(),
-                               r->with_vector()};
-      auto records = service_.GetPoints(r->collection(), request);
+                               r->with_vector(), proto::Store(r->store())};
+      std::vector<StoreOutcome> stores;
+      auto records = service_.GetPoints(r->collection(), request, &stores);
       if (!records.ok()) return records.status();
       for (const auto& record : *records) proto::Encode(record, out->add_points());
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }
@@ -241,9 +243,12 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     return Run(c, Operation::kCount, r, out, [this, r, out]() -> Status {
       auto filter = proto::DecodeFilter(r->has_filter(), r->filter(), limits(), "filter");
       if (!filter.ok()) return filter.status();
-      auto n = service_.Count(r->collection(), *filter);
+      std::vector<StoreOutcome> stores;
+      auto n =
+          service_.Count(r->collection(), {std::move(*filter), proto::Store(r->store())}, &stores);
       if (!n.ok()) return n.status();
       out->set_count(*n);
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }
@@ -252,10 +257,13 @@ class GrpcServer::Impl final : public v1::VectorStore::CallbackService {
     return Run(c, Operation::kScroll, r, out, [this, r, out]() -> Status {
       auto request = proto::Decode(*r, limits());
       if (!request.ok()) return request.status();
-      auto page = service_.Scroll(r->collection(), *request);
+      std::vector<StoreOutcome> stores;
+      auto page = service_.Scroll(r->collection(), {std::move(*request), proto::Store(r->store())},
+                                  &stores);
       if (!page.ok()) return page.status();
       for (const auto& record : page->points) proto::Encode(record, out->add_points());
       if (page->next_cursor) out->set_next_cursor(*page->next_cursor);
+      proto::Encode(stores, out->mutable_stores());
       return Status::Ok();
     });
   }

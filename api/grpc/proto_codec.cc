@@ -231,7 +231,7 @@ StatusOr<Search> Decode(const v1::SearchRequest& r, const engine::Limits& limits
   }
   s.with_payload = !r.has_with_payload() || r.with_payload();
   s.with_vector = r.with_vector();
-  if (!r.store().empty()) search.store = r.store();
+  search.store = Store(r.store());
   return search;
 }
 
@@ -288,13 +288,23 @@ void Encode(const SearchAnswer& answer, v1::SearchResponse* out) {
     if (p.payload) JsonToStruct(*p.payload, r->mutable_payload());
     if (p.vector) r->mutable_vector()->Assign(p.vector->begin(), p.vector->end());
   }
-  for (const auto& s : answer.stores) {
-    v1::StoreReport& report = (*out->mutable_stores())[s.store];
+  Encode(answer.stores, out->mutable_stores());
+}
+
+void Encode(const std::vector<StoreOutcome>& outcomes,
+            google::protobuf::Map<std::string, v1::StoreReport>* out) {
+  for (const auto& s : outcomes) {
+    v1::StoreReport& report = (*out)[s.store];
     report.set_status(s.status.ok() ? "ok" : "error");
     report.set_took_ms(s.took_ms);
     report.set_pending(s.pending);
     if (!s.status.ok()) report.set_message(s.status.ToString());
   }
+}
+
+std::optional<std::string> Store(const std::string& store) {
+  if (store.empty()) return std::nullopt;
+  return store;
 }
 
 void Encode(const Job& job, v1::Job* out) {

@@ -37,6 +37,10 @@ StatusOr<Search> Decode(const v1::SearchRequest& r, const engine::Limits& limits
 
 void Encode(const CollectionView& view, v1::CollectionInfo* out);
 void Encode(const StoreStates& states, google::protobuf::Map<std::string, v1::StoreState>* out);
+void Encode(const std::vector<StoreOutcome>& outcomes,
+            google::protobuf::Map<std::string, v1::StoreReport>* out);
+// A read's store: proto3's empty string is "not given".
+std::optional<std::string> Store(const std::string& store);
 void Encode(const engine::PointId& id, v1::PointId* out);
 void Encode(const engine::Record& record, v1::Record* out);
 void Encode(const SearchAnswer& answer, v1::SearchResponse* out);

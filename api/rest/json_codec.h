@@ -26,8 +26,8 @@ StatusOr<std::vector<engine::Point>> DecodePoints(const json& body);
 StatusOr<GetPointsRequest> DecodeGetPoints(const json& body);
 StatusOr<DeletePointsRequest> DecodeDeletePoints(const json& body, const engine::Limits& limits);
 StatusOr<UpdatePayloadRequest> DecodeUpdatePayload(const json& body);
-StatusOr<std::optional<engine::Filter>> DecodeCount(const json& body, const engine::Limits& limits);
-StatusOr<engine::ScrollRequest> DecodeScroll(const json& body, const engine::Limits& limits);
+StatusOr<CountRequest> DecodeCount(const json& body, const engine::Limits& limits);
+StatusOr<ScrollPointsRequest> DecodeScroll(const json& body, const engine::Limits& limits);
 StatusOr<Search> DecodeSearch(const json& body, const engine::Limits& limits);
 StatusOr<std::vector<Search>> DecodeSearchBatch(const json& body, const engine::Limits& limits);
 
@@ -50,6 +50,8 @@ json EncodeRecord(const engine::Record& record);
 json EncodeScoredPoint(const engine::ScoredPoint& point);
 // {"STORE": {"status": "ok|pending|failed|unavailable", "pending": n, "message"?: "..."}}
 json EncodeStoreStates(const StoreStates& states);
+// {"STORE": {"status": "ok|error", "took_ms", "pending", "message"?}}: how each store answered.
+json EncodeStoreOutcomes(const std::vector<StoreOutcome>& outcomes);
 json EncodeSearchAnswer(const SearchAnswer& answer);  // {"results": [...], "stores"?: {...}}
 json EncodeJob(const Job& job);
 json EncodeError(const engine::Status& status);  // {"error": {"code", "message"}}

@@ -1,8 +1,8 @@
 // The decoding half of json_codec.h: request bodies into the service layer's types.
-#include "api/rest/json_codec.h"
-
 #include <cmath>
 #include <limits>
+
+#include "api/rest/json_codec.h"
 
 namespace vecmesh::api {
 namespace {
@@ -24,9 +24,9 @@ class Fields {
   Fields(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
   static Status RequireObject(const json& value, std::string_view path) {
     if (value.is_object()) return Status::Ok();
-    return Status::InvalidArgument((path.empty() ? std::string("the request body")
-                                                 : std::string(path)) +
-                                   " must be a JSON object");
+    return Status::InvalidArgument(
+        (path.empty() ? std::string("the request body") : std::string(path)) +
+        " must be a JSON object");
   }
 
   const json* Find(std::string_view key) {
@@ -174,7 +174,8 @@ StatusOr<Search> DecodeSearchAt(const json& v, const std::string& path,
   if (!filter.ok()) return filter.status();
   r.filter = std::move(*filter);
   if (const json* t = f.Find("score_threshold")) {
-    if (!t->is_number()) return Status::InvalidArgument(f.Path("score_threshold") + " must be a number");
+    if (!t->is_number())
+      return Status::InvalidArgument(f.Path("score_threshold") + " must be a number");
     r.score_threshold = t->get<float>();
   }
   if (const json* p = f.Find("params")) {
@@ -231,16 +232,16 @@ StatusOr<json> ParseBody(std::string_view body) {
       std::string message =
           "the request body is not valid JSON (at byte " + std::to_string(e.byte) + ")";
       // Python's json.dumps writes NaN and Infinity, which JSON does not have: say so.
-      const std::string_view rest = e.byte >= 1 && e.byte <= body.size()
-                                        ? body.substr(e.byte - 1)
-                                        : std::string_view();
+      const std::string_view rest =
+          e.byte >= 1 && e.byte <= body.size() ? body.substr(e.byte - 1) : std::string_view();
       if (rest.starts_with("NaN") || rest.starts_with("Infinity")) {
         message += ": NaN and Infinity are not JSON numbers, and vectors must be finite";
       }
       return Status::InvalidArgument(message);
     } catch (const json::out_of_range&) {
       // Found by the fuzzer: a number beyond double's range is out_of_range, not parse_error.
-      return Status::InvalidArgument("the request body holds a number beyond the range of a double");
+      return Status::InvalidArgument(
+          "the request body holds a number beyond the range of a double");
     } catch (const json::exception&) {
     }
     return Status::InvalidArgument("the request body is not valid JSON");
@@ -309,6 +310,9 @@ StatusOr<GetPointsRequest> DecodeGetPoints(const json& body) {
   auto with_vector = f.Bool("with_vector", false);
   if (!with_vector.ok()) return with_vector.status();
   request.with_vector = *with_vector;
+  auto store = f.String("store");
+  if (!store.ok()) return store.status();
+  request.store = *store;
   Status s = f.Unknown();
   if (!s.ok()) return s;
   return request;
@@ -355,19 +359,24 @@ StatusOr<UpdatePayloadRequest> DecodeUpdatePayload(const json& body) {
   return request;
 }
 
-StatusOr<std::optional<engine::Filter>> DecodeCount(const json& body,
-                                                    const engine::Limits& limits) {
+StatusOr<CountRequest> DecodeCount(const json& body, const engine::Limits& limits) {
   Fields f(body, "");
+  CountRequest count;
   auto filter = DecodeFilterField(f, limits);
   if (!filter.ok()) return filter.status();
+  count.filter = std::move(*filter);
+  auto store = f.String("store");
+  if (!store.ok()) return store.status();
+  count.store = *store;
   Status s = f.Unknown();
   if (!s.ok()) return s;
-  return filter;
+  return count;
 }
 
-StatusOr<engine::ScrollRequest> DecodeScroll(const json& body, const engine::Limits& limits) {
+StatusOr<ScrollPointsRequest> DecodeScroll(const json& body, const engine::Limits& limits) {
   Fields f(body, "");
-  engine::ScrollRequest request;
+  ScrollPointsRequest scroll;
+  engine::ScrollRequest& request = scroll.request;
   auto filter = DecodeFilterField(f, limits);
   if (!filter.ok()) return filter.status();
   request.filter = std::move(*filter);
@@ -383,9 +392,12 @@ StatusOr<engine::ScrollRequest> DecodeScroll(const json& body, const engine::Lim
   auto with_vector = f.Bool("with_vector", false);
   if (!with_vector.ok()) return with_vector.status();
   request.with_vector = *with_vector;
+  auto store = f.String("store");
+  if (!store.ok()) return store.status();
+  scroll.store = *store;
   Status s = f.Unknown();
   if (!s.ok()) return s;
-  return request;
+  return scroll;
 }
 
 StatusOr<Search> DecodeSearch(const json& body, const engine::Limits& limits) {

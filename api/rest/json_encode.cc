@@ -48,24 +48,26 @@ json EncodeScoredPoint(const engine::ScoredPoint& point) {
   return out;
 }
 
+json EncodeStoreOutcomes(const std::vector<StoreOutcome>& outcomes) {
+  json stores = json::object();
+  for (const auto& s : outcomes) {
+    if (s.status.ok()) {
+      stores[s.store] = {{"status", "ok"}, {"took_ms", s.took_ms}, {"pending", s.pending}};
+    } else {
+      stores[s.store] = {{"status", "error"},
+                         {"message", s.status.ToString()},
+                         {"took_ms", s.took_ms},
+                         {"pending", s.pending}};
+    }
+  }
+  return stores;
+}
+
 json EncodeSearchAnswer(const SearchAnswer& answer) {
   json results = json::array();
   for (const auto& p : answer.results) results.push_back(EncodeScoredPoint(p));
   json out = {{"results", std::move(results)}};
-  if (!answer.stores.empty()) {
-    json stores = json::object();
-    for (const auto& s : answer.stores) {
-      if (s.status.ok()) {
-        stores[s.store] = {{"status", "ok"}, {"took_ms", s.took_ms}, {"pending", s.pending}};
-      } else {
-        stores[s.store] = {{"status", "error"},
-                           {"message", s.status.ToString()},
-                           {"took_ms", s.took_ms},
-                           {"pending", s.pending}};
-      }
-    }
-    out["stores"] = std::move(stores);
-  }
+  if (!answer.stores.empty()) out["stores"] = EncodeStoreOutcomes(answer.stores);
   return out;
 }
 

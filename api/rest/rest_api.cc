@@ -15,6 +15,12 @@ json WithStores(json answer, const StoreStates& stores) {
   return answer;
 }
 
+// A read's answer, with "stores" when a remote store answered it.
+json WithOutcomes(json answer, const std::vector<StoreOutcome>& stores) {
+  if (!stores.empty()) answer["stores"] = EncodeStoreOutcomes(stores);
+  return answer;
+}
+
 // Strings that are not UTF-8 (a request path can hold any byte) are written with U+FFFD rather
 // than making dump() throw.
 HttpResponse Json(int status, const json& body) {
@@ -158,11 +164,12 @@ void RestApi::BuildRoutes() {
       with_json([&svc, error](const json& body, const PathParams& p) {
         auto request = DecodeGetPoints(body);
         if (!request.ok()) return error(request.status());
-        auto records = svc.GetPoints(p[0], *request);
+        std::vector<StoreOutcome> stores;
+        auto records = svc.GetPoints(p[0], *request, &stores);
         if (!records.ok()) return error(records.status());
         json list = json::array();
         for (const auto& r : *records) list.push_back(EncodeRecord(r));
-        return Json(200, {{"points", std::move(list)}});
+        return Json(200, WithOutcomes({{"points", std::move(list)}}, stores));
       }));
   add("POST", "/v1/collections/{name}/points/delete", Operation::kDeletePoints,
       with_json([&svc, &limits, error](const json& body, const PathParams& p) {
@@ -184,22 +191,27 @@ void RestApi::BuildRoutes() {
       }));
   add("POST", "/v1/collections/{name}/points/count", Operation::kCount,
       with_json([&svc, &limits, error](const json& body, const PathParams& p) {
-        auto filter = DecodeCount(body, limits);
-        if (!filter.ok()) return error(filter.status());
-        auto n = svc.Count(p[0], *filter);
+        auto request = DecodeCount(body, limits);
+        if (!request.ok()) return error(request.status());
+        std::vector<StoreOutcome> stores;
+        auto n = svc.Count(p[0], *request, &stores);
         if (!n.ok()) return error(n.status());
-        return Json(200, {{"count", *n}});
+        return Json(200, WithOutcomes({{"count", *n}}, stores));
       }));
   add("POST", "/v1/collections/{name}/points/scroll", Operation::kScroll,
       with_json([&svc, &limits, error](const json& body, const PathParams& p) {
         auto request = DecodeScroll(body, limits);
         if (!request.ok()) return error(request.status());
-        auto page = svc.Scroll(p[0], *request);
+        std::vector<StoreOutcome> stores;
+        auto page = svc.Scroll(p[0], *request, &stores);
         if (!page.ok()) return error(page.status());
         json list = json::array();
         for (const auto& r : page->points) list.push_back(EncodeRecord(r));
-        return Json(200, {{"points", std::move(list)},
-                          {"next_cursor", page->next_cursor ? json(*page->next_cursor) : json()}});
+        return Json(
+            200,
+            WithOutcomes({{"points", std::move(list)},
+                          {"next_cursor", page->next_cursor ? json(*page->next_cursor) : json()}},
+                         stores));
       }));
   add("POST", "/v1/collections/{name}/points/import", Operation::kSubmitImport,
       with_json([&svc, error](const json& body, const PathParams& p) {

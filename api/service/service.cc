@@ -9,6 +9,9 @@ using engine::PointId;
 
 namespace {
 
+// How long the check of a write by a remote store may take (one lookup, then cached).
+constexpr std::chrono::seconds kRemoteCheckTimeout(2);
+
 // `status` with the item `list[j]` its message starts with renamed `list[places[j]]`.
 Status RenumberedListItem(const Status& status, std::string_view list,
                           const std::vector<size_t>& places) {
@@ -232,8 +235,11 @@ Status Service::CheckRemotes(const Stores& stores, const std::vector<std::string
     if (backend == kLocalBackend) continue;
     auto store = stores.router->Store(backend);
     if (!store) continue;  // not configured here: its writes wait in the log
+    // Only a refusal of the write itself stops it. A store that cannot be asked now (down, or
+    // not yet holding the collection: its create is still being delivered) takes the write
+    // later, in order, like any other.
     Status s = check(*store);
-    if (!s.ok()) return s;
+    if (s.code() == engine::StatusCode::kInvalidArgument) return s;
   }
   return Status::Ok();
 }
@@ -375,7 +381,7 @@ StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engi
   auto backends = stores->router->BackendsOf({}, collection);
   if (!backends.ok()) return backends.status();
   Status s = CheckRemotes(*stores, *backends, [&](const engine::VectorStore& store) {
-    return store.ValidateUpsert({}, collection, points);
+    return store.ValidateUpsert(CallOptions::WithTimeout(kRemoteCheckTimeout), collection, points);
   });
   if (!s.ok()) return s;
   auto written = stores->router->catalog().Upsert({}, collection, std::move(points));
@@ -384,13 +390,44 @@ StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engi
   return written;
 }
 
-StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& collection,
-                                                         const GetPointsRequest& request) const {
+template <typename T>
+StatusOr<T> Service::ReadOne(
+    const std::string& collection, const std::optional<std::string>& store,
+    std::vector<StoreOutcome>* outcomes,
+    const std::function<StatusOr<T>(const engine::VectorStore&)>& read) const {
+  if (store == "all") {
+    return Status::InvalidArgument("store 'all' fans out searches only; name one store");
+  }
+  Status s = CheckStore(store, "store", nullptr);
+  if (!s.ok()) return s;
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
-  if (!store.ok()) return store.status();
-  return (*store)->Get({}, collection, request.ids, request.with_payload, request.with_vector);
+  s = CheckStore(store, "store", stores->router.get());
+  if (!s.ok()) return s;
+  auto backends = stores->router->BackendsOf({}, collection);
+  if (!backends.ok()) return backends.status();
+  const std::string target = store.value_or(backends->front());
+  auto chosen = stores->router->ReadStore({}, collection, target, "store");
+  if (!chosen.ok()) return chosen.status();
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<T> answer = read(**chosen);
+  if (answer.ok() && outcomes && target != kLocalBackend) {
+    outcomes->push_back(
+        {target, Status::Ok(),
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count()});
+    AddPending(*stores, collection, outcomes);
+  }
+  return answer;
+}
+
+StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& collection,
+                                                         const GetPointsRequest& request,
+                                                         std::vector<StoreOutcome>* stores) const {
+  using Records = std::vector<engine::Record>;
+  return ReadOne<Records>(collection, request.store, stores, [&](const engine::VectorStore& s) {
+    return s.Get({}, collection, request.ids, request.with_payload, request.with_vector);
+  });
 }
 
 StatusOr<size_t> Service::DeletePoints(const std::string& collection,
@@ -429,22 +466,19 @@ StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
   return updated;
 }
 
-StatusOr<size_t> Service::Count(const std::string& collection,
-                                const std::optional<engine::Filter>& filter) const {
-  auto stores = Serving();
-  if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
-  if (!store.ok()) return store.status();
-  return (*store)->Count({}, collection, filter ? &*filter : nullptr);
+StatusOr<size_t> Service::Count(const std::string& collection, const CountRequest& request,
+                                std::vector<StoreOutcome>* stores) const {
+  return ReadOne<size_t>(collection, request.store, stores, [&](const engine::VectorStore& s) {
+    return s.Count({}, collection, request.filter ? &*request.filter : nullptr);
+  });
 }
 
 StatusOr<engine::ScrollPage> Service::Scroll(const std::string& collection,
-                                             const engine::ScrollRequest& request) const {
-  auto stores = Serving();
-  if (!stores.ok()) return stores.status();
-  auto store = stores->router->ReadStore({}, collection, std::nullopt, "store");
-  if (!store.ok()) return store.status();
-  return (*store)->Scroll({}, collection, request);
+                                             const ScrollPointsRequest& request,
+                                             std::vector<StoreOutcome>* stores) const {
+  return ReadOne<engine::ScrollPage>(
+      collection, request.store, stores,
+      [&](const engine::VectorStore& s) { return s.Scroll({}, collection, request.request); });
 }
 
 StatusOr<SearchAnswer> Service::SearchOne(const std::string& collection,

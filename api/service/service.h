@@ -97,10 +97,23 @@ struct UpdatePayloadRequest {
   engine::PayloadMode mode = engine::PayloadMode::kMerge;
 };
 
+// A read's store: one of the collection's backends; none: the collection's first backend.
+// (Search also takes "all": Search below.)
 struct GetPointsRequest {
   std::vector<engine::PointId> ids;
   bool with_payload = true;
   bool with_vector = false;
+  std::optional<std::string> store;
+};
+
+struct CountRequest {
+  std::optional<engine::Filter> filter;
+  std::optional<std::string> store;
+};
+
+struct ScrollPointsRequest {
+  engine::ScrollRequest request;
+  std::optional<std::string> store;
 };
 
 // One search and the store that answers it: a backend of the collection, or "all"; none: the
@@ -228,16 +241,20 @@ class Service {
 
   StatusOr<size_t> Upsert(const std::string& collection, std::vector<engine::Point> points,
                           StoreStates* stores = nullptr);
-  StatusOr<std::vector<engine::Record>> GetPoints(const std::string& collection,
-                                                  const GetPointsRequest& request) const;
+  // The reads from one store. An answer from a remote store reports how it answered (took_ms,
+  // pending writes) in `stores`, when given.
+  StatusOr<std::vector<engine::Record>> GetPoints(
+      const std::string& collection, const GetPointsRequest& request,
+      std::vector<StoreOutcome>* stores = nullptr) const;
   StatusOr<size_t> DeletePoints(const std::string& collection, const DeletePointsRequest& request,
                                 StoreStates* stores = nullptr);
   StatusOr<size_t> UpdatePayload(const std::string& collection, const UpdatePayloadRequest& request,
                                  StoreStates* stores = nullptr);
-  StatusOr<size_t> Count(const std::string& collection,
-                         const std::optional<engine::Filter>& filter) const;
+  StatusOr<size_t> Count(const std::string& collection, const CountRequest& request,
+                         std::vector<StoreOutcome>* stores = nullptr) const;
   StatusOr<engine::ScrollPage> Scroll(const std::string& collection,
-                                      const engine::ScrollRequest& request) const;
+                                      const ScrollPointsRequest& request,
+                                      std::vector<StoreOutcome>* stores = nullptr) const;
   StatusOr<SearchAnswer> SearchOne(const std::string& collection, const Search& search) const;
   StatusOr<std::vector<SearchAnswer>> SearchBatch(const std::string& collection,
                                                   const std::vector<Search>& searches) const;
@@ -290,6 +307,12 @@ class Service {
   // store's state into *out, when out is given and a backend is remote.
   void ReportStores(const Stores& stores, const std::vector<std::string>& backends,
                     const std::string& collection, StoreStates* out) const;
+  // The store that answers a read of `collection` (`store`, or the first backend; "all" is not
+  // a store here), run with `read`; a remote one's outcome goes into *outcomes when given.
+  template <typename T>
+  StatusOr<T> ReadOne(const std::string& collection, const std::optional<std::string>& store,
+                      std::vector<StoreOutcome>* outcomes,
+                      const std::function<StatusOr<T>(const engine::VectorStore&)>& read) const;
   // Fills each remote store's pending writes of `collection` into `outcomes`.
   void AddPending(const Stores& stores, const std::string& collection,
                   std::vector<StoreOutcome>* outcomes) const;

@@ -93,8 +93,10 @@ def scored(message):
 def search_answer(message):
     out = {"results": [scored(p) for p in message.results]}
     if message.stores:
-        out["stores"] = {name: ({"status": r.status, "took_ms": r.took_ms} if r.status == "ok"
-                                else {"status": r.status, "message": r.message})
+        out["stores"] = {name: ({"status": r.status, "took_ms": r.took_ms, "pending": r.pending}
+                                if r.status == "ok" else
+                                {"status": r.status, "message": r.message, "took_ms": r.took_ms,
+                                 "pending": r.pending})
                          for name, r in message.stores.items()}
     return out
 

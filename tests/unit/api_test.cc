@@ -86,7 +86,7 @@ TEST(ServiceTest, AFailedImportKeepsItsCodeAndSaysHowFarItGot) {
   EXPECT_EQ(s.message(), "2 of 5 points were written before this failure: points[3].vector has 1 "
                         "values; collection 'docs' has dimension 2")
       << "the point is named by its place in the job, not in its chunk";
-  EXPECT_EQ(*service.Count("docs", std::nullopt), 2u);
+  EXPECT_EQ(*service.Count("docs", {}), 2u);
   EXPECT_EQ(service.ApplyImport("gone", {{7u, {1.0f, 2.0f}, nullptr}}).code(),
             engine::StatusCode::kNotFound);
   service.Detach();
