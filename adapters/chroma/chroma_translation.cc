@@ -29,20 +29,15 @@ Status Refuse(const std::string& what) {
   return Status::InvalidArgument(what + ": Chroma cannot express it");
 }
 
-// What a canonical scalar of engine/filter.h stands for, as a where value; an integer is sent
-// as an integer, a non-integral number as a float.
-struct Scalar {
-  json value;
-  bool fractional = false;  // a number with a fraction (Chroma mishandles it against integers)
-};
-
-StatusOr<Scalar> FromCanonical(const std::string& canonical, const std::string& where) {
+// The where value of a match value: a canonical scalar of engine/filter.h, which match keeps to
+// strings, integers and booleans (floats have no exact equality).
+StatusOr<json> FromCanonical(const std::string& canonical, const std::string& where) {
   const std::string_view rest = std::string_view(canonical).substr(1);
   switch (canonical.empty() ? '\0' : canonical[0]) {
     case 's':
-      return Scalar{json(std::string(rest))};
+      return json(std::string(rest));
     case 'b':
-      return Scalar{json(rest == "1")};
+      return json(rest == "1");
     case 'i': {
       int64_t n = 0;
       auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
@@ -50,12 +45,10 @@ StatusOr<Scalar> FromCanonical(const std::string& canonical, const std::string& 
         return Refuse(where + " (" + std::string(rest) +
                       " is past Chroma's signed 64-bit integers)");
       }
-      return Scalar{json(n)};
+      return json(n);
     }
-    case 'f':
-      return Scalar{json(std::stod(std::string(rest))), true};
   }
-  return Status::Internal(where + ": unknown canonical scalar '" + canonical + "'");
+  return Status::Internal(where + ": a match value of kind '" + canonical.substr(0, 1) + "'");
 }
 
 json Field(const std::string& key, const char* op, json value) {
@@ -71,42 +64,22 @@ json Any(json parts) {
   return json{{"$or", std::move(parts)}};
 }
 
-// key == v (negated: key != v, or no key). A fractional v is compared by Chroma with an integer
-// field after truncation: an integer field never equals it, which the extra bound says.
-json Equal(const std::string& key, const Scalar& v, bool negated) {
-  if (!v.fractional) return Field(key, negated ? "$ne" : "$eq", v.value);
-  const double f = v.value.get<double>();
-  const auto whole = static_cast<int64_t>(std::trunc(f));
-  if (!negated) {
-    // Any integer field passing $eq equals trunc(f); $ne trunc(f) then rules it out.
-    return json{{"$and", json::array({Field(key, "$eq", v.value), Field(key, "$ne", whole)})}};
-  }
-  // $ne f wrongly leaves out an integer field equal to trunc(f): let it back in.
-  return json{{"$or", json::array({Field(key, "$ne", v.value), Field(key, "$eq", whole)})}};
-}
-
 StatusOr<json> Match(const Condition& c, bool negated, const std::string& where) {
-  std::vector<Scalar> values;
+  json values = json::array();
   bool same_type = true;
   for (const std::string& canonical : c.values) {
     auto v = FromCanonical(canonical, where);
     if (!v.ok()) return v.status();
-    if (!values.empty() &&
-        (v->fractional || values[0].fractional || v->value.type() != values[0].value.type())) {
-      same_type = false;
-    }
+    same_type = same_type && (values.empty() || v->type() == values[0].type());
     values.push_back(std::move(*v));
   }
-  if (c.kind == Condition::Kind::kMatchValue) return Equal(c.key, values.at(0), negated);
-  // match any: $in (negated: $nin), when Chroma takes the list as it is (one type, no fractions,
-  // not empty); else one comparison per value.
-  if (same_type && !values.empty() && !values[0].fractional) {
-    json list = json::array();
-    for (const Scalar& v : values) list.push_back(v.value);
-    return Field(c.key, negated ? "$nin" : "$in", std::move(list));
-  }
+  const char* equal = negated ? "$ne" : "$eq";
+  if (c.kind == Condition::Kind::kMatchValue) return Field(c.key, equal, values.at(0));
+  // match any: $in (negated: $nin) when Chroma takes the list as it is (one type, not empty);
+  // else one comparison per value.
+  if (same_type && !values.empty()) return Field(c.key, negated ? "$nin" : "$in", values);
   json parts = json::array();
-  for (const Scalar& v : values) parts.push_back(Equal(c.key, v, negated));
+  for (json& v : values) parts.push_back(Field(c.key, equal, std::move(v)));
   // An empty list: nothing matches any of it ($or of nothing), and everything is outside it.
   return negated ? json{{"$and", std::move(parts)}} : json{{"$or", std::move(parts)}};
 }

@@ -15,8 +15,8 @@
 //   must_not: like this API, Chroma's negations match points without the key), ranges become
 //   $gt/$gte/$lt/$lte, must/should/must_not become $and/$or with the negations pushed down.
 //   Chroma compares a non-integral number with an integer field after truncating it toward zero
-//   ({"n": {"$lt": 1.5}} leaves out n = 1): such bounds and values are rewritten so that the
-//   answer is exact. Refused, naming the condition: has_id, is_empty, match except, a range
+//   ({"n": {"$lt": 1.5}} leaves out n = 1): such range bounds are rewritten so that the answer
+//   is exact. Refused, naming the condition: has_id, is_empty, match except, a range
 //   under must_not (Chroma cannot say "the key is missing"), a dotted key (a nested path: Chroma
 //   holds no nested metadata), an integer past 2^63 - 1.
 // Scores: Chroma's distances (squared l2, 1 - cos, 1 - dot) become l2 distance, cosine
