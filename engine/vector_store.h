@@ -42,7 +42,10 @@ class VectorStore {
 
   // Every check an upsert of `points` into `collection` makes (dimension, finite values, ids,
   // payload sizes, no repeated id) except the limit on points per request, writing nothing:
-  // so that a batch or a job can be refused whole before any of it is written.
+  // so that a batch or a job can be refused whole before any of it is written. A remote store
+  // checks here only what it can without asking its server (what it can hold: ids, values,
+  // payloads); what the collection there decides (that it exists, its dimension) its Upsert
+  // checks, refusing the whole batch the same way.
   virtual Status ValidateUpsert(const CallOptions& options, const std::string& collection,
                                 const std::vector<Point>& points) const = 0;
   // Inserts or replaces; returns the number of points written.

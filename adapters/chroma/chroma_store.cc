@@ -285,7 +285,7 @@ Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string
                                    const std::vector<engine::Point>& points) const {
   Status s = CheckDeadline(options, "ValidateUpsert");
   if (!s.ok()) return s;
-  // What Chroma can hold, first: it needs no call.
+  // What Chroma can hold: it needs no call (engine/vector_store.h).
   std::map<std::string, size_t> seen;
   for (size_t i = 0; i < points.size(); ++i) {
     const std::string field = "points[" + std::to_string(i) + "]";
@@ -311,22 +311,20 @@ Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string
     s = chroma::CheckPayload(points[i].payload, field + ".payload");
     if (!s.ok()) return s;
   }
-  // Then what the collection there takes (NotFound, or the store's error, if it cannot say).
-  std::optional<Remote> remote = Cached(collection);
-  if (!remote) {
-    auto fetched = Fetch(options, collection);
-    if (!fetched.ok()) return fetched.status();
-    remote = *fetched;
-  }
+  return Status::Ok();
+}
+
+Status ChromaStore::CheckAgainst(const Remote& remote, const std::string& collection,
+                                 const std::vector<engine::Point>& points) {
   for (size_t i = 0; i < points.size(); ++i) {
     const std::string field = "points[" + std::to_string(i) + "]";
     const std::vector<float>& v = points[i].vector;
-    if (remote->dimension && v.size() != *remote->dimension) {
+    if (remote.dimension && v.size() != *remote.dimension) {
       return Status::InvalidArgument(field + ".vector has " + std::to_string(v.size()) +
                                      " values; collection '" + collection + "' has dimension " +
-                                     std::to_string(*remote->dimension));
+                                     std::to_string(*remote.dimension));
     }
-    if (remote->metric == engine::Metric::kCosine &&
+    if (remote.metric == engine::Metric::kCosine &&
         std::all_of(v.begin(), v.end(), [](float x) { return x == 0; })) {
       return Status::InvalidArgument(field +
                                      ".vector is zero: a cosine collection needs a direction");
@@ -355,6 +353,8 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
   auto batch = MaxBatchSize(options);
   if (!batch.ok()) return batch.status();
   return WithRemote<size_t>(options, collection, [&](const Remote& remote) -> StatusOr<size_t> {
+    Status fits = CheckAgainst(remote, collection, points);
+    if (!fits.ok()) return fits;
     for (size_t from = 0; from < points.size(); from += *batch) {
       const size_t to = std::min(points.size(), from + *batch);
       std::vector<std::string> ids;

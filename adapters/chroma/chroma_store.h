@@ -133,6 +133,10 @@ class ChromaStore : public engine::VectorStore {
     return call(*remote);
   }
   std::optional<Remote> Cached(const std::string& name) const;
+  // What the collection there decides of `points`: their dimension, no zero vector in a
+  // cosine collection. Errors name the points' fields.
+  static engine::Status CheckAgainst(const Remote& remote, const std::string& collection,
+                                     const std::vector<engine::Point>& points);
   // The collection's description, with its count.
   engine::StatusOr<engine::CollectionInfo> Info(const engine::CallOptions& options,
                                                 const std::string& name,

@@ -89,9 +89,9 @@ StatusOr<json> Match(const Condition& c, bool negated, const std::string& where)
 // integers (and holds for every float the first one lets through): x > b or x >= ceil(b);
 // x >= b and x > floor(b); x < b or x <= floor(b); x <= b and x < ceil(b).
 json Bound(const std::string& key, const std::string& op, double b) {
-  if (std::trunc(b) == b && std::fabs(b) < 9.2e18) {
-    return Field(key, op.c_str(), static_cast<int64_t>(b));
-  }
+  // Past the integers (2^63), no integer field is near the bound: the float comparison holds.
+  if (std::fabs(b) >= 9.2e18) return Field(key, op.c_str(), b);
+  if (std::trunc(b) == b) return Field(key, op.c_str(), static_cast<int64_t>(b));
   const auto floor = static_cast<int64_t>(std::floor(b));
   const auto ceil = static_cast<int64_t>(std::ceil(b));
   const json first = Field(key, op.c_str(), b);

@@ -62,7 +62,8 @@ Status Deliverer::Start() {
     scan_ = position_;
     for (const auto& [name, track] : tracks_) scan_delivering_[name] = track.delivering;
   }
-  log_->HoldLog(backend_, position_);
+  persisted_ = position_;
+  log_->HoldLog(backend_, persisted_);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -112,20 +113,29 @@ Status Deliverer::Load() {
   for (const auto& [name, c] : state["collections"].items()) {
     Track& t = tracks_[name];
     t.delivering = true;
+    t.ours = c.value("ours", false);
     t.failed = c.value("failed", false);
     t.reason = c.value("reason", "");
+  }
+  for (const json& name : state.value("resync", json::array())) {
+    resync_.insert(name.get<std::string>());
   }
   return Status::Ok();
 }
 
 Status Deliverer::Persist() {
   json state = {{"version", 1}, {"collections", json::object()}};
+  LogPosition position;
   {
     std::lock_guard lock(mu_);
-    state["position"] = {position_.segment, position_.offset};
+    position = position_;
+    state["position"] = {position.segment, position.offset};
     for (const auto& [name, t] : tracks_) {
-      if (t.delivering) state["collections"][name] = {{"failed", t.failed}, {"reason", t.reason}};
+      if (t.delivering) {
+        state["collections"][name] = {{"ours", t.ours}, {"failed", t.failed}, {"reason", t.reason}};
+      }
     }
+    state["resync"] = resync_;
     dirty_ = false;
   }
   persisted_at_ = std::chrono::steady_clock::now();
@@ -142,7 +152,12 @@ Status Deliverer::Persist() {
   std::error_code ec;
   std::filesystem::rename(tmp, state_path_, ec);
   if (ec) return Status::Unavailable("renaming " + tmp + " failed: " + ec.message());
-  return engine::SyncDir(options_.state_dir);
+  s = engine::SyncDir(options_.state_dir);
+  if (!s.ok()) return s;
+  // The log is held from where a restart would deliver from: the persisted position.
+  persisted_ = position;
+  log_->HoldLog(backend_, persisted_);
+  return Status::Ok();
 }
 
 void Deliverer::Run() {
@@ -173,11 +188,15 @@ void Deliverer::Run() {
       worked = DeliverStep();
     }
     bool persist;
+    bool failing;
     {
       std::lock_guard lock(mu_);
       persist = dirty_ ||
-                std::chrono::steady_clock::now() - persisted_at_ > std::chrono::milliseconds(200);
+                (position_ != persisted_ &&
+                 std::chrono::steady_clock::now() - persisted_at_ > std::chrono::milliseconds(200));
+      failing = !stats_.last_error.empty();
     }
+    if (!worked && failing) Probe();
     if (persist) {
       Status s = Persist();
       if (!s.ok() && options_.logger) {
@@ -204,16 +223,33 @@ Status Deliverer::Scan() {
     if (!(from < log_->LogEnd())) return Status::Ok();
     auto read = log_->ReadLog(from, options_.read_bytes);
     if (!read.ok()) return read.status();
-    std::lock_guard lock(mu_);
-    if (scan_ != from) return Status::Ok();  // a resync moved it meanwhile
-    for (const engine::LogRecord& r : read->records) {
+    // Decoded (and a restored collection looked up) outside the lock: writers wait on it.
+    struct Scanned {
       std::string name;
       engine::WriteOp op;
-      Status s = engine::DecodeWriteOp(r.bytes, &name, &op);
+      LogPosition end;
+      uint64_t bytes = 0;
+      bool restored_holds = false;
+    };
+    std::vector<Scanned> scanned;
+    for (const engine::LogRecord& r : read->records) {
+      Scanned one;
+      one.end = r.end;
+      one.bytes = r.bytes.size();
+      Status s = engine::DecodeWriteOp(r.bytes, &one.name, &one.op);
       if (!s.ok()) return s;
-      bool& delivering = scan_delivering_[name];
+      if (std::holds_alternative<engine::RestoreOp>(one.op)) {
+        auto info = local_->GetCollection({}, one.name);
+        one.restored_holds = info.ok() && Holds(info->config);
+      }
+      scanned.push_back(std::move(one));
+    }
+    std::lock_guard lock(mu_);
+    if (scan_ != from) return Status::Ok();  // a resync moved it meanwhile
+    for (const Scanned& r : scanned) {
+      bool& delivering = scan_delivering_[r.name];
       bool counts = delivering;
-      Track& t = tracks_[name];
+      Track& t = tracks_[r.name];
       std::visit(Overloaded{
                      [&](const engine::CreateCollectionOp& create) {
                        delivering = Holds(create.config);
@@ -223,16 +259,16 @@ Status Deliverer::Scan() {
                      },
                      [&](const engine::DropCollectionOp&) { delivering = false; },
                      [&](const engine::RestoreOp&) {
-                       auto info = local_->GetCollection({}, name);
-                       delivering = info.ok() && Holds(info->config);
-                       counts = counts || delivering;
+                       counts = counts || r.restored_holds;
+                       delivering = r.restored_holds;
                      },
                      [&](const auto&) {},
                  },
-                 op);
-      if (counts && (!t.failed || t.recreated)) {
-        t.pending.push_back({r.end, r.bytes.size()});
-        pending_bytes_ += r.bytes.size();
+                 r.op);
+      // A record the delivery already passed (it read the log's end first) waits for nothing.
+      if (counts && (!t.failed || t.recreated) && position_ < r.end) {
+        t.pending.push_back({r.end, r.bytes});
+        pending_bytes_ += r.bytes;
       }
     }
     scan_ = read->next;
@@ -287,30 +323,25 @@ bool Deliverer::DeliverStep() {
   if (!(from < log_->LogEnd())) return false;
   auto read = log_->ReadLog(from, options_.read_bytes);
   if (!read.ok()) {
-    if (read.status().code() != StatusCode::kFailedPrecondition) return false;
-    // The log from our position is gone: make every collection again there, from now on.
-    const LogPosition end = log_->LogEnd();
-    std::lock_guard lock(mu_);
-    if (options_.logger) {
-      options_.logger("warning", "the log to deliver is gone; resyncing the backend",
-                      {{"backend", backend_}, {"error", read.status().ToString()}});
+    const StatusCode code = read.status().code();
+    if (code != StatusCode::kFailedPrecondition && code != StatusCode::kInvalidArgument) {
+      return false;  // the disk: tried again at the next step
     }
-    for (auto& [name, t] : tracks_) {
-      if (t.delivering && !t.failed) resync_.insert(name);
-      for (const Waiting& w : t.pending) pending_bytes_ -= w.bytes;
-      t.pending.clear();
-    }
-    position_ = scan_ = end;
-    scan_delivering_.clear();
-    for (const auto& [name, t] : tracks_) scan_delivering_[name] = t.delivering;
-    dirty_ = true;
+    ResyncAll(read.status());
     return true;
   }
   std::vector<Record> records;
   for (engine::LogRecord& r : read->records) {
     Record record;
     Status s = engine::DecodeWriteOp(r.bytes, &record.collection, &record.op);
-    if (!s.ok()) return false;
+    if (!s.ok()) {
+      // The local store could not have replayed it either: delivery stops here, loudly.
+      if (options_.logger) {
+        options_.logger("error", "a log record cannot be delivered",
+                        {{"backend", backend_}, {"error", s.ToString()}});
+      }
+      return false;
+    }
     record.end = r.end;
     record.bytes = r.bytes.size();
     records.push_back(std::move(record));
@@ -339,34 +370,81 @@ bool Deliverer::DeliverStep() {
       std::lock_guard lock(mu_);
       stats_.delivered += group.size();
     }
-    log_->HoldLog(backend_, group.back().end);
     i = j;
   }
   Advance(read->next);
   return true;
 }
 
+void Deliverer::ResyncAll(const Status& why) {
+  const LogPosition end = log_->LogEnd();
+  auto all = local_->ListCollections({});
+  if (!all.ok()) return;  // tried again at the next step
+  std::lock_guard lock(mu_);
+  if (options_.logger) {
+    options_.logger("warning", "the log to deliver cannot be read; resyncing the backend",
+                    {{"backend", backend_}, {"error", why.ToString()}});
+  }
+  scan_delivering_.clear();
+  for (const auto& info : *all) {
+    if (!Holds(info.config)) continue;
+    resync_.insert(info.config.name);
+    scan_delivering_[info.config.name] = true;
+  }
+  for (auto& [name, t] : tracks_) {
+    if (t.delivering) resync_.insert(name);  // dropped here since: dropped there
+    for (const Waiting& w : t.pending) pending_bytes_ -= w.bytes;
+    t.pending.clear();
+  }
+  position_ = scan_ = end;
+  dirty_ = true;
+  changed_.notify_all();
+}
+
+void Deliverer::Probe() {
+  auto answer = remote_->ListCollections(CallOptions::WithTimeout(std::chrono::seconds(2)));
+  if (!answer.ok()) return;
+  std::lock_guard lock(mu_);
+  stats_.last_error.clear();
+  changed_.notify_all();
+}
+
 bool Deliverer::Apply(const std::vector<Record>& records) {
   const Record& first = records.front();
   const std::string& name = first.collection;
   bool deliver = false;
+  bool restored_holds = false;
+  if (std::holds_alternative<engine::RestoreOp>(first.op)) {
+    auto info = local_->GetCollection({}, name);
+    restored_holds = info.ok() && Holds(info->config);
+  }
   {
     std::lock_guard lock(mu_);
     Track& t = tracks_[name];
-    std::visit(Overloaded{
-                   [&](const engine::CreateCollectionOp& create) {
-                     // A new collection of that name: a failure of the old one is forgotten.
-                     t.delivering = Holds(create.config);
-                     t.failed = false;
-                     t.recreated = false;
-                     t.reason.clear();
-                     deliver = t.delivering;
-                     dirty_ = true;
-                   },
-                   [&](const engine::RestoreOp&) { deliver = true; },
-                   [&](const auto&) { deliver = t.delivering && !t.failed; },
-               },
-               first.op);
+    const Overloaded decide{
+        [&](const engine::CreateCollectionOp& create) {
+          // A new collection of that name: a failure of the old one is forgotten.
+          t.delivering = Holds(create.config);
+          t.failed = false;
+          t.recreated = false;
+          t.reason.clear();
+          deliver = t.delivering;
+          dirty_ = true;
+        },
+        [&](const engine::DropCollectionOp&) {
+          // Dropped there too if it is ours, failed or not; a failure is forgotten.
+          deliver = t.delivering && (t.ours || !t.failed);
+          if (!deliver && t.delivering) {
+            std::deque<Waiting> pending = std::move(t.pending);
+            t = Track{};
+            t.pending = std::move(pending);
+            dirty_ = true;
+          }
+        },
+        [&](const engine::RestoreOp&) { deliver = t.delivering || restored_holds; },
+        [&](const auto&) { deliver = t.delivering && !t.failed; },
+    };
+    std::visit(decide, first.op);
   }
   if (!deliver) return true;
   return Retry(name, [&] { return Call(records); });
@@ -388,10 +466,10 @@ bool Deliverer::Retry(const std::string& collection, const std::function<Status(
     }
     stats_.last_error = s.message();
     changed_.notify_all();
-    const int cap =
-        std::min(options_.retry_max_ms, options_.retry_base_ms << std::min(attempt, 16));
+    const int cap = std::max(
+        1, std::min(options_.retry_max_ms, options_.retry_base_ms << std::min(attempt, 16)));
     const auto wait = std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(options_.retry_base_ms / 2, std::max(cap, 1))(random));
+        std::uniform_int_distribution<int>(std::min(options_.retry_base_ms / 2, cap), cap)(random));
     // While it waits, new writes are still counted (a write answer reports them pending).
     const auto retry_at = std::chrono::steady_clock::now() + wait;
     while (!stopping_ && std::chrono::steady_clock::now() < retry_at) {
@@ -405,6 +483,8 @@ bool Deliverer::Retry(const std::string& collection, const std::function<Status(
           [&] { return stopping_ || notified_; });
     }
     if (stopping_) return false;
+    // Failed meanwhile (too far behind): this call is given up with the collection.
+    if (auto it = tracks_.find(collection); it != tracks_.end() && it->second.failed) return true;
   }
 }
 
@@ -412,79 +492,103 @@ Status Deliverer::Call(const std::vector<Record>& records) {
   const Record& first = records.front();
   const std::string& name = first.collection;
   const CallOptions options = CallDeadline();
-  return std::visit(Overloaded{
-                        [&](const engine::CreateCollectionOp& create) {
-                          auto created = remote_->CreateCollection(options, create.config);
-                          return created.ok() ? Status::Ok() : created.status();
-                        },
-                        [&](const engine::DropCollectionOp&) {
-                          Status s = remote_->DropCollection(options, name);
-                          if (s.ok() || s.code() == StatusCode::kNotFound) {
-                            std::lock_guard lock(mu_);
-                            tracks_[name].delivering = false;
-                            dirty_ = true;
-                            return Status::Ok();
-                          }
-                          return s;
-                        },
-                        [&](const engine::UpsertOp&) {
-                          // The records' points, each id once (the last write of it wins).
-                          std::vector<engine::Point> points;
-                          std::map<engine::PointId, size_t> place;
-                          for (const Record& r : records) {
-                            for (const engine::Point& p : std::get<engine::UpsertOp>(r.op).points) {
-                              if (auto it = place.find(p.id); it != place.end()) {
-                                points[it->second] = p;
-                              } else {
-                                place.emplace(p.id, points.size());
-                                points.push_back(p);
-                              }
-                            }
-                          }
-                          auto written = remote_->Upsert(options, name, std::move(points));
-                          return written.ok() ? Status::Ok() : written.status();
-                        },
-                        [&](const engine::DeleteOp& del) {
-                          if (del.ids.empty()) return Status::Ok();
-                          auto deleted = remote_->Delete(options, name, del.ids);
-                          return deleted.ok() ? Status::Ok() : deleted.status();
-                        },
-                        [&](const engine::SetPayloadOp& set) {
-                          auto updated =
-                              remote_->SetPayload(options, name, set.ids, set.payload, set.mode);
-                          return updated.ok() ? Status::Ok() : updated.status();
-                        },
-                        [&](const engine::RestoreOp&) { return Resync(options, name); },
-                        // Only in checkpoints, never in the log segments read here.
-                        [&](const engine::SlotsOp&) { return Status::Ok(); },
-                        [&](const engine::IndexPartOp&) { return Status::Ok(); },
-                    },
-                    first.op);
+  const Overloaded call{
+      [&](const engine::CreateCollectionOp& create) {
+        auto created = remote_->CreateCollection(options, create.config);
+        if (!created.ok()) return created.status();
+        std::lock_guard lock(mu_);
+        tracks_[name].ours = true;
+        dirty_ = true;
+        return Status::Ok();
+      },
+      [&](const engine::DropCollectionOp&) {
+        Status s = remote_->DropCollection(options, name);
+        if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+        std::lock_guard lock(mu_);
+        Track& t = tracks_[name];
+        std::deque<Waiting> pending = std::move(t.pending);
+        t = Track{};
+        t.pending = std::move(pending);
+        dirty_ = true;
+        return Status::Ok();
+      },
+      [&](const engine::UpsertOp&) {
+        // The records' points, each id once (the last write of it wins).
+        std::vector<engine::Point> points;
+        std::map<engine::PointId, size_t> place;
+        for (const Record& r : records) {
+          for (const engine::Point& p : std::get<engine::UpsertOp>(r.op).points) {
+            if (auto it = place.find(p.id); it != place.end()) {
+              points[it->second] = p;
+            } else {
+              place.emplace(p.id, points.size());
+              points.push_back(p);
+            }
+          }
+        }
+        auto written = remote_->Upsert(options, name, std::move(points));
+        return written.ok() ? Status::Ok() : written.status();
+      },
+      [&](const engine::DeleteOp& del) {
+        if (del.ids.empty()) return Status::Ok();
+        auto deleted = remote_->Delete(options, name, del.ids);
+        return deleted.ok() ? Status::Ok() : deleted.status();
+      },
+      [&](const engine::SetPayloadOp& set) {
+        auto updated = remote_->SetPayload(options, name, set.ids, set.payload, set.mode);
+        return updated.ok() ? Status::Ok() : updated.status();
+      },
+      [&](const engine::RestoreOp&) { return Resync(options, name); },
+      // Only in checkpoints, never in the log segments read here.
+      [&](const engine::SlotsOp&) { return Status::Ok(); },
+      [&](const engine::IndexPartOp&) { return Status::Ok(); },
+  };
+  return std::visit(call, first.op);
 }
 
 Status Deliverer::Resync(const CallOptions& options, const std::string& collection) {
   auto info = local_->GetCollection({}, collection);
-  Status dropped = remote_->DropCollection(options, collection);
-  if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
   const bool holds = info.ok() && Holds(info->config);
+  bool ours;
+  {
+    std::lock_guard lock(mu_);
+    const Track& t = tracks_[collection];
+    ours = t.delivering && (t.ours || !t.failed);
+  }
+  // Only a collection this deliverer made is dropped there; one found there is adopted.
+  if (ours) {
+    Status dropped = remote_->DropCollection(options, collection);
+    if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
+  }
   {
     std::lock_guard lock(mu_);
     Track& t = tracks_[collection];
     t.delivering = holds;
+    t.ours = false;
     t.failed = false;
+    t.recreated = false;
     t.reason.clear();
     dirty_ = true;
   }
   if (!holds) return Status::Ok();
   auto created = remote_->CreateCollection(options, info->config);
   if (!created.ok()) return created.status();
+  {
+    std::lock_guard lock(mu_);
+    tracks_[collection].ours = true;
+  }
   engine::ScrollRequest page;
   page.limit = static_cast<int64_t>(options_.max_points_per_call);
   page.with_vector = true;
   while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return Status::Unavailable("stopping: the resync starts again at the restart");
+    }
     auto points = local_->Scroll({}, collection, page);
-    if (!points.ok())
+    if (!points.ok()) {
       return points.status().code() == StatusCode::kNotFound ? Status::Ok() : points.status();
+    }
     std::vector<engine::Point> batch;
     for (engine::Record& r : points->points) {
       batch.push_back({r.id, std::move(*r.vector), std::move(*r.payload)});
@@ -522,9 +626,12 @@ DeliveryStatus Deliverer::WaitFor(const std::string& collection, LogPosition unt
   {
     std::unique_lock lock(mu_);
     changed_.wait_until(lock, deadline, [&] {
-      if (stopping_ || !(position_ < until)) return true;
+      if (stopping_) return true;
+      // A collection being made there again waits for that, wherever the position is.
+      if (resync_.count(collection)) return false;
+      if (!(position_ < until)) return true;
       // Until the scan has counted the writes up to `until`, nothing can be said.
-      if (scan_ < until || resync_.count(collection)) return false;
+      if (scan_ < until) return false;
       auto it = tracks_.find(collection);
       if (it == tracks_.end()) return true;
       const Track& t = it->second;

@@ -18,9 +18,12 @@
 //   collection is dropped or made again.
 // - More than max_pending_bytes of writes waiting marks the collections they belong to failed
 //   ("too far behind"), and the log is let go.
-// - A restored snapshot, or a log already let go (the backend was not configured for a while),
-//   is delivered as a resync: the collection is made again there from the local store's
-//   points, and delivery goes on from there (re-applying later writes is harmless: idempotent).
+// - A restored snapshot, or a log already let go (the backend was not configured for a while,
+//   or a position past the log's end after a recovery cut it), is delivered as a resync: the
+//   collection is made again there from the local store's points, and delivery goes on from
+//   there (re-applying later writes is harmless: idempotent). A collection there is dropped only
+//   if this deliverer made it ("ours"); one it finds, of the same configuration, is adopted.
+//   Pending resyncs are persisted with the position, so a crash does not forget them.
 //
 // Thread safety: every public method is safe for concurrent use. One background thread delivers.
 #pragma once
@@ -111,6 +114,7 @@ class Deliverer {
   // What the deliverer knows of one collection.
   struct Track {
     bool delivering = false;  // the backend holds it (as of the delivery position)
+    bool ours = false;        // this deliverer made it there (it may drop it)
     bool failed = false;
     bool recreated = false;  // failed, and a new create of it is scanned but not yet delivered
     std::string reason;
@@ -133,6 +137,11 @@ class Deliverer {
   bool Apply(const std::vector<Record>& records);
   engine::Status Call(const std::vector<Record>& records);
   engine::Status Resync(const engine::CallOptions& options, const std::string& collection);
+  // The log from the position on cannot be read (gone, or past its end): every collection that
+  // lists the backend, and every one delivered there, is resynced, from the log's end on.
+  void ResyncAll(const engine::Status& why);
+  // While the backend is failing and nothing is delivered: a cheap call, to know it is back.
+  void Probe();
   // Runs `call` until it succeeds or is refused (true), retrying transient failures with
   // backoff; false if the deliverer stops meanwhile. A refusal fails `collection`.
   bool Retry(const std::string& collection, const std::function<engine::Status()>& call);
@@ -164,7 +173,8 @@ class Deliverer {
   bool stopping_ = false;
   bool dirty_ = false;  // tracks_ changed since the last Persist
   Stats stats_;
-  std::chrono::steady_clock::time_point persisted_at_;
+  std::chrono::steady_clock::time_point persisted_at_;  // the delivery thread's own
+  engine::LogPosition persisted_;                       // the delivery thread's own
   std::thread thread_;
 };
 

@@ -9,9 +9,6 @@ using engine::PointId;
 
 namespace {
 
-// How long the check of a write by a remote store may take (one lookup, then cached).
-constexpr std::chrono::seconds kRemoteCheckTimeout(2);
-
 // `status` with the item `list[j]` its message starts with renamed `list[places[j]]`.
 Status RenumberedListItem(const Status& status, std::string_view list,
                           const std::vector<size_t>& places) {
@@ -235,9 +232,9 @@ Status Service::CheckRemotes(const Stores& stores, const std::vector<std::string
     if (backend == kLocalBackend) continue;
     auto store = stores.router->Store(backend);
     if (!store) continue;  // not configured here: its writes wait in the log
-    // Only a refusal of the write itself stops it. A store that cannot be asked now (down, or
-    // not yet holding the collection: its create is still being delivered) takes the write
-    // later, in order, like any other.
+    // Only a refusal of what the store can hold stops the write: these checks ask no server
+    // (engine/vector_store.h), and what the collection there decides is the delivery's to find
+    // (a refusal there fails that store, not the write).
     Status s = check(*store);
     if (s.code() == engine::StatusCode::kInvalidArgument) return s;
   }
@@ -262,8 +259,8 @@ void Service::ReportStores(const Stores& stores, const std::vector<std::string>&
       states.push_back({backend,
                         {DeliveryState::kPending, 1,
                          "backend '" + backend +
-                             "' is not configured on this server; its "
-                             "writes are kept until it is"}});
+                             "' is not configured on this server: once it is, the "
+                             "collection is made there again from vecmesh's points"}});
     }
   }
   if (out) *out = std::move(states);
@@ -381,7 +378,7 @@ StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engi
   auto backends = stores->router->BackendsOf({}, collection);
   if (!backends.ok()) return backends.status();
   Status s = CheckRemotes(*stores, *backends, [&](const engine::VectorStore& store) {
-    return store.ValidateUpsert(CallOptions::WithTimeout(kRemoteCheckTimeout), collection, points);
+    return store.ValidateUpsert({}, collection, points);
   });
   if (!s.ok()) return s;
   auto written = stores->router->catalog().Upsert({}, collection, std::move(points));

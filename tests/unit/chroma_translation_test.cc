@@ -144,6 +144,13 @@ TEST(ChromaWhereTest, FractionalBoundsAreExactAgainstIntegerAndFloatFields) {
   }
 }
 
+TEST(ChromaWhereTest, BoundsPastTheIntegersStayFloats) {
+  EXPECT_EQ(Where({{"must", {{{"key", "n"}, {"range", {{"gt", 1e19}}}}}}}),
+            json({{"n", {{"$gt", 1e19}}}}));
+  EXPECT_EQ(Where({{"must", {{{"key", "n"}, {"range", {{"lte", -1e19}}}}}}}),
+            json({{"n", {{"$lte", -1e19}}}}));
+}
+
 TEST(ChromaWhereTest, RefusesWhatChromaCannotExpressNamingTheCondition) {
   for (const auto& [filter, named] : std::vector<std::pair<json, std::string>>{
            {{{"must", {{{"has_id", {1}}}}}}, "filter.must[0].has_id"},

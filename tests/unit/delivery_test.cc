@@ -301,6 +301,28 @@ TEST_F(DeliveryTest, TooFarBehindFailsTheCollectionsWaiting) {
       "docs", local_->LogEnd(), std::chrono::steady_clock::now() + std::chrono::seconds(5));
   EXPECT_EQ(status.state, DeliveryState::kFailed);
   EXPECT_NE(status.message.find("too far behind"), std::string::npos) << status.message;
+  // Dropped, the failed collection is dropped there too (it was ours) and nothing stays failed.
+  remote_->down = false;
+  ASSERT_TRUE(local_->DropCollection({}, "docs").ok());
+  Drain("docs");
+  EXPECT_EQ(remote_->store.GetCollection({}, "docs").status().code(),
+            engine::StatusCode::kNotFound);
+  EXPECT_EQ(deliverer_->stats().failed_collections, 0u);
+}
+
+TEST_F(DeliveryTest, AResyncCutShortByAStopIsTakenUpAtTheRestart) {
+  Create("docs");
+  Put("docs", 0, 30);
+  remote_->down = true;
+  StartDeliverer();  // a new backend: "docs" already lists it and is made there first
+  const DeliveryStatus waiting = deliverer_->WaitFor(
+      "docs", local_->LogEnd(), std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  EXPECT_EQ(waiting.state, DeliveryState::kPending);
+  deliverer_.reset();
+  remote_->down = false;
+  StartDeliverer();
+  EXPECT_EQ(Drain("docs").state, DeliveryState::kOk);
+  EXPECT_EQ(Contents(remote_->store, "docs"), Contents(*local_, "docs"));
 }
 
 TEST_F(DeliveryTest, ARestoredSnapshotAndAGoneLogAreResynced) {
