@@ -61,6 +61,8 @@ Status Deliverer::Start() {
     std::lock_guard lock(mu_);
     scan_ = position_;
     for (const auto& [name, track] : tracks_) scan_delivering_[name] = track.delivering;
+    // Collections still to be made there count their writes from now on too.
+    for (const std::string& name : resync_) scan_delivering_[name] = true;
   }
   persisted_ = position_;
   log_->HoldLog(backend_, persisted_);
@@ -257,7 +259,11 @@ Status Deliverer::Scan() {
                        // A failed collection made again is delivered from this create on.
                        t.recreated = t.failed && delivering;
                      },
-                     [&](const engine::DropCollectionOp&) { delivering = false; },
+                     [&](const engine::DropCollectionOp&) {
+                       delivering = false;
+                       // A failed collection dropped: the drop is delivered (ours goes there too).
+                       t.recreated = t.failed && counts;
+                     },
                      [&](const engine::RestoreOp&) {
                        counts = counts || r.restored_holds;
                        delivering = r.restored_holds;

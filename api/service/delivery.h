@@ -116,7 +116,9 @@ class Deliverer {
     bool delivering = false;  // the backend holds it (as of the delivery position)
     bool ours = false;        // this deliverer made it there (it may drop it)
     bool failed = false;
-    bool recreated = false;  // failed, and a new create of it is scanned but not yet delivered
+    // Failed, and a later create or drop of it is scanned but not yet delivered: the failure
+    // no longer answers for it.
+    bool recreated = false;
     std::string reason;
     std::deque<Waiting> pending;  // in log order
   };
