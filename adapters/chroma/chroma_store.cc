@@ -135,6 +135,11 @@ std::string ChromaStore::CollectionPath(const Remote& remote) const {
 
 StatusOr<ChromaStore::Remote> ChromaStore::Fetch(const CallOptions& options,
                                                  const std::string& name) const {
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    generation = generations_[name];
+  }
   auto answer = Call(options, HttpMethod::kGet, prefix_ + "/collections/" + name, nullptr, true);
   if (!answer.ok()) {
     std::lock_guard lock(mu_);
@@ -147,7 +152,9 @@ StatusOr<ChromaStore::Remote> ChromaStore::Fetch(const CallOptions& options,
   auto remote = ParseRemote(*answer, name);
   if (!remote.ok()) return remote.status();
   std::lock_guard lock(mu_);
-  remotes_[name] = *remote;
+  // A drop or create of the name since the lookup began may have made this answer old: kept
+  // only if none did.
+  if (generations_[name] == generation) remotes_[name] = *remote;
   return remote;
 }
 
@@ -196,6 +203,10 @@ StatusOr<bool> ChromaStore::CreateCollection(const CallOptions& options,
                      {"metadata", {{"vecmesh_dimension", config.dimension}}}};
   auto created =
       Call(options, HttpMethod::kPost, prefix_ + "/collections", &body, /*idempotent=*/false);
+  {
+    std::lock_guard lock(mu_);
+    ++generations_[config.name];
+  }
   if (!created.ok()) {
     // Made meanwhile by someone else: it may be the same.
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
@@ -274,6 +285,7 @@ Status ChromaStore::DropCollection(const CallOptions& options, const std::string
   {
     std::lock_guard lock(mu_);
     remotes_.erase(name);
+    ++generations_[name];
   }
   if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
     return Status::NotFound("collection '" + name + "' does not exist in Chroma");

@@ -168,9 +168,12 @@ class ChromaStore : public engine::VectorStore {
   const std::unique_ptr<HttpClient> http_;
   const std::string prefix_;  // /api/v2/tenants/T/databases/D
 
-  mutable std::mutex mu_;                          // guards the two below
+  mutable std::mutex mu_;                          // guards the three below
   mutable std::map<std::string, Remote> remotes_;  // by collection name
   mutable std::optional<size_t> max_batch_size_;   // pre-flight-checks
+  // By name: how many drops and creates this store made of it, so that a lookup that began
+  // before one does not cache what it found.
+  mutable std::map<std::string, uint64_t> generations_;
 };
 
 }  // namespace vecmesh::adapters
