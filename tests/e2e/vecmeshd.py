@@ -36,7 +36,8 @@ class Daemon:
         self.process = subprocess.Popen(
             [self.binary, "--rest-port", "0", "--grpc-port", "0", "--data-dir", self.data_dir] + self.args,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, text=True)
-        ready = threading.Event()
+        ready = threading.Event()  # serving, or the daemon exited
+        serving = threading.Event()
 
         def read():
             for line in self.process.stdout:
@@ -49,9 +50,12 @@ class Daemon:
                     self.port = entry["rest_port"]
                     self.grpc_port = entry["grpc_port"]
                 if entry.get("msg") == "serving":
+                    serving.set()
                     ready.set()
+            ready.set()  # the daemon exited: no need to wait any longer
         threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(timeout_s):
+        ready.wait(timeout_s)
+        if not serving.is_set():
             self.kill()
             raise RuntimeError("vecmeshd did not start:\n" + "\n".join(self.log))
         return self
