@@ -389,11 +389,8 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
         }
         embeddings.push_back(v);
         json metadata = chroma::ToMetadata(points[i].payload);
-        if (auto it = existing->find(ids[i - from]);
-            it != existing->end() && it->second.is_object()) {
-          for (const auto& [key, value] : it->second.items()) {
-            if (!metadata.is_object() || !metadata.contains(key)) metadata[key] = nullptr;
-          }
+        if (auto it = existing->find(ids[i - from]); it != existing->end()) {
+          metadata = chroma::Replacing(std::move(metadata), it->second);
         }
         metadatas.push_back(std::move(metadata));
       }
@@ -407,30 +404,39 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
   });
 }
 
+StatusOr<size_t> ChromaStore::ForExisting(
+    const CallOptions& options, const Remote& remote, const std::vector<engine::PointId>& ids,
+    const std::function<Status(const std::map<std::string, json>& existing)>& each) const {
+  auto batch = MaxBatchSize(options);
+  if (!batch.ok()) return batch.status();
+  const std::vector<std::string> all = ChromaIds(ids);
+  size_t found = 0;
+  for (size_t from = 0; from < all.size(); from += *batch) {
+    const std::vector<std::string> part(all.begin() + from,
+                                        all.begin() + std::min(all.size(), from + *batch));
+    auto existing = ExistingMetadata(options, remote, part);
+    if (!existing.ok()) return existing.status();
+    if (existing->empty()) continue;
+    Status s = each(*existing);
+    if (!s.ok()) return s;
+    found += existing->size();
+  }
+  return found;
+}
+
 StatusOr<size_t> ChromaStore::Delete(const CallOptions& options, const std::string& collection,
                                      const std::vector<engine::PointId>& ids) {
   Status s = CheckDeadline(options, "Delete");
   if (!s.ok()) return s;
-  auto batch = MaxBatchSize(options);
-  if (!batch.ok()) return batch.status();
-  const std::vector<std::string> all = ChromaIds(ids);
-  return WithRemote<size_t>(options, collection, [&](const Remote& remote) -> StatusOr<size_t> {
-    size_t deleted = 0;
-    for (size_t from = 0; from < all.size(); from += *batch) {
-      std::vector<std::string> part(all.begin() + from,
-                                    all.begin() + std::min(all.size(), from + *batch));
-      auto existing = ExistingMetadata(options, remote, part);
-      if (!existing.ok()) return existing.status();
-      if (existing->empty()) continue;
+  return WithRemote<size_t>(options, collection, [&](const Remote& remote) {
+    return ForExisting(options, remote, ids, [&](const std::map<std::string, json>& existing) {
       json present = json::array();
-      for (const auto& [id, metadata] : *existing) present.push_back(id);
+      for (const auto& [id, metadata] : existing) present.push_back(id);
       const json body = {{"ids", present}};
       auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/delete", &body,
                          /*idempotent=*/true);
-      if (!answer.ok()) return answer.status();
-      deleted += existing->size();
-    }
-    return deleted;
+      return answer.ok() ? Status::Ok() : answer.status();
+    });
   });
 }
 
@@ -475,37 +481,21 @@ StatusOr<size_t> ChromaStore::SetPayload(const CallOptions& options, const std::
                                          const engine::Payload& payload, engine::PayloadMode mode) {
   Status s = ValidateSetPayload(options, collection, payload);
   if (!s.ok()) return s;
-  auto batch = MaxBatchSize(options);
-  if (!batch.ok()) return batch.status();
-  const std::vector<std::string> all = ChromaIds(ids);
   const json given = chroma::ToMetadata(payload);
-  return WithRemote<size_t>(options, collection, [&](const Remote& remote) -> StatusOr<size_t> {
-    size_t updated = 0;
-    for (size_t from = 0; from < all.size(); from += *batch) {
-      std::vector<std::string> part(all.begin() + from,
-                                    all.begin() + std::min(all.size(), from + *batch));
-      auto existing = ExistingMetadata(options, remote, part);
-      if (!existing.ok()) return existing.status();
-      if (existing->empty()) continue;
+  return WithRemote<size_t>(options, collection, [&](const Remote& remote) {
+    return ForExisting(options, remote, ids, [&](const std::map<std::string, json>& existing) {
       json present = json::array();
       json metadatas = json::array();
-      for (const auto& [id, old] : *existing) {
-        json metadata = given;
-        if (mode == engine::PayloadMode::kReplace && old.is_object()) {
-          for (const auto& [key, value] : old.items()) {
-            if (!metadata.is_object() || !metadata.contains(key)) metadata[key] = nullptr;
-          }
-        }
+      for (const auto& [id, old] : existing) {
         present.push_back(id);
-        metadatas.push_back(std::move(metadata));
+        metadatas.push_back(mode == engine::PayloadMode::kReplace ? chroma::Replacing(given, old)
+                                                                  : given);
       }
       const json body = {{"ids", present}, {"metadatas", metadatas}};
       auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/update", &body,
                          /*idempotent=*/true);
-      if (!answer.ok()) return answer.status();
-      updated += existing->size();
-    }
-    return updated;
+      return answer.ok() ? Status::Ok() : answer.status();
+    });
   });
 }
 

@@ -155,6 +155,13 @@ class ChromaStore : public engine::VectorStore {
   engine::StatusOr<std::vector<std::string>> MatchingIds(
       const engine::CallOptions& options, const Remote& remote,
       const std::optional<nlohmann::json>& where) const;
+  // Runs `each` on the points of `ids` that exist there, a max_batch_size chunk at a time, with
+  // their metadata by Chroma id; returns how many existed.
+  engine::StatusOr<size_t> ForExisting(
+      const engine::CallOptions& options, const Remote& remote,
+      const std::vector<engine::PointId>& ids,
+      const std::function<engine::Status(const std::map<std::string, nlohmann::json>& existing)>&
+          each) const;
   // The metadata Chroma holds for each of `ids` that exists, by Chroma id.
   engine::StatusOr<std::map<std::string, nlohmann::json>> ExistingMetadata(
       const engine::CallOptions& options, const Remote& remote,

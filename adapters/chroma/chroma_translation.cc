@@ -214,6 +214,14 @@ json ToMetadata(const engine::Payload& payload) {
   return metadata;
 }
 
+json Replacing(json next, const json& previous) {
+  if (!previous.is_object()) return next;
+  for (const auto& [key, value] : previous.items()) {
+    if (!next.is_object() || !next.contains(key)) next[key] = nullptr;
+  }
+  return next;
+}
+
 engine::Payload FromMetadata(const json& metadata) {
   if (!metadata.is_object()) return json::object();
   return metadata;

@@ -41,6 +41,9 @@ engine::PointId FromChromaId(const std::string& id);
 engine::Status CheckPayload(const engine::Payload& payload, const std::string& field);
 // The metadata of `payload` (checked): null for an empty one.
 nlohmann::json ToMetadata(const engine::Payload& payload);
+// What to send so that a record's metadata `previous` becomes `next` (ToMetadata) under Chroma's
+// upsert and update, which merge: every key of `previous` that `next` lacks, set to null.
+nlohmann::json Replacing(nlohmann::json next, const nlohmann::json& previous);
 // The payload of Chroma's `metadata` (null: {}).
 engine::Payload FromMetadata(const nlohmann::json& metadata);
 

@@ -155,6 +155,27 @@ StatusOr<engine::Point> DecodePoint(const json& v, const std::string& path) {
   return point;
 }
 
+// What a read gives back and which store answers it: with_payload (default true), with_vector
+// (default false) and store (none: the collection's first backend).
+struct ReadFields {
+  bool with_payload = true;
+  bool with_vector = false;
+  std::optional<std::string> store;
+};
+StatusOr<ReadFields> DecodeReadFields(Fields& f) {
+  ReadFields read;
+  auto with_payload = f.Bool("with_payload", true);
+  if (!with_payload.ok()) return with_payload.status();
+  read.with_payload = *with_payload;
+  auto with_vector = f.Bool("with_vector", false);
+  if (!with_vector.ok()) return with_vector.status();
+  read.with_vector = *with_vector;
+  auto store = f.String("store");
+  if (!store.ok()) return store.status();
+  read.store = *store;
+  return read;
+}
+
 StatusOr<Search> DecodeSearchAt(const json& v, const std::string& path,
                                 const engine::Limits& limits) {
   Status s = Fields::RequireObject(v, path);
@@ -198,15 +219,11 @@ StatusOr<Search> DecodeSearchAt(const json& v, const std::string& path,
     s = params.Unknown();
     if (!s.ok()) return s;
   }
-  auto with_payload = f.Bool("with_payload", true);
-  if (!with_payload.ok()) return with_payload.status();
-  r.with_payload = *with_payload;
-  auto with_vector = f.Bool("with_vector", false);
-  if (!with_vector.ok()) return with_vector.status();
-  r.with_vector = *with_vector;
-  auto store = f.String("store");
-  if (!store.ok()) return store.status();
-  if (*store) search.store = **store;
+  auto read = DecodeReadFields(f);
+  if (!read.ok()) return read.status();
+  r.with_payload = read->with_payload;
+  r.with_vector = read->with_vector;
+  search.store = read->store;
   s = f.Unknown();
   if (!s.ok()) return s;
   return search;
@@ -304,15 +321,11 @@ StatusOr<GetPointsRequest> DecodeGetPoints(const json& body) {
   auto decoded = DecodeIdList(*ids, "ids");
   if (!decoded.ok()) return decoded.status();
   request.ids = std::move(*decoded);
-  auto with_payload = f.Bool("with_payload", true);
-  if (!with_payload.ok()) return with_payload.status();
-  request.with_payload = *with_payload;
-  auto with_vector = f.Bool("with_vector", false);
-  if (!with_vector.ok()) return with_vector.status();
-  request.with_vector = *with_vector;
-  auto store = f.String("store");
-  if (!store.ok()) return store.status();
-  request.store = *store;
+  auto read = DecodeReadFields(f);
+  if (!read.ok()) return read.status();
+  request.with_payload = read->with_payload;
+  request.with_vector = read->with_vector;
+  request.store = read->store;
   Status s = f.Unknown();
   if (!s.ok()) return s;
   return request;
@@ -386,15 +399,11 @@ StatusOr<ScrollPointsRequest> DecodeScroll(const json& body, const engine::Limit
   auto cursor = f.String("cursor");
   if (!cursor.ok()) return cursor.status();
   request.cursor = *cursor;
-  auto with_payload = f.Bool("with_payload", true);
-  if (!with_payload.ok()) return with_payload.status();
-  request.with_payload = *with_payload;
-  auto with_vector = f.Bool("with_vector", false);
-  if (!with_vector.ok()) return with_vector.status();
-  request.with_vector = *with_vector;
-  auto store = f.String("store");
-  if (!store.ok()) return store.status();
-  scroll.store = *store;
+  auto read = DecodeReadFields(f);
+  if (!read.ok()) return read.status();
+  request.with_payload = read->with_payload;
+  request.with_vector = read->with_vector;
+  scroll.store = read->store;
   Status s = f.Unknown();
   if (!s.ok()) return s;
   return scroll;

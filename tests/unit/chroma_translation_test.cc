@@ -58,6 +58,10 @@ TEST(ChromaPayloadTest, HoldsFlatScalarsAndRefusesTheRestNamingTheField) {
     EXPECT_NE(s.message().find(field), std::string::npos) << s.message();
   }
   EXPECT_TRUE(ToMetadata(json::object()).is_null()) << "an empty payload is no metadata";
+  // Chroma merges metadata: replacing one nulls the keys the new one lacks.
+  EXPECT_EQ(Replacing({{"a", 1}}, {{"a", 0}, {"b", 2}}), json({{"a", 1}, {"b", nullptr}}));
+  EXPECT_EQ(Replacing(nullptr, {{"b", 2}}), json({{"b", nullptr}}));
+  EXPECT_EQ(Replacing({{"a", 1}}, nullptr), json({{"a", 1}}));
   EXPECT_EQ(FromMetadata(nullptr), json::object());
 }
 
