@@ -31,6 +31,8 @@ namespace {
 
 // A response header larger than this is refused: real ones are a few hundred bytes.
 constexpr uint32_t kMaxHeaderBytes = 64 << 10;
+// What one read can take: see the constructor.
+constexpr size_t kReadBufferBytes = 64 << 10;
 
 std::string Millis(Clock::duration duration) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count()) +
@@ -116,6 +118,9 @@ bool SetPeerName(SSL* ssl, const std::string& host) {
 }  // namespace
 
 HttpConnection::HttpConnection(asio::ssl::context* tls) {
+  // Beast reads as much as the buffer has room for (at least 512 bytes): room for large answers
+  // (a get of a batch's metadata) in few reads.
+  buffer_.reserve(kReadBufferBytes);
   if (tls != nullptr) {
     tls_stream_.emplace(io_, *tls);
   } else {

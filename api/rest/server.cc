@@ -17,6 +17,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// What one read of a request can take (a connection keeps this much room): see Session.
+constexpr size_t kReadBufferBytes = 16 << 10;
+
 std::optional<std::string> ApiKeyOf(const http::fields& headers) {
   if (auto it = headers.find("api-key"); it != headers.end()) return std::string(it->value());
   if (auto it = headers.find(http::field::authorization); it != headers.end()) {
@@ -66,6 +69,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Session(RestServer::Impl& server, StreamArgs&&... args)
       : stream_(std::forward<StreamArgs>(args)...), server_(server) {
     ++server_.connections_;
+    // Beast reads as much as the buffer has room for, and at least 512 bytes: without room a
+    // large body (an upsert of 500 points is about 1 MB) comes in 512-byte reads, a system call
+    // and a timer update each.
+    buffer_.reserve(kReadBufferBytes);
   }
   ~Session() { --server_.connections_; }
 
@@ -90,10 +97,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(16 * 1024);
     parser_->body_limit(server_.options_.max_upload_bytes);  // narrowed once the route is known
     Lowest().expires_after(server_.options_.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -121,10 +127,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Answer(server_.api_.TooLarge(request_, limit_));
     }
     Lowest().expires_after(server_.options_.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnBody(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
   void OnBody(beast::error_code ec) {
@@ -168,9 +173,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             std::make_tuple(http::status::ok, 11));
         return Write(std::move(message), response);
       }
-      response = HttpResponse{404, "NOT_FOUND", "application/json",
-                              R"({"error":{"code":"NOT_FOUND","message":"the snapshot is gone"}})",
-                              ""};
+      response =
+          HttpResponse{404, "NOT_FOUND", "application/json",
+                       R"({"error":{"code":"NOT_FOUND","message":"the snapshot is gone"}})", ""};
     }
     auto message = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), 11);
@@ -229,7 +234,8 @@ void RestServer::Impl::Accept() {
       beast::error_code ignored;
       socket.close(ignored);  // over the limit: refused at once
     } else if (tls_) {
-      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *tls_)
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket),
+                                                                      *tls_)
           ->Start();
     } else {
       std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))->Start();
@@ -260,7 +266,8 @@ engine::Status RestServer::Start() {
     }
   }
   const auto address = asio::ip::make_address(s.options_.host, ec);
-  if (ec) return engine::Status::InvalidArgument("host '" + s.options_.host + "' is not an address");
+  if (ec)
+    return engine::Status::InvalidArgument("host '" + s.options_.host + "' is not an address");
   const tcp::endpoint endpoint(address, s.options_.port);
   s.acceptor_.open(endpoint.protocol(), ec);
   if (!ec) s.acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
