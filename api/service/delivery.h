@@ -89,7 +89,6 @@ class Deliverer {
   // New writes are logged: deliver them now rather than at the next poll.
   void Notify();
 
-  const std::string& backend() const { return backend_; }
   DeliveryStatus StatusOf(const std::string& collection) const;
   // Waits until the log up to `until` is delivered for `collection` (or it failed), or until
   // `deadline`; then StatusOf.

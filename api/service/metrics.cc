@@ -139,6 +139,13 @@ std::string Metrics::Render(const Service& service) const {
     out << "vecmesh_backend_delivered_total{backend=\"" << b.name << "\"} " << b.delivery.delivered
         << "\n";
   }
+  out << "# HELP vecmesh_backend_delivery_failures_total Deliveries to each remote backend that "
+         "failed (then retried, or failing their collection).\n"
+         "# TYPE vecmesh_backend_delivery_failures_total counter\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_delivery_failures_total{backend=\"" << b.name << "\"} "
+        << b.delivery.failed_calls << "\n";
+  }
   out << "# HELP vecmesh_backend_failed_collections Collections whose delivery to each remote "
          "backend stopped on a refusal.\n# TYPE vecmesh_backend_failed_collections gauge\n";
   for (const auto& b : backends) {
