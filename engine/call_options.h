@@ -3,6 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <string_view>
+
+#include "engine/status.h"
 
 namespace vecmesh::engine {
 
@@ -27,6 +31,14 @@ struct CallOptions {
 
   // Whether the deadline has passed. A call without one never expires (and reads no clock).
   bool Expired() const { return deadline != Clock::time_point::max() && Clock::now() >= deadline; }
+
+  // The check every VectorStore call starts with (engine/vector_store.h): DeadlineExceeded
+  // naming `operation` if the deadline passed before it started, else Ok.
+  Status CheckStart(std::string_view operation) const {
+    if (!Expired()) return Status::Ok();
+    return Status::DeadlineExceeded(std::string(operation) +
+                                    " was not started: its deadline had passed");
+  }
 };
 
 }  // namespace vecmesh::engine

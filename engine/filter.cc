@@ -1,5 +1,6 @@
 #include "engine/filter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -261,6 +262,20 @@ std::optional<std::string> CanonicalScalar(const nlohmann::json& v) {
     return tagged('f', buf);
   }
   return std::nullopt;
+}
+
+nlohmann::json MatchValueOf(const std::string& canonical) {
+  const std::string rest = canonical.substr(std::min<size_t>(1, canonical.size()));
+  switch (canonical.empty() ? '\0' : canonical[0]) {
+    case 's':
+      return rest;
+    case 'b':
+      return rest == "1";
+    case 'i':
+      if (rest.starts_with('-')) return std::stoll(rest);
+      return std::stoull(rest);
+  }
+  return nullptr;
 }
 
 }  // namespace vecmesh::engine

@@ -66,5 +66,8 @@ struct Filter {
 // "b0"/"b1", or "f" + shortest round-trip decimal for a non-integral number. An integral
 // float in int64 range is canonicalised as the integer. Null and containers give nullopt.
 std::optional<std::string> CanonicalScalar(const nlohmann::json& value);
+// The JSON scalar of a match value (Condition::values): a string, a boolean, or an integer
+// (signed 64-bit, or unsigned past 2^63 - 1).
+nlohmann::json MatchValueOf(const std::string& canonical);
 
 }  // namespace vecmesh::engine

@@ -1,10 +1,11 @@
 // ChromaStore: the reads (get, count, scroll, search).
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "adapters/chroma/chroma_store.h"
 #include "adapters/chroma/chroma_translation.h"
+#include "adapters/remote/remote_checks.h"
+#include "engine/scroll_cursor.h"
 
 namespace vecmesh::adapters {
 
@@ -54,7 +55,7 @@ StatusOr<json> ChromaStore::GetRecords(const CallOptions& options, const Remote&
     body["limit"] = *limit;
     body["offset"] = offset;
   }
-  auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/get", &body, true);
+  auto answer = api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/get", &body, true);
   if (!answer.ok()) return answer.status();
   const bool with_payload = std::count(include.begin(), include.end(), "metadatas") > 0;
   const bool with_vector = std::count(include.begin(), include.end(), "embeddings") > 0;
@@ -79,7 +80,7 @@ StatusOr<std::vector<engine::Record>> ChromaStore::Get(const CallOptions& option
                                                        const std::string& collection,
                                                        const std::vector<engine::PointId>& ids,
                                                        bool with_payload, bool with_vector) const {
-  Status s = CheckDeadline(options, "Get");
+  Status s = options.CheckStart("Get");
   if (!s.ok()) return s;
   auto batch = MaxBatchSize(options);
   if (!batch.ok()) return batch.status();
@@ -110,7 +111,7 @@ StatusOr<std::vector<engine::Record>> ChromaStore::Get(const CallOptions& option
 
 StatusOr<size_t> ChromaStore::Count(const CallOptions& options, const std::string& collection,
                                     const engine::Filter* filter) const {
-  Status s = CheckDeadline(options, "Count");
+  Status s = options.CheckStart("Count");
   if (!s.ok()) return s;
   std::optional<json> where;
   if (filter) {
@@ -124,7 +125,8 @@ StatusOr<size_t> ChromaStore::Count(const CallOptions& options, const std::strin
       if (!ids.ok()) return ids.status();
       return ids->size();
     }
-    auto count = Call(options, HttpMethod::kGet, CollectionPath(remote) + "/count", nullptr, true);
+    auto count =
+        api_.Call(options, HttpMethod::kGet, CollectionPath(remote) + "/count", nullptr, true);
     if (!count.ok()) return count.status();
     if (!count->is_number_unsigned()) return Status::Internal("chroma's count is not a number");
     return count->get<size_t>();
@@ -134,25 +136,18 @@ StatusOr<size_t> ChromaStore::Count(const CallOptions& options, const std::strin
 StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
                                                  const std::string& collection,
                                                  const engine::ScrollRequest& request) const {
-  Status s = CheckDeadline(options, "Scroll");
+  Status s = options.CheckStart("Scroll");
   if (!s.ok()) return s;
   if (request.limit < 1) return Status::InvalidArgument("limit must be at least 1");
-  // Pages come in id order (integers ascending, then strings by bytes), as the local store's:
-  // the cursor is the last id given ("i" + integer or "s" + string), so a scroll visits every
-  // point that exists throughout it exactly once, whatever is written meanwhile. Each page
-  // lists the matching ids (Chroma has no order of its own to page by).
-  std::optional<engine::PointId> after;
+  // Pages come in id order (integers ascending, then strings by bytes), as the local store's,
+  // with the same cursor (engine/scroll_cursor.h), so a scroll visits every point that exists
+  // throughout it exactly once, whatever is written meanwhile. Each page lists the matching ids
+  // (Chroma has no order of its own to page by).
+  std::optional<engine::PointId> start;
   if (request.cursor) {
-    const std::string& c = *request.cursor;
-    uint64_t n = 0;
-    if (c.size() > 1 && c[0] == 's') {
-      after = c.substr(1);
-    } else if (auto [end, error] = std::from_chars(c.data() + 1, c.data() + c.size(), n);
-               c.size() > 1 && c[0] == 'i' && error == std::errc() && end == c.data() + c.size()) {
-      after = n;
-    } else {
-      return Status::InvalidArgument("cursor '" + c + "' is not one this store gave");
-    }
+    start = engine::ParseScrollCursor(*request.cursor);
+    if (!start)
+      return Status::InvalidArgument("cursor '" + *request.cursor + "' is not one this store gave");
   }
   std::optional<json> where;
   if (request.filter) {
@@ -167,12 +162,15 @@ StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
     std::vector<engine::PointId> ids;
     for (const std::string& id : *matching) {
       engine::PointId point = chroma::FromChromaId(id);
-      if (!after || *after < point) ids.push_back(std::move(point));
+      if (!start || !(point < *start)) ids.push_back(std::move(point));
     }
     std::sort(ids.begin(), ids.end());
     const auto limit = static_cast<size_t>(request.limit);
-    const bool more = ids.size() > limit;
-    if (more) ids.resize(limit);
+    std::optional<engine::PointId> next;
+    if (ids.size() > limit) {
+      next = ids[limit];
+      ids.resize(limit);
+    }
     Page page;
     if (!ids.empty()) {
       std::vector<std::string> wanted;
@@ -190,12 +188,7 @@ StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
         if (auto it = found.find(id); it != found.end()) page.points.push_back(it->second);
       }
     }
-    if (more) {
-      const engine::PointId& last = ids.back();
-      page.next_cursor = std::holds_alternative<uint64_t>(last)
-                             ? "i" + std::to_string(std::get<uint64_t>(last))
-                             : "s" + std::get<std::string>(last);
-    }
+    if (next) page.next_cursor = engine::ScrollCursorOf(*next);
     return page;
   });
 }
@@ -212,7 +205,8 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::Query(
   json body = {
       {"query_embeddings", std::move(embeddings)}, {"n_results", first.k}, {"include", include}};
   if (where) body["where"] = *where;
-  auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/query", &body, true);
+  auto answer =
+      api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/query", &body, true);
   if (!answer.ok()) return answer.status();
   const json& ids = (*answer)["ids"];
   const json& distances = (*answer)["distances"];
@@ -227,11 +221,7 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::Query(
       engine::ScoredPoint p;
       p.id = chroma::FromChromaId(ids[q][i].get<std::string>());
       p.score = chroma::ToScore(remote.metric, distances[q][i].get<double>());
-      if (r.score_threshold &&
-          (remote.metric == engine::Metric::kL2 ? p.score > *r.score_threshold
-                                                : p.score < *r.score_threshold)) {
-        continue;
-      }
+      if (!WithinThreshold(remote.metric, p.score, r.score_threshold)) continue;
       if (r.with_payload) p.payload = chroma::FromMetadata((*answer)["metadatas"][q][i]);
       if (r.with_vector) p.vector = (*answer)["embeddings"][q][i].get<std::vector<float>>();
       out[q].push_back(std::move(p));
@@ -244,20 +234,15 @@ StatusOr<std::vector<engine::ScoredPoint>> ChromaStore::Search(
     const CallOptions& options, const std::string& collection,
     const engine::SearchRequest& request) const {
   auto results = SearchBatch(options, collection, {request});
-  if (!results.ok()) {
-    // One search names its fields directly: "k", not "searches[0].k".
-    const std::string prefix = "searches[0].";
-    std::string message = results.status().message();
-    if (message.starts_with(prefix)) message.erase(0, prefix.size());
-    return Status::WithCode(results.status().code(), message);
-  }
+  if (!results.ok()) return Unbatched(results.status());
   return std::move(results->front());
 }
 
 StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch(
     const CallOptions& options, const std::string& collection,
     const std::vector<engine::SearchRequest>& requests) const {
-  Status s = CheckDeadline(options, "SearchBatch");
+  Status s = options.CheckStart("SearchBatch");
+  if (s.ok()) s = CheckSearches(requests, std::nullopt, collection);
   if (!s.ok()) return s;
   // Searches that Chroma can answer in one query (the same k, where and fields) go together.
   std::map<std::string, std::vector<size_t>> groups;
@@ -265,13 +250,6 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
   for (size_t i = 0; i < requests.size(); ++i) {
     const engine::SearchRequest& r = requests[i];
     const std::string field = "searches[" + std::to_string(i) + "]";
-    if (r.k < 1) return Status::InvalidArgument(field + ".k must be at least 1");
-    for (size_t j = 0; j < r.vector.size(); ++j) {
-      if (!std::isfinite(r.vector[j])) {
-        return Status::InvalidArgument(field + ".vector[" + std::to_string(j) +
-                                       "] is not a finite number");
-      }
-    }
     std::optional<json> where;
     if (r.filter) {
       auto translated = chroma::ToWhere(*r.filter);
@@ -288,15 +266,9 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
   }
   using Results = std::vector<std::vector<engine::ScoredPoint>>;
   return WithRemote<Results>(options, collection, [&](const Remote& remote) -> StatusOr<Results> {
+    Status fits = CheckSearches(requests, remote.dimension, collection);
+    if (!fits.ok()) return fits;
     Results out(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
-      if (remote.dimension && requests[i].vector.size() != *remote.dimension) {
-        return Status::InvalidArgument("searches[" + std::to_string(i) + "].vector has " +
-                                       std::to_string(requests[i].vector.size()) +
-                                       " values; collection '" + collection + "' has dimension " +
-                                       std::to_string(*remote.dimension));
-      }
-    }
     for (const auto& [key, members] : groups) {
       std::vector<const engine::SearchRequest*> group;
       for (size_t i : members) group.push_back(&requests[i]);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "adapters/chroma/chroma_translation.h"
+#include "adapters/remote/remote_checks.h"
 
 namespace vecmesh::adapters {
 
@@ -53,12 +54,6 @@ StatusOr<ChromaStore::Remote> ParseRemote(const json& a, const std::string& name
 
 }  // namespace
 
-Status ChromaStore::CheckDeadline(const CallOptions& options, const char* operation) {
-  if (!options.Expired()) return Status::Ok();
-  return Status::DeadlineExceeded(std::string(operation) +
-                                  ": the deadline passed before it started");
-}
-
 StatusOr<std::unique_ptr<ChromaStore>> ChromaStore::Create(ChromaOptions options) {
   auto endpoint = ParseHttpUrl(options.url);
   if (!endpoint.ok()) return endpoint.status();
@@ -69,47 +64,20 @@ StatusOr<std::unique_ptr<ChromaStore>> ChromaStore::Create(ChromaOptions options
 ChromaStore::ChromaStore(ChromaOptions options, std::unique_ptr<HttpClient> http)
     : options_(std::move(options)),
       http_(std::move(http)),
+      api_("chroma", http_.get(),
+           [](const json& body) {
+             return body.is_object() && body.contains("message") && body["message"].is_string()
+                        ? body["message"].get<std::string>()
+                        : std::string();
+           }),
       prefix_("/api/v2/tenants/" + options_.tenant + "/databases/" + options_.database) {}
 
 ChromaStore::~ChromaStore() = default;
 
 HttpClient::Stats ChromaStore::http_stats() const { return http_->stats(); }
 
-StatusOr<json> ChromaStore::Call(const CallOptions& options, HttpMethod method,
-                                 const std::string& target, const json* body,
-                                 bool idempotent) const {
-  HttpRequest request;
-  request.method = method;
-  request.target = target;
-  request.idempotent = idempotent;
-  if (body) request.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
-  auto response = http_->Send(options, request);
-  if (!response.ok()) return response.status().WithContext("chroma");
-  json answer = json::parse(response->body, nullptr, false);
-  if (response->status >= 200 && response->status < 300) {
-    if (response->body.empty()) return json();
-    if (answer.is_discarded()) {
-      return Status::Internal("chroma answered " + target + " with a body that is not JSON");
-    }
-    return answer;
-  }
-  std::string message = "chroma answered HTTP " + std::to_string(response->status);
-  if (answer.is_object() && answer.contains("message") && answer["message"].is_string()) {
-    message += ": " + answer["message"].get<std::string>();
-  } else if (!response->body.empty()) {
-    message += ": " + response->body.substr(0, 512);
-  }
-  const int status = response->status;
-  if (status == 400 || status == 422) return Status::InvalidArgument(message);
-  if (status == 404) return Status::NotFound(message);
-  if (status == 409) return Status::AlreadyExists(message);
-  if (status == 429) return Status::ResourceExhausted(message);
-  if (status >= 500) return Status::Unavailable(message);
-  return Status::Internal(message);
-}
-
 Status ChromaStore::Heartbeat(const CallOptions& options) {
-  auto answer = Call(options, HttpMethod::kGet, "/api/v2/heartbeat", nullptr, true);
+  auto answer = api_.Call(options, HttpMethod::kGet, "/api/v2/heartbeat", nullptr, true);
   return answer.ok() ? Status::Ok() : answer.status();
 }
 
@@ -118,7 +86,7 @@ StatusOr<size_t> ChromaStore::MaxBatchSize(const CallOptions& options) const {
     std::lock_guard lock(mu_);
     if (max_batch_size_) return *max_batch_size_;
   }
-  auto answer = Call(options, HttpMethod::kGet, "/api/v2/pre-flight-checks", nullptr, true);
+  auto answer = api_.Call(options, HttpMethod::kGet, "/api/v2/pre-flight-checks", nullptr, true);
   if (!answer.ok()) return answer.status();
   const json& size = (*answer)["max_batch_size"];
   if (!size.is_number_unsigned() || size.get<uint64_t>() == 0) {
@@ -135,15 +103,11 @@ std::string ChromaStore::CollectionPath(const Remote& remote) const {
 
 StatusOr<ChromaStore::Remote> ChromaStore::Fetch(const CallOptions& options,
                                                  const std::string& name) const {
-  uint64_t generation;
-  {
-    std::lock_guard lock(mu_);
-    generation = generations_[name];
-  }
-  auto answer = Call(options, HttpMethod::kGet, prefix_ + "/collections/" + name, nullptr, true);
+  const uint64_t generation = remotes_.Generation(name);
+  auto answer =
+      api_.Call(options, HttpMethod::kGet, prefix_ + "/collections/" + name, nullptr, true);
   if (!answer.ok()) {
-    std::lock_guard lock(mu_);
-    remotes_.erase(name);
+    remotes_.Erase(name);
     if (answer.status().code() == StatusCode::kNotFound) {
       return Status::NotFound("collection '" + name + "' does not exist in Chroma");
     }
@@ -151,22 +115,13 @@ StatusOr<ChromaStore::Remote> ChromaStore::Fetch(const CallOptions& options,
   }
   auto remote = ParseRemote(*answer, name);
   if (!remote.ok()) return remote.status();
-  std::lock_guard lock(mu_);
-  // A drop or create of the name since the lookup began may have made this answer old: kept
-  // only if none did.
-  if (generations_[name] == generation) remotes_[name] = *remote;
+  remotes_.Put(name, generation, *remote);
   return remote;
-}
-
-std::optional<ChromaStore::Remote> ChromaStore::Cached(const std::string& name) const {
-  std::lock_guard lock(mu_);
-  if (auto it = remotes_.find(name); it != remotes_.end()) return it->second;
-  return std::nullopt;
 }
 
 Status ChromaStore::ValidateCreateCollection(const CallOptions& options,
                                              const engine::CollectionConfig& config) const {
-  Status s = CheckDeadline(options, "ValidateCreateCollection");
+  Status s = options.CheckStart("ValidateCreateCollection");
   if (!s.ok()) return s;
   return chroma::CheckCollectionName(config.name);
 }
@@ -202,11 +157,8 @@ StatusOr<bool> ChromaStore::CreateCollection(const CallOptions& options,
                      {"configuration", {{"hnsw", hnsw}}},
                      {"metadata", {{"vecmesh_dimension", config.dimension}}}};
   auto created =
-      Call(options, HttpMethod::kPost, prefix_ + "/collections", &body, /*idempotent=*/false);
-  {
-    std::lock_guard lock(mu_);
-    ++generations_[config.name];
-  }
+      api_.Call(options, HttpMethod::kPost, prefix_ + "/collections", &body, /*idempotent=*/false);
+  remotes_.Changed(config.name);
   if (!created.ok()) {
     // Made meanwhile by someone else: it may be the same.
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
@@ -232,7 +184,8 @@ StatusOr<engine::CollectionInfo> ChromaStore::Info(const CallOptions& options,
       remote.hnsw.value("ef_construction", info.config.index.ef_construction);
   info.config.index.ef_search = remote.hnsw.value("ef_search", info.config.index.ef_search);
   info.config.backends = {"chroma"};
-  auto count = Call(options, HttpMethod::kGet, CollectionPath(remote) + "/count", nullptr, true);
+  auto count =
+      api_.Call(options, HttpMethod::kGet, CollectionPath(remote) + "/count", nullptr, true);
   if (!count.ok()) return count.status();
   if (!count->is_number_unsigned()) {
     return Status::Internal("chroma's count of '" + name + "' is not a number");
@@ -245,7 +198,7 @@ StatusOr<engine::CollectionInfo> ChromaStore::Info(const CallOptions& options,
 
 StatusOr<engine::CollectionInfo> ChromaStore::GetCollection(const CallOptions& options,
                                                             const std::string& name) const {
-  Status s = CheckDeadline(options, "GetCollection");
+  Status s = options.CheckStart("GetCollection");
   if (!s.ok()) return s;
   auto remote = Fetch(options, name);
   if (!remote.ok()) return remote.status();
@@ -254,15 +207,15 @@ StatusOr<engine::CollectionInfo> ChromaStore::GetCollection(const CallOptions& o
 
 StatusOr<std::vector<engine::CollectionInfo>> ChromaStore::ListCollections(
     const CallOptions& options) const {
-  Status s = CheckDeadline(options, "ListCollections");
+  Status s = options.CheckStart("ListCollections");
   if (!s.ok()) return s;
   constexpr size_t kPage = 100;
   std::vector<engine::CollectionInfo> out;
   for (size_t offset = 0;; offset += kPage) {
-    auto page = Call(options, HttpMethod::kGet,
-                     prefix_ + "/collections?limit=" + std::to_string(kPage) +
-                         "&offset=" + std::to_string(offset),
-                     nullptr, true);
+    auto page = api_.Call(options, HttpMethod::kGet,
+                          prefix_ + "/collections?limit=" + std::to_string(kPage) +
+                              "&offset=" + std::to_string(offset),
+                          nullptr, true);
     if (!page.ok()) return page.status();
     if (!page->is_array()) return Status::Internal("chroma's list of collections is not a list");
     for (const json& item : *page) {
@@ -278,15 +231,11 @@ StatusOr<std::vector<engine::CollectionInfo>> ChromaStore::ListCollections(
 }
 
 Status ChromaStore::DropCollection(const CallOptions& options, const std::string& name) {
-  Status s = CheckDeadline(options, "DropCollection");
+  Status s = options.CheckStart("DropCollection");
   if (!s.ok()) return s;
-  auto answer = Call(options, HttpMethod::kDelete, prefix_ + "/collections/" + name, nullptr,
-                     /*idempotent=*/false);
-  {
-    std::lock_guard lock(mu_);
-    remotes_.erase(name);
-    ++generations_[name];
-  }
+  auto answer = api_.Call(options, HttpMethod::kDelete, prefix_ + "/collections/" + name, nullptr,
+                          /*idempotent=*/false);
+  remotes_.Changed(name);
   if (!answer.ok() && answer.status().code() == StatusCode::kNotFound) {
     return Status::NotFound("collection '" + name + "' does not exist in Chroma");
   }
@@ -295,54 +244,10 @@ Status ChromaStore::DropCollection(const CallOptions& options, const std::string
 
 Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string& collection,
                                    const std::vector<engine::Point>& points) const {
-  Status s = CheckDeadline(options, "ValidateUpsert");
+  Status s = options.CheckStart("ValidateUpsert");
   if (!s.ok()) return s;
   // What Chroma can hold: it needs no call (engine/vector_store.h).
-  std::map<std::string, size_t> seen;
-  for (size_t i = 0; i < points.size(); ++i) {
-    const std::string field = "points[" + std::to_string(i) + "]";
-    if (const auto* id = std::get_if<std::string>(&points[i].id)) {
-      if (id->empty())
-        return Status::InvalidArgument(field + ".id is empty: Chroma takes no empty id");
-      if (id->size() > options_.max_id_bytes) {
-        return Status::InvalidArgument(field + ".id is " + std::to_string(id->size()) +
-                                       " bytes; the limit is " +
-                                       std::to_string(options_.max_id_bytes));
-      }
-    }
-    if (auto [it, fresh] = seen.emplace(chroma::ToChromaId(points[i].id), i); !fresh) {
-      return Status::InvalidArgument(field + ".id repeats points[" + std::to_string(it->second) +
-                                     "].id");
-    }
-    for (size_t j = 0; j < points[i].vector.size(); ++j) {
-      if (!std::isfinite(points[i].vector[j])) {
-        return Status::InvalidArgument(field + ".vector[" + std::to_string(j) +
-                                       "] is not a finite number");
-      }
-    }
-    s = chroma::CheckPayload(points[i].payload, field + ".payload");
-    if (!s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
-Status ChromaStore::CheckAgainst(const Remote& remote, const std::string& collection,
-                                 const std::vector<engine::Point>& points) {
-  for (size_t i = 0; i < points.size(); ++i) {
-    const std::string field = "points[" + std::to_string(i) + "]";
-    const std::vector<float>& v = points[i].vector;
-    if (remote.dimension && v.size() != *remote.dimension) {
-      return Status::InvalidArgument(field + ".vector has " + std::to_string(v.size()) +
-                                     " values; collection '" + collection + "' has dimension " +
-                                     std::to_string(*remote.dimension));
-    }
-    if (remote.metric == engine::Metric::kCosine &&
-        std::all_of(v.begin(), v.end(), [](float x) { return x == 0; })) {
-      return Status::InvalidArgument(field +
-                                     ".vector is zero: a cosine collection needs a direction");
-    }
-  }
-  return Status::Ok();
+  return CheckPoints(points, options_.max_id_bytes, chroma::CheckPayload);
 }
 
 StatusOr<std::map<std::string, json>> ChromaStore::ExistingMetadata(
@@ -365,7 +270,7 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
   auto batch = MaxBatchSize(options);
   if (!batch.ok()) return batch.status();
   return WithRemote<size_t>(options, collection, [&](const Remote& remote) -> StatusOr<size_t> {
-    Status fits = CheckAgainst(remote, collection, points);
+    Status fits = CheckPointsAgainst(points, remote.dimension, remote.metric, collection);
     if (!fits.ok()) return fits;
     for (size_t from = 0; from < points.size(); from += *batch) {
       const size_t to = std::min(points.size(), from + *batch);
@@ -378,15 +283,8 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
       json metadatas = json::array();
       for (size_t i = from; i < to; ++i) {
         std::vector<float>& v = points[i].vector;
-        if (remote.metric == engine::Metric::kCosine) {
-          // As the local store does: a cosine collection keeps unit vectors.
-          double norm = 0;
-          for (float x : v) norm += double{x} * x;
-          if (norm > 0) {
-            const float scale = static_cast<float>(1.0 / std::sqrt(norm));
-            for (float& x : v) x *= scale;
-          }
-        }
+        // As the local store does: a cosine collection keeps unit vectors.
+        if (remote.metric == engine::Metric::kCosine) NormalizeVector(&v);
         embeddings.push_back(v);
         json metadata = chroma::ToMetadata(points[i].payload);
         if (auto it = existing->find(ids[i - from]); it != existing->end()) {
@@ -396,8 +294,8 @@ StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::stri
       }
       const json body = {
           {"ids", ids}, {"embeddings", std::move(embeddings)}, {"metadatas", std::move(metadatas)}};
-      auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/upsert", &body,
-                         /*idempotent=*/true);
+      auto answer = api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/upsert", &body,
+                              /*idempotent=*/true);
       if (!answer.ok()) return answer.status();
     }
     return points.size();
@@ -426,15 +324,15 @@ StatusOr<size_t> ChromaStore::ForExisting(
 
 StatusOr<size_t> ChromaStore::Delete(const CallOptions& options, const std::string& collection,
                                      const std::vector<engine::PointId>& ids) {
-  Status s = CheckDeadline(options, "Delete");
+  Status s = options.CheckStart("Delete");
   if (!s.ok()) return s;
   return WithRemote<size_t>(options, collection, [&](const Remote& remote) {
     return ForExisting(options, remote, ids, [&](const std::map<std::string, json>& existing) {
       json present = json::array();
       for (const auto& [id, metadata] : existing) present.push_back(id);
       const json body = {{"ids", present}};
-      auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/delete", &body,
-                         /*idempotent=*/true);
+      auto answer = api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/delete", &body,
+                              /*idempotent=*/true);
       return answer.ok() ? Status::Ok() : answer.status();
     });
   });
@@ -443,7 +341,7 @@ StatusOr<size_t> ChromaStore::Delete(const CallOptions& options, const std::stri
 StatusOr<size_t> ChromaStore::DeleteByFilter(const CallOptions& options,
                                              const std::string& collection,
                                              const engine::Filter& filter) {
-  Status s = CheckDeadline(options, "DeleteByFilter");
+  Status s = options.CheckStart("DeleteByFilter");
   if (!s.ok()) return s;
   auto where = chroma::ToWhere(filter);
   if (!where.ok()) return where.status();
@@ -457,8 +355,8 @@ StatusOr<size_t> ChromaStore::DeleteByFilter(const CallOptions& options,
       const json body = {
           {"ids", json(std::vector<std::string>(
                       ids->begin() + from, ids->begin() + std::min(ids->size(), from + *batch)))}};
-      auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/delete", &body,
-                         /*idempotent=*/true);
+      auto answer = api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/delete", &body,
+                              /*idempotent=*/true);
       if (!answer.ok()) return answer.status();
     }
     return ids->size();
@@ -467,7 +365,7 @@ StatusOr<size_t> ChromaStore::DeleteByFilter(const CallOptions& options,
 
 Status ChromaStore::ValidateSetPayload(const CallOptions& options, const std::string& collection,
                                        const engine::Payload& payload) const {
-  Status s = CheckDeadline(options, "ValidateSetPayload");
+  Status s = options.CheckStart("ValidateSetPayload");
   if (!s.ok()) return s;
   if (!payload.is_object()) {
     return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
@@ -492,8 +390,8 @@ StatusOr<size_t> ChromaStore::SetPayload(const CallOptions& options, const std::
                                                                   : given);
       }
       const json body = {{"ids", present}, {"metadatas", metadatas}};
-      auto answer = Call(options, HttpMethod::kPost, CollectionPath(remote) + "/update", &body,
-                         /*idempotent=*/true);
+      auto answer = api_.Call(options, HttpMethod::kPost, CollectionPath(remote) + "/update", &body,
+                              /*idempotent=*/true);
       return answer.ok() ? Status::Ok() : answer.status();
     });
   });

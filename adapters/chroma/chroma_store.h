@@ -28,6 +28,8 @@
 #include <vector>
 
 #include "adapters/http/http_client.h"
+#include "adapters/http/json_api.h"
+#include "adapters/remote/collection_cache.h"
 #include "engine/vector_store.h"
 
 namespace vecmesh::adapters {
@@ -107,15 +109,7 @@ class ChromaStore : public engine::VectorStore {
 
  private:
   ChromaStore(ChromaOptions options, std::unique_ptr<HttpClient> http);
-  // DeadlineExceeded naming `operation` if the deadline passed before the call started.
-  static engine::Status CheckDeadline(const engine::CallOptions& options, const char* operation);
 
-  // One request to Chroma: the answer's JSON body (null when empty), or the error Chroma gave,
-  // as a Status naming Chroma (400 and 422 InvalidArgument, 404 NotFound, 409 AlreadyExists,
-  // 429 ResourceExhausted, 5xx Unavailable).
-  engine::StatusOr<nlohmann::json> Call(const engine::CallOptions& options, HttpMethod method,
-                                        const std::string& target, const nlohmann::json* body,
-                                        bool idempotent) const;
   // The collection as Chroma has it now (NotFound if it has none of that name).
   engine::StatusOr<Remote> Fetch(const engine::CallOptions& options, const std::string& name) const;
   // Runs `call` on the collection's cached Remote; if Chroma no longer knows its uuid (the
@@ -124,7 +118,7 @@ class ChromaStore : public engine::VectorStore {
   engine::StatusOr<T> WithRemote(
       const engine::CallOptions& options, const std::string& name,
       const std::function<engine::StatusOr<T>(const Remote&)>& call) const {
-    if (std::optional<Remote> cached = Cached(name)) {
+    if (std::optional<Remote> cached = remotes_.Get(name)) {
       engine::StatusOr<T> result = call(*cached);
       if (result.ok() || result.status().code() != engine::StatusCode::kNotFound) return result;
     }
@@ -132,11 +126,6 @@ class ChromaStore : public engine::VectorStore {
     if (!remote.ok()) return remote.status();
     return call(*remote);
   }
-  std::optional<Remote> Cached(const std::string& name) const;
-  // What the collection there decides of `points`: their dimension, no zero vector in a
-  // cosine collection. Errors name the points' fields.
-  static engine::Status CheckAgainst(const Remote& remote, const std::string& collection,
-                                     const std::vector<engine::Point>& points);
   // The collection's description, with its count.
   engine::StatusOr<engine::CollectionInfo> Info(const engine::CallOptions& options,
                                                 const std::string& name,
@@ -173,14 +162,13 @@ class ChromaStore : public engine::VectorStore {
 
   const ChromaOptions options_;
   const std::unique_ptr<HttpClient> http_;
+  // Requests to Chroma: the answer's JSON body, or the error Chroma gave as a Status naming it.
+  const JsonApi api_;
   const std::string prefix_;  // /api/v2/tenants/T/databases/D
 
-  mutable std::mutex mu_;                          // guards the three below
-  mutable std::map<std::string, Remote> remotes_;  // by collection name
-  mutable std::optional<size_t> max_batch_size_;   // pre-flight-checks
-  // By name: how many drops and creates this store made of it, so that a lookup that began
-  // before one does not cache what it found.
-  mutable std::map<std::string, uint64_t> generations_;
+  mutable std::mutex mu_;                         // guards max_batch_size_
+  mutable std::optional<size_t> max_batch_size_;  // pre-flight-checks
+  mutable CollectionCache<Remote> remotes_;
 };
 
 }  // namespace vecmesh::adapters

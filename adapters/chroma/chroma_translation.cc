@@ -29,26 +29,15 @@ Status Refuse(const std::string& what) {
   return Status::InvalidArgument(what + ": Chroma cannot express it");
 }
 
-// The where value of a match value: a canonical scalar of engine/filter.h, which match keeps to
-// strings, integers and booleans (floats have no exact equality).
+// The where value of a match value (strings, integers and booleans: floats have no exact
+// equality), within what Chroma holds.
 StatusOr<json> FromCanonical(const std::string& canonical, const std::string& where) {
-  const std::string_view rest = std::string_view(canonical).substr(1);
-  switch (canonical.empty() ? '\0' : canonical[0]) {
-    case 's':
-      return json(std::string(rest));
-    case 'b':
-      return json(rest == "1");
-    case 'i': {
-      int64_t n = 0;
-      auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
-      if (error != std::errc() || end != rest.data() + rest.size()) {
-        return Refuse(where + " (" + std::string(rest) +
-                      " is past Chroma's signed 64-bit integers)");
-      }
-      return json(n);
-    }
+  json value = engine::MatchValueOf(canonical);
+  if (value.is_number_unsigned() &&
+      value.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
+    return Refuse(where + " (" + value.dump() + " is past Chroma's signed 64-bit integers)");
   }
-  return Status::Internal(where + ": a match value of kind '" + canonical.substr(0, 1) + "'");
+  return value;
 }
 
 json Field(const std::string& key, const char* op, json value) {

@@ -1,13 +1,12 @@
 // Collection: reads (Get, Count, Scroll and its cursors, MaxIntegerId) and the exports a
 // snapshot or a checkpoint takes.
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 #include <exception>
 #include <iterator>
 #include <shared_mutex>
 
 #include "engine/collection/collection.h"
+#include "engine/scroll_cursor.h"
 
 namespace vecmesh::engine {
 
@@ -86,55 +85,6 @@ std::optional<uint64_t> Collection::MaxIntegerId() const {
   return std::get<uint64_t>(std::prev(it)->first);
 }
 
-namespace {
-
-std::string EncodeCursor(const PointId& id) {
-  if (const auto* n = std::get_if<uint64_t>(&id)) {
-    // Appended rather than "u" + to_string(n): GCC 12 warns falsely (-Wrestrict, its bug
-    // 105651) about the latter once Scroll inlines this.
-    std::string out = "u";
-    out += std::to_string(*n);
-    return out;
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out = "s";
-  for (unsigned char c : std::get<std::string>(id)) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
-std::optional<PointId> DecodeCursor(const std::string& cursor) {
-  if (cursor.size() < 1) return std::nullopt;
-  std::string body = cursor.substr(1);
-  if (cursor[0] == 'u') {
-    if (body.empty() || body.size() > 20 ||
-        !std::all_of(body.begin(), body.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
-    }
-    errno = 0;
-    uint64_t n = std::strtoull(body.c_str(), nullptr, 10);
-    if (errno == ERANGE) return std::nullopt;
-    return PointId(n);
-  }
-  if (cursor[0] != 's' || body.size() % 2 != 0) return std::nullopt;
-  std::string id;
-  for (size_t i = 0; i < body.size(); i += 2) {
-    auto nibble = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    int hi = nibble(body[i]), lo = nibble(body[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    id += static_cast<char>(hi << 4 | lo);
-  }
-  return PointId(std::move(id));
-}
-
-}  // namespace
-
 StatusOr<ScrollPage> Collection::Scroll(const ScrollRequest& request) const {
   if (request.limit < 1 || request.limit > limits_.max_scroll_limit) {
     return Status::InvalidArgument("limit must be in [1, " +
@@ -143,7 +93,7 @@ StatusOr<ScrollPage> Collection::Scroll(const ScrollRequest& request) const {
   }
   std::optional<PointId> start;
   if (request.cursor) {
-    start = DecodeCursor(*request.cursor);
+    start = ParseScrollCursor(*request.cursor);
     if (!start) {
       return Status::InvalidArgument("cursor '" + *request.cursor +
                                      "' is not a next_cursor returned by scroll");
@@ -157,7 +107,7 @@ StatusOr<ScrollPage> Collection::Scroll(const ScrollRequest& request) const {
   for (auto it = start ? by_id.lower_bound(*start) : by_id.begin(); it != by_id.end(); ++it) {
     if (matching && !matching->Test(it->second)) continue;
     if (page.points.size() == static_cast<size_t>(request.limit)) {
-      page.next_cursor = EncodeCursor(it->first);
+      page.next_cursor = ScrollCursorOf(it->first);
       break;
     }
     page.points.push_back(MakeRecord(it->second, request.with_payload, request.with_vector));

@@ -8,16 +8,7 @@
 
 namespace vecmesh::engine {
 
-namespace {
-
-// The check every VectorStore call starts with (the contract in engine/vector_store.h).
-Status CheckDeadline(const CallOptions& options, std::string_view operation) {
-  if (!options.Expired()) return Status::Ok();
-  return Status::DeadlineExceeded(std::string(operation) +
-                                  " was not started: its deadline had passed");
-}
-
-}  // namespace
+namespace {}  // namespace
 
 StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits) {
   const std::string& name = config.name;
@@ -141,14 +132,14 @@ std::shared_ptr<Collection> LocalStore::NewCollection(const CollectionConfig& co
 StatusOr<std::shared_ptr<Collection>> LocalStore::FindFor(const CallOptions& options,
                                                           std::string_view operation,
                                                           const std::string& name) const {
-  Status s = CheckDeadline(options, operation);
+  Status s = options.CheckStart(operation);
   if (!s.ok()) return s;
   return Find(name);
 }
 
 Status LocalStore::ValidateCreateCollection(const CallOptions& options,
                                             const CollectionConfig& config) const {
-  Status in_time = CheckDeadline(options, "ValidateCreateCollection");
+  Status in_time = options.CheckStart("ValidateCreateCollection");
   if (!in_time.ok()) return in_time;
   auto validated = ValidateCollectionConfig(config, options_.limits);
   if (!validated.ok()) return validated.status();
@@ -157,7 +148,7 @@ Status LocalStore::ValidateCreateCollection(const CallOptions& options,
 
 StatusOr<bool> LocalStore::CreateCollection(const CallOptions& options,
                                             const CollectionConfig& requested) {
-  Status in_time = CheckDeadline(options, "CreateCollection");
+  Status in_time = options.CheckStart("CreateCollection");
   if (!in_time.ok()) return in_time;
   auto config = ValidateCollectionConfig(requested, options_.limits);
   if (!config.ok()) return config.status();
@@ -197,7 +188,7 @@ StatusOr<CollectionInfo> LocalStore::GetCollection(const CallOptions& options,
 
 StatusOr<std::vector<CollectionInfo>> LocalStore::ListCollections(
     const CallOptions& options) const {
-  Status in_time = CheckDeadline(options, "ListCollections");
+  Status in_time = options.CheckStart("ListCollections");
   if (!in_time.ok()) return in_time;
   std::vector<std::shared_ptr<Collection>> all;
   {
@@ -213,7 +204,7 @@ StatusOr<std::vector<CollectionInfo>> LocalStore::ListCollections(
 }
 
 Status LocalStore::DropCollection(const CallOptions& options, const std::string& name) {
-  Status in_time = CheckDeadline(options, "DropCollection");
+  Status in_time = options.CheckStart("DropCollection");
   if (!in_time.ok()) return in_time;
   std::lock_guard ddl(ddl_mu_);
   auto found = Find(name);

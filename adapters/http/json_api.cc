@@ -1,0 +1,52 @@
+#include "adapters/http/json_api.h"
+
+namespace vecmesh::adapters {
+
+using engine::Status;
+using engine::StatusOr;
+using json = nlohmann::json;
+
+JsonApi::JsonApi(std::string name, HttpClient* http, ErrorMessage error_message,
+                 std::vector<std::pair<std::string, std::string>> headers)
+    : name_(std::move(name)),
+      http_(http),
+      error_message_(error_message),
+      headers_(std::move(headers)) {}
+
+StatusOr<json> JsonApi::Call(const engine::CallOptions& options, HttpMethod method,
+                             const std::string& target, const json* body, bool idempotent) const {
+  HttpRequest request;
+  request.method = method;
+  request.target = target;
+  request.idempotent = idempotent;
+  request.headers = headers_;
+  if (body) request.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
+  auto response = http_->Send(options, request);
+  if (!response.ok()) return response.status().WithContext(name_);
+  json answer = json::parse(response->body, nullptr, false);
+  const int status = response->status;
+  if (status >= 200 && status < 300) {
+    if (response->body.empty()) return json();
+    if (answer.is_discarded()) {
+      return Status::Internal(name_ + " answered " + target + " with a body that is not JSON");
+    }
+    return answer;
+  }
+  std::string message = name_ + " answered HTTP " + std::to_string(status);
+  if (std::string said = error_message_(answer); !said.empty()) {
+    message += ": " + said;
+  } else if (!response->body.empty()) {
+    message += ": " + response->body.substr(0, 512);
+  }
+  if (status == 400 || status == 422) return Status::InvalidArgument(message);
+  if (status == 401 || status == 403) {
+    return Status::Unavailable(message + " (the credentials were refused: check the API key)");
+  }
+  if (status == 404) return Status::NotFound(message);
+  if (status == 409) return Status::AlreadyExists(message);
+  if (status == 429) return Status::ResourceExhausted(message);
+  if (status >= 500) return Status::Unavailable(message);
+  return Status::Internal(message);
+}
+
+}  // namespace vecmesh::adapters

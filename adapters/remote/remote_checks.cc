@@ -1,0 +1,104 @@
+#include "adapters/remote/remote_checks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace vecmesh::adapters {
+
+using engine::Status;
+
+namespace {
+
+// InvalidArgument naming the first value of `v` that is not finite, from `field`.
+Status CheckFinite(const std::vector<float>& v, const std::string& field) {
+  for (size_t j = 0; j < v.size(); ++j) {
+    if (!std::isfinite(v[j])) {
+      return Status::InvalidArgument(field + "[" + std::to_string(j) + "] is not a finite number");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckDimension(const std::vector<float>& v, std::optional<uint32_t> dimension,
+                      const std::string& field, const std::string& collection) {
+  if (!dimension || v.size() == *dimension) return Status::Ok();
+  return Status::InvalidArgument(field + " has " + std::to_string(v.size()) +
+                                 " values; collection '" + collection + "' has dimension " +
+                                 std::to_string(*dimension));
+}
+
+}  // namespace
+
+Status CheckPoints(const std::vector<engine::Point>& points, size_t max_id_bytes,
+                   const PayloadCheck& check_payload) {
+  std::map<engine::PointId, size_t> seen;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const std::string field = "points[" + std::to_string(i) + "]";
+    if (const auto* id = std::get_if<std::string>(&points[i].id)) {
+      if (id->empty()) return Status::InvalidArgument(field + ".id is empty");
+      if (id->size() > max_id_bytes) {
+        return Status::InvalidArgument(field + ".id is " + std::to_string(id->size()) +
+                                       " bytes; the limit is " + std::to_string(max_id_bytes));
+      }
+    }
+    if (auto [it, fresh] = seen.emplace(points[i].id, i); !fresh) {
+      return Status::InvalidArgument(field + ".id repeats points[" + std::to_string(it->second) +
+                                     "].id");
+    }
+    Status s = CheckFinite(points[i].vector, field + ".vector");
+    if (s.ok()) s = check_payload(points[i].payload, field + ".payload");
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status CheckPointsAgainst(const std::vector<engine::Point>& points,
+                          std::optional<uint32_t> dimension, engine::Metric metric,
+                          const std::string& collection) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    const std::string field = "points[" + std::to_string(i) + "].vector";
+    const std::vector<float>& v = points[i].vector;
+    Status s = CheckDimension(v, dimension, field, collection);
+    if (!s.ok()) return s;
+    if (metric == engine::Metric::kCosine &&
+        std::all_of(v.begin(), v.end(), [](float x) { return x == 0; })) {
+      return Status::InvalidArgument(field + " is zero: a cosine collection needs a direction");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckSearches(const std::vector<engine::SearchRequest>& requests,
+                     std::optional<uint32_t> dimension, const std::string& collection) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const std::string field = "searches[" + std::to_string(i) + "]";
+    if (requests[i].k < 1) return Status::InvalidArgument(field + ".k must be at least 1");
+    Status s = CheckFinite(requests[i].vector, field + ".vector");
+    if (s.ok()) s = CheckDimension(requests[i].vector, dimension, field + ".vector", collection);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status Unbatched(const Status& status) {
+  const std::string prefix = "searches[0].";
+  std::string message = status.message();
+  if (message.starts_with(prefix)) message.erase(0, prefix.size());
+  return Status::WithCode(status.code(), message);
+}
+
+void NormalizeVector(std::vector<float>* v) {
+  double norm = 0;
+  for (float x : *v) norm += double{x} * x;
+  if (norm <= 0) return;
+  const float scale = static_cast<float>(1.0 / std::sqrt(norm));
+  for (float& x : *v) x *= scale;
+}
+
+bool WithinThreshold(engine::Metric metric, float score, std::optional<float> threshold) {
+  if (!threshold) return true;
+  return metric == engine::Metric::kL2 ? score <= *threshold : score >= *threshold;
+}
+
+}  // namespace vecmesh::adapters
