@@ -367,11 +367,7 @@ Status ChromaStore::ValidateSetPayload(const CallOptions& options, const std::st
                                        const engine::Payload& payload) const {
   Status s = options.CheckStart("ValidateSetPayload");
   if (!s.ok()) return s;
-  if (!payload.is_object()) {
-    return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
-                                   payload.type_name());
-  }
-  return chroma::CheckPayload(payload, "payload");
+  return CheckPayloadUpdate(payload, chroma::CheckPayload);
 }
 
 StatusOr<size_t> ChromaStore::SetPayload(const CallOptions& options, const std::string& collection,

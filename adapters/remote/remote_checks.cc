@@ -53,6 +53,14 @@ Status CheckPoints(const std::vector<engine::Point>& points, size_t max_id_bytes
   return Status::Ok();
 }
 
+Status CheckPayloadUpdate(const engine::Payload& payload, const PayloadCheck& check_payload) {
+  if (!payload.is_object()) {
+    return Status::InvalidArgument(std::string("payload must be a JSON object, got ") +
+                                   payload.type_name());
+  }
+  return check_payload(payload, "payload");
+}
+
 Status CheckPointsAgainst(const std::vector<engine::Point>& points,
                           std::optional<uint32_t> dimension, engine::Metric metric,
                           const std::string& collection) {

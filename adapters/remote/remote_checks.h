@@ -22,6 +22,9 @@ using PayloadCheck = std::function<engine::Status(const engine::Payload&, const 
 // "points[i]...".
 engine::Status CheckPoints(const std::vector<engine::Point>& points, size_t max_id_bytes,
                            const PayloadCheck& check_payload);
+// ValidateSetPayload's check: an object that `check_payload` accepts. Errors name "payload".
+engine::Status CheckPayloadUpdate(const engine::Payload& payload,
+                                  const PayloadCheck& check_payload);
 // What the collection there decides of `points`: their dimension, and no zero vector in a
 // cosine collection.
 engine::Status CheckPointsAgainst(const std::vector<engine::Point>& points,
