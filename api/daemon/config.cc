@@ -140,6 +140,15 @@ const std::vector<Option>& Options() {
            &DaemonConfig::chroma_url),
       Text("chroma-tenant", "Chroma tenant", &DaemonConfig::chroma_tenant),
       Text("chroma-database", "Chroma database", &DaemonConfig::chroma_database),
+      Text("qdrant-url",
+           "Qdrant server (http://HOST:6333 or https://...) for the backend qdrant; empty: qdrant "
+           "is not configured",
+           &DaemonConfig::qdrant_url),
+      Text("qdrant-api-key", "API key sent to Qdrant (header api-key); never logged",
+           &DaemonConfig::qdrant_api_key),
+      Text("qdrant-api-key-file",
+           "file holding the Qdrant API key (its first line), when --qdrant-api-key is empty",
+           &DaemonConfig::qdrant_api_key_file),
       Number("backend-timeout-ms", "deadline of one call to a remote backend",
              &DaemonConfig::backend_timeout_ms, 100, 600'000),
       Number("backend-connect-timeout-ms", "deadline to connect to a remote backend",
@@ -284,6 +293,17 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
   }
   if (Status s = engine::CheckIndexTypeAvailable(*legacy_index); !s.ok()) {
     return Status::InvalidArgument("--legacy-index: " + s.message());
+  }
+  if (config.qdrant_api_key.empty() && !config.qdrant_api_key_file.empty()) {
+    std::ifstream in(config.qdrant_api_key_file);
+    std::string key;
+    if (in) std::getline(in, key);
+    key.erase(key.find_last_not_of(" \t\r") + 1);
+    if (key.empty()) {
+      return Status::InvalidArgument("--qdrant-api-key-file " + config.qdrant_api_key_file +
+                                     " cannot be read or holds no key");
+    }
+    config.qdrant_api_key = std::move(key);
   }
   if (!config.api_keys_file.empty()) {
     auto keys = KeyRing::FromFile(config.api_keys_file);

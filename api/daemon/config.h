@@ -40,6 +40,11 @@ struct DaemonConfig {
   std::string chroma_url;
   std::string chroma_tenant = "default_tenant";
   std::string chroma_database = "default_database";
+  // Qdrant as a backend: off while qdrant_url is empty. The key is never logged; a key file
+  // (a secret mounted as a file) gives it when qdrant_api_key is empty.
+  std::string qdrant_url;
+  std::string qdrant_api_key;
+  std::string qdrant_api_key_file;
   // Outbound calls to remote backends.
   int backend_timeout_ms = 30'000;
   int backend_connect_timeout_ms = 2'000;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "adapters/chroma/chroma_store.h"
+#include "adapters/qdrant/qdrant_store.h"
 #include "api/grpc/grpc_server.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
@@ -168,6 +169,22 @@ std::vector<Daemon::Part> Daemon::Parts() {
                  return chroma->Heartbeat(engine::CallOptions::WithTimeout(kProbeTimeout));
                },
                [chroma] { return CallStatsOf(chroma->http_stats()); }};
+         }
+         if (!s.config.qdrant_url.empty()) {
+           adapters::QdrantOptions qdrant_options;
+           qdrant_options.url = s.config.qdrant_url;
+           qdrant_options.api_key = s.config.qdrant_api_key;
+           qdrant_options.http = BackendHttpOptions(s.config);
+           auto created = adapters::QdrantStore::Create(qdrant_options);
+           if (!created.ok()) return created.status().WithContext("--qdrant-url");
+           std::shared_ptr<adapters::QdrantStore> qdrant = std::move(*created);
+           stores["qdrant"] = qdrant;
+           remotes["qdrant"] = {
+               nullptr,
+               [qdrant] {
+                 return qdrant->Heartbeat(engine::CallOptions::WithTimeout(kProbeTimeout));
+               },
+               [qdrant] { return CallStatsOf(qdrant->http_stats()); }};
          }
          for (auto& [name, remote] : remotes) {
            DeliveryOptions options;
