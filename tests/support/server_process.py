@@ -90,13 +90,18 @@ def signal_group(pgid, sig):
         pass
 
 
-def wait_group_gone(pgid, timeout_s):
+def wait_for(predicate, timeout_s, interval_s=0.1):
+    """Polls predicate until it holds or timeout_s passes; returns whether it held."""
     deadline = time.monotonic() + timeout_s
-    while group_alive(pgid):
+    while not predicate():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(interval_s)
     return True
+
+
+def wait_group_gone(pgid, timeout_s):
+    return wait_for(lambda: not group_alive(pgid), timeout_s, 0.05)
 
 
 def kill_group(pgid, what="server"):
