@@ -1,19 +1,25 @@
 // Store conformance: one suite over every VectorStore operation, run with the same assertions
-// against the local engine ("faiss": LocalStore, in memory) and against ChromaStore ("chroma") on
+// against the local engine ("faiss": LocalStore, in memory), against ChromaStore ("chroma") on
 // the real Chroma server of the CTest fixture `chroma` (its URL is in the file that
-// VECMESH_CHROMA_URL_FILE names; without that variable the chroma cases are skipped).
+// VECMESH_CHROMA_URL_FILE names; without that variable the chroma cases are skipped), against
+// QdrantStore ("qdrant") on the Qdrant double of the fixture `qdrant` (VECMESH_QDRANT_URL_FILE;
+// the double validates every request and answer against Qdrant's OpenAPI document, and the
+// fixture fails the run on any violation), and against QdrantStore on a real Qdrant
+// ("qdrant_live") when QDRANT_URL (and QDRANT_API_KEY) is set: otherwise those cases say
+// SKIPPED and why.
 //
 // What is asserted is the VectorStore contract (engine/vector_store.h, engine/types.h,
 // engine/filter.h, API.md): searches return the exact answer (computed here in double precision)
 // with scores in this API's convention within 1e-4; filters, deletes, payload and id round trips
 // (7 and "7" are different ids; every id reads back as exactly the id written, type included).
-// Where Chroma differs by design (adapters/chroma/chroma_store.h), the difference is asserted on
-// both sides: what Chroma cannot hold or express is refused by ChromaStore with InvalidArgument
-// naming the field or the condition, and accepted by the local store. Search parameters are not
-// Chroma's to take, so none are set here.
+// Where a remote store differs by design (adapters/chroma/chroma_store.h,
+// adapters/qdrant/qdrant_store.h), the difference is asserted on both sides: what it cannot hold
+// or express is refused with InvalidArgument naming the field or the condition, and accepted by
+// the local store. Search parameters are not Chroma's to take, so none are set here.
 //
 // Each test uses collections of its own, named uniquely per store, test and process (the Chroma
-// server is shared by every test of the run), and drops them in TearDown, also on failure.
+// server and the Qdrant double are shared by every test of the run), and drops them in TearDown,
+// also on failure.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -37,6 +43,7 @@
 #include <vector>
 
 #include "adapters/chroma/chroma_store.h"
+#include "adapters/qdrant/qdrant_store.h"
 #include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
@@ -432,21 +439,47 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
       store_ = std::make_unique<engine::LocalStore>();
       return;
     }
-    const char* file = std::getenv("VECMESH_CHROMA_URL_FILE");
+    if (GetParam() == "qdrant_live") {
+      const char* url = std::getenv("QDRANT_URL");
+      if (url == nullptr || *url == '\0') {
+        GTEST_SKIP() << "SKIPPED: QDRANT_URL is not set: no real Qdrant for this run (set "
+                        "QDRANT_URL, and QDRANT_API_KEY if it asks for one, to run this suite "
+                        "against it; the qdrant cases ran against the Qdrant double)";
+      }
+      adapters::QdrantOptions options;
+      options.url = url;
+      if (const char* key = std::getenv("QDRANT_API_KEY")) options.api_key = key;
+      return Connect<adapters::QdrantStore>(options);
+    }
+    const char* variable =
+        GetParam() == "chroma" ? "VECMESH_CHROMA_URL_FILE" : "VECMESH_QDRANT_URL_FILE";
+    const char* file = std::getenv(variable);
     if (file == nullptr || *file == '\0') {
-      GTEST_SKIP() << "VECMESH_CHROMA_URL_FILE is not set: no Chroma server for this run (ctest "
-                      "starts one: the fixture `chroma` of tests/integration)";
+      GTEST_SKIP() << variable << " is not set: no " << GetParam()
+                   << " server for this run (ctest starts one: the fixtures of "
+                      "tests/integration)";
     }
     std::ifstream in(file);
     std::string url;
-    ASSERT_TRUE(in && std::getline(in, url)) << "cannot read the Chroma URL from " << file;
+    ASSERT_TRUE(in && std::getline(in, url)) << "cannot read the URL from " << file;
     while (!url.empty() && std::isspace(static_cast<unsigned char>(url.back()))) url.pop_back();
-    adapters::ChromaOptions options;
+    if (GetParam() == "chroma") {
+      adapters::ChromaOptions options;
+      options.url = url;
+      return Connect<adapters::ChromaStore>(options);
+    }
+    adapters::QdrantOptions options;
     options.url = url;
-    auto chroma = adapters::ChromaStore::Create(options);
-    ASSERT_TRUE(chroma.ok()) << url << ": " << chroma.status().ToString();
-    ASSERT_OK((*chroma)->Heartbeat(CallOptions::WithTimeout(std::chrono::seconds(10))));
-    store_ = std::move(*chroma);
+    Connect<adapters::QdrantStore>(options);
+  }
+
+  // The store `options` name, once its server answers.
+  template <typename Store, typename Options>
+  void Connect(const Options& options) {
+    auto store = Store::Create(options);
+    ASSERT_TRUE(store.ok()) << options.url << ": " << store.status().ToString();
+    ASSERT_OK((*store)->Heartbeat(CallOptions::WithTimeout(std::chrono::seconds(10))));
+    store_ = std::move(*store);
   }
 
   void TearDown() override {
@@ -459,6 +492,9 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   bool chroma() const { return GetParam() == "chroma"; }
+  bool qdrant() const { return GetParam().starts_with("qdrant"); }
+  // A store over the network, whose ValidateUpsert asks no server (engine/vector_store.h).
+  bool remote() const { return GetParam() != "faiss"; }
   engine::VectorStore& store() { return *store_; }
 
   // A collection name of this store, test and process (3 to 64 characters of [A-Za-z0-9_-],
@@ -482,13 +518,14 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
     return name;
   }
 
-  // Chroma's index is its HNSW; the local store's exact flat index gives the reference answer.
+  // A remote store's index is its HNSW; the local store's exact flat index gives the reference
+  // answer.
   CollectionConfig Config(const std::string& name, uint32_t dim, Metric metric) const {
     CollectionConfig config;
     config.name = name;
     config.dimension = dim;
     config.metric = metric;
-    config.index.type = chroma() ? engine::IndexType::kHnsw : engine::IndexType::kFlat;
+    config.index.type = remote() ? engine::IndexType::kHnsw : engine::IndexType::kFlat;
     return config;
   }
 
@@ -609,7 +646,7 @@ TEST_P(StoreConformanceTest, UnknownCollectionIsNotFound) {
   ExpectNotFound(store().DropCollection({}, name), name);
   // A remote store's ValidateUpsert does not ask its server (engine/vector_store.h): its
   // Upsert says the collection is not there.
-  if (!chroma()) ExpectNotFound(store().ValidateUpsert({}, name, points), name);
+  if (!remote()) ExpectNotFound(store().ValidateUpsert({}, name, points), name);
   ExpectNotFound(store().Upsert({}, name, points).status(), name);
   ExpectNotFound(store().Delete({}, name, {I(1)}).status(), name);
   ExpectNotFound(store().DeleteByFilter({}, name, filter).status(), name);
@@ -1391,6 +1428,33 @@ TEST_P(StoreConformanceTest, CollectionNamesChromaCannotTake) {
   EXPECT_OK(store().ValidateCreateCollection({}, Config(good, 4, Metric::kL2)));
 }
 
+// What QdrantStore refuses by design (adapters/qdrant/qdrant_translation.h): the payload key that
+// keeps string ids, and a match.except of mixed kinds; the local store takes both (Chroma refuses
+// every except: FiltersChromaCannotExpress).
+TEST_P(StoreConformanceTest, WhatQdrantCannotHoldOrExpress) {
+  const std::string name = Create("qdrantrefusals", 4, Metric::kL2);
+  ASSERT_FALSE(name.empty());
+  ASSERT_TRUE(Put(name, {{I(1), {1, 1, 1, 1}, {{"n", 1}}},
+                         {I(2), {1, 1, 1, 2}, {{"n", "x"}}},
+                         {I(3), {1, 1, 2, 1}, {{"n", true}}}}));
+  const std::vector<Point> points = {{I(4), {0, 0, 0, 1}, {}},
+                                     {I(5), {0, 0, 1, 0}, {{"_vecmesh_id", "mine"}}}};
+  const Filter mixed = ParseFilter(R"({"must": [{"key": "n", "match": {"except": [1, "x"]}}]})");
+  if (qdrant()) {
+    ExpectInvalid(store().ValidateUpsert({}, name, points), {"points[1].payload._vecmesh_id"});
+    ExpectInvalid(store().Upsert({}, name, points).status(), {"points[1].payload._vecmesh_id"});
+    EXPECT_EQ(CountOf(name), 3u) << "nothing is written";
+    ExpectInvalid(
+        store().SetPayload({}, name, {I(1)}, {{"_vecmesh_id", "x"}}, PayloadMode::kMerge).status(),
+        {"payload._vecmesh_id"});
+    ExpectInvalid(store().Count({}, name, &mixed).status(),
+                  {"filter.must[0].match.except[1]", "Qdrant"});
+    return;
+  }
+  ASSERT_TRUE(Put(name, points));  // a string: Chroma holds it as metadata too
+  if (!chroma()) EXPECT_EQ(CountOf(name, &mixed), 1u) << "only true is outside [1, \"x\"]";
+}
+
 // Refusals every store makes alike: a bad batch is refused whole, naming the field.
 TEST_P(StoreConformanceTest, BadPointsAreRefusedWhole) {
   const std::string name = Create("badpoints", 4, Metric::kL2);
@@ -1401,7 +1465,7 @@ TEST_P(StoreConformanceTest, BadPointsAreRefusedWhole) {
   auto refused = [&](const std::string& what, std::vector<Point> points,
                      const std::vector<std::string>& names, bool by_server = false) {
     SCOPED_TRACE(what);
-    if (!(by_server && chroma())) ExpectInvalid(store().ValidateUpsert({}, name, points), names);
+    if (!(by_server && remote())) ExpectInvalid(store().ValidateUpsert({}, name, points), names);
     std::vector<PointId> ids;
     for (const Point& p : points) ids.push_back(p.id);
     ExpectInvalid(store().Upsert({}, name, std::move(points)).status(), names);
@@ -1428,7 +1492,7 @@ TEST_P(StoreConformanceTest, BadPointsAreRefusedWhole) {
   const std::string cosine = Create("badcosine", 4, Metric::kCosine);
   ASSERT_FALSE(cosine.empty());
   const std::vector<Point> zero = {{I(1), {0, 0, 0, 1}, {}}, {I(2), {0, 0, 0, 0}, {}}};
-  if (!chroma()) ExpectInvalid(store().ValidateUpsert({}, cosine, zero), {"points[1].vector"});
+  if (!remote()) ExpectInvalid(store().ValidateUpsert({}, cosine, zero), {"points[1].vector"});
   ExpectInvalid(store().Upsert({}, cosine, zero).status(), {"points[1].vector"});
   EXPECT_EQ(CountOf(cosine), 0u) << "nothing is written";
 
@@ -1445,7 +1509,8 @@ TEST_P(StoreConformanceTest, BadPointsAreRefusedWhole) {
   ExpectInvalid(store().SearchBatch({}, name, {ok, search}).status(), {"searches[1].k"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreConformanceTest, ::testing::Values("faiss", "chroma"),
+INSTANTIATE_TEST_SUITE_P(Stores, StoreConformanceTest,
+                         ::testing::Values("faiss", "chroma", "qdrant", "qdrant_live"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

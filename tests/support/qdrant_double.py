@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """An in-tree test double of Qdrant 1.19's REST API, held to Qdrant's OpenAPI document
-(../shared/contracts/qdrant-openapi-1.19.0.json beside the repository, or $VECMESH_QDRANT_OPENAPI).
+(tests/contracts/qdrant-openapi-1.19.0.json, a copy of ../shared/contracts, or $VECMESH_QDRANT_OPENAPI).
 No Qdrant server can run on our machines; QdrantStore's
 conformance tests run against this instead.
 
@@ -61,9 +61,9 @@ from qdrant_filter import Unsupported
 from qdrant_schema import ApiError, OpenApi, RequestError
 from qdrant_store import Store, canonical_id
 
-# The contracts live beside the repository (../shared/contracts from its root).
-CONTRACT = (Path(__file__).resolve().parents[3] / "shared" / "contracts"
-            / "qdrant-openapi-1.19.0.json")
+# Qdrant's published OpenAPI document, kept in the tree (tests/contracts) so that a clean checkout
+# validates against it.
+CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "qdrant-openapi-1.19.0.json"
 VERSION = "1.19.0"
 VIOLATIONS_NAME = "violations.jsonl"
 LABEL, WHAT, LOG_NAME = "qdrant_double", "Qdrant double", "qdrant.log"
@@ -73,7 +73,7 @@ AUTH_FREE_PREFIXES = ("/readyz", "/livez", "/__double/")
 
 
 def _contract_path():
-    """The OpenAPI document: $VECMESH_QDRANT_OPENAPI, else ../shared/contracts beside the repository."""
+    """The OpenAPI document: $VECMESH_QDRANT_OPENAPI, else the tree's tests/contracts copy."""
     path = Path(os.environ.get("VECMESH_QDRANT_OPENAPI") or CONTRACT)
     if not path.exists():
         raise RuntimeError(f"no Qdrant OpenAPI document at {path}: set VECMESH_QDRANT_OPENAPI")

@@ -30,23 +30,49 @@ import copy
 import datetime
 import re
 
-_SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d*\])*)")
-
 
 class Unsupported(Exception):
     """A filter the double does not implement."""
 
 
+def _raw_char(c):
+    return c.isalnum() or c in "_-"
+
+
 def parse_path(key):
-    """A payload key as a list of steps: ("key", name), ("all",), ("index", n)."""
-    steps = []
-    for part in key.split("."):
-        m = _SEGMENT.fullmatch(part)
-        if not m:
+    """A payload key as a list of steps: ("key", name), ("all",), ("index", n). The grammar of
+    Qdrant's json_path/parse.rs: a first key, then .key, [n] and [] steps, where a key is a run of
+    alphanumerics, '_' and '-', or any text but '"' between double quotes."""
+    steps, i = [], 0
+
+    def key_at(i):
+        if i < len(key) and key[i] == '"':
+            end = key.find('"', i + 1)
+            if end < 0:
+                raise Unsupported(f"payload key {key!r}: an unclosed quote")
+            return key[i + 1:end], end + 1
+        end = i
+        while end < len(key) and _raw_char(key[end]):
+            end += 1
+        if end == i:
             raise Unsupported(f"payload key {key!r} is not a path the double understands")
-        steps.append(("key", m.group(1)))
-        for index in re.findall(r"\[(\d*)\]", m.group(2)):
-            steps.append(("all",) if index == "" else ("index", int(index)))
+        return key[i:end], end
+
+    name, i = key_at(0)
+    steps.append(("key", name))
+    while i < len(key):
+        if key[i] == ".":
+            name, i = key_at(i + 1)
+            steps.append(("key", name))
+        elif key.startswith("[]", i):
+            steps.append(("all",))
+            i += 2
+        else:
+            m = re.match(r"\[(\d+)\]", key[i:])
+            if not m:
+                raise Unsupported(f"payload key {key!r} is not a path the double understands")
+            steps.append(("index", int(m.group(1))))
+            i += m.end()
     return steps
 
 

@@ -1,6 +1,6 @@
 """Qdrant's OpenAPI document as request and response validators, for the Qdrant test double.
 
-OpenApi(path) reads the document (shared/contracts/qdrant-openapi-1.19.0.json), converts its
+OpenApi(path) reads the document (tests/contracts/qdrant-openapi-1.19.0.json), converts its
 OpenAPI 3.0 schemas to JSON Schema (draft 7) once, and compiles per operation: the request body's
 validator, the query parameters' validators and a validator per response status. match(method,
 path) finds the operation of a request.
