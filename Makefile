@@ -51,7 +51,8 @@ bench: build
 	@$(BUILD)/bench/engine/vecmesh_durability_bench --dir $(BUILD)/bench-data
 	@$(BUILD)/bench/api/vecmesh_api_bench
 	@$(BUILD)/bench/engine/vecmesh_cpu_flat_bench
-	@scripts/bench-chroma $(BUILD) --points 100000 --queries 300
+	@scripts/bench-remote $(BUILD) chroma --points 100000 --queries 300
+	@scripts/bench-remote $(BUILD) qdrant --points 20000 --queries 300
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc' ':!tests/fixtures')
