@@ -33,7 +33,6 @@ Run by CTest (label e2e) with VECMESH_DAEMON set; needs tests/integration's npm 
 import json
 import os
 import random
-import re
 import struct
 import sys
 import threading
@@ -47,7 +46,8 @@ SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "support"))
 
 from chroma_server import ChromaServer  # noqa: E402
-from vecmeshd import Daemon, wait_for  # noqa: E402
+from remote_stores import (CHROMA_API as P, StoresTestCase, chroma_id, compare_records, key, log,  # noqa: E402
+                           read_chroma, same_scalars, scroll_vecmesh, wait_caught_up)
 
 NAME = "e2e_docs"
 C = "/v1/collections/" + NAME
@@ -58,16 +58,9 @@ OVERWRITE_AFTER = (30, 50, 70, 90)  # an overwrite batch follows these batches o
 CHROMA_KILL_AT = 20                 # Chroma is killed before this operation
 OUTAGE_S = 10                       # and restarted once this long has passed (at least)
 CONVERGE_S = 180
-CHROMA_PAGE = 5000
-P = "/api/v2/tenants/default_tenant/databases/default_database"
 # One call to Chroma may take 2 s; an open breaker probes again after 0.5 s.
 DAEMON_ARGS = ["--delivery-wait-ms", "1000", "--backend-timeout-ms", "2000",
                "--breaker-cooldown-ms", "500"]
-START = time.monotonic()
-
-
-def log(message):
-    print(f"[{time.monotonic() - START:7.1f}s] {message}", flush=True)
 
 
 # --- the data ------------------------------------------------------------------------------------
@@ -87,20 +80,6 @@ def point_id(i):
     if c == 3:
         return f"doc-ключ-{i}-✓🙂"      # unicode, kept as is
     return f"0{i}" if (i // 5) % 2 == 0 else 2**64 - 1 - i  # "0"-prefixed digits (kept); a big integer
-
-
-DECIMAL = re.compile(r"0|[1-9][0-9]*")
-
-
-def chroma_id(pid):
-    """Chroma's id of a vecmesh id (adapters/chroma/chroma_translation.h): an integer is its decimal
-    form; a string is kept unless it is an integer id's decimal form or starts with "s:", which then
-    get the prefix "s:"."""
-    if isinstance(pid, int):
-        return str(pid)
-    if pid.startswith("s:") or (DECIMAL.fullmatch(pid) and int(pid) < 2**64):
-        return "s:" + pid
-    return pid
 
 
 def vector(i, version):
@@ -141,61 +120,32 @@ def body_of(batch):
     return {"points": [{"id": point_id(i), "vector": vector(i, v), "payload": payload(i, v)} for i, v in batch]}
 
 
-def same_scalars(a, b):
-    """Equal payloads, types included (True is not 1, 2 is not 2.0)."""
-    if not isinstance(a, dict) or not isinstance(b, dict) or a.keys() != b.keys():
-        return False
-    return all(type(a[k]) is type(b[k]) and a[k] == b[k] for k in a)
-
-
 # --- the test ------------------------------------------------------------------------------------
 
 class DaemonDied(Exception):
     pass
 
 
-class Backends(unittest.TestCase):
+class Backends(StoresTestCase):
     def setUp(self):
+        super().setUp()
         self.chroma = None
-        self.daemon = None
-        self.old_logs = []
         self.killer = None
         self.daemon_restarted = False
-        self.session = requests.Session()
-
-    def tearDown(self):
-        if self.daemon is not None:
-            self.daemon.cleanup()
-        if self.chroma is not None:
-            self.chroma.close()
 
     def test_one_write_every_store_through_outages_and_a_crash(self):
-        try:
-            self.scenario()
-        except BaseException:
-            self.dump_logs()
-            raise
+        self.run_scenario()
 
     # --- helpers -----------------------------------------------------------------------------
 
     def call(self, method, path, body=None, timeout=60):
         """One request to vecmeshd: (status, JSON answer). DaemonDied when the process is gone."""
         try:
-            r = self.session.request(method, self.daemon.url + path,
-                                     data=None if body is None else json.dumps(body), timeout=timeout)
+            return super().call(method, path, body, timeout)
         except requests.RequestException as e:
             if self.daemon.process.poll() is not None or self.kill_pending():
                 raise DaemonDied(str(e)) from e
             raise AssertionError(f"{method} {path}: vecmeshd is running but the request failed: {e!r}") from e
-        try:
-            return r.status_code, r.json()
-        except ValueError:
-            return r.status_code, r.text
-
-    def ok(self, method, path, body=None, status=200):
-        code, answer = self.call(method, path, body)
-        self.assertEqual(code, status, f"{method} {path}: {str(answer)[:2000]}")
-        return answer
 
     def chroma_rest(self, method, path, body=None):
         r = requests.request(method, self.chroma.url + path, json=body, timeout=60)
@@ -215,26 +165,9 @@ class Backends(unittest.TestCase):
         log(f"vecmeshd restarted on the same data directory in {time.monotonic() - t:.1f} s "
             f"(REST port {self.daemon.port})")
 
-    def dump_logs(self):
-        for n, lines in enumerate(self.old_logs + [self.daemon.log if self.daemon else []]):
-            notable = [l for l in lines if '"level":"warn' in l or '"level":"err' in l
-                       or ("chroma" in l.lower() and '"msg":"access"' not in l)]
-            print(f"--- vecmeshd run {n + 1}: {len(lines)} log lines; warnings, errors and chroma lines "
-                  f"(last 60):", file=sys.stderr)
-            print("\n".join(notable[-60:]), file=sys.stderr)
-            print(f"--- vecmeshd run {n + 1}: last 30 lines:", file=sys.stderr)
-            print("\n".join(lines[-30:]), file=sys.stderr)
-        if self.chroma is not None:
-            try:
-                text = re.sub(r"\x1b\[[0-9;]*m", "", self.chroma.log_path.read_text(errors="replace"))
-                lines = [l for l in text.splitlines() if re.search(r"[A-Za-z]{3}", l)]  # not the banner's art
-                print("--- Chroma log (last 40 lines):\n" + "\n".join(lines[-40:]), file=sys.stderr)
-            except OSError:
-                pass
-
-    def write(self, n, batch, chroma_down):
+    def write(self, n, batch, down):
         """Upserts one batch, retried after vecmeshd dies (restarted on the same data); checks the
-        answer's stores. Returns chroma's status."""
+        answer's stores (down: as check_write_stores takes it). Returns chroma's status."""
         body = body_of(batch)
         while True:
             try:
@@ -247,39 +180,13 @@ class Backends(unittest.TestCase):
                 self.daemon_restarted = True
         self.assertEqual(code, 200, f"batch {n}: {str(answer)[:2000]}")
         self.assertEqual(answer.get("upserted"), len(batch), f"batch {n}: {answer}")
-        stores = answer.get("stores")
-        self.assertIsInstance(stores, dict, f"batch {n}: a write answer carries stores: {answer}")
-        self.assertEqual(stores.get("faiss", {}).get("status"), "ok", f"batch {n}: {stores}")
-        chroma = stores.get("chroma", {})
-        self.assertIn(chroma.get("status"), ("ok", "pending"), f"batch {n}: chroma is never 'failed': {stores}")
-        if chroma_down:
-            self.assertEqual(chroma["status"], "pending", f"batch {n}, Chroma down: {stores}")
-        if chroma["status"] == "pending":
-            self.assertIsInstance(chroma.get("pending"), int, f"batch {n}: {stores}")
-            self.assertGreaterEqual(chroma["pending"], 1, f"batch {n}: {stores}")
+        stores = self.check_write_stores(f"batch {n}", answer, ("chroma",), down)
+        chroma = stores["chroma"]
         return chroma["status"], chroma.get("pending"), chroma.get("message")
 
     def outage_checks(self, when, probe_vector, last_pending):
         """What vecmeshd says while Chroma is down (the last write answer said last_pending)."""
-        answer = self.ok("POST", C + "/search", {"vector": probe_vector, "k": 5, "store": "all"})
-        stores = answer.get("stores", {})
-        self.assertEqual(stores.get("faiss", {}).get("status"), "ok", f"{when}: search all: {answer}")
-        self.assertEqual(stores.get("chroma", {}).get("status"), "error", f"{when}: search all: {answer}")
-        message = stores["chroma"].get("message")
-        self.assertTrue(isinstance(message, str) and message, f"{when}: chroma's error has a message: {stores}")
-        self.assertGreater(len(answer.get("results", [])), 0, f"{when}: faiss answered: {answer}")
-        log(f"{when}: search store=all: 200, faiss ok, chroma error ({message!r})")
-
-        deep = {}
-
-        def warning():
-            nonlocal deep
-            code, deep = self.call("GET", "/health/deep")
-            return (isinstance(deep, dict) and deep.get("status") == "warning"
-                    and deep.get("dependencies", {}).get("chroma", {}).get("status") not in (None, "healthy"))
-        self.assertTrue(wait_for(warning, timeout_s=20, interval_s=0.25),
-                        f"{when}: /health/deep says warning, chroma not healthy, within 20 s: {deep}")
-        log(f"{when}: /health/deep: warning, chroma {deep['dependencies']['chroma']}")
+        self.check_outage(when, C, "chroma", ("faiss",), probe_vector)
 
         info = self.ok("GET", C)
         chroma = info.get("stores", {}).get("chroma", {})
@@ -296,11 +203,8 @@ class Backends(unittest.TestCase):
         batches, last_version = plan()
         log(f"plan: {len(batches)} batches, {sum(map(len, batches))} point writes, {len(last_version)} points")
 
-        self.chroma = ChromaServer().start()
-        log(f"Chroma at {self.chroma.url}, data in {self.chroma.data_dir}")
-        self.daemon = Daemon(args=["--chroma-url", self.chroma.url] + DAEMON_ARGS)
-        self.daemon.start()
-        log(f"vecmeshd at {self.daemon.url}, data in {self.daemon.data_dir}")
+        self.chroma = self.start_server(ChromaServer())
+        self.start_daemon(["--chroma-url", self.chroma.url] + DAEMON_ARGS)
 
         # 1. The collection, in both stores.
         created = self.ok("PUT", C, {"dimension": DIM, "metric": "l2", "index": {"type": "hnsw"},
@@ -329,13 +233,9 @@ class Backends(unittest.TestCase):
                 self.killer = threading.Timer(delay, self.daemon.kill)
                 self.killer.start()
                 log(f"vecmeshd will be SIGKILLed in {delay:.2f} s, during batch {n}")
-            status, pending, message = self.write(n, batch, chroma_down)
+            status, pending, message = self.write(n, batch, {"chroma": last_pending} if chroma_down else None)
             statuses[status] += 1
             if chroma_down:
-                # Nothing reaches Chroma now: every acknowledged write is one more pending there.
-                self.assertGreater(pending, last_pending,
-                                   f"batch {n}: while Chroma is down each acknowledged write adds to chroma's "
-                                   f"pending writes: the answer says {pending}, the one before said {last_pending}")
                 last_pending = pending
             if n % 10 == 0 or chroma_down:
                 log(f"batch {n}/{len(batches)}: chroma {status}"
@@ -358,102 +258,35 @@ class Backends(unittest.TestCase):
             f"chroma status in write answers: {statuses}")
 
         # 4. Chroma catches up.
-        info = {}
-
-        def caught_up():
-            nonlocal info
-            info = self.ok("GET", C)
-            chroma = info.get("stores", {}).get("chroma", {})
-            self.assertNotEqual(chroma.get("status"), "failed", info)
-            now = time.monotonic()
-            if now - caught_up.last >= 10:
-                caught_up.last = now
-                log(f"waiting for Chroma to catch up: {chroma}")
-            return chroma.get("status") == "ok" and chroma.get("pending") == 0
-        caught_up.last = time.monotonic()
-        t = time.monotonic()
-        self.assertTrue(wait_for(caught_up, timeout_s=CONVERGE_S, interval_s=0.5),
-                        f"within {CONVERGE_S} s the collection info says chroma ok, 0 pending: {info}")
-        log(f"Chroma caught up {time.monotonic() - t:.1f} s after the last write: {info['stores']}")
+        done, info = wait_caught_up(self.ok, C, ("chroma",), CONVERGE_S)
+        self.assertTrue(done, f"within {CONVERGE_S} s the collection info says chroma ok, 0 pending: {info}")
         self.assertEqual(info.get("points"), N, info)
 
-        vecmesh = self.scroll_vecmesh()
-        self.check_vecmesh(vecmesh, last_version)
+        vecmesh = scroll_vecmesh(self.ok, C)
+        self.assertEqual(len(last_version), N)
+        self.check_vecmesh(C, vecmesh, {key(point_id(i)): (vector(i, v), payload(i, v))
+                                        for i, v in last_version.items()})
         uuid = self.check_chroma(vecmesh)
         self.check_searches(last_version)
-        self.check_health_recovers()
+        self.check_health_recovers(("chroma",))
 
         # 5. A payload Chroma cannot hold is refused, and nothing is written anywhere.
         self.check_refused_payload(uuid, last_version)
         log("done")
 
-    def scroll_vecmesh(self):
-        points, cursor, pages = {}, None, 0
-        while True:
-            page = self.ok("POST", C + "/points/scroll", {"limit": 5000, "cursor": cursor,
-                                                          "with_vector": True, "with_payload": True})
-            pages += 1
-            for p in page["points"]:
-                key = (type(p["id"]).__name__, p["id"])
-                self.assertNotIn(key, points, f"scroll gives every point once: {p['id']!r}")
-                points[key] = p
-            cursor = page.get("next_cursor")
-            if cursor is None:
-                break
-            self.assertLess(pages, 1000, "scroll ends")
-        log(f"vecmesh: {len(points)} points in {pages} scroll pages")
-        return points
-
-    def check_vecmesh(self, vecmesh, last_version):
-        """Every acknowledged write is in vecmesh, in its last version, and nothing else."""
-        count = self.ok("POST", C + "/points/count", {})["count"]
-        self.assertEqual(count, N)
-        self.assertEqual(len(vecmesh), N, "vecmesh holds exactly the points written")
-        for i, v in last_version.items():
-            pid = point_id(i)
-            p = vecmesh.get((type(pid).__name__, pid))
-            self.assertIsNotNone(p, f"acknowledged point {pid!r} is in vecmesh")
-            self.assertEqual(p["vector"], vector(i, v), f"point {pid!r}: vecmesh has its last vector (version {v})")
-            self.assertTrue(same_scalars(p.get("payload") or {}, payload(i, v)),
-                            f"point {pid!r}: vecmesh payload {p.get('payload')} != {payload(i, v)} (version {v})")
-        log("vecmesh holds every acknowledged write, in its last version, and nothing else")
-
     def check_chroma(self, vecmesh):
         """Chroma, read through its own REST API, holds exactly what vecmesh holds."""
-        collection = self.chroma_rest("GET", P + "/collections/" + NAME)
+        collection, records = read_chroma(self.chroma.url, NAME)
         uuid = collection["id"]
         self.assertEqual(collection.get("dimension"), DIM, collection)
         config = collection.get("configuration_json") or {}
         spaces = [c.get("space") for c in (config.get("hnsw"), config.get("spann")) if isinstance(c, dict)]
         self.assertIn("l2", spaces, f"Chroma's collection is l2: {collection}")
-        count = self.chroma_rest("GET", P + f"/collections/{uuid}/count")
-        self.assertEqual(count, N, "Chroma's count")
-        records, offset = {}, 0
-        while True:
-            page = self.chroma_rest("POST", P + f"/collections/{uuid}/get",
-                                    {"include": ["embeddings", "metadatas"], "limit": CHROMA_PAGE, "offset": offset})
-            for cid, embedding, metadata in zip(page["ids"], page["embeddings"], page["metadatas"]):
-                self.assertNotIn(cid, records, f"Chroma gives {cid!r} once")
-                records[cid] = (embedding, metadata)
-            if len(page["ids"]) < CHROMA_PAGE:
-                break
-            offset += CHROMA_PAGE
-        log(f"Chroma: {len(records)} records in {offset // CHROMA_PAGE + 1} pages (collection {uuid})")
+        self.assertEqual(len(records), N, "Chroma's count")
         expected = {chroma_id(p["id"]): p for p in vecmesh.values()}
         self.assertEqual(len(expected), len(vecmesh), "the id map is one to one")
-        missing = sorted(set(expected) - set(records))
-        extra = sorted(set(records) - set(expected))
-        self.assertFalse(missing or extra, f"Chroma holds exactly vecmesh's ids: {len(missing)} missing "
-                         f"(e.g. {missing[:10]}), {len(extra)} extra (e.g. {extra[:10]})")
-        bad_vectors, bad_metadata = [], []
-        for cid, p in expected.items():
-            embedding, metadata = records[cid]
-            if len(embedding) != DIM or max(abs(a - b) for a, b in zip(embedding, p["vector"])) > 1e-6:
-                bad_vectors.append((cid, embedding, p["vector"]))
-            if not same_scalars(metadata or {}, p.get("payload") or {}):
-                bad_metadata.append((cid, metadata, p.get("payload")))
-        self.assertFalse(bad_vectors, f"{len(bad_vectors)} vectors differ in Chroma, e.g. {bad_vectors[:3]}")
-        self.assertFalse(bad_metadata, f"{len(bad_metadata)} metadata differ from the payloads, e.g. {bad_metadata[:5]}")
+        problems = compare_records("Chroma", expected, records, lambda cid, metadata: metadata, DIM)
+        self.assertFalse(problems, "\n".join(problems))
         log("Chroma holds exactly vecmesh's points: ids, vectors (within 1e-6), metadata == payload")
         return uuid
 
@@ -476,17 +309,6 @@ class Backends(unittest.TestCase):
                 self.assertLess(top["score"], 1e-2, f"store={store}: l2 distance to itself: {top}")
                 self.assertTrue(same_scalars(top.get("payload") or {}, payload(i, v)), f"store={store}: {top}")
         log("searches with store=chroma and store=all: 200, chroma ok, every kind of id given back as written")
-
-    def check_health_recovers(self):
-        deep = {}
-
-        def healthy():
-            nonlocal deep
-            deep = self.ok("GET", "/health/deep")
-            return deep.get("status") == "healthy" and deep["dependencies"].get("chroma", {}).get("status") == "healthy"
-        self.assertTrue(wait_for(healthy, timeout_s=30, interval_s=0.5),
-                        f"/health/deep healthy again within 30 s of the catch-up: {deep}")
-        log(f"/health/deep: healthy, chroma {deep['dependencies']['chroma']}")
 
     def check_refused_payload(self, uuid, last_version):
         before = self.ok("POST", C + "/points/count", {})["count"]
