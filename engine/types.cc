@@ -27,6 +27,13 @@ int JsonNestingDepth(std::string_view text) {
   return deepest;
 }
 
+bool IsValidCollectionName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 std::string PointIdToString(const PointId& id) {
   if (const auto* n = std::get_if<uint64_t>(&id)) return std::to_string(*n);
   return nlohmann::json(std::get<std::string>(id)).dump();

@@ -24,6 +24,9 @@ constexpr int kMaxJsonDepth = 64;
 // A plain scan: it does not check that the text is JSON.
 int JsonNestingDepth(std::string_view text);
 
+// Whether `name` is a collection name API.md allows: [A-Za-z0-9_-]{1,64}.
+bool IsValidCollectionName(std::string_view name);
+
 // "7" for 7, "\"7\"" for the string "7": how ids appear in messages.
 std::string PointIdToString(const PointId& id);
 

@@ -81,6 +81,7 @@ StatusOr<std::vector<engine::Record>> ChromaStore::Get(const CallOptions& option
                                                        const std::vector<engine::PointId>& ids,
                                                        bool with_payload, bool with_vector) const {
   Status s = options.CheckStart("Get");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
   if (!s.ok()) return s;
   auto batch = MaxBatchSize(options);
   if (!batch.ok()) return batch.status();
@@ -137,8 +138,8 @@ StatusOr<engine::ScrollPage> ChromaStore::Scroll(const CallOptions& options,
                                                  const std::string& collection,
                                                  const engine::ScrollRequest& request) const {
   Status s = options.CheckStart("Scroll");
+  if (s.ok()) s = CheckScrollLimit(request.limit, options_.limits);
   if (!s.ok()) return s;
-  if (request.limit < 1) return Status::InvalidArgument("limit must be at least 1");
   // Pages come in id order (integers ascending, then strings by bytes), as the local store's,
   // with the same cursor (engine/scroll_cursor.h), so a scroll visits every point that exists
   // throughout it exactly once, whatever is written meanwhile. Each page lists the matching ids
@@ -233,6 +234,8 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::Query(
 StatusOr<std::vector<engine::ScoredPoint>> ChromaStore::Search(
     const CallOptions& options, const std::string& collection,
     const engine::SearchRequest& request) const {
+  Status s = options.CheckStart("Search");
+  if (!s.ok()) return s;
   auto results = SearchBatch(options, collection, {request});
   if (!results.ok()) return Unbatched(results.status());
   return std::move(results->front());
@@ -242,7 +245,7 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
     const CallOptions& options, const std::string& collection,
     const std::vector<engine::SearchRequest>& requests) const {
   Status s = options.CheckStart("SearchBatch");
-  if (s.ok()) s = CheckSearches(requests, std::nullopt, collection);
+  if (s.ok()) s = CheckSearches(requests, std::nullopt, collection, options_.limits);
   if (!s.ok()) return s;
   // Searches that Chroma can answer in one query (the same k, where and fields) go together.
   std::map<std::string, std::vector<size_t>> groups;
@@ -266,7 +269,7 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> ChromaStore::SearchBatch
   }
   using Results = std::vector<std::vector<engine::ScoredPoint>>;
   return WithRemote<Results>(options, collection, [&](const Remote& remote) -> StatusOr<Results> {
-    Status fits = CheckSearches(requests, remote.dimension, collection);
+    Status fits = CheckSearches(requests, remote.dimension, collection, options_.limits);
     if (!fits.ok()) return fits;
     Results out(requests.size());
     for (const auto& [key, members] : groups) {

@@ -128,7 +128,8 @@ Status ChromaStore::ValidateCreateCollection(const CallOptions& options,
 
 StatusOr<bool> ChromaStore::CreateCollection(const CallOptions& options,
                                              const engine::CollectionConfig& config) {
-  Status s = ValidateCreateCollection(options, config);
+  Status s = options.CheckStart("CreateCollection");
+  if (s.ok()) s = ValidateCreateCollection(options, config);
   if (!s.ok()) return s;
   const std::string space = chroma::ToSpace(config.metric);
   // An existing collection of the name is ours if it has the space and the dimension.
@@ -247,7 +248,7 @@ Status ChromaStore::ValidateUpsert(const CallOptions& options, const std::string
   Status s = options.CheckStart("ValidateUpsert");
   if (!s.ok()) return s;
   // What Chroma can hold: it needs no call (engine/vector_store.h).
-  return CheckPoints(points, options_.max_id_bytes, chroma::CheckPayload);
+  return CheckPoints(points, options_.limits, chroma::CheckPayload);
 }
 
 StatusOr<std::map<std::string, json>> ChromaStore::ExistingMetadata(
@@ -265,7 +266,8 @@ StatusOr<std::map<std::string, json>> ChromaStore::ExistingMetadata(
 
 StatusOr<size_t> ChromaStore::Upsert(const CallOptions& options, const std::string& collection,
                                      std::vector<engine::Point> points) {
-  Status s = ValidateUpsert(options, collection, points);
+  Status s = options.CheckStart("Upsert");
+  if (s.ok()) s = ValidateUpsert(options, collection, points);
   if (!s.ok()) return s;
   auto batch = MaxBatchSize(options);
   if (!batch.ok()) return batch.status();
@@ -325,6 +327,7 @@ StatusOr<size_t> ChromaStore::ForExisting(
 StatusOr<size_t> ChromaStore::Delete(const CallOptions& options, const std::string& collection,
                                      const std::vector<engine::PointId>& ids) {
   Status s = options.CheckStart("Delete");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
   if (!s.ok()) return s;
   return WithRemote<size_t>(options, collection, [&](const Remote& remote) {
     return ForExisting(options, remote, ids, [&](const std::map<std::string, json>& existing) {
@@ -373,7 +376,9 @@ Status ChromaStore::ValidateSetPayload(const CallOptions& options, const std::st
 StatusOr<size_t> ChromaStore::SetPayload(const CallOptions& options, const std::string& collection,
                                          const std::vector<engine::PointId>& ids,
                                          const engine::Payload& payload, engine::PayloadMode mode) {
-  Status s = ValidateSetPayload(options, collection, payload);
+  Status s = options.CheckStart("SetPayload");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
+  if (s.ok()) s = ValidateSetPayload(options, collection, payload);
   if (!s.ok()) return s;
   const json given = chroma::ToMetadata(payload);
   return WithRemote<size_t>(options, collection, [&](const Remote& remote) {

@@ -39,7 +39,9 @@ struct ChromaOptions {
   std::string tenant = "default_tenant";
   std::string database = "default_database";
   HttpClientOptions http;
-  size_t max_id_bytes = 256;  // string ids, as API.md's limit
+  // The local store's limits, which reads through this store obey too (k, ids per request,
+  // searches per batch, scroll page, id bytes).
+  engine::Limits limits;
 };
 
 class ChromaStore : public engine::VectorStore {

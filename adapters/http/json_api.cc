@@ -1,5 +1,7 @@
 #include "adapters/http/json_api.h"
 
+#include "engine/types.h"
+
 namespace vecmesh::adapters {
 
 using engine::Status;
@@ -23,6 +25,11 @@ StatusOr<json> JsonApi::Call(const engine::CallOptions& options, HttpMethod meth
   if (body) request.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
   auto response = http_->Send(options, request);
   if (!response.ok()) return response.status().WithContext(name_);
+  // A tree deeper than the engine's limit is not parsed: copying or destroying it recurses.
+  if (engine::JsonNestingDepth(response->body) > engine::kMaxJsonDepth) {
+    return Status::Internal(name_ + " answered " + target + " with JSON nested deeper than " +
+                            std::to_string(engine::kMaxJsonDepth) + " levels");
+  }
   json answer = json::parse(response->body, nullptr, false);
   const int status = response->status;
   if (status >= 200 && status < 300) {

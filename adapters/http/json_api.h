@@ -10,7 +10,8 @@
 //   429          ResourceExhausted
 //   5xx          Unavailable
 //   other        Internal
-// Every message starts with the API's name and the HTTP status, then the server's own message.
+// Every message starts with the API's name and the HTTP status, then the server's own message. An
+// answer nested deeper than engine::kMaxJsonDepth is Internal (as a request that deep is refused).
 //
 // Thread safety: as HttpClient's; a JsonApi is immutable once made.
 #pragma once

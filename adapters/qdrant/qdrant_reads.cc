@@ -30,7 +30,12 @@ json PayloadSelector(bool with_payload) {
 
 std::optional<std::vector<float>> VectorOf(const json& point, bool with_vector) {
   if (!with_vector || !point.contains("vector") || !point["vector"].is_array()) return std::nullopt;
-  return point["vector"].get<std::vector<float>>();
+  std::vector<float> v;
+  for (const json& x : point["vector"]) {
+    if (!x.is_number()) return std::nullopt;
+    v.push_back(x.get<float>());
+  }
+  return v;
 }
 
 // A point Qdrant gives (retrieve, scroll) as this API's record.
@@ -47,8 +52,9 @@ StatusOr<json> Points(const json& answer, const char* what) {
   if (!points.is_array())
     return Status::Internal(std::string("qdrant's ") + what + " has no points");
   for (const json& p : points) {
-    if (!p.is_object() || !p.contains("id")) {
-      return Status::Internal(std::string("qdrant's ") + what + " has a point without an id");
+    if (!p.is_object() || !p.contains("id") || (p.contains("score") && !p["score"].is_number())) {
+      return Status::Internal(std::string("qdrant's ") + what +
+                              " has a point without an id, or with a score that is not a number");
     }
   }
   return points;
@@ -99,6 +105,7 @@ StatusOr<std::vector<engine::Record>> QdrantStore::Get(const CallOptions& option
                                                        const std::vector<engine::PointId>& ids,
                                                        bool with_payload, bool with_vector) const {
   Status s = options.CheckStart("Get");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
   if (!s.ok()) return s;
   json wanted = json::array();
   for (const engine::PointId& id : ids) wanted.push_back(qdrant::ToQdrantId(id));
@@ -128,9 +135,9 @@ StatusOr<size_t> QdrantStore::Count(const CallOptions& options, const std::strin
   return CountMatching(options, collection, &*translated);
 }
 
-StatusOr<json> QdrantStore::ScrollFrom(const CallOptions& options, const std::string& collection,
-                                       const std::optional<json>& filter, const json& offset,
-                                       size_t limit, bool with_payload, bool with_vector) const {
+StatusOr<QdrantStore::ScrollAnswer> QdrantStore::ScrollFrom(
+    const CallOptions& options, const std::string& collection, const std::optional<json>& filter,
+    const json& offset, size_t limit, bool with_payload, bool with_vector) const {
   json body = {{"limit", limit},
                {"with_payload", PayloadSelector(with_payload)},
                {"with_vector", with_vector}};
@@ -138,17 +145,18 @@ StatusOr<json> QdrantStore::ScrollFrom(const CallOptions& options, const std::st
   if (!offset.is_null()) body["offset"] = offset;
   auto answer = Call(options, HttpMethod::kPost, Path(collection, "/points/scroll"), &body, true);
   if (!answer.ok()) return answer.status();
+  if (!answer->is_object()) return Status::Internal("qdrant's scroll answer is not an object");
   auto points = Points(*answer, "scroll answer");
   if (!points.ok()) return points.status();
-  return answer;
+  return ScrollAnswer{std::move(*points), answer->value("next_page_offset", json())};
 }
 
 StatusOr<engine::ScrollPage> QdrantStore::Scroll(const CallOptions& options,
                                                  const std::string& collection,
                                                  const engine::ScrollRequest& request) const {
   Status s = options.CheckStart("Scroll");
+  if (s.ok()) s = CheckScrollLimit(request.limit, options_.limits);
   if (!s.ok()) return s;
-  if (request.limit < 1) return Status::InvalidArgument("limit must be at least 1");
   std::optional<engine::PointId> start;
   if (request.cursor) {
     start = engine::ParseScrollCursor(*request.cursor);
@@ -172,7 +180,7 @@ StatusOr<engine::ScrollPage> QdrantStore::Scroll(const CallOptions& options,
     auto answer = ScrollFrom(options, collection, filter, offset, limit + 1, request.with_payload,
                              request.with_vector);
     if (!answer.ok()) return answer.status();
-    for (const json& p : (*answer)["points"]) {
+    for (const json& p : answer->points) {
       if (!p["id"].is_number()) break;  // the first UUID: the integers are done
       if (page.points.size() == limit) {
         page.next_cursor = engine::ScrollCursorOf(p["id"].get<uint64_t>());
@@ -188,12 +196,12 @@ StatusOr<engine::ScrollPage> QdrantStore::Scroll(const CallOptions& options,
   for (json offset = kFirstUuid; !offset.is_null();) {
     auto answer = ScrollFrom(options, collection, filter, offset, kListPage, false, false);
     if (!answer.ok()) return answer.status();
-    for (const json& p : (*answer)["points"]) {
+    for (const json& p : answer->points) {
       if (p["id"].is_number()) continue;
       engine::PointId id = qdrant::FromQdrantId(p["id"], p.value("payload", json()));
       strings.emplace_back(std::get<std::string>(id), p["id"]);
     }
-    offset = answer->value("next_page_offset", json());
+    offset = std::move(answer->next);
   }
   std::sort(strings.begin(), strings.end());
   auto from = strings.begin();
@@ -227,6 +235,8 @@ StatusOr<engine::ScrollPage> QdrantStore::Scroll(const CallOptions& options,
 StatusOr<std::vector<engine::ScoredPoint>> QdrantStore::Search(
     const CallOptions& options, const std::string& collection,
     const engine::SearchRequest& request) const {
+  Status s = options.CheckStart("Search");
+  if (!s.ok()) return s;
   auto results = SearchBatch(options, collection, {request});
   if (!results.ok()) return Unbatched(results.status());
   return std::move(results->front());
@@ -236,7 +246,7 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> QdrantStore::SearchBatch
     const CallOptions& options, const std::string& collection,
     const std::vector<engine::SearchRequest>& requests) const {
   Status s = options.CheckStart("SearchBatch");
-  if (s.ok()) s = CheckSearches(requests, std::nullopt, collection);
+  if (s.ok()) s = CheckSearches(requests, std::nullopt, collection, options_.limits);
   if (!s.ok()) return s;
   json searches = json::array();
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -262,20 +272,25 @@ StatusOr<std::vector<std::vector<engine::ScoredPoint>>> QdrantStore::SearchBatch
   }
   auto remote = Vectors(options, collection);
   if (!remote.ok()) return remote.status();
-  s = CheckSearches(requests, remote->dimension, collection);
+  s = CheckSearches(requests, remote->dimension, collection, options_.limits);
   if (!s.ok()) return s;
 
+  // A refusal may come from what was cached of the collection (dropped or made again there).
+  auto refused = [&](const Status& status) {
+    remotes_.Erase(collection);
+    return status;
+  };
   std::vector<json> answers;
   if (searches.size() == 1) {
     auto answer =
         Call(options, HttpMethod::kPost, Path(collection, "/points/query"), &searches[0], true);
-    if (!answer.ok()) return answer.status();
+    if (!answer.ok()) return refused(answer.status());
     answers.push_back(std::move(*answer));
   } else {
     const json body = {{"searches", std::move(searches)}};
     auto answer =
         Call(options, HttpMethod::kPost, Path(collection, "/points/query/batch"), &body, true);
-    if (!answer.ok()) return answer.status();
+    if (!answer.ok()) return refused(answer.status());
     if (!answer->is_array() || answer->size() != requests.size()) {
       return Status::Internal("qdrant's batch query answer has not one result per search");
     }

@@ -33,6 +33,15 @@ StatusOr<QdrantStore::Remote> ParseRemote(const json& described, const std::stri
                                       "' has named vectors or none: vecmesh uses one unnamed "
                                       "vector per point");
   }
+  // Vectors kept in another type than float32, or several per point, would not give back what
+  // was written.
+  const std::string datatype = vectors->value("datatype", std::string("float32"));
+  if (datatype != "float32" || vectors->contains("multivector_config")) {
+    return Status::FailedPrecondition(
+        "qdrant's collection '" + name + "' keeps " +
+        (datatype != "float32" ? datatype + " vectors" : std::string("multivectors")) +
+        ": vecmesh keeps one float32 vector per point");
+  }
   auto metric = qdrant::FromDistance((*vectors)["distance"].get<std::string>());
   if (!metric) {
     return Status::FailedPrecondition("qdrant's collection '" + name + "' has the distance " +
@@ -100,8 +109,18 @@ StatusOr<json> QdrantStore::Call(const CallOptions& options, HttpMethod method,
 }
 
 Status QdrantStore::Heartbeat(const CallOptions& options) {
-  auto answer = api_.Call(options, HttpMethod::kGet, "/", nullptr, true);
+  // Not GET / (Qdrant answers it without the key): the probe also says when the key is refused.
+  auto answer = api_.Call(options, HttpMethod::kGet, "/collections", nullptr, true);
   return answer.ok() ? Status::Ok() : answer.status();
+}
+
+StatusOr<bool> QdrantStore::Exists(const CallOptions& options, const std::string& name) const {
+  auto answer = Call(options, HttpMethod::kGet, Path(name, "/exists"), nullptr, true);
+  if (!answer.ok()) return answer.status();
+  if (!answer->is_object() || !answer->contains("exists") || !(*answer)["exists"].is_boolean()) {
+    return Status::Internal("qdrant's answer to whether '" + name + "' exists is not a boolean");
+  }
+  return (*answer)["exists"].get<bool>();
 }
 
 StatusOr<json> QdrantStore::Describe(const CallOptions& options, const std::string& name) const {
@@ -139,7 +158,8 @@ Status QdrantStore::ValidateCreateCollection(const CallOptions& options,
 
 StatusOr<bool> QdrantStore::CreateCollection(const CallOptions& options,
                                              const engine::CollectionConfig& config) {
-  Status s = ValidateCreateCollection(options, config);
+  Status s = options.CheckStart("CreateCollection");
+  if (s.ok()) s = ValidateCreateCollection(options, config);
   if (!s.ok()) return s;
   // An existing collection of the name is ours if it has the size and the distance.
   auto same = [&]() -> StatusOr<bool> {
@@ -154,9 +174,9 @@ StatusOr<bool> QdrantStore::CreateCollection(const CallOptions& options,
                                  "; this one has distance " + qdrant::ToDistance(config.metric) +
                                  " and size " + std::to_string(config.dimension));
   };
-  auto exists = Call(options, HttpMethod::kGet, Path(config.name, "/exists"), nullptr, true);
+  auto exists = Exists(options, config.name);
   if (!exists.ok()) return exists.status();
-  if (exists->value("exists", false)) return same();
+  if (*exists) return same();
 
   json body = {
       {"vectors", {{"size", config.dimension}, {"distance", qdrant::ToDistance(config.metric)}}}};
@@ -214,7 +234,11 @@ StatusOr<std::vector<engine::CollectionInfo>> QdrantStore::ListCollections(
   }
   std::vector<engine::CollectionInfo> out;
   for (const json& item : (*listed)["collections"]) {
-    auto info = GetCollection(options, item.value("name", ""));
+    const std::string name =
+        item.is_object() && item.contains("name") && item["name"].is_string() ? item["name"] : "";
+    // A name vecmesh cannot have (Qdrant takes spaces, '#', '%'...) is not one of its collections.
+    if (!engine::IsValidCollectionName(name)) continue;
+    auto info = GetCollection(options, name);
     // Gone since the list, or not of vecmesh's layout (named vectors, Manhattan): not listed.
     if (!info.ok() && (info.status().code() == StatusCode::kNotFound ||
                        info.status().code() == StatusCode::kFailedPrecondition)) {
@@ -229,9 +253,9 @@ StatusOr<std::vector<engine::CollectionInfo>> QdrantStore::ListCollections(
 Status QdrantStore::DropCollection(const CallOptions& options, const std::string& name) {
   Status s = options.CheckStart("DropCollection");
   if (!s.ok()) return s;
-  auto exists = Call(options, HttpMethod::kGet, Path(name, "/exists"), nullptr, true);
+  auto exists = Exists(options, name);
   if (!exists.ok()) return exists.status();
-  if (!exists->value("exists", false)) {
+  if (!*exists) {
     return Status::NotFound("collection '" + name + "' does not exist in Qdrant");
   }
   auto dropped = Call(options, HttpMethod::kDelete, Path(name), nullptr, /*idempotent=*/true);
@@ -244,18 +268,22 @@ Status QdrantStore::ValidateUpsert(const CallOptions& options, const std::string
   Status s = options.CheckStart("ValidateUpsert");
   if (!s.ok()) return s;
   // What Qdrant can hold: it needs no call (engine/vector_store.h).
-  return CheckPoints(points, options_.max_id_bytes, qdrant::CheckPayload);
+  return CheckPoints(points, options_.limits, qdrant::CheckPayload);
 }
 
 StatusOr<size_t> QdrantStore::Upsert(const CallOptions& options, const std::string& collection,
                                      std::vector<engine::Point> points) {
-  Status s = ValidateUpsert(options, collection, points);
+  Status s = options.CheckStart("Upsert");
+  if (s.ok()) s = ValidateUpsert(options, collection, points);
   if (!s.ok()) return s;
   auto remote = Vectors(options, collection);
   if (!remote.ok()) return remote.status();
   s = CheckPointsAgainst(points, remote->dimension, remote->metric, collection);
   if (!s.ok()) return s;
-  // Requests of about max_request_bytes: a float is at most 16 bytes of JSON.
+  // Requests of at most about max_request_bytes: a float is at most 24 bytes of JSON (a double's
+  // shortest form, and the comma). A batch larger than one request is applied request by
+  // request: a failure midway leaves the requests before it applied (idempotent by id: a
+  // delivery retried applies the whole batch again).
   json batch = json::array();
   size_t bytes = 0;
   auto send = [&]() -> Status {
@@ -265,10 +293,15 @@ StatusOr<size_t> QdrantStore::Upsert(const CallOptions& options, const std::stri
     bytes = 0;
     auto answer = Call(options, HttpMethod::kPut, Path(collection, "/points?wait=true"), &body,
                        /*idempotent=*/true);
-    return answer.ok() ? Status::Ok() : answer.status();
+    if (answer.ok()) return Status::Ok();
+    // What was cached of the collection may be what refused it (dropped or made again there).
+    remotes_.Erase(collection);
+    return answer.status();
   };
   for (const engine::Point& p : points) {
-    const size_t size = 16 * p.vector.size() + p.payload.dump().size() + 128;
+    const std::string* string_id = std::get_if<std::string>(&p.id);
+    const size_t size = 24 * p.vector.size() + p.payload.dump().size() +
+                        2 * (string_id ? string_id->size() : 0) + 128;
     if (bytes + size > options_.max_request_bytes) {
       s = send();
       if (!s.ok()) return s;
@@ -284,6 +317,7 @@ StatusOr<size_t> QdrantStore::Upsert(const CallOptions& options, const std::stri
 StatusOr<size_t> QdrantStore::Delete(const CallOptions& options, const std::string& collection,
                                      const std::vector<engine::PointId>& ids) {
   Status s = options.CheckStart("Delete");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
   if (!s.ok()) return s;
   auto existing = Existing(options, collection, ids);
   if (!existing.ok()) return existing.status();
@@ -322,24 +356,44 @@ Status QdrantStore::ValidateSetPayload(const CallOptions& options, const std::st
 StatusOr<size_t> QdrantStore::SetPayload(const CallOptions& options, const std::string& collection,
                                          const std::vector<engine::PointId>& ids,
                                          const engine::Payload& payload, engine::PayloadMode mode) {
-  Status s = ValidateSetPayload(options, collection, payload);
+  Status s = options.CheckStart("SetPayload");
+  if (s.ok()) s = CheckIds(ids, options_.limits);
+  if (s.ok()) s = ValidateSetPayload(options, collection, payload);
   if (!s.ok()) return s;
-  // Qdrant refuses a payload update of a point it does not have: only the existing ones go.
-  auto existing = Existing(options, collection, ids);
-  if (!existing.ok()) return existing.status();
-  if (existing->empty()) return size_t{0};
-  if (mode == engine::PayloadMode::kMerge) {
-    // Top-level keys set, the others (the id key of a string id among them) kept.
-    const json body = {{"payload", payload}, {"points", QdrantIds(*existing)}};
-    auto answer = Call(options, HttpMethod::kPost, Path(collection, "/points/payload?wait=true"),
-                       &body, /*idempotent=*/true);
-    if (!answer.ok()) return answer.status();
-    return existing->size();
+  // Qdrant refuses a payload update of a point it does not have: only the existing ones go, and
+  // when one goes meanwhile (another writer there), the update is made again without it.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto existing = Existing(options, collection, ids);
+    if (!existing.ok()) return existing.status();
+    if (existing->empty()) return size_t{0};
+    auto answer = mode == engine::PayloadMode::kMerge
+                      ? MergePayload(options, collection, *existing, payload)
+                      : ReplacePayload(options, collection, *existing, payload);
+    if (answer.ok()) return existing->size();
+    const bool vanished = answer.status().code() == StatusCode::kNotFound &&
+                          answer.status().message().find("No point") != std::string::npos;
+    if (!vanished || attempt == kAttempts) return answer.status();
   }
-  // Replaced: each string id keeps its id key, so each gets a payload of its own.
+}
+
+StatusOr<json> QdrantStore::MergePayload(const CallOptions& options, const std::string& collection,
+                                         const std::vector<engine::PointId>& existing,
+                                         const engine::Payload& payload) {
+  // Top-level keys set, the others (the id key of a string id among them) kept.
+  const json body = {{"payload", payload}, {"points", QdrantIds(existing)}};
+  return Call(options, HttpMethod::kPost, Path(collection, "/points/payload?wait=true"), &body,
+              /*idempotent=*/true);
+}
+
+StatusOr<json> QdrantStore::ReplacePayload(const CallOptions& options,
+                                           const std::string& collection,
+                                           const std::vector<engine::PointId>& existing,
+                                           const engine::Payload& payload) {
+  // Each string id keeps its id key, so each gets a payload of its own; the integers share one.
   json operations = json::array();
   json integers = json::array();
-  for (const engine::PointId& id : *existing) {
+  for (const engine::PointId& id : existing) {
     if (std::holds_alternative<uint64_t>(id)) {
       integers.push_back(qdrant::ToQdrantId(id));
       continue;
@@ -353,10 +407,8 @@ StatusOr<size_t> QdrantStore::SetPayload(const CallOptions& options, const std::
         {{"overwrite_payload", {{"payload", payload}, {"points", std::move(integers)}}}});
   }
   const json body = {{"operations", std::move(operations)}};
-  auto answer = Call(options, HttpMethod::kPost, Path(collection, "/points/batch?wait=true"), &body,
-                     /*idempotent=*/true);
-  if (!answer.ok()) return answer.status();
-  return existing->size();
+  return Call(options, HttpMethod::kPost, Path(collection, "/points/batch?wait=true"), &body,
+              /*idempotent=*/true);
 }
 
 }  // namespace vecmesh::adapters

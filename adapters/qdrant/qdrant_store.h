@@ -39,7 +39,9 @@ struct QdrantOptions {
   std::string url;      // the server, e.g. http://127.0.0.1:6333
   std::string api_key;  // empty: none sent
   HttpClientOptions http;
-  size_t max_id_bytes = 256;  // string ids, as API.md's limit
+  // The local store's limits, which reads through this store obey too (k, ids per request,
+  // searches per batch, scroll page, id bytes).
+  engine::Limits limits;
   // An upsert is sent in requests of at most about this many bytes (Qdrant refuses bodies over
   // its max_request_size_mb, 32 MiB by default).
   size_t max_request_bytes = 16u << 20;
@@ -51,7 +53,7 @@ class QdrantStore : public engine::VectorStore {
   static engine::StatusOr<std::unique_ptr<QdrantStore>> Create(QdrantOptions options);
   ~QdrantStore() override;
 
-  // GET /: Ok if the server answers.
+  // GET /collections: Ok if the server answers and takes the key.
   engine::Status Heartbeat(const engine::CallOptions& options);
   // The HTTP client's counters and breaker, for /metrics.
   HttpClient::Stats http_stats() const;
@@ -117,6 +119,8 @@ class QdrantStore : public engine::VectorStore {
   engine::StatusOr<nlohmann::json> Call(const engine::CallOptions& options, HttpMethod method,
                                         const std::string& target, const nlohmann::json* body,
                                         bool idempotent) const;
+  // GET /collections/NAME/exists.
+  engine::StatusOr<bool> Exists(const engine::CallOptions& options, const std::string& name) const;
   // GET /collections/NAME: the collection's description (NotFound naming it).
   engine::StatusOr<nlohmann::json> Describe(const engine::CallOptions& options,
                                             const std::string& name) const;
@@ -131,17 +135,31 @@ class QdrantStore : public engine::VectorStore {
   engine::StatusOr<std::vector<engine::PointId>> Existing(
       const engine::CallOptions& options, const std::string& collection,
       const std::vector<engine::PointId>& ids) const;
+  // SetPayload's one call, on points that exist there.
+  engine::StatusOr<nlohmann::json> MergePayload(const engine::CallOptions& options,
+                                                const std::string& collection,
+                                                const std::vector<engine::PointId>& existing,
+                                                const engine::Payload& payload);
+  engine::StatusOr<nlohmann::json> ReplacePayload(const engine::CallOptions& options,
+                                                  const std::string& collection,
+                                                  const std::vector<engine::PointId>& existing,
+                                                  const engine::Payload& payload);
   // The records of the points with Qdrant ids `ids` (those that exist), as Qdrant gives them.
   engine::StatusOr<nlohmann::json> Retrieve(const engine::CallOptions& options,
                                             const std::string& collection,
                                             const nlohmann::json& ids, bool with_payload,
                                             bool with_vector) const;
-  // One page of Qdrant's own scroll: up to `limit` points from `offset` (null: the start).
-  engine::StatusOr<nlohmann::json> ScrollFrom(const engine::CallOptions& options,
-                                              const std::string& collection,
-                                              const std::optional<nlohmann::json>& filter,
-                                              const nlohmann::json& offset, size_t limit,
-                                              bool with_payload, bool with_vector) const;
+  // One page of Qdrant's own scroll: up to `limit` points from `offset` (null: the start), and
+  // the id the next page starts from (null: none).
+  struct ScrollAnswer {
+    nlohmann::json points;
+    nlohmann::json next;
+  };
+  engine::StatusOr<ScrollAnswer> ScrollFrom(const engine::CallOptions& options,
+                                            const std::string& collection,
+                                            const std::optional<nlohmann::json>& filter,
+                                            const nlohmann::json& offset, size_t limit,
+                                            bool with_payload, bool with_vector) const;
 
   const QdrantOptions options_;
   const std::unique_ptr<HttpClient> http_;

@@ -80,7 +80,7 @@ StatusOr<json> Field(const std::string& key, const char* kind, const json& value
   return json{{"should", std::move(conditions)}};
 }
 
-// is_empty of `key`: on every one of its paths.
+// is_empty of `key`: on every one of its paths (the must_not of a field condition on all of them).
 StatusOr<json> IsEmpty(const std::string& key, const std::string& where) {
   auto paths = Paths(key, where);
   if (!paths.ok()) return paths.status();
@@ -146,23 +146,16 @@ StatusOr<json> Translate(const Condition& c, const std::string& where) {
       return json{{"should", std::move(parts)}};
     }
     case Condition::Kind::kMatchExcept: {
-      // Some value outside an empty list: the key has a value.
+      // Qdrant's except of strings holds for a value of another kind, as this API's does; of
+      // integers it takes an integral float for a value outside the list, and an empty one
+      // holds for an object value: those cannot be said exactly.
       if (values.empty()) {
-        auto empty = IsEmpty(c.key, where);
-        if (!empty.ok()) return empty.status();
-        return json{{"must_not", json::array({std::move(*empty)})}};
+        return Refuse(where + ".match.except (an empty list: use must_not is_empty)");
       }
-      const bool strings = values[0].is_string();
       for (size_t i = 0; i < values.size(); ++i) {
-        const json& v = values[i];
-        const bool fits =
-            strings ? v.is_string()
-                    : v.is_number_integer() &&
-                          !(v.is_number_unsigned() &&
-                            v.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()});
-        if (!fits) {
-          return Refuse(where + ".match.except[" + std::to_string(i) + "] (" + v.dump() +
-                        "; Qdrant's except takes only strings or only signed 64-bit integers)");
+        if (!values[i].is_string()) {
+          return Refuse(where + ".match.except[" + std::to_string(i) + "] (" + values[i].dump() +
+                        "; Qdrant's except is exact for strings only)");
         }
       }
       return Field(c.key, "match", {{"except", Distinct(values)}}, where);

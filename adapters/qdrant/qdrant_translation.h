@@ -7,7 +7,8 @@
 //     (Python: uuid.uuid5(uuid.NAMESPACE_URL, "vecmesh:id:" + s)), and the point's payload
 //     there keeps s under the key "_vecmesh_id", which gives it back: "7" and 7 stay distinct.
 //     A UUID point that does not carry the key (written there by someone else) reads back with
-//     its UUID as a string id.
+//     its UUID as a string id; that id maps to another UUID, so such a point is read-only
+//     through vecmesh.
 // Payloads: any JSON object is held as it is; a top-level key "_vecmesh_id" is refused (it is
 //   the adapter's own). An empty payload reads back as {}.
 // Filters: the same language (API.md's filters are Qdrant's), condition by condition; has_id
@@ -17,16 +18,17 @@
 //     path says which ("a.b" or "a[].b"): a condition on "a.b" holds on either path (is_empty
 //     on both). Keys of more than 5 levels are refused (their paths double at each level). A
 //     level of other characters than [A-Za-z0-9_-] is quoted ("a.\"x y\"");
-//   - match of an integer n with |n| < 2^53, or of a non-integral number x, is the range
-//     [n, n] (or [x, x]): Qdrant matches an integer only against integer values, while here an
-//     integral float value equals that integer. A larger integer is matched as an integer
-//     (where a float value of that size would not equal it);
+//   - match of an integer n with |n| < 2^53 is the range [n, n]: Qdrant matches an integer only
+//     against integer values, while here an integral float value equals that integer. A larger
+//     integer is matched as an integer (where a float value of that size would not equal it);
 //   - match.any of mixed kinds is a should of one condition per kind and value; an empty any
-//     matches nothing, an empty except any point with a value of the key.
-//   Refused, naming the condition: match.except of anything but all strings or all integers
-//   (Qdrant's except takes a list of one of those; an integral float value counts as outside an
-//   integer list there), an integer past 2^63 - 1 in a match, a key with a '"', and the key
-//   "_vecmesh_id".
+//     matches nothing.
+//   Refused, naming the condition: match.except of anything but strings (Qdrant takes an
+//   integral float value as outside a list of integers, and has no except of booleans) or of
+//   none, an integer past 2^63 - 1 in a match, a key with a '"', and the key "_vecmesh_id".
+//   Left as Qdrant reads them (no filter could say otherwise): a payload key that itself holds a
+//   '.' (a filter's dotted key is a path), arrays nested in arrays, [null] (empty here, not
+//   there), and an object value under match.except (outside the list there, no value here).
 // Scores: Qdrant's Euclid (the distance), Dot and Cosine (similarities) are this API's l2, ip and
 //   cosine scores as they are.
 #pragma once

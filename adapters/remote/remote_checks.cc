@@ -30,8 +30,9 @@ Status CheckDimension(const std::vector<float>& v, std::optional<uint32_t> dimen
 
 }  // namespace
 
-Status CheckPoints(const std::vector<engine::Point>& points, size_t max_id_bytes,
+Status CheckPoints(const std::vector<engine::Point>& points, const engine::Limits& limits,
                    const PayloadCheck& check_payload) {
+  const size_t max_id_bytes = limits.max_id_bytes;
   std::map<engine::PointId, size_t> seen;
   for (size_t i = 0; i < points.size(); ++i) {
     const std::string field = "points[" + std::to_string(i) + "]";
@@ -77,11 +78,45 @@ Status CheckPointsAgainst(const std::vector<engine::Point>& points,
   return Status::Ok();
 }
 
+Status CheckIds(const std::vector<engine::PointId>& ids, const engine::Limits& limits) {
+  if (ids.size() <= limits.max_ids_per_request) return Status::Ok();
+  return Status::InvalidArgument("ids has " + std::to_string(ids.size()) +
+                                 " entries; the limit is " +
+                                 std::to_string(limits.max_ids_per_request));
+}
+
+Status CheckScrollLimit(int64_t limit, const engine::Limits& limits) {
+  if (limit >= 1 && limit <= limits.max_scroll_limit) return Status::Ok();
+  return Status::InvalidArgument("limit must be in [1, " + std::to_string(limits.max_scroll_limit) +
+                                 "], got " + std::to_string(limit));
+}
+
 Status CheckSearches(const std::vector<engine::SearchRequest>& requests,
-                     std::optional<uint32_t> dimension, const std::string& collection) {
+                     std::optional<uint32_t> dimension, const std::string& collection,
+                     const engine::Limits& limits) {
+  if (requests.size() > limits.max_searches_per_batch) {
+    return Status::InvalidArgument("searches has " + std::to_string(requests.size()) +
+                                   " entries; the limit is " +
+                                   std::to_string(limits.max_searches_per_batch));
+  }
   for (size_t i = 0; i < requests.size(); ++i) {
     const std::string field = "searches[" + std::to_string(i) + "]";
-    if (requests[i].k < 1) return Status::InvalidArgument(field + ".k must be at least 1");
+    const engine::SearchRequest& r = requests[i];
+    if (r.k < 1 || r.k > limits.max_k) {
+      return Status::InvalidArgument(field + ".k must be in [1, " + std::to_string(limits.max_k) +
+                                     "], got " + std::to_string(r.k));
+    }
+    if (r.params.ef_search && (*r.params.ef_search < 1 || *r.params.ef_search > 32768)) {
+      return Status::InvalidArgument(field + ".params.ef_search must be in [1, 32768], got " +
+                                     std::to_string(*r.params.ef_search));
+    }
+    if (r.params.nprobe && (*r.params.nprobe < 1 || *r.params.nprobe > 65536)) {
+      return Status::InvalidArgument(field + ".params.nprobe must be in [1, 65536], got " +
+                                     std::to_string(*r.params.nprobe));
+    }
+    if (r.score_threshold && !std::isfinite(*r.score_threshold)) {
+      return Status::InvalidArgument(field + ".score_threshold must be finite");
+    }
     Status s = CheckFinite(requests[i].vector, field + ".vector");
     if (s.ok()) s = CheckDimension(requests[i].vector, dimension, field + ".vector", collection);
     if (!s.ok()) return s;

@@ -1,6 +1,6 @@
 // The checks and conversions every store over the network (Chroma, Qdrant) makes the same way
-// on this API's side, so that each refuses bad input with the same message, naming the field,
-// before anything is sent.
+// on this API's side, so that each refuses bad input with the same message as the local store,
+// naming the field and the limit (engine::Limits), before anything is sent.
 #pragma once
 
 #include <cstddef>
@@ -18,10 +18,14 @@ namespace vecmesh::adapters {
 using PayloadCheck = std::function<engine::Status(const engine::Payload&, const std::string&)>;
 
 // ValidateUpsert's checks (engine/vector_store.h) that need no server: ids (not empty, at most
-// max_id_bytes, none repeated), finite values, and payloads by `check_payload`. Errors name
-// "points[i]...".
-engine::Status CheckPoints(const std::vector<engine::Point>& points, size_t max_id_bytes,
+// limits.max_id_bytes, none repeated), finite values, and payloads by `check_payload`. Errors
+// name "points[i]...".
+engine::Status CheckPoints(const std::vector<engine::Point>& points, const engine::Limits& limits,
                            const PayloadCheck& check_payload);
+// At most limits.max_ids_per_request ids. Errors name "ids".
+engine::Status CheckIds(const std::vector<engine::PointId>& ids, const engine::Limits& limits);
+// A scroll's limit in [1, limits.max_scroll_limit].
+engine::Status CheckScrollLimit(int64_t limit, const engine::Limits& limits);
 // ValidateSetPayload's check: an object that `check_payload` accepts. Errors name "payload".
 engine::Status CheckPayloadUpdate(const engine::Payload& payload,
                                   const PayloadCheck& check_payload);
@@ -30,10 +34,11 @@ engine::Status CheckPayloadUpdate(const engine::Payload& payload,
 engine::Status CheckPointsAgainst(const std::vector<engine::Point>& points,
                                   std::optional<uint32_t> dimension, engine::Metric metric,
                                   const std::string& collection);
-// The checks of each search of a batch: k, finite values, the dimension when known. Errors name
-// "searches[i]...".
+// The checks of a batch of searches: their number, and for each k, ef_search, nprobe, a finite
+// score_threshold, finite values, the dimension when known. Errors name "searches[i]...".
 engine::Status CheckSearches(const std::vector<engine::SearchRequest>& requests,
-                             std::optional<uint32_t> dimension, const std::string& collection);
+                             std::optional<uint32_t> dimension, const std::string& collection,
+                             const engine::Limits& limits);
 // A batch's error for a single search, which names its fields directly ("k", not
 // "searches[0].k").
 engine::Status Unbatched(const engine::Status& status);

@@ -159,6 +159,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
            chroma_options.tenant = s.config.chroma_tenant;
            chroma_options.database = s.config.chroma_database;
            chroma_options.http = BackendHttpOptions(s.config);
+           chroma_options.limits = s.config.limits;
            auto created = adapters::ChromaStore::Create(chroma_options);
            if (!created.ok()) return created.status().WithContext("--chroma-url");
            std::shared_ptr<adapters::ChromaStore> chroma = std::move(*created);
@@ -175,6 +176,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
            qdrant_options.url = s.config.qdrant_url;
            qdrant_options.api_key = s.config.qdrant_api_key;
            qdrant_options.http = BackendHttpOptions(s.config);
+           qdrant_options.limits = s.config.limits;
            auto created = adapters::QdrantStore::Create(qdrant_options);
            if (!created.ok()) return created.status().WithContext("--qdrant-url");
            std::shared_ptr<adapters::QdrantStore> qdrant = std::move(*created);

@@ -12,12 +12,7 @@ namespace {}  // namespace
 
 StatusOr<CollectionConfig> ValidateCollectionConfig(CollectionConfig config, const Limits& limits) {
   const std::string& name = config.name;
-  bool name_ok =
-      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-      });
-  if (!name_ok) {
+  if (!IsValidCollectionName(name)) {
     return Status::InvalidArgument("collection name '" + name +
                                    "' is invalid: it must match [A-Za-z0-9_-]{1,64}");
   }

@@ -1429,8 +1429,9 @@ TEST_P(StoreConformanceTest, CollectionNamesChromaCannotTake) {
 }
 
 // What QdrantStore refuses by design (adapters/qdrant/qdrant_translation.h): the payload key that
-// keeps string ids, and a match.except of mixed kinds; the local store takes both (Chroma refuses
-// every except: FiltersChromaCannotExpress).
+// keeps string ids, and a match.except of anything but strings (Qdrant takes an integral float as
+// outside a list of integers); the local store takes both (Chroma refuses every except:
+// FiltersChromaCannotExpress).
 TEST_P(StoreConformanceTest, WhatQdrantCannotHoldOrExpress) {
   const std::string name = Create("qdrantrefusals", 4, Metric::kL2);
   ASSERT_FALSE(name.empty());
@@ -1448,7 +1449,7 @@ TEST_P(StoreConformanceTest, WhatQdrantCannotHoldOrExpress) {
         store().SetPayload({}, name, {I(1)}, {{"_vecmesh_id", "x"}}, PayloadMode::kMerge).status(),
         {"payload._vecmesh_id"});
     ExpectInvalid(store().Count({}, name, &mixed).status(),
-                  {"filter.must[0].match.except[1]", "Qdrant"});
+                  {"filter.must[0].match.except[0]", "Qdrant"});
     return;
   }
   ASSERT_TRUE(Put(name, points));  // a string: Chroma holds it as metadata too
