@@ -109,7 +109,9 @@ class RabbitMQServerTest(unittest.TestCase):
             rmq.stop()
             print(f"stop: {time.monotonic() - started:.1f} s", file=sys.stderr)
             self.assert_gone(group, marker)
-            self.assertEqual(epmd_pids(), epmd)
+            # The shared epmd survives (others on the machine may start nodes meanwhile: only
+            # the ones that were there are checked).
+            self.assertLessEqual(epmd, epmd_pids())
 
     def test_the_context_manager_stops_the_node_when_the_test_fails(self):
         with self.assertRaises(ZeroDivisionError):
