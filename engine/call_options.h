@@ -1,5 +1,6 @@
 // CallOptions: what every VectorStore call carries besides its arguments (LevelDB's ReadOptions
-// style): today, its deadline. A plain value: safe to copy and share.
+// style): its deadline, and for a write, the job it belongs to. A plain value: safe to copy and
+// share.
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,12 @@ struct CallOptions {
     }
     return options;
   }
+
+  // A write's job (API.md "Indexing jobs"), or empty. The local store applies a write of a job at
+  // most once in effect: a job whose write it already applied is AlreadyExists and changes
+  // nothing (engine/store/job_ledger.h). Stores over the network ignore it: vecmesh delivers
+  // them each write once in effect already.
+  std::string job_id;
 
   // Whether the deadline has passed. A call without one never expires (and reads no clock).
   bool Expired() const { return deadline != Clock::time_point::max() && Clock::now() >= deadline; }

@@ -548,6 +548,7 @@ Status Deliverer::Call(const std::vector<Record>& records) {
       // Only in checkpoints, never in the log segments read here.
       [&](const engine::SlotsOp&) { return Status::Ok(); },
       [&](const engine::IndexPartOp&) { return Status::Ok(); },
+      [&](const engine::JobsOp&) { return Status::Ok(); },
   };
   return std::visit(call, first.op);
 }

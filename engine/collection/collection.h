@@ -35,8 +35,9 @@ class Collection;
 class WriteLog {
  public:
   virtual ~WriteLog() = default;
-  // Returns once `op` on `collection` is durable, or an error (then it must not be applied).
-  virtual Status Log(const std::string& collection, const WriteOp& op) = 0;
+  // Returns once `op` on `collection` (a write of job `job`, when not null) is durable, or an
+  // error (then it must not be applied).
+  virtual Status Log(const std::string& collection, const WriteOp& op, const JobTag* job) = 0;
 };
 
 // Runs Collection::MaintainIndex on a background thread, soon after Schedule.
@@ -68,15 +69,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   // `normalized`: the vectors come from a snapshot of a cosine collection, already normalised
   // (normalising again could change their last bits).
-  StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false);
+  // Writes. `job`, when not null, is logged with the write (the job it belongs to).
+  StatusOr<size_t> Upsert(std::vector<Point> points, bool normalized = false,
+                          const JobTag* job = nullptr);
   // Upsert's checks of every point and of repeated ids, without the limit on their number.
   Status ValidatePoints(const std::vector<Point>& points) const;
   // SetPayload's checks of its payload: an object, within the size limit.
   Status ValidateSetPayload(const Payload& payload) const;
-  StatusOr<size_t> Delete(const std::vector<PointId>& ids);
-  StatusOr<size_t> DeleteByFilter(const Filter& filter);
+  StatusOr<size_t> Delete(const std::vector<PointId>& ids, const JobTag* job = nullptr);
+  StatusOr<size_t> DeleteByFilter(const Filter& filter, const JobTag* job = nullptr);
   StatusOr<size_t> SetPayload(const std::vector<PointId>& ids, const Payload& payload,
-                              PayloadMode mode);
+                              PayloadMode mode, const JobTag* job = nullptr);
 
   StatusOr<std::vector<Record>> Get(const std::vector<PointId>& ids, bool with_payload,
                                     bool with_vector) const;
@@ -114,7 +117,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
  private:
   // The one place writes are applied: logs `op` (when the store is durable), then applies it.
   // write_mu_ must be held. Nothing is applied if logging fails.
-  StatusOr<size_t> LogAndApply(WriteOp op);
+  StatusOr<size_t> LogAndApply(WriteOp op, const JobTag* job = nullptr);
   size_t Apply(WriteOp op);  // write_mu_ held (or recovery, before anyone else can see it)
   void LoadIndexPart(IndexPartOp part);  // mu_ held exclusively, during recovery
 

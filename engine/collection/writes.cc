@@ -10,7 +10,7 @@
 
 namespace vecmesh::engine {
 
-StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) {
+StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized, const JobTag* job) {
   if (points.size() > limits_.max_points_per_upsert) {
     return Status::InvalidArgument("points has " + std::to_string(points.size()) +
                                    " entries; the limit is " +
@@ -25,7 +25,7 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) 
   size_t n;
   {
     std::lock_guard write(write_mu_);
-    auto applied = LogAndApply(UpsertOp{std::move(points)});
+    auto applied = LogAndApply(UpsertOp{std::move(points)}, job);
     if (!applied.ok()) return applied.status();
     n = *applied;
   }
@@ -33,13 +33,13 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized) 
   return n;
 }
 
-StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids) {
+StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids, const JobTag* job) {
   Status s = ValidateIds(ids, "ids");
   if (!s.ok()) return s;
   size_t n;
   {
     std::lock_guard write(write_mu_);
-    auto applied = LogAndApply(DeleteOp{ids});
+    auto applied = LogAndApply(DeleteOp{ids}, job);
     if (!applied.ok()) return applied.status();
     n = *applied;
   }
@@ -47,7 +47,7 @@ StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids) {
   return n;
 }
 
-StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
+StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter, const JobTag* job) {
   size_t n;
   {
     std::lock_guard write(write_mu_);
@@ -55,7 +55,7 @@ StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
     DeleteOp op;
     table_->Matching(filter).ForEach(0, table_->num_slots(),
                                      [&](size_t slot) { op.ids.push_back(table_->Id(slot)); });
-    auto applied = LogAndApply(std::move(op));
+    auto applied = LogAndApply(std::move(op), job);
     if (!applied.ok()) return applied.status();
     n = *applied;
   }
@@ -64,7 +64,7 @@ StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter) {
 }
 
 StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const Payload& payload,
-                                        PayloadMode mode) {
+                                        PayloadMode mode, const JobTag* job) {
   Status s = ValidateIds(ids, "ids");
   if (s.ok()) s = ValidateSetPayload(payload);
   if (!s.ok()) return s;
@@ -80,13 +80,13 @@ StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const P
       if (!s.ok()) return s;
     }
   }
-  return LogAndApply(SetPayloadOp{ids, payload, mode});
+  return LogAndApply(SetPayloadOp{ids, payload, mode}, job);
 }
 
-StatusOr<size_t> Collection::LogAndApply(WriteOp op) {
+StatusOr<size_t> Collection::LogAndApply(WriteOp op, const JobTag* job) {
   if (!refusal_.ok()) return refusal_;
   if (log_) {
-    Status s = log_->Log(config_.name, op);
+    Status s = log_->Log(config_.name, op, job);
     if (!s.ok()) return s;
   }
   return Apply(std::move(op));
@@ -157,6 +157,7 @@ size_t Collection::Apply(WriteOp op) {
       [](const CreateCollectionOp&) { return size_t{0}; },
       [](const DropCollectionOp&) { return size_t{0}; },
       [](const RestoreOp&) { return size_t{0}; },
+      [](const JobsOp&) { return size_t{0}; },
   };
   return std::visit(apply, op);
 }

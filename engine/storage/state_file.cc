@@ -131,17 +131,18 @@ Status SyncDir(const std::string& dir) {
 }
 
 Status WriteStateFile(const std::string& dir, const std::string& path,
-                      std::vector<CollectionState>* state) {
+                      std::vector<CollectionState>* state, const std::vector<JobTag>& jobs) {
   const std::string temp = path + ".tmp";
   std::filesystem::remove(temp);
   auto file = OpenPosixWalFile(temp);
   if (!file.ok()) return file.status();
-  Status s = (*file)->Append(WalHeader(kStateFileVersion));
+  Status s = (*file)->Append(WalHeader(jobs.empty() ? kStateFileVersion : kWalVersion));
   uint64_t records = 0;
   auto append = [&](const std::string& collection, const WriteOp& op) {
     if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
     ++records;
   };
+  if (!jobs.empty()) append("", JobsOp{jobs});
   for (auto& [config, content] : *state) {
     append(config.name, CreateCollectionOp{config});
     if (auto* points = std::get_if<std::vector<Point>>(&content)) {

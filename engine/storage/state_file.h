@@ -28,16 +28,18 @@ struct CollectionState {
   std::variant<std::vector<Point>, CollectionImage> content;
 };
 
-// State files are written as format version 3, although the log is at version 4: version 4 added
-// only a log record (restore, kind 9), which state files never hold, so that a node of version 3
-// still restores the snapshots this one takes.
+// State files are written as format version 3, although the log is at version 5: versions 4 and
+// 5 added records that snapshots never hold (restore, kind 9; a job's write, kind 10; the jobs,
+// kind 11), so that a node of version 3 still restores the snapshots this one takes. A
+// checkpoint that holds jobs is written as version 5.
 constexpr uint32_t kStateFileVersion = 3;
 
 // Writes `state` (consumed: its points are moved out) as a state file at `path` in directory
-// `dir`: written beside it as PATH.tmp, fsynced, renamed into place and the directory fsynced,
-// so a crash leaves the old file or the new one, never half of one (a stale .tmp is never read).
+// `dir`, after a record of `jobs` when there are any (a checkpoint's JobLedger): written beside
+// it as PATH.tmp, fsynced, renamed into place and the directory fsynced, so a crash leaves the
+// old file or the new one, never half of one (a stale .tmp is never read).
 Status WriteStateFile(const std::string& dir, const std::string& path,
-                      std::vector<CollectionState>* state);
+                      std::vector<CollectionState>* state, const std::vector<JobTag>& jobs = {});
 
 // The records of the state file at `path`, in order, its end record checked and dropped.
 // An error (Internal) says why the file is unusable: a bad checksum, or no end record (a torn

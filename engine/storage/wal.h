@@ -111,10 +111,10 @@ class Wal {
 };
 
 // Version 2 added the checkpoint records that save slots and indexes; version 3 the create record
-// of its own encoding, with the collection's backends; version 4 the restore record
-// (docs/storage.md). Every version from 1 on is read. (State files are still written as
-// version 3: kStateFileVersion.)
-constexpr uint32_t kWalVersion = 4;
+// of its own encoding, with the collection's backends; version 4 the restore record; version 5 a
+// job's write and the jobs record of checkpoints (docs/storage.md). Every version from 1 on is
+// read. (State files are still written as version 3 unless they hold jobs: kStateFileVersion.)
+constexpr uint32_t kWalVersion = 5;
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.

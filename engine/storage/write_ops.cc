@@ -18,6 +18,8 @@ enum class Kind : uint8_t {
   kIndexPart = 7,
   kCreate = 8,
   kRestore = 9,
+  kJob = 10,   // a job's write: the tag, then the write's kind and body
+  kJobs = 11,  // checkpoints only: the jobs applied within the retention
 };
 
 // The index parameters of a create record, in their order on disk, each an i32. The record
@@ -123,6 +125,12 @@ class Reader {
     if (p.is_discarded()) return Fail<Payload>();
     return p;
   }
+  // What is left to read, consumed.
+  std::string_view Rest() {
+    std::string_view rest = ok_ ? in_ : std::string_view();
+    in_ = {};
+    return rest;
+  }
 
  private:
   template <typename T>
@@ -216,8 +224,20 @@ Status ReadCreateV1(Reader& r, const std::string& collection, CollectionConfig* 
 
 }  // namespace
 
-std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
+std::string EncodeWriteOp(const std::string& collection, const WriteOp& op, const JobTag* job) {
   Writer w;
+  if (job != nullptr) {
+    // kind 10 | collection | job id | applied unix ms | the write's kind | its body
+    const std::string write = EncodeWriteOp(collection, op);
+    const size_t head = 1 + 4 + collection.size();
+    w.U8(static_cast<uint8_t>(Kind::kJob));
+    w.Str(collection);
+    w.Str(job->id);
+    w.U64(static_cast<uint64_t>(job->applied_unix_ms));
+    w.out.push_back(write[0]);
+    w.out.append(write, head, std::string::npos);
+    return std::move(w.out);
+  }
   auto head = [&](Kind kind) {
     w.U8(static_cast<uint8_t>(kind));
     w.Str(collection);
@@ -278,15 +298,43 @@ std::string EncodeWriteOp(const std::string& collection, const WriteOp& op) {
         head(Kind::kRestore);
         w.Str(restore.file);
       },
+      [&](const JobsOp& jobs) {
+        head(Kind::kJobs);
+        w.U32(static_cast<uint32_t>(jobs.jobs.size()));
+        for (const JobTag& job : jobs.jobs) {
+          w.Str(job.id);
+          w.U64(static_cast<uint64_t>(job.applied_unix_ms));
+        }
+      },
   };
   std::visit(encode, op);
   return std::move(w.out);
 }
 
-Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op) {
+Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op,
+                     std::optional<JobTag>* job) {
+  if (job != nullptr) job->reset();
   Reader r(record);
   const auto kind = static_cast<Kind>(r.U8());
   *collection = r.Str();
+  if (kind == Kind::kJob) {
+    JobTag tag;
+    tag.id = r.Str();
+    tag.applied_unix_ms = static_cast<int64_t>(r.U64());
+    const auto write_kind = static_cast<Kind>(r.U8());
+    if (!r.ok() || (write_kind != Kind::kUpsert && write_kind != Kind::kDelete &&
+                    write_kind != Kind::kSetPayload)) {
+      return Status::Internal("job record for '" + *collection + "' is malformed");
+    }
+    // The write as its own record: its kind, the collection, its body.
+    Writer write;
+    write.U8(static_cast<uint8_t>(write_kind));
+    write.Str(*collection);
+    write.out.append(r.Rest());
+    Status s = DecodeWriteOp(write.out, collection, op);
+    if (s.ok() && job != nullptr) *job = std::move(tag);
+    return s;
+  }
   switch (kind) {
     case Kind::kCreate:
     case Kind::kCreateV1: {
@@ -362,6 +410,18 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
     case Kind::kRestore:
       *op = RestoreOp{r.Str()};
       break;
+    case Kind::kJobs: {
+      JobsOp jobs;
+      const uint32_t n = r.U32();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        JobTag tag;
+        tag.id = r.Str();
+        tag.applied_unix_ms = static_cast<int64_t>(r.U64());
+        jobs.jobs.push_back(std::move(tag));
+      }
+      *op = std::move(jobs);
+      break;
+    }
     default:
       return Status::Internal("log record of unknown kind " +
                               std::to_string(static_cast<int>(kind)));

@@ -3,6 +3,8 @@
 // Plain values: safe to copy and share.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -52,8 +54,21 @@ struct IndexPartOp {
 struct RestoreOp {
   std::string file;
 };
+// A write applied as a job (API.md "Indexing jobs"): the job's id and when it was applied. The
+// write is logged with its tag in one record, so that the job is remembered exactly when its
+// write is durable, never one without the other.
+struct JobTag {
+  std::string id;
+  int64_t applied_unix_ms = 0;
+  bool operator==(const JobTag&) const = default;
+};
+// The jobs applied within the retention: store-wide (its collection name is empty), and only in
+// checkpoints, which keep what the log segments they replace remembered.
+struct JobsOp {
+  std::vector<JobTag> jobs;
+};
 using WriteOp = std::variant<CreateCollectionOp, DropCollectionOp, UpsertOp, DeleteOp, SetPayloadOp,
-                             SlotsOp, IndexPartOp, RestoreOp>;
+                             SlotsOp, IndexPartOp, RestoreOp, JobsOp>;
 
 // std::visit over a WriteOp with one lambda per kind: Overloaded{[](const UpsertOp&) {...}, ...}.
 // Without a catch-all lambda, a kind added to WriteOp fails to compile where it is not handled.
@@ -65,11 +80,15 @@ struct Overloaded : F... {
 template <typename... F>
 Overloaded(F...) -> Overloaded<F...>;
 
-// One log record: the operation and the collection it applies to.
-std::string EncodeWriteOp(const std::string& collection, const WriteOp& op);
+// One log record: the operation and the collection it applies to, and the job it belongs to (an
+// upsert, delete or payload update only; null: none).
+std::string EncodeWriteOp(const std::string& collection, const WriteOp& op,
+                          const JobTag* job = nullptr);
 // Internal (naming what is malformed) if `record` is not an encoded operation. Only the format
 // is checked: a collection's configuration is read as it was logged, not against today's API
-// ranges (a reader of an untrusted file validates it).
-Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op);
+// ranges (a reader of an untrusted file validates it). `job` (when given) is set to the record's
+// job, or reset when it has none; a reader that passes none gets the write alone.
+Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op,
+                     std::optional<JobTag>* job = nullptr);
 
 }  // namespace vecmesh::engine

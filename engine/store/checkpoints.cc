@@ -17,6 +17,7 @@ Status LocalStore::CheckpointLocked() {
   const std::string& dir = options_.data_dir;
   const uint64_t next = segment_ + 1;
   std::vector<CollectionState> state;
+  std::vector<JobTag> jobs;
   {
     // Freeze writes everywhere, switch the log to a new segment, and copy the slots and indexes:
     // the checkpoint is then exactly the state before segment `next`.
@@ -44,11 +45,12 @@ Status LocalStore::CheckpointLocked() {
       segment_ = next;
     }
     for (const auto& c : all) state.push_back({c->config(), c->ExportImage()});
+    jobs = jobs_.Recent();  // writes frozen: exactly the jobs logged before segment `next`
   }
   checkpoint_bytes_ = wal_->durable_bytes();
   checkpoint_time_ = std::chrono::steady_clock::now();
 
-  Status s = WriteStateFile(dir, CheckpointPath(dir, next), &state);
+  Status s = WriteStateFile(dir, CheckpointPath(dir, next), &state, jobs);
   if (!s.ok()) return s;
 
   // Keep the previous checkpoint (or, after the first, the log from its start) and the log

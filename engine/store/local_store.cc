@@ -50,7 +50,8 @@ LocalStore::LocalStore(LocalStoreOptions options)
         options.index_threads = std::max(1, options.index_threads);
         if (!options.logger) options.logger = StderrLogger();
         return options;
-      }()) {
+      }()),
+      jobs_(options_.job_retention) {
   // Parallelism comes from our own OpenMP loops over queries; a multi-threaded sgemm inside
   // them would oversubscribe the cores.
   openblas_set_num_threads(1);
@@ -164,7 +165,7 @@ StatusOr<bool> LocalStore::CreateCollection(const CallOptions& options,
                                        std::to_string(options_.limits.max_collections));
     }
   }
-  Status logged = Log(config->name, CreateCollectionOp{*config});
+  Status logged = Log(config->name, CreateCollectionOp{*config}, nullptr);
   if (!logged.ok()) return logged;
   auto collection = NewCollection(*config);
   std::lock_guard lock(collections_mu_);
@@ -208,7 +209,7 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   // No write to it may reach the log after the drop (a later collection of the same name would
   // inherit it at recovery): retire it first, which waits for the writes in flight.
   dropped->Retire(Status::NotFound("collection '" + name + "' not found"));
-  Status logged = Log(name, DropCollectionOp{});
+  Status logged = Log(name, DropCollectionOp{}, nullptr);
   if (!logged.ok()) {
     dropped->Unretire();
     return logged;
@@ -222,15 +223,32 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   return Status::Ok();
 }
 
-Status LocalStore::Log(const std::string& collection, const WriteOp& op) {
-  if (!wal_) return Status::Ok();
-  const std::string record = EncodeWriteOp(collection, op);
-  const auto start = std::chrono::steady_clock::now();
-  Status s = wal_->Append(record);
-  log_latency_.Record(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  if (!s.ok()) read_only_ = true;  // the log never recovers from a failed write or fsync
-  return s;
+Status LocalStore::Log(const std::string& collection, const WriteOp& op, const JobTag* job) {
+  if (wal_) {
+    const std::string record = EncodeWriteOp(collection, op, job);
+    const auto start = std::chrono::steady_clock::now();
+    Status s = wal_->Append(record);
+    log_latency_.Record(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!s.ok()) {
+      read_only_ = true;  // the log never recovers from a failed write or fsync
+      return s;
+    }
+  }
+  // Under the collection's write lock, which a checkpoint takes before it saves the ledger: the
+  // job is in the checkpoint exactly when its record is before the checkpoint's segment.
+  if (job != nullptr) jobs_.Applied(*job);
+  return Status::Ok();
+}
+
+template <typename Write>
+StatusOr<size_t> LocalStore::AsJob(const CallOptions& options, Write write) {
+  if (options.job_id.empty()) return write(nullptr);
+  auto job = jobs_.Claim(options.job_id);
+  if (!job.ok()) return job.status();
+  StatusOr<size_t> written = write(&*job);
+  jobs_.Release(job->id);
+  return written;
 }
 
 StatusOr<std::unique_ptr<WalFile>> LocalStore::OpenSegment(const std::string& path) const {
@@ -306,21 +324,22 @@ StatusOr<size_t> LocalStore::Upsert(const CallOptions& options, const std::strin
                                     std::vector<Point> points) {
   auto c = FindFor(options, "Upsert", collection);
   if (!c.ok()) return c.status();
-  return (*c)->Upsert(std::move(points));
+  return AsJob(options,
+               [&](const JobTag* job) { return (*c)->Upsert(std::move(points), false, job); });
 }
 
 StatusOr<size_t> LocalStore::Delete(const CallOptions& options, const std::string& collection,
                                     const std::vector<PointId>& ids) {
   auto c = FindFor(options, "Delete", collection);
   if (!c.ok()) return c.status();
-  return (*c)->Delete(ids);
+  return AsJob(options, [&](const JobTag* job) { return (*c)->Delete(ids, job); });
 }
 
 StatusOr<size_t> LocalStore::DeleteByFilter(const CallOptions& options,
                                             const std::string& collection, const Filter& filter) {
   auto c = FindFor(options, "DeleteByFilter", collection);
   if (!c.ok()) return c.status();
-  return (*c)->DeleteByFilter(filter);
+  return AsJob(options, [&](const JobTag* job) { return (*c)->DeleteByFilter(filter, job); });
 }
 
 Status LocalStore::ValidateSetPayload(const CallOptions& options, const std::string& collection,
@@ -335,7 +354,8 @@ StatusOr<size_t> LocalStore::SetPayload(const CallOptions& options, const std::s
                                         PayloadMode mode) {
   auto c = FindFor(options, "SetPayload", collection);
   if (!c.ok()) return c.status();
-  return (*c)->SetPayload(ids, payload, mode);
+  return AsJob(options,
+               [&](const JobTag* job) { return (*c)->SetPayload(ids, payload, mode, job); });
 }
 
 StatusOr<std::vector<Record>> LocalStore::Get(const CallOptions& options,

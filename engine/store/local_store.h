@@ -29,6 +29,7 @@
 #include "engine/logger.h"
 #include "engine/storage/state_file.h"
 #include "engine/storage/wal.h"
+#include "engine/store/job_ledger.h"
 #include "engine/vector_store.h"
 
 namespace vecmesh::engine {
@@ -58,6 +59,9 @@ struct LocalStoreOptions {
   // OpenMP threads one IVF training uses; 0 = the number of cores. (HNSW graphs are built by
   // one thread: hnswlib 0.6.2's concurrent insertion races.)
   int build_threads = 0;
+  // How long the ids of applied jobs are remembered (a write with CallOptions::job_id is applied
+  // at most once in effect within it).
+  std::chrono::seconds job_retention{7 * 24 * 3600};
   // Where the store and its collections report what no caller waits to hear (a failed
   // background index build or checkpoint, a saved index unusable on recovery, a GPU search
   // answered exactly); empty: StderrLogger(). The daemon passes its JSON-lines log.
@@ -133,7 +137,11 @@ class LocalStore : public VectorStore,
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
-  Status Log(const std::string& collection, const WriteOp& op) override;
+  Status Log(const std::string& collection, const WriteOp& op, const JobTag* job) override;
+  // Runs `write` (given the job's tag, or null) as the job options.job_id names, if any: once in
+  // effect (JobLedger).
+  template <typename Write>
+  StatusOr<size_t> AsJob(const CallOptions& options, Write write);
   StatusOr<std::unique_ptr<WalFile>> OpenSegment(const std::string& path) const;
   Status Replay(std::string_view record);
   Status Recover();
@@ -190,6 +198,7 @@ class LocalStore : public VectorStore,
   // Set when the log failed: every write fails until a restart, and collections say so.
   std::atomic<bool> read_only_{false};
   LatencyHistogram log_latency_;
+  JobLedger jobs_;
   std::thread checkpointer_;  // wakes every second, or on stop_cv_ when stopping_
 
   std::mutex ddl_mu_;  // serialises collection creates and drops (held while they are logged)

@@ -122,7 +122,8 @@ Status LocalStore::Recover() {
 Status LocalStore::Replay(std::string_view record) {
   std::string name;
   WriteOp op;
-  Status s = DecodeWriteOp(record, &name, &op);
+  std::optional<JobTag> job;
+  Status s = DecodeWriteOp(record, &name, &op, &job);
   if (!s.ok()) return s;
   const Overloaded replay{
       [&](CreateCollectionOp& create) {
@@ -137,6 +138,10 @@ Status LocalStore::Replay(std::string_view record) {
         return Status::Ok();
       },
       [&](RestoreOp& restore) { return ReplayRestore(name, restore); },
+      [&](JobsOp& jobs) {
+        for (const JobTag& applied : jobs.jobs) jobs_.Applied(applied);
+        return Status::Ok();
+      },
       // Every other kind is a write to one collection's points. (The lambdas above take
       // non-const references: a const one would lose to this template's exact match.)
       [&](auto& write) {
@@ -146,6 +151,7 @@ Status LocalStore::Replay(std::string_view record) {
                                   "', which it never created");
         }
         it->second->Replay(std::move(write));
+        if (job) jobs_.Applied(*job);
         return Status::Ok();
       },
   };

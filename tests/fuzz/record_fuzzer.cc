@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,19 +31,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view record(reinterpret_cast<const char*>(data), size);
   std::string collection;
   WriteOp op;
-  if (!DecodeWriteOp(record, &collection, &op).ok()) return 0;
+  std::optional<JobTag> job;
+  if (!DecodeWriteOp(record, &collection, &op, &job).ok()) return 0;
 
-  const std::string encoded = EncodeWriteOp(collection, op);
+  const std::string encoded = EncodeWriteOp(collection, op, job ? &*job : nullptr);
   std::string collection_again;
   WriteOp again;
-  if (!DecodeWriteOp(encoded, &collection_again, &again).ok()) {
+  std::optional<JobTag> job_again;
+  if (!DecodeWriteOp(encoded, &collection_again, &again, &job_again).ok()) {
     Fail("the re-encoded record does not decode", collection);
   }
   if (collection_again != collection) Fail("the collection changed", collection);
+  if (job_again != job) Fail("the job changed", collection);
   if (again.index() != op.index()) Fail("the kind changed", collection);
   // Payloads and vectors are compared through their encoding: bytes for floats, so that NaNs
   // compare, and JSON text for payloads.
-  if (EncodeWriteOp(collection_again, again) != encoded) Fail("the encoding changed", collection);
+  if (EncodeWriteOp(collection_again, again, job_again ? &*job_again : nullptr) != encoded) {
+    Fail("the encoding changed", collection);
+  }
   if (const auto* create = std::get_if<CreateCollectionOp>(&op);
       create && std::get<CreateCollectionOp>(again).config != create->config) {
     Fail("the configuration changed", collection);

@@ -224,6 +224,48 @@ TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion4) {
   expect_state(*store);
 }
 
+// tests/fixtures/v5 was written by format version 5: a flat collection written by jobs (an
+// upsert and a delete before a checkpoint, which saved the jobs, then a payload update after it)
+// and by a write of no job, left by a process that died without a shutdown checkpoint. Every job
+// is remembered, from the checkpoint and from the log alike.
+TEST_F(DurabilityTest, OpensDataWrittenByFormatVersion5) {
+  const fs::path fixture = fs::path(VECMESH_SOURCE_DIR) / "tests/fixtures/v5";
+  fs::copy(fixture, dir_, fs::copy_options::recursive);
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string header(kWalHeaderBytes, '\0');
+    in.read(header.data(), header.size());
+    EXPECT_EQ(header, WalHeader(5)) << entry.path() << ": a log, or a checkpoint that holds jobs";
+  }
+  auto expect_state = [&](LocalStore& store) {
+    EXPECT_EQ(store.Count({}, "docs", nullptr).value(), 10u) << "1..9 and 100";
+    auto got = *store.Get({}, "docs", {uint64_t{0}, uint64_t{5}}, true, true);
+    ASSERT_EQ(got.size(), 1u) << "0 was deleted";
+    EXPECT_EQ(*got[0].payload, json({{"i", 5}, {"tag", "c"}}));
+    EXPECT_EQ(*got[0].vector, (std::vector<float>{5, 10}));
+    for (const char* job : {"job-a", "job-b", "job-c"}) {
+      CallOptions again;
+      again.job_id = job;
+      EXPECT_EQ(store.Delete(again, "docs", {uint64_t{5}}).status().code(),
+                StatusCode::kAlreadyExists)
+          << job;
+    }
+  };
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->recovery().records, 2u) << "the log tail after the checkpoint";
+    expect_state(*store);
+  }
+  // Without the checkpoint, the whole log gives the same state and the same jobs.
+  fs::remove_all(dir_);
+  fs::copy(fixture, dir_, fs::copy_options::recursive);
+  fs::remove(dir_ / "checkpoint-00000002.vmc");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  expect_state(*store);
+}
+
 // Versions 1 and 2 knew no backends but this engine: their collections are on faiss alone.
 TEST_F(DurabilityTest, DataOfFormatVersions1And2IsOnTheFaissBackend) {
   for (const char* version : {"v1", "v2"}) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 namespace vecmesh::engine {
 namespace {
 
@@ -20,6 +22,7 @@ TEST(WriteOpsTest, EveryKindRoundTrips) {
           {{{uint64_t{3}, {1, 2, 3}, {{"t", "x"}}}, true}, {{uint64_t{0}, {4, 5, 6}, {}}, false}}},
       IndexPartOp{120, 1u << 20, std::string("\0image\xff", 7)},
       RestoreOp{"restores/restore-00000003-2.vms"},
+      JobsOp{{{"job-1", 1796160000000}, {std::string(128, 'j'), 1796160000001}}},
   };
   for (const WriteOp& op : ops) {
     std::string name;
@@ -28,6 +31,39 @@ TEST(WriteOpsTest, EveryKindRoundTrips) {
     EXPECT_EQ(name, "c");
     EXPECT_EQ(EncodeWriteOp("c", back), EncodeWriteOp("c", op)) << "index " << op.index();
   }
+}
+
+// A job's write is one record (kind 10): the write and its tag. A reader that asks gets both; one
+// that does not (the deliverers of remote stores) gets the write as if it had no job.
+TEST(WriteOpsTest, AJobsWriteCarriesItsTag) {
+  const JobTag job{"batch-2026-12-01-0001", 1796160000000};
+  const std::vector<WriteOp> writes = {
+      UpsertOp{{{uint64_t{7}, {1.5f, -2}, {{"a", 1}}}}},
+      DeleteOp{{uint64_t{1}, std::string("x")}},
+      SetPayloadOp{{uint64_t{2}}, {{"k", "v"}}, PayloadMode::kMerge},
+  };
+  for (const WriteOp& write : writes) {
+    const std::string record = EncodeWriteOp("docs", write, &job);
+    EXPECT_NE(record, EncodeWriteOp("docs", write));
+    std::string name;
+    WriteOp back;
+    std::optional<JobTag> tag;
+    ASSERT_TRUE(DecodeWriteOp(record, &name, &back, &tag).ok());
+    EXPECT_EQ(name, "docs");
+    EXPECT_EQ(tag, job);
+    EXPECT_EQ(EncodeWriteOp("docs", back, &*tag), record) << "index " << write.index();
+    ASSERT_TRUE(DecodeWriteOp(record, &name, &back).ok());
+    EXPECT_EQ(EncodeWriteOp("docs", back), EncodeWriteOp("docs", write)) << "the write alone";
+    ASSERT_TRUE(DecodeWriteOp(EncodeWriteOp("docs", write), &name, &back, &tag).ok());
+    EXPECT_FALSE(tag.has_value()) << "a write without a job has no tag";
+  }
+  // Only writes to points carry a job; a truncated job record is refused.
+  std::string record = EncodeWriteOp("docs", UpsertOp{{{uint64_t{7}, {1, 2}, {}}}}, &job);
+  std::string name;
+  WriteOp back;
+  record[1 + 4 + 4 + 4 + job.id.size() + 8] = 2;  // the write's kind: a drop
+  EXPECT_FALSE(DecodeWriteOp(record, &name, &back).ok());
+  EXPECT_FALSE(DecodeWriteOp(record.substr(0, 20), &name, &back).ok());
 }
 
 TEST(WriteOpsTest, MalformedRecordsAreRefused) {
