@@ -6,7 +6,10 @@
 //   confirm mode (confirm.select once per channel).
 // - Deadlines: every blocking operation ends by the earlier of its CallOptions deadline and
 //   operation_timeout_ms from its start. An RPC that runs out of time leaves the connection
-//   broken (rabbitmq-c closes it: a late answer would be taken for the next one's).
+//   broken (rabbitmq-c closes it: a late answer would be taken for the next one's). One wait is
+//   not ours to bound: rabbitmq-c 0.11 writes a publish with no deadline, so a broker that stops
+//   reading the socket (a resource alarm) while a publish larger than the socket's free send
+//   buffer goes out holds that call until TCP gives up; the confirm wait after it is bounded.
 // - Heartbeats (heartbeat_s, negotiated with the broker) are serviced only inside this class's
 //   calls, as rabbitmq-c does everything on the calling thread: a consumer calls Next often enough
 //   (at most heartbeat_s apart) and a publisher that sits idle may find the connection broken.

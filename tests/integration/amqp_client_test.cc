@@ -246,6 +246,27 @@ TEST_F(AmqpTest, MismatchedArgumentsNameTheArgument) {
   std::cout << "mismatch: " << status.ToString() << "\npublish: " << published.ToString() << "\n";
 }
 
+// The broker refuses the login: an unknown vhost (530 NOT_ALLOWED) or a wrong password (403
+// ACCESS_REFUSED), each Unavailable with the broker's reason and no password in the message.
+TEST_F(AmqpTest, RefusedLoginSaysWhy) {
+  AmqpUrl unknown = url_;
+  unknown.vhost = vhost_ + "-missing";
+  auto opened = AmqpConnection::Open(unknown, AmqpOptions{}, In(seconds(10)));
+  EXPECT_EQ(opened.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(opened.status().message().find("530 NOT_ALLOWED"), std::string::npos)
+      << opened.status().message();
+  std::cout << "vhost: " << opened.status().ToString() << "\n";
+
+  AmqpUrl wrong = url_;
+  wrong.password = "not-the-password";
+  opened = AmqpConnection::Open(wrong, AmqpOptions{}, In(seconds(10)));
+  EXPECT_EQ(opened.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(opened.status().message().find("ACCESS_REFUSED"), std::string::npos)
+      << opened.status().message();
+  EXPECT_EQ(opened.status().message().find("not-the-password"), std::string::npos);
+  std::cout << "password: " << opened.status().ToString() << "\n";
+}
+
 // A confirmed publish is in the queue, persistent, with every property, as pika reads it.
 TEST_F(AmqpTest, PublishConfirmedWithAllProperties) {
   auto connection = Open();
