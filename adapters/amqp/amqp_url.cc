@@ -1,0 +1,71 @@
+#include "adapters/amqp/amqp_url.h"
+
+#include <amqp.h>
+
+#include <cctype>
+#include <vector>
+
+namespace vecmesh::adapters {
+
+namespace {
+
+std::string PercentEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+// The URL with any password replaced, for a message about a URL that did not parse.
+std::string WithoutPassword(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t at = url.find('@', start);
+  const size_t slash = url.find('/', start);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+  const size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon) + ":****" + url.substr(at);
+}
+
+}  // namespace
+
+std::string AmqpUrl::ToString() const {
+  return std::string(tls ? "amqps://" : "amqp://") + user + "@" + host + ":" +
+         std::to_string(port) + "/" + PercentEncode(vhost);
+}
+
+engine::StatusOr<AmqpUrl> ParseAmqpUrl(const std::string& url) {
+  // amqp_parse_url decodes in place and points into the buffer it is given.
+  std::vector<char> buffer(url.begin(), url.end());
+  buffer.push_back('\0');
+  amqp_connection_info info;
+  amqp_default_connection_info(&info);
+  if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK || info.host == nullptr ||
+      info.host[0] == '\0' || info.port <= 0 || info.port > 65535) {
+    std::string message = WithoutPassword(url);
+    message +=
+        " is not an AMQP URL (amqp://user:password@host:port/vhost or amqps://...; the "
+        "vhost \"/\" is %2F)";
+    return engine::Status::InvalidArgument(std::move(message));
+  }
+  AmqpUrl out;
+  out.tls = info.ssl != 0;
+  out.host = info.host;
+  out.port = static_cast<uint16_t>(info.port);
+  out.user = info.user != nullptr ? info.user : "";
+  out.password = info.password != nullptr ? info.password : "";
+  out.vhost = info.vhost != nullptr ? info.vhost : "";
+  return out;
+}
+
+}  // namespace vecmesh::adapters
