@@ -3,7 +3,7 @@
 #include <exception>
 #include <filesystem>
 
-#include "api/rest/json_codec.h"
+#include "api/json/json_codec.h"
 #include "api/service/log.h"
 
 namespace vecmesh::api {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "api/rest/json_codec.h"
+#include "api/json/json_codec.h"
 
 using namespace vecmesh;
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <set>
 
-#include "api/rest/json_codec.h"
+#include "api/json/json_codec.h"
 #include "api/rest/rest_api.h"
 #include "engine/store/local_store.h"
 

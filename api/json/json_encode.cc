@@ -1,5 +1,5 @@
 // The encoding half of json_codec.h: answers and errors as API.md's JSON.
-#include "api/rest/json_codec.h"
+#include "api/json/json_codec.h"
 
 namespace vecmesh::api {
 

@@ -1,7 +1,8 @@
 // The JSON forms of API.md: decoding request bodies into the service layer's types, and
 // encoding its answers. Decoding checks shape and types only (unknown fields, wrong types,
 // missing fields), naming the field by its path ("searches[2].params.nprobe"); the service layer
-// and the engine check values and limits. Used by the REST transport, and fuzzed.
+// and the engine check values and limits. Used by the REST transport and by the indexing jobs'
+// messages, and fuzzed.
 //
 // Thread safety: plain functions over values.
 #pragma once

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <limits>
 
-#include "api/rest/json_codec.h"
+#include "api/json/json_codec.h"
 
 namespace vecmesh::api {
 namespace {
