@@ -149,6 +149,22 @@ const std::vector<Option>& Options() {
       Text("qdrant-api-key-file",
            "file holding the Qdrant API key (its first line), when --qdrant-api-key is empty",
            &DaemonConfig::qdrant_api_key_file),
+      Text("amqp-url",
+           "RabbitMQ broker for indexing jobs, amqp[s]://USER:PASSWORD@HOST:5672/VHOST (the "
+           "virtual host escaped: /%2Fsutazai); empty: imports run in process; never logged",
+           &DaemonConfig::amqp_url),
+      Text("amqp-role",
+           "both: publish the imports and consume the queue; publish: publish only; consume: "
+           "consume only (imports answer 503)",
+           &DaemonConfig::amqp_role),
+      Number("job-consumers", "threads consuming the job queue, each with a connection",
+             &DaemonConfig::job_consumers, 1, 64),
+      Number("job-prefetch", "unacknowledged jobs per consumer", &DaemonConfig::job_prefetch, 1,
+             1000),
+      Number("job-max-attempts",
+             "tries of a job whose failures pass (broker or store unavailable) before it is "
+             "dead-lettered",
+             &DaemonConfig::job_max_attempts, 1, 100),
       Number("backend-timeout-ms", "deadline of one call to a remote backend",
              &DaemonConfig::backend_timeout_ms, 100, 600'000),
       Number("backend-connect-timeout-ms", "deadline to connect to a remote backend",
@@ -293,6 +309,11 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
   }
   if (Status s = engine::CheckIndexTypeAvailable(*legacy_index); !s.ok()) {
     return Status::InvalidArgument("--legacy-index: " + s.message());
+  }
+  if (config.amqp_role != "both" && config.amqp_role != "publish" &&
+      config.amqp_role != "consume") {
+    return Status::InvalidArgument("--amqp-role must be both, publish or consume, got '" +
+                                   config.amqp_role + "'");
   }
   if (config.qdrant_api_key.empty() && !config.qdrant_api_key_file.empty()) {
     std::ifstream in(config.qdrant_api_key_file);

@@ -45,6 +45,13 @@ struct DaemonConfig {
   std::string qdrant_url;
   std::string qdrant_api_key;
   std::string qdrant_api_key_file;
+  // Indexing jobs on RabbitMQ (API.md): off while amqp_url is empty (imports run in process).
+  // The URL may hold a password: it is never logged.
+  std::string amqp_url;
+  std::string amqp_role = "both";  // both | publish (imports) | consume (the queue)
+  int job_consumers = 1;
+  int job_prefetch = 8;
+  int job_max_attempts = 5;
   // Outbound calls to remote backends.
   int backend_timeout_ms = 30'000;
   int backend_connect_timeout_ms = 2'000;

@@ -4,9 +4,13 @@
 #include <future>
 #include <thread>
 
+#include "adapters/amqp/amqp_url.h"
 #include "adapters/chroma/chroma_store.h"
 #include "adapters/qdrant/qdrant_store.h"
 #include "api/grpc/grpc_server.h"
+#include "api/jobs/job_book.h"
+#include "api/jobs/job_consumer.h"
+#include "api/jobs/rabbit_job_queue.h"
 #include "api/rest/rest_api.h"
 #include "api/rest/server.h"
 #include "api/service/access_log.h"
@@ -37,6 +41,12 @@ constexpr milliseconds kJobRunnerStopBound = seconds(60);
 // Beyond the grace period, the transports' threads get this long to join.
 constexpr milliseconds kTransportJoinBound = seconds(10);
 
+// A job's status is kept this long after it finished (API.md: job ids are remembered 7 days).
+constexpr std::chrono::seconds kJobStatusRetention = std::chrono::hours(24 * 7);
+// Connections that publish imports at once, and how long one publish may wait for its confirm.
+constexpr size_t kMaxPublisherConnections = 4;
+constexpr milliseconds kPublishTimeout = seconds(10);
+
 int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -48,6 +58,12 @@ ServiceOptions ServiceOptionsOf(const DaemonConfig& config) {
   options.limits = config.limits;
   options.legacy_index.type = *engine::ParseIndexType(config.legacy_index);
   options.delivery_wait = milliseconds(config.delivery_wait_ms);
+  return options;
+}
+
+adapters::AmqpClientOptions AmqpOptionsOf(const DaemonConfig& config) {
+  adapters::AmqpClientOptions options;
+  options.connection.connection_name = "vecmeshd";
   return options;
 }
 
@@ -98,6 +114,8 @@ struct Daemon::State {
   std::shared_ptr<engine::LocalStore> store;
   std::vector<std::shared_ptr<Deliverer>> deliverers;
   std::shared_ptr<JobQueue> jobs;
+  std::unique_ptr<JobBook> job_book;  // with a broker: the statuses of its jobs
+  std::unique_ptr<JobConsumer> job_consumer;
 };
 
 Daemon::Daemon(DaemonConfig config) : state_(std::make_unique<State>(std::move(config))) {
@@ -219,12 +237,33 @@ std::vector<Daemon::Part> Daemon::Parts() {
       {"job runner",
        [&s] {
          Service& service = s.service;
-         s.jobs = std::make_shared<InProcessJobQueue>(
-             [&service](const std::string& collection, std::vector<engine::Point> points) {
-               return service.ApplyImport(collection, std::move(points));
-             },
-             kMaxQueuedImportPoints);
+         if (s.config.amqp_url.empty()) {
+           s.jobs = std::make_shared<InProcessJobQueue>(
+               [&service](const std::string& collection, std::vector<engine::Point> points) {
+                 return service.ApplyImport(collection, std::move(points));
+               },
+               kMaxQueuedImportPoints);
+           s.service.SetJobQueue(s.jobs);
+           return Status::Ok();
+         }
+         // With a broker: imports are published (API.md), their statuses kept in the data
+         // directory with those of the jobs consumed.
+         auto url = adapters::ParseAmqpUrl(s.config.amqp_url);
+         if (!url.ok()) return url.status().WithContext("--amqp-url");
+         auto book = JobBook::Open(s.config.data_dir + "/jobs.log", kJobStatusRetention);
+         if (!book.ok()) return book.status();
+         s.job_book = std::move(*book);
+         std::unique_ptr<adapters::AmqpPublisherPool> publisher;
+         if (s.config.amqp_role != "consume") {
+           publisher = std::make_unique<adapters::AmqpPublisherPool>(*url, AmqpOptionsOf(s.config),
+                                                                     kMaxPublisherConnections);
+         }
+         s.jobs = std::make_shared<RabbitJobQueue>(std::move(publisher), s.job_book.get(),
+                                                   s.config.limits.max_points_per_upsert,
+                                                   kPublishTimeout);
          s.service.SetJobQueue(s.jobs);
+         Log("info", "indexing jobs on RabbitMQ",
+             {{"broker", url->ToString()}, {"role", s.config.amqp_role}});
          return Status::Ok();
        },
        [&s] {
@@ -245,6 +284,27 @@ std::vector<Daemon::Part> Daemon::Parts() {
          CloseListeners(grace);
        },
        grace + kTransportJoinBound},
+      // Once the service serves (the jobs go through it), and stopped first: it stops consuming
+      // and finishes the job in hand before the transports close.
+      {"job consumer",
+       [&s] {
+         if (s.config.amqp_url.empty() || s.config.amqp_role == "publish") return Status::Ok();
+         JobConsumerOptions options;
+         options.amqp = AmqpOptionsOf(s.config);
+         options.consumers = s.config.job_consumers;
+         options.prefetch = static_cast<uint16_t>(s.config.job_prefetch);
+         options.max_attempts = s.config.job_max_attempts;
+         options.logger = [](std::string_view level, std::string_view message,
+                             const nlohmann::json& fields) {
+           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+         };
+         options.finished = [book = s.job_book.get()](const Job& job) { book->Record(job); };
+         s.job_consumer = std::make_unique<JobConsumer>(
+             s.service, *adapters::ParseAmqpUrl(s.config.amqp_url), std::move(options));
+         s.job_consumer->Start();
+         return Status::Ok();
+       },
+       [&s] { s.job_consumer.reset(); }, kJobRunnerStopBound},
   };
 }
 

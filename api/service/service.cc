@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/storage/write_ops.h"
+
 namespace vecmesh::api {
 
 using engine::PointId;
@@ -248,6 +250,8 @@ void Service::ReportStores(const Stores& stores, const std::vector<std::string>&
   if (!remote) return;
   const engine::LogPosition written = stores.admin->LogEnd();
   for (const auto& [name, remote] : stores.remotes) remote.deliverer->Notify();
+  // A caller that takes no report (a job, an import) does not wait for the stores either.
+  if (out == nullptr) return;
   const auto deadline = std::chrono::steady_clock::now() + options_.delivery_wait;
   StoreStates states;
   for (const std::string& backend : backends) {
@@ -372,7 +376,7 @@ Status Service::DeleteCollection(const std::string& name, StoreStates* report) {
 }
 
 StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engine::Point> points,
-                                 StoreStates* report) {
+                                 StoreStates* report, const engine::CallOptions& call) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
   auto backends = stores->router->BackendsOf({}, collection);
@@ -381,7 +385,7 @@ StatusOr<size_t> Service::Upsert(const std::string& collection, std::vector<engi
     return store.ValidateUpsert({}, collection, points);
   });
   if (!s.ok()) return s;
-  auto written = stores->router->catalog().Upsert({}, collection, std::move(points));
+  auto written = stores->router->catalog().Upsert(call, collection, std::move(points));
   if (!written.ok()) return written;
   ReportStores(*stores, *backends, collection, report);
   return written;
@@ -428,7 +432,8 @@ StatusOr<std::vector<engine::Record>> Service::GetPoints(const std::string& coll
 }
 
 StatusOr<size_t> Service::DeletePoints(const std::string& collection,
-                                       const DeletePointsRequest& request, StoreStates* report) {
+                                       const DeletePointsRequest& request, StoreStates* report,
+                                       const engine::CallOptions& call) {
   if (request.ids.has_value() == request.filter.has_value()) {
     return Status::InvalidArgument("give exactly one of ids and filter");
   }
@@ -439,15 +444,16 @@ StatusOr<size_t> Service::DeletePoints(const std::string& collection,
   // The local store resolves a filter to the ids it matches, and logs those: every backend
   // deletes exactly those points, whatever filters it can express.
   engine::VectorStore& store = stores->router->catalog();
-  auto deleted = request.ids ? store.Delete({}, collection, *request.ids)
-                             : store.DeleteByFilter({}, collection, *request.filter);
+  auto deleted = request.ids ? store.Delete(call, collection, *request.ids)
+                             : store.DeleteByFilter(call, collection, *request.filter);
   if (!deleted.ok()) return deleted;
   ReportStores(*stores, *backends, collection, report);
   return deleted;
 }
 
 StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
-                                        const UpdatePayloadRequest& request, StoreStates* report) {
+                                        const UpdatePayloadRequest& request, StoreStates* report,
+                                        const engine::CallOptions& call) {
   auto stores = Serving();
   if (!stores.ok()) return stores.status();
   auto backends = stores->router->BackendsOf({}, collection);
@@ -456,8 +462,8 @@ StatusOr<size_t> Service::UpdatePayload(const std::string& collection,
     return store.ValidateSetPayload({}, collection, request.payload);
   });
   if (!s.ok()) return s;
-  auto updated = stores->router->catalog().SetPayload({}, collection, request.ids, request.payload,
-                                                      request.mode);
+  auto updated = stores->router->catalog().SetPayload(call, collection, request.ids,
+                                                      request.payload, request.mode);
   if (!updated.ok()) return updated;
   ReportStores(*stores, *backends, collection, report);
   return updated;
@@ -635,6 +641,28 @@ Status Service::ApplyImport(const std::string& collection, std::vector<engine::P
     }
   }
   return Status::Ok();
+}
+
+StatusOr<JobResult> Service::ApplyJob(const std::string& job_id, const std::string& collection,
+                                      JobWrite write) {
+  engine::CallOptions call;
+  call.job_id = job_id;
+  const engine::Overloaded apply{
+      [&](std::vector<engine::Point>& points) {
+        return Upsert(collection, std::move(points), nullptr, call);
+      },
+      [&](DeletePointsRequest& request) {
+        return DeletePoints(collection, request, nullptr, call);
+      },
+      [&](UpdatePayloadRequest& request) {
+        return UpdatePayload(collection, request, nullptr, call);
+      },
+  };
+  StatusOr<size_t> written = std::visit(apply, write);
+  if (written.ok()) return JobResult{*written, false};
+  // The store's ledger knew the job: its write is durable, nothing changed now.
+  if (written.status().code() == engine::StatusCode::kAlreadyExists) return JobResult{0, true};
+  return written.status();
 }
 
 StatusOr<Job> Service::GetJob(const std::string& job_id) const {

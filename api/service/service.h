@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "api/service/delivery.h"
@@ -95,6 +96,14 @@ struct UpdatePayloadRequest {
   std::vector<engine::PointId> ids;
   engine::Payload payload;
   engine::PayloadMode mode = engine::PayloadMode::kMerge;
+};
+
+// A write that an indexing job carries: an upsert's points, a delete, or a payload update.
+using JobWrite =
+    std::variant<std::vector<engine::Point>, DeletePointsRequest, UpdatePayloadRequest>;
+struct JobResult {
+  size_t count = 0;              // points written, deleted or updated
+  bool already_applied = false;  // the job was applied before: nothing changed now
 };
 
 // A read's store: one of the collection's backends; none: the collection's first backend.
@@ -239,17 +248,25 @@ class Service {
   StatusOr<std::vector<CollectionView>> ListCollections() const;
   Status DeleteCollection(const std::string& name, StoreStates* stores = nullptr);
 
+  // The writes. `call` carries a job's id when the write is a job's (ApplyJob).
   StatusOr<size_t> Upsert(const std::string& collection, std::vector<engine::Point> points,
-                          StoreStates* stores = nullptr);
+                          StoreStates* stores = nullptr, const engine::CallOptions& call = {});
   // The reads from one store. An answer from a remote store reports how it answered (took_ms,
   // pending writes) in `stores`, when given.
   StatusOr<std::vector<engine::Record>> GetPoints(
       const std::string& collection, const GetPointsRequest& request,
       std::vector<StoreOutcome>* stores = nullptr) const;
   StatusOr<size_t> DeletePoints(const std::string& collection, const DeletePointsRequest& request,
-                                StoreStates* stores = nullptr);
+                                StoreStates* stores = nullptr,
+                                const engine::CallOptions& call = {});
   StatusOr<size_t> UpdatePayload(const std::string& collection, const UpdatePayloadRequest& request,
-                                 StoreStates* stores = nullptr);
+                                 StoreStates* stores = nullptr,
+                                 const engine::CallOptions& call = {});
+  // Applies `write` to `collection` as the job `job_id` (API.md "Indexing jobs"): the validation,
+  // limits and backends of the call it mirrors, durable when it returns, and at most once in
+  // effect: a job already applied changes nothing and says so (already_applied).
+  StatusOr<JobResult> ApplyJob(const std::string& job_id, const std::string& collection,
+                               JobWrite write);
   StatusOr<size_t> Count(const std::string& collection, const CountRequest& request,
                          std::vector<StoreOutcome>* stores = nullptr) const;
   StatusOr<engine::ScrollPage> Scroll(const std::string& collection,
