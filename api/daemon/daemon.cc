@@ -114,7 +114,8 @@ struct Daemon::State {
   std::shared_ptr<engine::LocalStore> store;
   std::vector<std::shared_ptr<Deliverer>> deliverers;
   std::shared_ptr<JobQueue> jobs;
-  std::unique_ptr<JobBook> job_book;  // with a broker: the statuses of its jobs
+  std::shared_ptr<RabbitJobQueue> rabbit_jobs;  // with a broker: the queue of the imports
+  std::unique_ptr<JobBook> job_book;            // with a broker: the statuses of its jobs
   std::unique_ptr<JobConsumer> job_consumer;
 };
 
@@ -258,17 +259,41 @@ std::vector<Daemon::Part> Daemon::Parts() {
            publisher = std::make_unique<adapters::AmqpPublisherPool>(*url, AmqpOptionsOf(s.config),
                                                                      kMaxPublisherConnections);
          }
-         s.jobs = std::make_shared<RabbitJobQueue>(std::move(publisher), s.job_book.get(),
-                                                   s.config.limits.max_points_per_upsert,
-                                                   kPublishTimeout);
+         s.rabbit_jobs = std::make_shared<RabbitJobQueue>(std::move(publisher), s.job_book.get(),
+                                                          s.config.limits.max_points_per_upsert,
+                                                          kPublishTimeout);
+         s.jobs = s.rabbit_jobs;
          s.service.SetJobQueue(s.jobs);
+         s.service.SetJobsReport([&s, broker = url->ToString()] {
+           JobsReport report;
+           report.broker = broker;
+           report.consumes = s.config.amqp_role != "publish";
+           if (JobConsumer* consumer = s.job_consumer.get()) {
+             const JobConsumer::Stats c = consumer->stats();
+             report.consumers = c.consumers;
+             report.error = c.error;
+             report.queue_depth = c.queue_depth;
+             report.consumed = c.consumed;
+             report.acked = c.acked;
+             report.already_applied = c.already_applied;
+             report.retried = c.retried;
+             report.dead_lettered = c.dead_lettered;
+           }
+           const adapters::AmqpClient::Stats p = s.rabbit_jobs->stats();
+           report.published = p.published;
+           report.publish_failures = p.publish_failures;
+           report.confirm_latency = p.confirm_latency;
+           return report;
+         });
          Log("info", "indexing jobs on RabbitMQ",
              {{"broker", url->ToString()}, {"role", s.config.amqp_role}});
          return Status::Ok();
        },
        [&s] {
+         s.service.SetJobsReport(nullptr);
          s.service.SetJobQueue(nullptr);
          s.jobs.reset();  // the running job stops after its chunk: the service no longer serves
+         s.rabbit_jobs.reset();
        },
        kJobRunnerStopBound},
       {"transports",

@@ -17,6 +17,8 @@ namespace {
 constexpr std::chrono::milliseconds kPoll{250};
 // Each broker call of a consumer (an ack, a dead-letter's publish, a reply).
 constexpr std::chrono::seconds kCallTimeout{10};
+// How often a consumer looks at the queue's depth (for /metrics and /health/deep).
+constexpr std::chrono::seconds kDepthInterval{5};
 
 bool Passing(const Status& status) {
   return engine::CategoryOf(status.code()) == engine::ErrorCategory::kTransient;
@@ -74,6 +76,7 @@ void JobConsumer::Failed(const Status& error) {
 void JobConsumer::Run(adapters::AmqpClient& client) {
   bool consuming = false;
   std::mt19937_64 random(std::random_device{}());
+  auto look_at_depth = std::chrono::steady_clock::now();
   for (int failures = 0; !stopping_;) {
     if (!consuming) {
       // Until the broker takes the consumer (it may be down, or refuse the topology: said once).
@@ -96,6 +99,12 @@ void JobConsumer::Run(adapters::AmqpClient& client) {
         std::lock_guard lock(mu_);
         error_.clear();
       }
+    }
+    if (std::chrono::steady_clock::now() >= look_at_depth) {
+      auto info =
+          client.Inspect(engine::CallOptions::WithTimeout(kCallTimeout), adapters::kJobQueue);
+      if (info.ok()) queue_depth_ = info->messages;
+      look_at_depth = std::chrono::steady_clock::now() + kDepthInterval;
     }
     auto next = client.Next(kPoll);
     if (!next.ok()) {

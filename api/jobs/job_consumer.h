@@ -62,8 +62,9 @@ class JobConsumer {
     uint64_t already_applied = 0;  // among acked: applied before, not applied again
     uint64_t retried = 0;          // tries after a passing failure
     uint64_t dead_lettered = 0;
-    int consumers = 0;  // consuming now
-    std::string error;  // why a consumer is not consuming; "" when none
+    int consumers = 0;         // consuming now
+    std::string error;         // why a consumer is not consuming; "" when none
+    int64_t queue_depth = -1;  // jobs ready in the queue when last looked at (-1: not yet)
   };
 
   JobConsumer(Service& service, adapters::AmqpUrl url, JobConsumerOptions options);
@@ -103,6 +104,7 @@ class JobConsumer {
   std::atomic<uint64_t> retried_{0};
   std::atomic<uint64_t> dead_lettered_{0};
   std::atomic<int> consuming_{0};
+  std::atomic<int64_t> queue_depth_{-1};
   mutable std::mutex mu_;  // guards error_
   std::string error_;
 };

@@ -30,7 +30,10 @@ class RabbitJobQueue : public JobQueue {
   engine::StatusOr<Job> Get(const std::string& job_id) const override;
   size_t depth() const override;
 
-  adapters::AmqpClient::Stats stats() const { return publisher_->stats(); }
+  // The publisher's counters (none without one).
+  adapters::AmqpClient::Stats stats() const {
+    return publisher_ ? publisher_->stats() : adapters::AmqpClient::Stats{};
+  }
 
  private:
   const std::unique_ptr<adapters::AmqpPublisherPool> publisher_;

@@ -23,6 +23,35 @@ void WriteHistogram(std::ostringstream& out, const std::string& name, const std:
       << "\n";
 }
 
+// The indexing jobs on RabbitMQ (API.md), when a broker is configured.
+void WriteJobs(std::ostringstream& out, const JobsReport& jobs) {
+  const std::pair<const char*, uint64_t> counters[] = {{"consumed", jobs.consumed},
+                                                       {"acked", jobs.acked},
+                                                       {"already_applied", jobs.already_applied},
+                                                       {"retried", jobs.retried},
+                                                       {"dead_lettered", jobs.dead_lettered},
+                                                       {"published", jobs.published},
+                                                       {"publish_failures", jobs.publish_failures}};
+  out << "# HELP vecmesh_jobs_total Indexing jobs on RabbitMQ, by event: consumed (taken), acked "
+         "(applied, or applied before), already_applied (acked, not applied again), retried "
+         "(tries after a passing failure), dead_lettered, published (imports confirmed by the "
+         "broker), publish_failures.\n# TYPE vecmesh_jobs_total counter\n";
+  for (const auto& [event, n] : counters) {
+    out << "vecmesh_jobs_total{event=\"" << event << "\"} " << n << "\n";
+  }
+  out << "# HELP vecmesh_jobs_consumers Consumers of the job queue consuming now.\n"
+         "# TYPE vecmesh_jobs_consumers gauge\nvecmesh_jobs_consumers "
+      << jobs.consumers << "\n";
+  if (jobs.queue_depth >= 0) {
+    out << "# HELP vecmesh_jobs_queue_depth Jobs ready in vector.indexing.tasks, as a consumer "
+           "last saw.\n# TYPE vecmesh_jobs_queue_depth gauge\nvecmesh_jobs_queue_depth "
+        << jobs.queue_depth << "\n";
+  }
+  out << "# HELP vecmesh_jobs_publish_confirm_seconds From publishing an import's job to the "
+         "broker's ack.\n# TYPE vecmesh_jobs_publish_confirm_seconds histogram\n";
+  WriteHistogram(out, "vecmesh_jobs_publish_confirm_seconds", "", jobs.confirm_latency);
+}
+
 }  // namespace
 
 void Metrics::Record(std::string_view transport, std::string_view operation, std::string_view code,
@@ -90,6 +119,7 @@ std::string Metrics::Render(const Service& service) const {
   out << "# HELP vecmesh_import_jobs_pending Import jobs queued or running.\n"
          "# TYPE vecmesh_import_jobs_pending gauge\n"
       << "vecmesh_import_jobs_pending " << service.JobQueueDepth() << "\n";
+  if (std::optional<JobsReport> jobs = service.Jobs()) WriteJobs(out, *jobs);
   // Per remote backend: its calls (the adapter's HTTP client) and its deliveries.
   const auto backends = service.BackendsForMetrics();
   out << "# HELP vecmesh_backend_requests_total Calls to each remote backend (attempts).\n"

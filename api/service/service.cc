@@ -160,7 +160,34 @@ std::vector<DependencyHealth> Service::DependenciesHealth() const {
     }
     out.push_back(std::move(health));
   }
+  if (std::optional<JobsReport> jobs = Jobs()) {
+    // The broker: unhealthy when this vecmeshd should consume and no consumer does.
+    DependencyHealth health{"rabbitmq", "healthy"};
+    health.pending = static_cast<uint64_t>(std::max<int64_t>(0, jobs->queue_depth));
+    health.message = jobs->error;
+    if (jobs->consumes && jobs->consumers == 0) {
+      health.status = "unhealthy";
+    } else if (!jobs->error.empty()) {
+      health.status = "warning";
+    }
+    out.push_back(std::move(health));
+  }
   return out;
+}
+
+void Service::SetJobsReport(std::function<JobsReport()> report) {
+  std::lock_guard lock(store_mu_);
+  jobs_report_ = std::move(report);
+}
+
+std::optional<JobsReport> Service::Jobs() const {
+  std::function<JobsReport()> report;
+  {
+    std::lock_guard lock(store_mu_);
+    report = jobs_report_;
+  }
+  if (!report) return std::nullopt;
+  return report();
 }
 
 std::vector<Service::BackendMetrics> Service::BackendsForMetrics() const {

@@ -172,6 +172,18 @@ struct DependencyHealth {
   uint64_t pending = 0;   // writes waiting for it
 };
 
+// What the indexing jobs on RabbitMQ report (api/jobs), for /health/deep and /metrics.
+struct JobsReport {
+  std::string broker;        // its URL, without the password
+  bool consumes = false;     // this vecmeshd consumes the job queue
+  int consumers = 0;         // consuming now
+  std::string error;         // why a consumer does not consume; "" when none
+  int64_t queue_depth = -1;  // jobs ready in the queue, as a consumer last saw; -1: unknown
+  uint64_t consumed = 0, acked = 0, already_applied = 0, retried = 0, dead_lettered = 0;
+  uint64_t published = 0, publish_failures = 0;
+  engine::LatencyHistogram::Counts confirm_latency;  // publish to the broker's ack
+};
+
 struct ServiceOptions {
   engine::Limits limits;
   // The index of collections made by the legacy POST /create_index.
@@ -226,6 +238,9 @@ class Service {
   EngineHealth DeepHealth() const;
   // /health/deep's remote backends, each probed now (empty until serving).
   std::vector<DependencyHealth> DependenciesHealth() const;
+  // The indexing jobs' report, given by the daemon when a broker is configured (null: none).
+  void SetJobsReport(std::function<JobsReport()> report);
+  std::optional<JobsReport> Jobs() const;
   // For metrics: each remote backend's calls and pending deliveries.
   struct BackendMetrics {
     std::string name;
@@ -344,6 +359,7 @@ class Service {
   mutable std::mutex store_mu_;  // guards stores_, jobs_ and the changes of state_
   Stores stores_;
   std::shared_ptr<JobQueue> jobs_;
+  std::function<JobsReport()> jobs_report_;
   std::atomic<ServiceState> state_{ServiceState::kRecovering};
   std::atomic<bool> draining_{false};
   std::mutex legacy_mu_;  // guards next_legacy_id_

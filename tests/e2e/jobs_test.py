@@ -21,6 +21,7 @@ python3-pika (scripts/install-deps).
 """
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -33,6 +34,7 @@ SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "support"))
 
 from rabbitmq_server import RabbitMQServer  # noqa: E402
+from rabbitmq_topology import declare_topology  # noqa: E402
 from vecmeshd import Daemon, wait_for  # noqa: E402
 
 QUEUE = "vector.indexing.tasks"
@@ -86,6 +88,11 @@ class JobsTest(unittest.TestCase):
         self.rmq.start()
         self.addCleanup(self.rmq.close)
         self.url = self.rmq.add_vhost(VHOST)
+        # A producer declares the topology too (API.md: every declarer, the same arguments), so
+        # that its jobs wait in the queue whether or not a consumer runs yet.
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        declare_topology(connection.channel())
+        connection.close()
         self.daemon = Daemon(args=["--amqp-url", self.url, "--job-consumers", "2",
                                    "--access-log", "false"])
         self.addCleanup(self.daemon.cleanup)
@@ -146,6 +153,17 @@ class JobsTest(unittest.TestCase):
             error = (bodies[body].headers or {}).get("x-vecmesh-error", "")
             self.assertIn(fragment, error)
             self.assertRegex(error, r"^[A-Z_]+: ", "the code, then the message")
+
+        # /health/deep and /metrics report the broker and the jobs.
+        deep = requests.get(self.daemon.url + "/health/deep", timeout=30).json()
+        self.assertEqual(deep["dependencies"]["rabbitmq"]["status"], "healthy", deep)
+        metrics = requests.get(self.daemon.url + "/metrics", timeout=30).text
+        self.assertIn('vecmesh_jobs_total{event="dead_lettered"} 5', metrics)
+        self.assertIn('vecmesh_jobs_total{event="acked"} 13', metrics)
+        self.assertIn("vecmesh_jobs_consumers 2", metrics)
+        check = subprocess.run(["promtool", "check", "metrics"], input=metrics, text=True,
+                               capture_output=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_a_job_is_applied_once_in_effect(self):
         url = self.url
@@ -213,6 +231,10 @@ class JobsTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: any("x-dead-letter" in line and "not consuming" in line
                                              for line in other.log), timeout_s=30),
                         "the consumer says why it does not consume")
+        rabbitmq = requests.get(other.url + "/health/deep", timeout=30).json()["dependencies"][
+            "rabbitmq"]
+        self.assertEqual(rabbitmq["status"], "unhealthy")
+        self.assertIn("x-dead-letter", rabbitmq["message"])
 
 
 if __name__ == "__main__":
