@@ -93,6 +93,9 @@ class LocalAdmin {
 
   // The largest integer id in `collection` (none if it holds no integer id).
   virtual StatusOr<std::optional<uint64_t>> MaxIntegerId(const std::string& collection) const = 0;
+
+  // Whether the write of job `id` was applied (and is remembered: CallOptions::job_id).
+  virtual bool JobApplied(const std::string& id) const = 0;
 };
 
 }  // namespace vecmesh::engine

@@ -25,16 +25,14 @@ std::string PercentEncode(const std::string& text) {
   return out;
 }
 
-// The URL with any password replaced, for a message about a URL that did not parse.
-std::string WithoutPassword(const std::string& url) {
+// The URL with its credentials (everything from the scheme to the last '@') masked, for a message
+// about a URL that did not parse: a password may hold '/' or '@'.
+std::string WithoutCredentials(const std::string& url) {
+  const size_t at = url.rfind('@');
+  if (at == std::string::npos) return url;
   const size_t scheme = url.find("://");
-  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  const size_t at = url.find('@', start);
-  const size_t slash = url.find('/', start);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
-  const size_t colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon) + ":****" + url.substr(at);
+  const size_t start = scheme == std::string::npos || scheme > at ? 0 : scheme + 3;
+  return url.substr(0, start) + "****" + url.substr(at);
 }
 
 }  // namespace
@@ -52,7 +50,7 @@ engine::StatusOr<AmqpUrl> ParseAmqpUrl(const std::string& url) {
   amqp_default_connection_info(&info);
   if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK || info.host == nullptr ||
       info.host[0] == '\0' || info.port <= 0 || info.port > 65535) {
-    std::string message = WithoutPassword(url);
+    std::string message = WithoutCredentials(url);
     message +=
         " is not an AMQP URL (amqp://user:password@host:port/vhost or amqps://...; the "
         "vhost \"/\" is %2F)";

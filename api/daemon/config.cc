@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 
+#include "adapters/amqp/amqp_url.h"
 #include "engine/index/gpu_index.h"
 
 namespace vecmesh::api {
@@ -164,7 +165,7 @@ const std::vector<Option>& Options() {
       Number("job-max-attempts",
              "tries of a job whose failures pass (broker or store unavailable) before it is "
              "dead-lettered",
-             &DaemonConfig::job_max_attempts, 1, 100),
+             &DaemonConfig::job_max_attempts, 1, 10),
       Number("backend-timeout-ms", "deadline of one call to a remote backend",
              &DaemonConfig::backend_timeout_ms, 100, 600'000),
       Number("backend-connect-timeout-ms", "deadline to connect to a remote backend",
@@ -309,6 +310,11 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
   }
   if (Status s = engine::CheckIndexTypeAvailable(*legacy_index); !s.ok()) {
     return Status::InvalidArgument("--legacy-index: " + s.message());
+  }
+  if (!config.amqp_url.empty()) {
+    // Checked here, before the store recovers; the message never shows the password.
+    auto url = adapters::ParseAmqpUrl(config.amqp_url);
+    if (!url.ok()) return url.status().WithContext("--amqp-url");
   }
   if (config.amqp_role != "both" && config.amqp_role != "publish" &&
       config.amqp_role != "consume") {

@@ -17,6 +17,8 @@ namespace {
 constexpr std::chrono::milliseconds kPoll{250};
 // Each broker call of a consumer (an ack, a dead-letter's publish, a reply).
 constexpr std::chrono::seconds kCallTimeout{10};
+// How long a consumer waits before it gives back a job it could not dead-letter.
+constexpr std::chrono::seconds kDeadLetterPause{2};
 // How often a consumer looks at the queue's depth (for /metrics and /health/deep).
 constexpr std::chrono::seconds kDepthInterval{5};
 
@@ -128,8 +130,8 @@ void JobConsumer::Handle(adapters::AmqpClient& client, const adapters::AmqpDeliv
   const std::string& body = delivery.message.body;
   auto job = DecodeJobMessage(body, delivery.message.message_id, service_.options().limits);
   if (!job.ok()) {
-    DeadLetter(client, delivery, job.status());
-    const Job failed{delivery.message.message_id, "", JobState::kFailed, 0,
+    if (!DeadLetter(client, delivery, job.status())) return;  // back in the queue
+    const Job failed{JobIdOf(body, delivery.message.message_id), "", JobState::kFailed, 0,
                      job.status().ToString()};
     if (options_.finished && !failed.id.empty()) options_.finished(failed);
     Reply(client, delivery, failed);
@@ -158,7 +160,7 @@ void JobConsumer::Handle(adapters::AmqpClient& client, const adapters::AmqpDeliv
     }
     status.state = JobState::kFailed;
     status.error = result.status().ToString();
-    DeadLetter(client, delivery, result.status());
+    if (!DeadLetter(client, delivery, result.status())) return;  // back in the queue
   } else {
     Status acked = client.Ack(delivery.delivery_tag);
     if (!acked.ok()) {
@@ -175,7 +177,7 @@ void JobConsumer::Handle(adapters::AmqpClient& client, const adapters::AmqpDeliv
   Reply(client, delivery, status);
 }
 
-void JobConsumer::DeadLetter(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery,
+bool JobConsumer::DeadLetter(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery,
                              const Status& why) {
   adapters::AmqpMessage copy = delivery.message;
   copy.headers.emplace_back("x-vecmesh-error",
@@ -183,23 +185,32 @@ void JobConsumer::DeadLetter(adapters::AmqpClient& client, const adapters::AmqpD
   Status s = client.Publish(engine::CallOptions::WithTimeout(kCallTimeout),
                             adapters::kDeadLetterExchange, adapters::kDeadLetterRoutingKey, copy);
   if (!s.ok()) {
-    // Not dead-lettered: back to the queue, to be judged again.
+    // Not dead-lettered: back to the queue after a pause (the dead-letter queue may be gone, the
+    // broker in alarm), to be judged again.
     Log("error", "job consumer: a hopeless job could not be dead-lettered",
         {{"message_id", delivery.message.message_id}, {"error", s.ToString()}});
+    const auto until = std::chrono::steady_clock::now() + kDeadLetterPause;
+    while (!stopping_ && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(kPoll);
     (void)client.Reject(delivery.delivery_tag, /*requeue=*/true);
-    return;
+    return false;
   }
   ++dead_lettered_;
   Log("warning", "job dead-lettered",
       {{"message_id", delivery.message.message_id}, {"error", why.ToString()}});
-  (void)client.Ack(delivery.delivery_tag);
+  Status acked = client.Ack(delivery.delivery_tag);
+  if (!acked.ok()) {
+    Log("warning", "job dead-lettered, its ack lost (its copy may be dead-lettered twice)",
+        {{"message_id", delivery.message.message_id}, {"error", acked.ToString()}});
+  }
+  return true;
 }
 
 void JobConsumer::Reply(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery,
                         const Job& job) {
   if (delivery.message.reply_to.empty()) return;
   adapters::AmqpMessage reply;
-  reply.body = EncodeJob(job).dump();
+  reply.body = EncodeJob(job).dump(-1, ' ', false, json::error_handler_t::replace);
   reply.message_id = job.id;
   reply.correlation_id = delivery.message.correlation_id;
   Status s = client.Publish(engine::CallOptions::WithTimeout(kCallTimeout), "",

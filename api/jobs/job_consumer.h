@@ -17,8 +17,10 @@
 // - with reply_to, gets its final status (GET /v1/jobs/{id}'s body) published to that queue, with
 //   its correlation_id; a reply that cannot be published is logged, not retried.
 // A job is tried on one thread within one delivery: the backoff is bounded (the connection's
-// heartbeats are serviced only inside the client's calls), and a job still failing after
-// max_attempts goes to the dead-letter queue rather than back to the queue.
+// heartbeats are serviced only inside the client's calls: max_attempts times retry_max_ms stays
+// well below the heartbeat), and a job still failing after max_attempts goes to the dead-letter
+// queue rather than back to the queue. A copy that cannot be dead-lettered (the dead-letter
+// queue gone, an alarm) sends the delivery back to the queue after a pause, its status unchanged.
 //
 // Stop: each thread stops consuming, finishes the job in hand (acknowledged or dead-lettered),
 // and closes; deliveries received and not begun go back to the queue with the connection.
@@ -48,7 +50,7 @@ struct JobConsumerOptions {
   // Tries of one job whose failures pass (1 = no retry), with full-jitter backoff between them.
   int max_attempts = 5;
   int retry_base_ms = 200;
-  int retry_max_ms = 5000;
+  int retry_max_ms = 2000;
   engine::Logger logger;
   // Told of every job consumed, once it is done or failed (its final status).
   std::function<void(const Job&)> finished;
@@ -86,7 +88,9 @@ class JobConsumer {
   void Failed(const engine::Status& error);
   // Applies one delivery and settles it (ack, or dead-letter then ack).
   void Handle(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery);
-  void DeadLetter(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery,
+  // true once the copy is confirmed (and the original acked); false: the delivery went back to
+  // the queue after a pause.
+  bool DeadLetter(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery,
                   const engine::Status& why);
   void Reply(adapters::AmqpClient& client, const adapters::AmqpDelivery& delivery, const Job& job);
   void Log(const char* level, const std::string& message, const nlohmann::json& fields) const;

@@ -19,7 +19,40 @@ StatusOr<std::optional<std::string>> TakeString(json& body, const char* name) {
   return std::optional<std::string>(std::move(value));
 }
 
+// Whether `s` is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t code = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next >> 6) != 0x2) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < least[n] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string JobIdOf(std::string_view text, const std::string& message_id) {
+  auto body = ParseBody(text);
+  std::string id = message_id;
+  if (body.ok() && body->contains("job_id") && (*body)["job_id"].is_string() &&
+      !(*body)["job_id"].get_ref<const std::string&>().empty()) {
+    id = (*body)["job_id"].get<std::string>();
+  }
+  return IsUtf8(id) && id.size() <= engine::kMaxJobIdBytes ? id : std::string();
+}
 
 StatusOr<JobMessage> DecodeJobMessage(std::string_view text, const std::string& message_id,
                                       const engine::Limits& limits) {
@@ -29,9 +62,13 @@ StatusOr<JobMessage> DecodeJobMessage(std::string_view text, const std::string& 
   JobMessage job;
   auto id = TakeString(body, "job_id");
   if (!id.ok()) return id.status();
-  job.job_id = id->value_or(message_id);
+  // An empty job_id in the body counts as none.
+  job.job_id = id->has_value() && !(*id)->empty() ? **id : message_id;
   if (job.job_id.empty()) {
     return Status::InvalidArgument("job_id is missing: give it in the body or as the message_id");
+  }
+  if (!IsUtf8(job.job_id)) {
+    return Status::InvalidArgument("job_id (or the message_id) is not UTF-8 text");
   }
   if (job.job_id.size() > engine::kMaxJobIdBytes) {
     return Status::InvalidArgument("job_id is " + std::to_string(job.job_id.size()) +

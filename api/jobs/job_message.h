@@ -24,9 +24,14 @@ struct JobMessage {
 
 // The job of `body`; `message_id` (the AMQP property) is its id when the body has none.
 // InvalidArgument naming the field when it is not one: not JSON, no job id (or one of more than
-// 128 bytes), no collection, an unknown op, or a write its REST call would refuse to decode.
+// 128 bytes, or not UTF-8), no collection, an unknown op, or a write its REST call would refuse
+// to decode.
 StatusOr<JobMessage> DecodeJobMessage(std::string_view body, const std::string& message_id,
                                       const engine::Limits& limits);
+
+// The id a message names for its job (the body's job_id, else `message_id`), for the status of
+// one that does not decode; "" when it names none that could be one (not UTF-8, too long).
+std::string JobIdOf(std::string_view body, const std::string& message_id);
 
 // The body of an upsert job: what POST .../points/import publishes.
 std::string EncodeUpsertJob(const std::string& job_id, const std::string& collection,

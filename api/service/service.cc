@@ -672,6 +672,12 @@ Status Service::ApplyImport(const std::string& collection, std::vector<engine::P
 
 StatusOr<JobResult> Service::ApplyJob(const std::string& job_id, const std::string& collection,
                                       JobWrite write) {
+  // Known first: a job applied before is acknowledged whatever became of its collection since.
+  {
+    auto stores = Serving();
+    if (!stores.ok()) return stores.status();
+    if (stores->admin->JobApplied(job_id)) return JobResult{0, true};
+  }
   engine::CallOptions call;
   call.job_id = job_id;
   const engine::Overloaded apply{

@@ -20,6 +20,8 @@ namespace {
 
 constexpr char kEndOfState = '\xFF';  // first byte of a state file's last record
 constexpr size_t kStatePointsPerRecord = 1000;
+// Jobs per jobs record of a checkpoint (a record of at most about 14 MB with 128-byte ids).
+constexpr size_t kJobsPerRecord = 100'000;
 constexpr size_t kIndexPartBytes = 64u << 20;
 
 constexpr char kSegmentPrefix[] = "wal-";
@@ -142,7 +144,12 @@ Status WriteStateFile(const std::string& dir, const std::string& path,
     if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
     ++records;
   };
-  if (!jobs.empty()) append("", JobsOp{jobs});
+  // In records of kJobsPerRecord jobs, as points are chunked: a record stays far below the log's
+  // record limit whatever the retention holds.
+  for (size_t begin = 0; s.ok() && begin < jobs.size(); begin += kJobsPerRecord) {
+    const size_t end = std::min(jobs.size(), begin + kJobsPerRecord);
+    append("", JobsOp{{jobs.begin() + begin, jobs.begin() + end}});
+  }
   for (auto& [config, content] : *state) {
     append(config.name, CreateCollectionOp{config});
     if (auto* points = std::get_if<std::vector<Point>>(&content)) {

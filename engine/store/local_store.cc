@@ -307,6 +307,8 @@ void LocalStore::HoldLog(const std::string& holder, std::optional<LogPosition> f
   }
 }
 
+bool LocalStore::JobApplied(const std::string& id) const { return jobs_.Contains(id); }
+
 StatusOr<std::optional<uint64_t>> LocalStore::MaxIntegerId(const std::string& collection) const {
   auto c = Find(collection);
   if (!c.ok()) return c.status();

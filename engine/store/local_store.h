@@ -134,6 +134,7 @@ class LocalStore : public VectorStore,
   LogPosition LogEnd() const override;
   StatusOr<LogRead> ReadLog(LogPosition from, uint64_t max_bytes) const override;
   void HoldLog(const std::string& holder, std::optional<LogPosition> from) override;
+  bool JobApplied(const std::string& id) const override;
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;

@@ -165,6 +165,28 @@ class JobsTest(unittest.TestCase):
                                capture_output=True, timeout=60)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
+    def test_a_message_id_that_is_not_text_and_a_poison_copy_of_an_applied_job(self):
+        url = self.url
+        publish(url, {"job_id": "good-1", "collection": "docs", "op": "upsert",
+                      "points": [{"id": 1, "vector": [1, 1]}]})
+        self.assertTrue(wait_for(lambda: self.count() == 1, timeout_s=30))
+        # Bytes that are not UTF-8 as the only id: dead-lettered, and vecmeshd goes on.
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", QUEUE, json.dumps({"collection": "docs", "op": "delete",
+                                                     "ids": [1]}).encode(),
+                              pika.BasicProperties(delivery_mode=2, message_id=b"\xff\xfe-bad"),
+                              mandatory=True)
+        connection.close()
+        # A poison message under the id of the job applied: its status stays done.
+        publish(url, b"{not json", message_id="good-1")
+        self.assertTrue(wait_for(lambda: depth(url, DEAD) == 2, timeout_s=30))
+        self.assertTrue(self.daemon.alive())
+        self.assertEqual(self.count(), 1, "the delete without a usable id was not applied")
+        r = requests.get(self.daemon.url + "/v1/jobs/good-1", timeout=10)
+        self.assertEqual(r.json()["state"], "done", r.text)
+
     def test_a_job_is_applied_once_in_effect(self):
         url = self.url
         publish(url, {"job_id": "first", "collection": "docs", "op": "upsert",

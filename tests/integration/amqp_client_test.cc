@@ -539,6 +539,20 @@ TEST(AmqpUrlTest, ParsesAndHidesThePassword) {
   const auto bad = ParseAmqpUrl("http://u:secret@h/");
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message().find("secret"), std::string::npos) << bad.status().message();
+  // A password may hold '/' or '@': nothing of it is shown either way.
+  for (const char* url : {"amqp://user:se/cret@h:1/x", "amqp://user:p@ss@h/x",
+                          "amqp://us/er:secret@h/x", "ftp://user:se/cret@h"}) {
+    const auto refused = ParseAmqpUrl(url);
+    if (refused.ok()) {
+      EXPECT_EQ(refused->ToString().find("cret"), std::string::npos) << refused->ToString();
+      EXPECT_EQ(refused->ToString().find("ss@"), std::string::npos) << refused->ToString();
+      continue;
+    }
+    for (const char* part : {"cret", "p@ss", "ss@h"}) {
+      EXPECT_EQ(refused.status().message().find(part), std::string::npos)
+          << refused.status().message();
+    }
+  }
 }
 
 // A broker of the test's own restarts while a thread publishes: every publish answers Ok or a
