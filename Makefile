@@ -53,6 +53,7 @@ bench: build
 	@$(BUILD)/bench/engine/vecmesh_cpu_flat_bench
 	@scripts/bench-remote $(BUILD) chroma --points 100000 --queries 300
 	@scripts/bench-remote $(BUILD) qdrant --points 20000 --queries 300
+	@/usr/bin/python3 bench/jobs/jobs_bench.py --daemon $(BUILD)/api/daemon/vecmeshd
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc' ':!tests/fixtures')
