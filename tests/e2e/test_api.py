@@ -591,7 +591,8 @@ class Operations(unittest.TestCase):
 
             self.assertEqual(daemon.stop(), 0)
             stopped = [e["part"] for e in self.entries(daemon, "stopped") if "part" in e]
-            self.assertEqual(stopped, ["transports", "job runner", "router", "store"])
+            # The job consumer first: it stops taking jobs before the transports close.
+            self.assertEqual(stopped, ["job consumer", "transports", "job runner", "router", "store"])
         finally:
             daemon.cleanup()
 
