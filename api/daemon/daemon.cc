@@ -324,6 +324,13 @@ std::vector<Daemon::Part> Daemon::Parts() {
            Log(std::string(level).c_str(), std::string(message).c_str(), fields);
          };
          options.finished = [book = s.job_book.get()](const Job& job) { book->Record(job); };
+         // The crash test of "once in effect" (tests/e2e/jobs_test.py): the process dies once
+         // that job's writes are durable, before its ack.
+         if (const char* crash = std::getenv("VECMESH_TEST_CRASH_AFTER_JOB")) {
+           options.applied = [job = std::string(crash)](const std::string& id) {
+             if (id == job) std::_Exit(86);
+           };
+         }
          s.job_consumer = std::make_unique<JobConsumer>(
              s.service, *adapters::ParseAmqpUrl(s.config.amqp_url), std::move(options));
          s.job_consumer->Start();

@@ -162,6 +162,7 @@ void JobConsumer::Handle(adapters::AmqpClient& client, const adapters::AmqpDeliv
     status.error = result.status().ToString();
     if (!DeadLetter(client, delivery, result.status())) return;  // back in the queue
   } else {
+    if (options_.applied) options_.applied(job->job_id);
     Status acked = client.Ack(delivery.delivery_tag);
     if (!acked.ok()) {
       // The channel is gone: the broker redelivers it, and the ledger knows it was applied.

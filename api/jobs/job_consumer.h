@@ -54,6 +54,9 @@ struct JobConsumerOptions {
   engine::Logger logger;
   // Told of every job consumed, once it is done or failed (its final status).
   std::function<void(const Job&)> finished;
+  // Called with a job's id once its writes are durable, before its ack: the seam where a crash
+  // test kills the process (vecmeshd: VECMESH_TEST_CRASH_AFTER_JOB). Null: nothing.
+  std::function<void(const std::string& job_id)> applied;
 };
 
 class JobConsumer {

@@ -203,6 +203,43 @@ class JobsTest(unittest.TestCase):
         self.assertEqual(self.count(), 0, "the deleted points did not come back")
         self.assertEqual(depth(url, DEAD), 0)
 
+    def test_a_job_killed_between_durable_and_ack_is_not_applied_again(self):
+        """Once in effect, proven: vecmeshd dies after a job's writes are durable and before
+        its ack; the points are then deleted by a later write; the job, redelivered, does not
+        bring them back."""
+        self.daemon.kill()
+        crashing = Daemon(data_dir=self.daemon.data_dir,
+                          args=["--amqp-url", self.url, "--access-log", "false"],
+                          env={"VECMESH_TEST_CRASH_AFTER_JOB": "first"})
+        self.addCleanup(crashing.cleanup)
+        crashing.start()
+        publish(self.url, {"job_id": "first", "collection": "docs", "op": "upsert",
+                           "points": [{"id": i, "vector": [i, 1]} for i in range(5)]})
+        self.assertTrue(wait_for(lambda: not crashing.alive(), timeout_s=30),
+                        "vecmeshd died after applying the job")
+        self.assertEqual(crashing.process.returncode, 86)
+        self.assertEqual(depth(self.url, QUEUE), 1, "the job was not acked: it waits again")
+        # A vecmeshd that does not consume: the points are durable; a later write deletes them.
+        publisher = Daemon(data_dir=self.daemon.data_dir,
+                           args=["--amqp-url", self.url, "--amqp-role", "publish",
+                                 "--access-log", "false"])
+        self.addCleanup(publisher.cleanup)
+        publisher.start()
+        self.assertEqual(requests.post(publisher.url + C + "/points/count", json={},
+                                       timeout=30).json()["count"], 5)
+        r = requests.post(publisher.url + C + "/points/delete", json={"ids": list(range(5))},
+                          timeout=30)
+        self.assertEqual(r.json()["deleted"], 5, r.text)
+        publisher.stop()
+        # The job, redelivered to a consumer: acknowledged, not applied again.
+        self.daemon.start()
+        self.assertTrue(wait_for(lambda: depth(self.url, QUEUE) == 0, timeout_s=30))
+        time.sleep(0.5)
+        self.assertEqual(self.count(), 0, "the deleted points did not come back")
+        self.assertEqual(depth(self.url, DEAD), 0)
+        metrics = requests.get(self.daemon.url + "/metrics", timeout=30).text
+        self.assertIn('vecmesh_jobs_total{event="already_applied"} 1', metrics)
+
     def test_reply_to_gets_the_final_status(self):
         connection = pika.BlockingConnection(pika.URLParameters(self.url))
         self.addCleanup(connection.close)
