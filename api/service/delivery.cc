@@ -179,6 +179,7 @@ void Deliverer::Run() {
       if (done) {
         std::lock_guard lock(mu_);
         resync_.erase(resync);
+        changed_.notify_all();
       }
       worked = true;
     } else {
