@@ -38,7 +38,8 @@ Deliverer::Deliverer(std::string backend, std::shared_ptr<engine::VectorStore> r
       local_(std::move(local)),
       log_(std::move(log)),
       options_(std::move(options)),
-      state_path_(options_.state_dir + "/" + backend_ + ".state") {}
+      state_path_(options_.state_dir + "/" + backend_ + ".state"),
+      points_per_call_(std::max<size_t>(1, options_.max_points_per_call)) {}
 
 Deliverer::~Deliverer() { Stop(); }
 
@@ -364,7 +365,7 @@ bool Deliverer::DeliverStep() {
       size_t points = up->points.size();
       while (j < records.size() && records[j].collection == records[i].collection) {
         const auto* next = std::get_if<engine::UpsertOp>(&records[j].op);
-        if (!next || points + next->points.size() > options_.max_points_per_call) break;
+        if (!next || points + next->points.size() > points_per_call_) break;
         points += next->points.size();
         ++j;
       }
@@ -454,7 +455,8 @@ bool Deliverer::Apply(const std::vector<Record>& records) {
     std::visit(decide, first.op);
   }
   if (!deliver) return true;
-  return Retry(name, [&] { return Call(records); });
+  size_t sent = 0;
+  return Retry(name, [&] { return Call(records, &sent); });
 }
 
 bool Deliverer::Retry(const std::string& collection, const std::function<Status()>& call) {
@@ -495,7 +497,7 @@ bool Deliverer::Retry(const std::string& collection, const std::function<Status(
   }
 }
 
-Status Deliverer::Call(const std::vector<Record>& records) {
+Status Deliverer::Call(const std::vector<Record>& records, size_t* sent) {
   const Record& first = records.front();
   const std::string& name = first.collection;
   const CallOptions options = CallDeadline();
@@ -533,8 +535,7 @@ Status Deliverer::Call(const std::vector<Record>& records) {
             }
           }
         }
-        auto written = remote_->Upsert(options, name, std::move(points));
-        return written.ok() ? Status::Ok() : written.status();
+        return UpsertInCalls(name, points, sent);
       },
       [&](const engine::DeleteOp& del) {
         if (del.ids.empty()) return Status::Ok();
@@ -586,13 +587,13 @@ Status Deliverer::Resync(const CallOptions& options, const std::string& collecti
     tracks_[collection].ours = true;
   }
   engine::ScrollRequest page;
-  page.limit = static_cast<int64_t>(options_.max_points_per_call);
   page.with_vector = true;
   while (true) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return Status::Unavailable("stopping: the resync starts again at the restart");
     }
+    page.limit = static_cast<int64_t>(points_per_call_);
     auto points = local_->Scroll({}, collection, page);
     if (!points.ok()) {
       return points.status().code() == StatusCode::kNotFound ? Status::Ok() : points.status();
@@ -601,13 +602,44 @@ Status Deliverer::Resync(const CallOptions& options, const std::string& collecti
     for (engine::Record& r : points->points) {
       batch.push_back({r.id, std::move(*r.vector), std::move(*r.payload)});
     }
-    if (!batch.empty()) {
-      auto written = remote_->Upsert(CallDeadline(), collection, std::move(batch));
-      if (!written.ok()) return written.status();
-    }
+    size_t sent = 0;
+    Status s = UpsertInCalls(collection, batch, &sent);
+    if (!s.ok()) return s;
     if (!points->next_cursor) return Status::Ok();
     page.cursor = points->next_cursor;
   }
+}
+
+Status Deliverer::UpsertInCalls(const std::string& collection,
+                                const std::vector<engine::Point>& points, size_t* sent) {
+  while (*sent < points.size()) {
+    const size_t n = std::min(points_per_call_, points.size() - *sent);
+    std::vector<engine::Point> call(points.begin() + *sent, points.begin() + *sent + n);
+    auto written = remote_->Upsert(CallDeadline(), collection, std::move(call));
+    if (!written.ok()) {
+      if (written.status().code() == StatusCode::kDeadlineExceeded && n > 1) {
+        {
+          std::lock_guard lock(mu_);
+          points_per_call_ = n / 2;
+        }
+        calls_at_size_ = 0;
+        if (options_.logger) {
+          options_.logger("warning", "an upsert call timed out; the calls that follow are halved",
+                          {{"backend", backend_},
+                           {"collection", collection},
+                           {"points_per_call", points_per_call_}});
+        }
+      }
+      return written.status();
+    }
+    *sent += n;
+    if (points_per_call_ < options_.max_points_per_call && ++calls_at_size_ >= kGrowAfterCalls) {
+      std::lock_guard lock(mu_);
+      points_per_call_ = std::min(options_.max_points_per_call, points_per_call_ * 2);
+      calls_at_size_ = 0;
+    }
+  }
+  return Status::Ok();
 }
 
 DeliveryStatus Deliverer::StatusOf(const std::string& collection) const {
@@ -652,6 +684,7 @@ DeliveryStatus Deliverer::WaitFor(const std::string& collection, LogPosition unt
 Deliverer::Stats Deliverer::stats() const {
   std::lock_guard lock(mu_);
   Stats stats = stats_;
+  stats.points_per_call = points_per_call_;
   stats.pending = 0;
   for (const auto& [name, t] : tracks_) {
     stats.pending += t.pending.size();

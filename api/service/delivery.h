@@ -13,6 +13,10 @@
 //
 // - A transient failure (the store unreachable, a timeout, 5xx, 429) is retried with backoff,
 //   forever: nothing is dropped while the log holds the writes.
+// - Upserts go in calls of at most max_points_per_call points. A call that runs out of time (a
+//   slow or busy store) halves that size for the calls that follow, down to one point, and
+//   kGrowAfterCalls calls in a row that succeed double it back: a backlog that one call cannot
+//   carry in time is still delivered, in smaller calls, instead of timing out forever.
 // - A refusal (a collection of another dimension exists there, a write it cannot take) marks
 //   the collection `failed` with the store's message: delivery to it stops, until the
 //   collection is dropped or made again.
@@ -51,7 +55,7 @@ struct DeliveryOptions {
   std::string state_dir;                    // where BACKEND.state lives (created if missing)
   uint64_t max_pending_bytes = 1ull << 30;  // writes waiting for the backend, at most
   uint64_t read_bytes = 16u << 20;          // log read per step
-  size_t max_points_per_call = 5000;        // consecutive upserts merged up to this
+  size_t max_points_per_call = 5000;        // points in one upsert call (see above), at most
   int retry_base_ms = 100;
   int retry_max_ms = 5000;
   int call_timeout_ms = 30000;  // one call to the backend
@@ -101,6 +105,7 @@ class Deliverer {
     uint64_t failed_calls = 0;        // calls that failed (then retried, or failing a collection)
     uint64_t failed_collections = 0;  // now
     std::string last_error;           // of the last failed call; empty once a call succeeds
+    size_t points_per_call = 0;       // the upsert call size now (below the maximum after timeouts)
   };
   Stats stats() const;
 
@@ -136,7 +141,12 @@ class Deliverer {
   // Applies `records` (consecutive, of one collection) to the backend, retrying transient
   // failures until it succeeds, is refused, or the deliverer stops (then false).
   bool Apply(const std::vector<Record>& records);
-  engine::Status Call(const std::vector<Record>& records);
+  // `sent`: the points of an upsert group already applied there (a retry goes on from them).
+  engine::Status Call(const std::vector<Record>& records, size_t* sent);
+  // Upserts points[*sent..] in calls of points_per_call_ points, advancing *sent after each call
+  // that succeeds, and adapting points_per_call_ (see above).
+  engine::Status UpsertInCalls(const std::string& collection,
+                               const std::vector<engine::Point>& points, size_t* sent);
   engine::Status Resync(const engine::CallOptions& options, const std::string& collection);
   // The log from the position on cannot be read (gone, or past its end): every collection that
   // lists the backend, and every one delivered there, is resynced, from the log's end on.
@@ -174,6 +184,9 @@ class Deliverer {
   bool stopping_ = false;
   bool dirty_ = false;  // tracks_ changed since the last Persist
   Stats stats_;
+  static constexpr int kGrowAfterCalls = 16;
+  size_t points_per_call_;  // guarded by mu_, written by the delivery thread only
+  int calls_at_size_ = 0;   // upsert calls in a row that succeeded at points_per_call_ (its own)
   std::chrono::steady_clock::time_point persisted_at_;  // the delivery thread's own
   engine::LogPosition persisted_;                       // the delivery thread's own
   std::thread thread_;

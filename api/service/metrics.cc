@@ -176,6 +176,13 @@ std::string Metrics::Render(const Service& service) const {
     out << "vecmesh_backend_delivery_failures_total{backend=\"" << b.name << "\"} "
         << b.delivery.failed_calls << "\n";
   }
+  out << "# HELP vecmesh_backend_delivery_points_per_call Points in one upsert call to each "
+         "remote backend now (halved after a call times out, grown back after calls succeed).\n"
+         "# TYPE vecmesh_backend_delivery_points_per_call gauge\n";
+  for (const auto& b : backends) {
+    out << "vecmesh_backend_delivery_points_per_call{backend=\"" << b.name << "\"} "
+        << b.delivery.points_per_call << "\n";
+  }
   out << "# HELP vecmesh_backend_failed_collections Collections whose delivery to each remote "
          "backend stopped on a refusal.\n# TYPE vecmesh_backend_failed_collections gauge\n";
   for (const auto& b : backends) {

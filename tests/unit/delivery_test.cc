@@ -26,12 +26,16 @@ using engine::PointId;
 using engine::Status;
 using engine::StatusOr;
 
-// A VectorStore that answers as `store` does while up, and UNAVAILABLE while down.
+// A VectorStore that answers as `store` does while up, and UNAVAILABLE while down. An upsert
+// of more than `points_in_time` points runs out of time (DEADLINE_EXCEEDED), as one too big for
+// a slow store does, and changes nothing.
 class SwitchableStore : public engine::VectorStore {
  public:
   LocalStore store;
   std::atomic<bool> down{false};
   std::atomic<int> calls{0};
+  std::atomic<size_t> points_in_time{SIZE_MAX};
+  std::atomic<size_t> largest_upsert{0};
 
   Status Gate() const {
     ++const_cast<SwitchableStore*>(this)->calls;
@@ -65,6 +69,8 @@ class SwitchableStore : public engine::VectorStore {
   StatusOr<size_t> Upsert(const CallOptions& o, const std::string& c,
                           std::vector<Point> p) override {
     if (Status s = Gate(); !s.ok()) return s;
+    if (p.size() > points_in_time) return Status::DeadlineExceeded("remote: deadline exceeded");
+    largest_upsert = std::max<size_t>(largest_upsert, p.size());
     return store.Upsert(o, c, std::move(p));
   }
   StatusOr<size_t> Delete(const CallOptions& o, const std::string& c,
@@ -166,6 +172,7 @@ class DeliveryTest : public ::testing::Test {
     options.retry_max_ms = 20;
     options.call_timeout_ms = 5000;
     options.max_pending_bytes = max_pending_bytes_;
+    options.max_points_per_call = max_points_per_call_;
     deliverer_ = std::make_unique<Deliverer>("remote", remote_, local_, local_, std::move(options));
     ASSERT_TRUE(deliverer_->Start().ok());
   }
@@ -193,6 +200,7 @@ class DeliveryTest : public ::testing::Test {
   std::shared_ptr<SwitchableStore> remote_;
   std::unique_ptr<Deliverer> deliverer_;
   uint64_t max_pending_bytes_ = 1ull << 30;
+  size_t max_points_per_call_ = 5000;
 };
 
 TEST_F(DeliveryTest, EveryWriteReachesTheRemoteInOrderAndExactly) {
@@ -245,6 +253,34 @@ TEST_F(DeliveryTest, AnOutageDelaysDeliveryAndLosesNothing) {
   EXPECT_EQ(remote_->store.Count({}, "docs", nullptr).value(), 10u);
   remote_->down = false;
   EXPECT_EQ(Drain("docs").state, DeliveryState::kOk);
+  EXPECT_EQ(Contents(remote_->store, "docs"), Contents(*local_, "docs"));
+}
+
+TEST_F(DeliveryTest, ABacklogTooBigForOneCallGoesInSmallerCalls) {
+  max_points_per_call_ = 1000;
+  StartDeliverer();
+  Create("docs");
+  ASSERT_EQ(Drain("docs").state, DeliveryState::kOk);
+  // An outage leaves a backlog, and the store, back, takes no more than 150 points a call in time.
+  remote_->down = true;
+  for (uint64_t i = 0; i < 3000; i += 250) Put("docs", i, i + 250);
+  remote_->points_in_time = 150;
+  remote_->down = false;
+  EXPECT_EQ(Drain("docs").state, DeliveryState::kOk);
+  EXPECT_EQ(Contents(remote_->store, "docs"), Contents(*local_, "docs"));
+  EXPECT_LE(deliverer_->stats().points_per_call, 150u);
+  EXPECT_LE(remote_->largest_upsert, 150u);
+
+  // The store is fast again: calls grow back to the maximum after enough of them succeed.
+  remote_->points_in_time = SIZE_MAX;
+  for (uint64_t i = 0; i < 40'000 && deliverer_->stats().points_per_call < 1000; i += 1000) {
+    Put("docs", i, i + 1000);
+    Drain("docs");
+  }
+  EXPECT_EQ(deliverer_->stats().points_per_call, 1000u);
+  Put("docs", 0, 1000);
+  EXPECT_EQ(Drain("docs").state, DeliveryState::kOk);
+  EXPECT_EQ(remote_->largest_upsert, 1000u);
   EXPECT_EQ(Contents(remote_->store, "docs"), Contents(*local_, "docs"));
 }
 
