@@ -9,7 +9,9 @@ process, a real RabbitMQ node of the test's own (tests/support/rabbitmq_server.p
    x-vecmesh-error giving the code and the message; nothing else is there, and the task queue
    ends empty.
 3. Once in effect: a job upserts points, a later job deletes them, and the first job published
-   again (the same job_id) is acknowledged without being applied: the points stay deleted.
+   again (the same job_id) is acknowledged without being applied: the points stay deleted. The
+   same when vecmeshd is killed between the first job's durable writes and its ack, and the
+   job is redelivered after the later one.
 4. reply_to and correlation_id get the job's final status.
 5. POST .../points/import is published and consumed: 202 with a job id, then GET /v1/jobs/{id}
    says done; after a restart of vecmeshd, the job is still known.
@@ -205,7 +207,7 @@ class JobsTest(unittest.TestCase):
 
     def test_a_job_killed_between_durable_and_ack_is_not_applied_again(self):
         """Once in effect, proven: vecmeshd dies after a job's writes are durable and before
-        its ack; the points are then deleted by a later write; the job, redelivered, does not
+        its ack; a later job deletes the points; the first job, redelivered after it, does not
         bring them back."""
         self.daemon.kill()
         crashing = Daemon(data_dir=self.daemon.data_dir,
@@ -218,27 +220,32 @@ class JobsTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: not crashing.alive(), timeout_s=30),
                         "vecmeshd died after applying the job")
         self.assertEqual(crashing.process.returncode, 86)
-        self.assertEqual(depth(self.url, QUEUE), 1, "the job was not acked: it waits again")
-        # A vecmeshd that does not consume: the points are durable; a later write deletes them.
-        publisher = Daemon(data_dir=self.daemon.data_dir,
-                           args=["--amqp-url", self.url, "--amqp-role", "publish",
-                                 "--access-log", "false"])
-        self.addCleanup(publisher.cleanup)
-        publisher.start()
-        self.assertEqual(requests.post(publisher.url + C + "/points/count", json={},
-                                       timeout=30).json()["count"], 5)
-        r = requests.post(publisher.url + C + "/points/delete", json={"ids": list(range(5))},
-                          timeout=30)
-        self.assertEqual(r.json()["deleted"], 5, r.text)
-        publisher.stop()
-        # The job, redelivered to a consumer: acknowledged, not applied again.
+        # The job was not acked: it waits again. Another consumer takes it and holds it unacked,
+        # so that the later job is consumed first.
+        holder = pika.BlockingConnection(pika.URLParameters(self.url))
+        self.addCleanup(lambda: holder.is_open and holder.close())
+        channel = holder.channel()
+        method, _, body = channel.basic_get(QUEUE, auto_ack=False)
+        self.assertIsNotNone(method, "the job killed before its ack is in the queue again")
+        self.assertTrue(method.redelivered)
+        self.assertEqual(json.loads(body)["job_id"], "first")
+        publish(self.url, {"job_id": "later", "collection": "docs", "op": "delete",
+                           "ids": list(range(5))})
         self.daemon.start()
+        self.assertTrue(wait_for(lambda: requests.get(self.daemon.url + "/v1/jobs/later",
+                                                      timeout=10).json().get("state") == "done",
+                                 timeout_s=30), "the later job was applied")
+        self.assertEqual(self.count(), 0)
+        # The first job, redelivered after the later one: acknowledged, not applied again.
+        channel.basic_reject(method.delivery_tag, requeue=True)
+        holder.close()
         self.assertTrue(wait_for(lambda: depth(self.url, QUEUE) == 0, timeout_s=30))
-        time.sleep(0.5)
+        self.assertTrue(wait_for(
+            lambda: 'vecmesh_jobs_total{event="already_applied"} 1' in requests.get(
+                self.daemon.url + "/metrics", timeout=30).text, timeout_s=10),
+            "vecmeshd recognised the redelivered job as applied")
         self.assertEqual(self.count(), 0, "the deleted points did not come back")
         self.assertEqual(depth(self.url, DEAD), 0)
-        metrics = requests.get(self.daemon.url + "/metrics", timeout=30).text
-        self.assertIn('vecmesh_jobs_total{event="already_applied"} 1', metrics)
 
     def test_reply_to_gets_the_final_status(self):
         connection = pika.BlockingConnection(pika.URLParameters(self.url))
