@@ -346,7 +346,11 @@ engine::StatusOr<HttpResponse> HttpClient::Impl::Send(const engine::CallOptions&
                                             : status == 429 ? CircuitBreaker::Verdict::kNeutral
                                                             : CircuitBreaker::Verdict::kSuccess;
     breaker.Finish(admission.probe, verdict, "HTTP " + std::to_string(status), Clock::now());
-    return HttpResponse{status, std::move(outcome.response.body())};
+    HttpResponse response{status, std::move(outcome.response.body()), {}};
+    for (const auto& field : outcome.response) {
+      response.headers.emplace_back(field.name_string(), field.value());
+    }
+    return response;
   }
   const engine::Status& failure = outcome.failure.status;
   breaker.Finish(admission.probe,
@@ -360,6 +364,15 @@ engine::StatusOr<HttpResponse> HttpClient::Impl::Send(const engine::CallOptions&
   }
   if (attempts > 1) message += " (" + std::to_string(attempts) + " attempts)";
   return engine::Status::WithCode(failure.code(), std::move(message));
+}
+
+const std::string* HttpResponse::Header(std::string_view name) const {
+  for (const auto& [field, value] : headers) {
+    if (boost::beast::iequals(field, boost::beast::string_view(name.data(), name.size()))) {
+      return &value;
+    }
+  }
+  return nullptr;
 }
 
 HttpClient::HttpClient(HttpEndpoint endpoint, HttpClientOptions options)

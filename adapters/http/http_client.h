@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -97,6 +98,9 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
+  // The value of the first header named `name` (case-insensitive), or nullptr.
+  const std::string* Header(std::string_view name) const;
 };
 
 enum class BreakerState { kClosed, kOpen, kHalfOpen };

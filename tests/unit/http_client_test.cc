@@ -127,7 +127,8 @@ TEST(ParseHttpUrlTest, RefusesWhatIsNotAnHttpBaseUrl) {
 TEST(HttpClientTest, SendsGetAndPostAndReturnsTheAnswer) {
   TestHttpServer server([](const Request& request, int) {
     return Reply{.status = request.method == "POST" ? 201 : 200,
-                 .body = request.method + " " + request.target + " " + request.body};
+                 .body = request.method + " " + request.target + " " + request.body,
+                 .headers = {{"X-Consul-Index", "42"}}};
   });
   std::unique_ptr<HttpClient> client = ClientFor(server.url() + "/base/");
 
@@ -135,6 +136,9 @@ TEST(HttpClientTest, SendsGetAndPostAndReturnsTheAnswer) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->status, 200);
   EXPECT_EQ(got->body, "GET /base/items?limit=2 ");
+  ASSERT_NE(got->Header("x-consul-index"), nullptr) << "header names match in any case";
+  EXPECT_EQ(*got->Header("x-consul-index"), "42");
+  EXPECT_EQ(got->Header("X-Missing"), nullptr);
 
   HttpRequest post = Post("/items", R"({"id":1})");
   post.headers = {{"X-Request-Id", "abc"}, {"Accept", "text/plain"}};
