@@ -5,25 +5,11 @@
 #include <cctype>
 #include <vector>
 
+#include "adapters/http/http_client.h"
+
 namespace vecmesh::adapters {
 
 namespace {
-
-std::string PercentEncode(const std::string& text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 15];
-    }
-  }
-  return out;
-}
 
 // The URL with its credentials (everything from the scheme to the last '@') masked, for a message
 // about a URL that did not parse: a password may hold '/' or '@'.

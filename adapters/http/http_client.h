@@ -64,6 +64,9 @@ struct HttpEndpoint {
 // InvalidArgument naming `url` when it is not an http:// or https:// URL with a host. A base URL
 // has no user info, query or fragment.
 engine::StatusOr<HttpEndpoint> ParseHttpUrl(const std::string& url);
+// `text` percent-encoded for a URL's path segment, query value or user info: RFC 3986's
+// unreserved characters (letters, digits, '-', '.', '_', '~') stay as they are.
+std::string PercentEncode(std::string_view text);
 
 struct HttpClientOptions {
   int connect_timeout_ms = 2000;             // 0 or less: only the deadline bounds connecting

@@ -32,6 +32,22 @@ bool IsIpv6Literal(std::string_view host) {
 
 }  // namespace
 
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
 std::string HttpEndpoint::ToString() const {
   const bool bracket = host.find(':') != std::string::npos;
   return std::string(tls ? "https://" : "http://") + (bracket ? "[" + host + "]" : host) + ":" +

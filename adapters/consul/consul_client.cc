@@ -1,0 +1,89 @@
+#include "adapters/consul/consul_client.h"
+
+#include <cctype>
+
+namespace vecmesh::adapters {
+
+using engine::Status;
+using engine::StatusOr;
+
+StatusOr<HttpEndpoint> ParseConsulAddress(const std::string& address) {
+  const bool has_scheme = address.find("://") != std::string::npos;
+  auto endpoint = ParseHttpUrl(has_scheme ? address : "http://" + address);
+  if (!endpoint.ok() || !endpoint->base_path.empty()) {
+    return Status::InvalidArgument(
+        "the Consul agent's address '" + address +
+        "' is not host:port, http://host:port or https://host:port (as CONSUL_HTTP_ADDR takes "
+        "it; unix sockets are not supported)");
+  }
+  return endpoint;
+}
+
+StatusOr<std::unique_ptr<ConsulClient>> ConsulClient::Create(ConsulOptions options) {
+  auto endpoint = ParseConsulAddress(options.address);
+  if (!endpoint.ok()) return endpoint.status();
+  return std::unique_ptr<ConsulClient>(new ConsulClient(std::move(*endpoint), std::move(options)));
+}
+
+ConsulClient::ConsulClient(HttpEndpoint endpoint, ConsulOptions options)
+    : token_(std::move(options.token)), http_(std::move(endpoint), std::move(options.http)) {}
+
+StatusOr<HttpResponse> ConsulClient::Call(const engine::CallOptions& options, HttpMethod method,
+                                          const std::string& target, std::string body,
+                                          bool idempotent) {
+  HttpRequest request;
+  request.method = method;
+  request.target = target;
+  request.body = std::move(body);
+  request.idempotent = idempotent;
+  if (!token_.empty()) request.headers.emplace_back("X-Consul-Token", token_);
+  auto response = http_.Send(options, request);
+  if (!response.ok()) return response.status().WithContext("consul");
+  const int status = response->status;
+  if (status >= 200 && status < 300) return response;
+  std::string message = "consul at " + endpoint().ToString() + " answered " + target +
+                        " with HTTP " + std::to_string(status);
+  if (!response->body.empty()) message += ": " + response->body.substr(0, 512);
+  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
+    message.pop_back();
+  }
+  if (status == 400) return Status::InvalidArgument(message);
+  if (status == 401 || status == 403) {
+    return Status::PermissionDenied(message + " (check the token: CONSUL_HTTP_TOKEN)");
+  }
+  if (status == 404) return Status::NotFound(message);
+  if (status >= 500 || status == 429) return Status::Unavailable(message);
+  return Status::Internal(message);
+}
+
+Status ConsulClient::RegisterService(const engine::CallOptions& options,
+                                     const nlohmann::json& registration) {
+  auto answer =
+      Call(options, HttpMethod::kPut, "/v1/agent/service/register", registration.dump(), true);
+  return answer.ok() ? Status::Ok() : answer.status();
+}
+
+Status ConsulClient::DeregisterService(const engine::CallOptions& options, const std::string& id) {
+  auto answer = Call(options, HttpMethod::kPut, "/v1/agent/service/deregister/" + PercentEncode(id),
+                     "", true);
+  return answer.ok() ? Status::Ok() : answer.status();
+}
+
+StatusOr<bool> ConsulClient::KnowsService(const engine::CallOptions& options,
+                                          const std::string& id) {
+  auto answer = Call(options, HttpMethod::kGet, "/v1/agent/service/" + PercentEncode(id), "", true);
+  if (answer.ok()) return true;
+  if (answer.status().code() == engine::StatusCode::kNotFound) return false;
+  return answer.status();
+}
+
+Status ConsulClient::UpdateTtl(const engine::CallOptions& options, const std::string& check_id,
+                               TtlState state, const std::string& note) {
+  const char* verb = state == TtlState::kPass ? "pass" : state == TtlState::kWarn ? "warn" : "fail";
+  std::string target = "/v1/agent/check/" + std::string(verb) + "/" + PercentEncode(check_id);
+  if (!note.empty()) target += "?note=" + PercentEncode(note);
+  auto answer = Call(options, HttpMethod::kPut, std::move(target), "", true);
+  return answer.ok() ? Status::Ok() : answer.status();
+}
+
+}  // namespace vecmesh::adapters
