@@ -1,6 +1,13 @@
 #include "adapters/consul/consul_client.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 namespace vecmesh::adapters {
 
@@ -17,6 +24,39 @@ StatusOr<HttpEndpoint> ParseConsulAddress(const std::string& address) {
         "it; unix sockets are not supported)");
   }
   return endpoint;
+}
+
+StatusOr<std::string> LocalAddressToward(const HttpEndpoint& agent) {
+  const auto fail = [&agent](const std::string& why) {
+    return Status::Unavailable("finding the local address toward the Consul agent " +
+                               agent.ToString() + " failed: " + why + " (give --advertise-host)");
+  };
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  const int resolved =
+      getaddrinfo(agent.host.c_str(), std::to_string(agent.port).c_str(), &hints, &found);
+  if (resolved != 0) return fail(gai_strerror(resolved));
+  std::string why = "no address";
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t size = sizeof(local);
+    char text[INET6_ADDRSTRLEN] = {};
+    const bool ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+                    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &size) == 0 &&
+                    getnameinfo(reinterpret_cast<sockaddr*>(&local), size, text, sizeof(text),
+                                nullptr, 0, NI_NUMERICHOST) == 0;
+    if (!ok) why = std::strerror(errno);
+    close(fd);
+    if (ok) {
+      freeaddrinfo(found);
+      return std::string(text);
+    }
+  }
+  freeaddrinfo(found);
+  return fail(why);
 }
 
 StatusOr<std::unique_ptr<ConsulClient>> ConsulClient::Create(ConsulOptions options) {

@@ -30,6 +30,11 @@ namespace vecmesh::adapters {
 // naming the address otherwise (a unix socket, user info, a path).
 engine::StatusOr<HttpEndpoint> ParseConsulAddress(const std::string& address);
 
+// The local address this host uses to reach `agent` (from the routing table, by a UDP socket
+// connected toward it: no packet is sent): the address to advertise when vecmeshd listens on
+// every interface. Unavailable naming the agent when it cannot be resolved or routed to.
+engine::StatusOr<std::string> LocalAddressToward(const HttpEndpoint& agent);
+
 struct ConsulOptions {
   std::string address;  // the agent, as ParseConsulAddress takes it
   std::string token;    // the ACL token; empty: none

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "adapters/amqp/amqp_url.h"
+#include "adapters/consul/consul_client.h"
 #include "engine/index/gpu_index.h"
 
 namespace vecmesh::api {
@@ -187,6 +188,35 @@ const std::vector<Option>& Options() {
              "writes kept for a remote backend that does not take them; past this its "
              "collections are marked failed (too far behind)",
              &DaemonConfig::delivery_max_pending_bytes, size_t{1} << 20, size_t{1} << 40),
+      Text("consul-addr",
+           "Consul agent to register in (HOST:PORT, http://... or https://...); empty: "
+           "CONSUL_HTTP_ADDR, and without it no Consul",
+           &DaemonConfig::consul_addr),
+      Text("consul-token", "ACL token for the agent (else CONSUL_HTTP_TOKEN); never logged",
+           &DaemonConfig::consul_token),
+      Text("consul-token-file",
+           "file holding the agent's ACL token (its first line), when --consul-token is empty "
+           "(else CONSUL_HTTP_TOKEN_FILE)",
+           &DaemonConfig::consul_token_file),
+      Text("advertise-host",
+           "address registered in Consul, which the agent's checks and the clients reach "
+           "(behind NAT, in containers); empty: --host, or when that listens everywhere the "
+           "local address toward the agent",
+           &DaemonConfig::advertise_host),
+      Text("consul-checks",
+           "agent: the agent checks GET /health and gRPC health; ttl: vecmeshd passes or fails "
+           "a TTL check itself (where the agent cannot reach it)",
+           &DaemonConfig::consul_checks),
+      Number("consul-check-interval-ms",
+             "interval of the agent's checks (ttl: the TTL is three times it)",
+             &DaemonConfig::consul_check_interval_ms, 100, 3'600'000),
+      Number("consul-deregister-after-s",
+             "DeregisterCriticalServiceAfter: the agent removes the service once its checks "
+             "are critical this long (Consul raises less than 60 to 60)",
+             &DaemonConfig::consul_deregister_after_s, 1, 86'400),
+      Number("consul-sync-interval-ms",
+             "how often vecmeshd checks that the agent still knows it (and registers again)",
+             &DaemonConfig::consul_sync_interval_ms, 100, 3'600'000),
       Limit("max-points-per-upsert", "points per upsert", &engine::Limits::max_points_per_upsert,
             size_t{1}, size_t{1'000'000}),
       Limit("max-searches-per-batch", "searches per batch", &engine::Limits::max_searches_per_batch,
@@ -217,6 +247,45 @@ void AddKeys(KeyRing* keys, Role role, const char* env) {
   while (std::getline(list, key, ',')) {
     if (!key.empty()) keys->Add(role, key);
   }
+}
+
+// The first line of `path`, trimmed; InvalidArgument naming `flag` when there is none.
+engine::StatusOr<std::string> SecretFromFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::string secret;
+  if (in) std::getline(in, secret);
+  secret.erase(secret.find_last_not_of(" \t\r") + 1);
+  if (secret.empty()) {
+    return Status::InvalidArgument(flag + " " + path + " cannot be read or holds nothing");
+  }
+  return secret;
+}
+
+// Consul's own variables where no option set the address or the token; the checks' mode.
+Status ResolveConsul(DaemonConfig* config) {
+  const auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value ? value : "");
+  };
+  if (config->consul_addr.empty()) config->consul_addr = env("CONSUL_HTTP_ADDR");
+  if (config->consul_token.empty() && config->consul_token_file.empty()) {
+    config->consul_token = env("CONSUL_HTTP_TOKEN");
+    if (config->consul_token.empty()) config->consul_token_file = env("CONSUL_HTTP_TOKEN_FILE");
+  }
+  if (config->consul_token.empty() && !config->consul_token_file.empty()) {
+    auto token = SecretFromFile("--consul-token-file", config->consul_token_file);
+    if (!token.ok()) return token.status();
+    config->consul_token = std::move(*token);
+  }
+  if (config->consul_checks != "agent" && config->consul_checks != "ttl") {
+    return Status::InvalidArgument("--consul-checks must be agent or ttl, got '" +
+                                   config->consul_checks + "'");
+  }
+  if (!config->consul_addr.empty()) {
+    auto agent = adapters::ParseConsulAddress(config->consul_addr);
+    if (!agent.ok()) return agent.status().WithContext("--consul-addr");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -322,16 +391,11 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
                                    config.amqp_role + "'");
   }
   if (config.qdrant_api_key.empty() && !config.qdrant_api_key_file.empty()) {
-    std::ifstream in(config.qdrant_api_key_file);
-    std::string key;
-    if (in) std::getline(in, key);
-    key.erase(key.find_last_not_of(" \t\r") + 1);
-    if (key.empty()) {
-      return Status::InvalidArgument("--qdrant-api-key-file " + config.qdrant_api_key_file +
-                                     " cannot be read or holds no key");
-    }
-    config.qdrant_api_key = std::move(key);
+    auto key = SecretFromFile("--qdrant-api-key-file", config.qdrant_api_key_file);
+    if (!key.ok()) return key.status();
+    config.qdrant_api_key = std::move(*key);
   }
+  if (Status s = ResolveConsul(&config); !s.ok()) return s;
   if (!config.api_keys_file.empty()) {
     auto keys = KeyRing::FromFile(config.api_keys_file);
     if (!keys.ok()) return keys.status();

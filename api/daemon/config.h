@@ -61,6 +61,17 @@ struct DaemonConfig {
   // Delivery of writes to remote backends.
   int delivery_wait_ms = 1'000;
   size_t delivery_max_pending_bytes = size_t{1} << 30;
+  // Consul (API.md "Service discovery (Consul)"): off while consul_addr is empty. The agent's
+  // address and token also come from Consul's own CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN (or
+  // CONSUL_HTTP_TOKEN_FILE) when no option sets them. The token is never logged.
+  std::string consul_addr;
+  std::string consul_token;
+  std::string consul_token_file;
+  std::string advertise_host;             // empty: --host, or the address toward the agent
+  std::string consul_checks = "agent";    // agent (HTTP and gRPC checks) | ttl
+  int consul_check_interval_ms = 10'000;  // the agent's checks (ttl: 3x this is the TTL)
+  int consul_deregister_after_s = 60;     // DeregisterCriticalServiceAfter
+  int consul_sync_interval_ms = 10'000;   // anti-entropy, and TTL updates
   engine::Limits limits;
   // From VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated)
   // and api_keys_file.

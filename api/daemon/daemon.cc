@@ -6,6 +6,7 @@
 
 #include "adapters/amqp/amqp_url.h"
 #include "adapters/chroma/chroma_store.h"
+#include "adapters/consul/registrar.h"
 #include "adapters/qdrant/qdrant_store.h"
 #include "api/grpc/grpc_server.h"
 #include "api/jobs/job_book.h"
@@ -91,6 +92,13 @@ BackendCallStats CallStatsOf(const adapters::HttpClient::Stats& http) {
 
 // A probe of /health/deep waits this long at most.
 constexpr milliseconds kProbeTimeout = seconds(2);
+// One call to the Consul agent, and the deregistration at shutdown, wait this long at most.
+constexpr milliseconds kConsulCallTimeout = seconds(2);
+
+// Listening on every interface: the address to register is found otherwise.
+bool ListensEverywhere(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
 
 }  // namespace
 
@@ -117,6 +125,7 @@ struct Daemon::State {
   std::shared_ptr<RabbitJobQueue> rabbit_jobs;  // with a broker: the queue of the imports
   std::unique_ptr<JobBook> job_book;            // with a broker: the statuses of its jobs
   std::unique_ptr<JobConsumer> job_consumer;
+  std::unique_ptr<adapters::Registrar> registrar;  // with a Consul agent
 };
 
 Daemon::Daemon(DaemonConfig config) : state_(std::make_unique<State>(std::move(config))) {
@@ -296,19 +305,87 @@ std::vector<Daemon::Part> Daemon::Parts() {
          s.rabbit_jobs.reset();
        },
        kJobRunnerStopBound},
-      {"transports",
+      // The listeners opened before the parts (so that /health answers 503 while recovering);
+      // they close last of these, once the service stopped serving and left Consul.
+      {"transports", [] { return Status::Ok(); }, [this, grace] { CloseListeners(grace); },
+       grace + kTransportJoinBound},
+      // Registered in Consul before it serves (the agent's checks find it 503 until then), and
+      // deregistered once /health answers 503, before the listeners close: the gateway stops
+      // sending first (API.md "Service discovery").
+      {"registration",
+       [&s] {
+         if (s.config.consul_addr.empty()) return Status::Ok();
+         adapters::ConsulOptions consul_options;
+         consul_options.address = s.config.consul_addr;
+         consul_options.token = s.config.consul_token;
+         consul_options.http.connect_timeout_ms = static_cast<int>(kConsulCallTimeout.count());
+         consul_options.http.max_attempts = 1;      // the registrar retries, with backoff
+         consul_options.http.breaker_failures = 0;  // and paces itself
+         auto consul = adapters::ConsulClient::Create(consul_options);
+         if (!consul.ok()) return consul.status().WithContext("--consul-addr");
+         adapters::RegistrarOptions options;
+         adapters::ServiceRegistration& r = options.registration;
+         r.advertise_host = s.config.advertise_host;
+         if (r.advertise_host.empty() && !ListensEverywhere(s.config.host)) {
+           r.advertise_host = s.config.host;
+         }
+         if (r.advertise_host.empty()) {
+           auto local = adapters::LocalAddressToward((*consul)->endpoint());
+           if (!local.ok()) return local.status();
+           r.advertise_host = *local;
+         }
+         r.rest_port = s.rest->port();
+         r.grpc_port = s.grpc->port();
+         r.version = s.service.options().version;
+         r.tls = !s.config.tls_cert_file.empty();
+         r.check_mode = s.config.consul_checks == "ttl" ? adapters::ConsulCheckMode::kTtl
+                                                        : adapters::ConsulCheckMode::kAgentChecks;
+         r.check_interval = milliseconds(s.config.consul_check_interval_ms);
+         r.ttl = 3 * r.check_interval;
+         r.deregister_after = seconds(s.config.consul_deregister_after_s);
+         options.sync_interval = milliseconds(s.config.consul_sync_interval_ms);
+         options.call_timeout = kConsulCallTimeout;
+         options.unhealthy_reason = [&service = s.service] {
+           const std::string_view state = service.State();
+           return state == "healthy" ? std::string() : std::string(state);
+         };
+         options.logger = [](std::string_view level, std::string_view message,
+                             const nlohmann::json& fields) {
+           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+         };
+         s.registrar = std::make_unique<adapters::Registrar>(std::move(*consul), options);
+         s.registrar->Start();
+         s.service.SetConsulReport([&s, agent = s.config.consul_addr] {
+           const adapters::Registrar::Stats r = s.registrar->stats();
+           return ConsulReport{agent,          r.service_id, r.registered,  r.registrations,
+                               r.failed_syncs, r.error,      r.last_sync_ms};
+         });
+         Log("info", "registering in consul",
+             {{"agent", s.config.consul_addr},
+              {"service_id", options.registration.ServiceId()},
+              {"checks", s.config.consul_checks}});
+         return Status::Ok();
+       },
+       [&s] {
+         if (!s.registrar) return;
+         (void)s.registrar->Deregister(kConsulCallTimeout);  // logged
+         s.service.SetConsulReport(nullptr);
+         s.registrar.reset();
+       },
+       // A sync in flight (up to three calls), then the deregistration.
+       4 * kConsulCallTimeout + seconds(2)},
+      {"serving",
        [&s] {
          s.service.Serve();
          s.grpc->SetServing(true);
          Log("info", "serving", {{"version", s.service.options().version}});
          return Status::Ok();
        },
-       [this, grace] {
-         state_->service.BeginShutdown();  // /health answers 503 while requests in flight finish
-         state_->grpc->SetServing(false);
-         CloseListeners(grace);
+       [&s] {
+         s.service.BeginShutdown();  // /health answers 503 while requests in flight finish
+         s.grpc->SetServing(false);
        },
-       grace + kTransportJoinBound},
+       seconds(1)},
       // Once the service serves (the jobs go through it), and stopped first: it stops consuming
       // and finishes the job in hand before the transports close.
       {"job consumer",

@@ -3,18 +3,23 @@
 //
 // Start: first the REST and gRPC listeners open, answering 503 / NOT_SERVING (API.md: /health is
 // 503 while recovering). Then the parts start in order:
-//   1. store        the local store opens its data directory and replays its log;
-//   2. router       the store router over the stores (today: faiss, the local store), handed to
-//                   the service layer;
-//   3. job runner   import jobs, applied through the service layer;
-//   4. transports   the service answers; gRPC health says SERVING.
-// Stop (on SIGTERM or SIGINT) runs them backwards: the transports turn /health to 503, stop
-// accepting and finish what is in flight within --shutdown-grace-s, then the service stops
-// serving (requests still queued answer UNAVAILABLE at once) and they close; the running import
-// job stops after the chunk it is writing; the service lets go of the router; the store closes
-// with a checkpoint. A
-// part that overruns its bound is logged and the process exits at once with status 1: every
-// acknowledged write is in the write-ahead log, so nothing is lost.
+//   1. store         the local store opens its data directory and replays its log;
+//   2. router        the store router over the stores (faiss, and the remote backends with their
+//                    deliverers), handed to the service layer;
+//   3. job runner    import jobs: in process, or published to RabbitMQ;
+//   4. transports    nothing more to start: the listeners are open;
+//   5. registration  with a Consul agent, the service is registered (API.md "Service
+//                    discovery") and kept registered;
+//   6. serving       the service answers; gRPC health says SERVING;
+//   7. job consumer  with a broker, the job queue is consumed.
+// Stop (on SIGTERM or SIGINT) runs them backwards: the job consumer finishes the job in hand and
+// stops; /health turns 503 and gRPC health NOT_SERVING; the service leaves Consul, so that the
+// gateway stops sending before the listeners close; the transports stop accepting and finish what
+// is in flight within --shutdown-grace-s, then the service stops serving (requests still queued
+// answer UNAVAILABLE at once) and they close; the running import job stops after the chunk it is
+// writing; the service lets go of the router; the store closes with a checkpoint. A part that
+// overruns its bound is logged and the process exits at once with status 1: every acknowledged
+// write is in the write-ahead log, so nothing is lost.
 //
 // Thread safety: Start, Stop and the destructor are called from one thread (main).
 #pragma once

@@ -52,6 +52,21 @@ void WriteJobs(std::ostringstream& out, const JobsReport& jobs) {
   WriteHistogram(out, "vecmesh_jobs_publish_confirm_seconds", "", jobs.confirm_latency);
 }
 
+// The registration in Consul (API.md "Service discovery"), when an agent is configured.
+void WriteConsul(std::ostringstream& out, const ConsulReport& consul) {
+  out << "# HELP vecmesh_consul_registered 1 while the agent knows this instance's service.\n"
+         "# TYPE vecmesh_consul_registered gauge\nvecmesh_consul_registered "
+      << (consul.registered ? 1 : 0) << "\n";
+  out << "# HELP vecmesh_consul_registrations_total Registrations of the service (the first, "
+         "then again after the agent forgot it).\n"
+         "# TYPE vecmesh_consul_registrations_total counter\nvecmesh_consul_registrations_total "
+      << consul.registrations << "\n";
+  out << "# HELP vecmesh_consul_sync_failures_total Syncs with the agent that failed (it could "
+         "not be reached, or refused).\n"
+         "# TYPE vecmesh_consul_sync_failures_total counter\nvecmesh_consul_sync_failures_total "
+      << consul.failed_syncs << "\n";
+}
+
 }  // namespace
 
 void Metrics::Record(std::string_view transport, std::string_view operation, std::string_view code,
@@ -120,6 +135,7 @@ std::string Metrics::Render(const Service& service) const {
          "# TYPE vecmesh_import_jobs_pending gauge\n"
       << "vecmesh_import_jobs_pending " << service.JobQueueDepth() << "\n";
   if (std::optional<JobsReport> jobs = service.Jobs()) WriteJobs(out, *jobs);
+  if (std::optional<ConsulReport> consul = service.Consul()) WriteConsul(out, *consul);
   // Per remote backend: its calls (the adapter's HTTP client) and its deliveries.
   const auto backends = service.BackendsForMetrics();
   out << "# HELP vecmesh_backend_requests_total Calls to each remote backend (attempts).\n"

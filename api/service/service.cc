@@ -172,6 +172,19 @@ std::vector<DependencyHealth> Service::DependenciesHealth() const {
     }
     out.push_back(std::move(health));
   }
+  if (std::optional<ConsulReport> consul = Consul()) {
+    // Not registered: clients that find services through Consul do not find this one.
+    DependencyHealth health{"consul", "healthy"};
+    health.latency_ms = consul->last_sync_ms;
+    health.message = consul->error;
+    if (!consul->registered) {
+      health.status = "unhealthy";
+      if (health.message.empty()) health.message = "not registered yet";
+    } else if (!consul->error.empty()) {
+      health.status = "warning";
+    }
+    out.push_back(std::move(health));
+  }
   return out;
 }
 
@@ -185,6 +198,21 @@ std::optional<JobsReport> Service::Jobs() const {
   {
     std::lock_guard lock(store_mu_);
     report = jobs_report_;
+  }
+  if (!report) return std::nullopt;
+  return report();
+}
+
+void Service::SetConsulReport(std::function<ConsulReport()> report) {
+  std::lock_guard lock(store_mu_);
+  consul_report_ = std::move(report);
+}
+
+std::optional<ConsulReport> Service::Consul() const {
+  std::function<ConsulReport()> report;
+  {
+    std::lock_guard lock(store_mu_);
+    report = consul_report_;
   }
   if (!report) return std::nullopt;
   return report();

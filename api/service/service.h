@@ -184,6 +184,18 @@ struct JobsReport {
   engine::LatencyHistogram::Counts confirm_latency;  // publish to the broker's ack
 };
 
+// What the registration in Consul reports (adapters/consul's Registrar), for /health/deep and
+// /metrics.
+struct ConsulReport {
+  std::string agent;       // its address
+  std::string service_id;  // faiss-HOST-PORT
+  bool registered = false;
+  uint64_t registrations = 0;
+  uint64_t failed_syncs = 0;
+  std::string error;  // of the last sync; "" when it succeeded
+  double last_sync_ms = 0;
+};
+
 struct ServiceOptions {
   engine::Limits limits;
   // The index of collections made by the legacy POST /create_index.
@@ -241,6 +253,9 @@ class Service {
   // The indexing jobs' report, given by the daemon when a broker is configured (null: none).
   void SetJobsReport(std::function<JobsReport()> report);
   std::optional<JobsReport> Jobs() const;
+  // The registration's report, given by the daemon when a Consul agent is configured.
+  void SetConsulReport(std::function<ConsulReport()> report);
+  std::optional<ConsulReport> Consul() const;
   // For metrics: each remote backend's calls and pending deliveries.
   struct BackendMetrics {
     std::string name;
@@ -360,6 +375,7 @@ class Service {
   Stores stores_;
   std::shared_ptr<JobQueue> jobs_;
   std::function<JobsReport()> jobs_report_;
+  std::function<ConsulReport()> consul_report_;
   std::atomic<ServiceState> state_{ServiceState::kRecovering};
   std::atomic<bool> draining_{false};
   std::mutex legacy_mu_;  // guards next_legacy_id_

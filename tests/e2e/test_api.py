@@ -591,8 +591,10 @@ class Operations(unittest.TestCase):
 
             self.assertEqual(daemon.stop(), 0)
             stopped = [e["part"] for e in self.entries(daemon, "stopped") if "part" in e]
-            # The job consumer first: it stops taking jobs before the transports close.
-            self.assertEqual(stopped, ["job consumer", "transports", "job runner", "router", "store"])
+            # The job consumer first: it stops taking jobs; then /health turns 503, the service
+            # leaves Consul, and only then do the transports close.
+            self.assertEqual(stopped, ["job consumer", "serving", "registration", "transports",
+                                       "job runner", "router", "store"])
         finally:
             daemon.cleanup()
 
