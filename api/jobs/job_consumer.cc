@@ -166,7 +166,7 @@ void JobConsumer::Handle(adapters::AmqpClient& client, const adapters::AmqpDeliv
     Status acked = client.Ack(delivery.delivery_tag);
     if (!acked.ok()) {
       // The channel is gone: the broker redelivers it, and the ledger knows it was applied.
-      Log("warning", "job applied, its ack lost (it will be redelivered and not applied again)",
+      Log("warn", "job applied, its ack lost (it will be redelivered and not applied again)",
           {{"job_id", job->job_id}, {"error", acked.ToString()}});
     } else {
       ++acked_;
@@ -197,11 +197,11 @@ bool JobConsumer::DeadLetter(adapters::AmqpClient& client, const adapters::AmqpD
     return false;
   }
   ++dead_lettered_;
-  Log("warning", "job dead-lettered",
+  Log("warn", "job dead-lettered",
       {{"message_id", delivery.message.message_id}, {"error", why.ToString()}});
   Status acked = client.Ack(delivery.delivery_tag);
   if (!acked.ok()) {
-    Log("warning", "job dead-lettered, its ack lost (its copy may be dead-lettered twice)",
+    Log("warn", "job dead-lettered, its ack lost (its copy may be dead-lettered twice)",
         {{"message_id", delivery.message.message_id}, {"error", acked.ToString()}});
   }
   return true;
@@ -217,7 +217,7 @@ void JobConsumer::Reply(adapters::AmqpClient& client, const adapters::AmqpDelive
   Status s = client.Publish(engine::CallOptions::WithTimeout(kCallTimeout), "",
                             delivery.message.reply_to, reply);
   if (!s.ok()) {
-    Log("warning", "job consumer: the reply was not published",
+    Log("warn", "job consumer: the reply was not published",
         {{"job_id", job.id}, {"reply_to", delivery.message.reply_to}, {"error", s.ToString()}});
   }
 }

@@ -390,7 +390,7 @@ void Deliverer::ResyncAll(const Status& why) {
   if (!all.ok()) return;  // tried again at the next step
   std::lock_guard lock(mu_);
   if (options_.logger) {
-    options_.logger("warning", "the log to deliver cannot be read; resyncing the backend",
+    options_.logger("warn", "the log to deliver cannot be read; resyncing the backend",
                     {{"backend", backend_}, {"error", why.ToString()}});
   }
   scan_delivering_.clear();
@@ -624,7 +624,7 @@ Status Deliverer::UpsertInCalls(const std::string& collection,
         }
         calls_at_size_ = 0;
         if (options_.logger) {
-          options_.logger("warning", "an upsert call timed out; the calls that follow are halved",
+          options_.logger("warn", "an upsert call timed out; the calls that follow are halved",
                           {{"backend", backend_},
                            {"collection", collection},
                            {"points_per_call", points_per_call_}});
