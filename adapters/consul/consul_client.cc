@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace vecmesh::adapters {
 
@@ -24,6 +25,63 @@ StatusOr<HttpEndpoint> ParseConsulAddress(const std::string& address) {
         "it; unix sockets are not supported)");
   }
   return endpoint;
+}
+
+namespace {
+
+// `text` decoded from base64 (RFC 4648, padded, as Consul writes KV values); nullopt if it is not.
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  const auto sextet = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < text.size(); i += 4) {
+    const bool last = i + 4 == text.size();
+    const int pad = last ? (text[i + 3] == '=') + (text[i + 2] == '=') : 0;
+    uint32_t bits = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      const int v = j >= 4 - static_cast<size_t>(pad) ? 0 : sextet(text[i + j]);
+      if (v < 0) return std::nullopt;
+      bits = (bits << 6) | static_cast<uint32_t>(v);
+    }
+    out += static_cast<char>(bits >> 16);
+    if (pad < 2) out += static_cast<char>((bits >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(bits & 0xff);
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body) {
+  const auto refuse = [](const std::string& why) {
+    return Status::Internal("consul's KV answer is not an array of entries: " + why);
+  };
+  const nlohmann::json entries = nlohmann::json::parse(body, nullptr, false);
+  if (!entries.is_array()) return refuse("not a JSON array");
+  std::vector<KvEntry> out;
+  for (const nlohmann::json& e : entries) {
+    if (!e.is_object() || !e.contains("Key") || !e["Key"].is_string()) return refuse("no Key");
+    KvEntry entry;
+    entry.key = e["Key"].get<std::string>();
+    if (e.contains("ModifyIndex") && e["ModifyIndex"].is_number_unsigned()) {
+      entry.modify_index = e["ModifyIndex"].get<uint64_t>();
+    }
+    // A null Value: an entry without one (a "folder" the UI made).
+    if (e.contains("Value") && e["Value"].is_string()) {
+      auto value = DecodeBase64(e["Value"].get<std::string>());
+      if (!value) return refuse("the Value of " + entry.key + " is not base64");
+      entry.value = std::move(*value);
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 StatusOr<std::string> LocalAddressToward(const HttpEndpoint& agent) {
@@ -68,7 +126,7 @@ StatusOr<std::unique_ptr<ConsulClient>> ConsulClient::Create(ConsulOptions optio
 ConsulClient::ConsulClient(HttpEndpoint endpoint, ConsulOptions options)
     : token_(std::move(options.token)), http_(std::move(endpoint), std::move(options.http)) {}
 
-StatusOr<HttpResponse> ConsulClient::Call(const engine::CallOptions& options, HttpMethod method,
+StatusOr<HttpResponse> ConsulClient::Send(const engine::CallOptions& options, HttpMethod method,
                                           const std::string& target, std::string body,
                                           bool idempotent) {
   HttpRequest request;
@@ -79,11 +137,15 @@ StatusOr<HttpResponse> ConsulClient::Call(const engine::CallOptions& options, Ht
   if (!token_.empty()) request.headers.emplace_back("X-Consul-Token", token_);
   auto response = http_.Send(options, request);
   if (!response.ok()) return response.status().WithContext("consul");
-  const int status = response->status;
-  if (status >= 200 && status < 300) return response;
+  return response;
+}
+
+Status ConsulClient::ErrorOf(const HttpResponse& response, const std::string& target) const {
+  const int status = response.status;
+  if (status >= 200 && status < 300) return Status::Ok();
   std::string message = "consul at " + endpoint().ToString() + " answered " + target +
                         " with HTTP " + std::to_string(status);
-  if (!response->body.empty()) message += ": " + response->body.substr(0, 512);
+  if (!response.body.empty()) message += ": " + response.body.substr(0, 512);
   while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
     message.pop_back();
   }
@@ -94,6 +156,15 @@ StatusOr<HttpResponse> ConsulClient::Call(const engine::CallOptions& options, Ht
   if (status == 404) return Status::NotFound(message);
   if (status >= 500 || status == 429) return Status::Unavailable(message);
   return Status::Internal(message);
+}
+
+StatusOr<HttpResponse> ConsulClient::Call(const engine::CallOptions& options, HttpMethod method,
+                                          const std::string& target, std::string body,
+                                          bool idempotent) {
+  auto response = Send(options, method, target, std::move(body), idempotent);
+  if (!response.ok()) return response.status();
+  if (Status error = ErrorOf(*response, target); !error.ok()) return error;
+  return response;
 }
 
 Status ConsulClient::RegisterService(const engine::CallOptions& options,
@@ -115,6 +186,34 @@ StatusOr<bool> ConsulClient::KnowsService(const engine::CallOptions& options,
   if (answer.ok()) return true;
   if (answer.status().code() == engine::StatusCode::kNotFound) return false;
   return answer.status();
+}
+
+StatusOr<BlockingAnswer> ConsulClient::BlockingGet(const engine::CallOptions& options,
+                                                   const std::string& target, uint64_t index,
+                                                   std::chrono::milliseconds wait) {
+  std::string query = target;
+  if (index > 0) {
+    query += (query.find('?') == std::string::npos ? "?" : "&");
+    query += "index=" + std::to_string(index) + "&wait=" + std::to_string(wait.count()) + "ms";
+  }
+  auto answer = Send(options, HttpMethod::kGet, query, "", true);
+  if (!answer.ok()) return answer.status();
+  BlockingAnswer out;
+  // 404 is an answer too: nothing there (yet), with the index to wait from.
+  out.found = answer->status != 404;
+  if (out.found) {
+    if (Status error = ErrorOf(*answer, target); !error.ok()) return error;
+    out.body = std::move(answer->body);
+  }
+  if (const std::string* header = answer->Header("X-Consul-Index")) {
+    try {
+      out.index = std::stoull(*header);
+    } catch (const std::exception&) {
+      return Status::Internal("consul answered " + target + " with X-Consul-Index '" + *header +
+                              "'");
+    }
+  }
+  return out;
 }
 
 Status ConsulClient::UpdateTtl(const engine::CallOptions& options, const std::string& check_id,

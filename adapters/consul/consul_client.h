@@ -17,10 +17,13 @@
 // answer or its deadline (and the HTTP client's timeouts).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "adapters/http/http_client.h"
 
@@ -44,6 +47,23 @@ struct ConsulOptions {
 // A TTL check's state, as the agent's /v1/agent/check/{pass,warn,fail} set it.
 enum class TtlState { kPass, kWarn, kFail };
 
+// A read of the agent as a blocking query answers it (Consul's "Blocking Queries"): the body
+// (empty with found false when the agent answered 404: nothing there) and X-Consul-Index.
+struct BlockingAnswer {
+  uint64_t index = 0;
+  bool found = false;
+  std::string body;
+};
+
+// One entry of a KV read (GET /v1/kv/PREFIX?recurse), its value base64-decoded.
+struct KvEntry {
+  std::string key;
+  std::string value;
+  uint64_t modify_index = 0;
+};
+// The entries of a KV read's body. Internal when it is not the array of entries Consul answers.
+engine::StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body);
+
 class ConsulClient {
  public:
   // InvalidArgument when the address is not one. Connects lazily.
@@ -62,12 +82,24 @@ class ConsulClient {
   engine::Status UpdateTtl(const engine::CallOptions& options, const std::string& check_id,
                            TtlState state, const std::string& note);
 
+  // GET `target` ("/v1/kv/...?recurse", "/v1/health/service/...?passing") as a blocking query:
+  // answered once the agent's index for it passes `index`, or after `wait` (0 and 0: at once).
+  // The call's deadline must leave room for the wait (Consul adds up to wait/16).
+  engine::StatusOr<BlockingAnswer> BlockingGet(const engine::CallOptions& options,
+                                               const std::string& target, uint64_t index,
+                                               std::chrono::milliseconds wait);
+
   const HttpEndpoint& endpoint() const { return http_.endpoint(); }
   HttpClient::Stats http_stats() const { return http_.stats(); }
 
  private:
   ConsulClient(HttpEndpoint endpoint, ConsulOptions options);
-  // Sends a request to the agent; the answer when it is 2xx, else the mapped error.
+  // Sends a request to the agent (the token with it); the answer, whatever its status.
+  engine::StatusOr<HttpResponse> Send(const engine::CallOptions& options, HttpMethod method,
+                                      const std::string& target, std::string body, bool idempotent);
+  // Ok for a 2xx answer, else the error it maps to (see above).
+  engine::Status ErrorOf(const HttpResponse& response, const std::string& target) const;
+  // Send, then the answer when it is 2xx, else the mapped error.
   engine::StatusOr<HttpResponse> Call(const engine::CallOptions& options, HttpMethod method,
                                       const std::string& target, std::string body, bool idempotent);
 

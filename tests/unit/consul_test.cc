@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "adapters/consul/blocking_watch.h"
 #include "adapters/consul/consul_client.h"
 #include "adapters/consul/registrar.h"
 #include "http_test_server.h"
@@ -115,6 +116,12 @@ class FakeAgent {
     return ttl_updates_;
   }
   std::vector<Request> seen() const { return server_.seen(); }
+  // What GET /v1/kv/... answers: `body` (404 when empty) at `index`.
+  void SetKv(uint64_t index, std::string body) {
+    std::lock_guard lock(mu_);
+    kv_index_ = index;
+    kv_body_ = std::move(body);
+  }
   std::atomic<bool> down{false};
 
  private:
@@ -141,6 +148,18 @@ class FakeAgent {
       return known ? Reply{.status = 200, .body = "{}"}
                    : Reply{.status = 404, .body = "unknown service ID"};
     }
+    if (r.method == "GET" && r.target.rfind("/v1/kv/", 0) == 0) {
+      // A blocking query already at the current index waits (a little: a test's agent).
+      const size_t at = r.target.find("index=");
+      if (at != std::string::npos && std::stoull(r.target.substr(at + 6)) >= kv_index_) {
+        mu_.unlock();
+        std::this_thread::sleep_for(milliseconds(100));
+        mu_.lock();
+      }
+      Reply reply{.status = kv_body_.empty() ? 404 : 200, .body = kv_body_};
+      reply.headers = {{"X-Consul-Index", std::to_string(kv_index_)}};
+      return reply;
+    }
     if (r.method == "PUT" && r.target.rfind("/v1/agent/check/", 0) == 0) {
       ttl_updates_.push_back(r.target);
       return {.status = 200};
@@ -152,6 +171,8 @@ class FakeAgent {
   mutable std::mutex mu_;
   std::set<std::string> services_;
   std::vector<std::string> ttl_updates_;
+  uint64_t kv_index_ = 1;
+  std::string kv_body_;
   TestHttpServer server_;
 };
 
@@ -261,6 +282,73 @@ TEST(RegistrarTest, PassesAndFailsItsTtlCheck) {
            "/v1/agent/check/fail/faiss-10.0.0.7-8000%3Attl?note=shutting_down";
   }));
   ASSERT_TRUE(registrar.Deregister(milliseconds(2000)).ok());
+}
+
+TEST(ConsulKvTest, ParsesEntriesAndTheirBase64Values) {
+  auto entries = ParseKvEntries(R"([
+    {"Key": "keys/admin/ops", "Value": "c2VjcmV0", "ModifyIndex": 12},
+    {"Key": "keys/read_only/a", "Value": "YQ==", "ModifyIndex": 13},
+    {"Key": "keys/read_only/ab", "Value": "YWI=", "ModifyIndex": 14},
+    {"Key": "keys/folder/", "Value": null, "ModifyIndex": 15}])");
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 4u);
+  EXPECT_EQ((*entries)[0].key, "keys/admin/ops");
+  EXPECT_EQ((*entries)[0].value, "secret");
+  EXPECT_EQ((*entries)[0].modify_index, 12u);
+  EXPECT_EQ((*entries)[1].value, "a");
+  EXPECT_EQ((*entries)[2].value, "ab");
+  EXPECT_EQ((*entries)[3].value, "");
+  for (const char* bad :
+       {R"({"Key": "x"})", R"([{"Value": "YQ=="}])", R"([{"Key": "k", "Value": "YQ="}])",
+        R"([{"Key": "k", "Value": "Y!=="}])"}) {
+    EXPECT_EQ(ParseKvEntries(bad).status().code(), StatusCode::kInternal) << bad;
+  }
+}
+
+TEST(BlockingWatchTest, HandsOnEachChangeOnceAndKeepsTheLastWhileTheAgentIsDown) {
+  FakeAgent agent;
+  agent.SetKv(5, R"([{"Key": "k", "Value": "djE="}])");
+  std::mutex mu;
+  std::vector<std::string> values;
+  BlockingWatchOptions options;
+  options.target = "/v1/kv/k?recurse";
+  options.wait = milliseconds(2000);
+  BlockingWatch watch(ClientOf(agent), options, [&](const BlockingAnswer& answer) {
+    std::lock_guard lock(mu);
+    values.push_back(answer.found ? ParseKvEntries(answer.body).value().at(0).value : "(none)");
+  });
+  const auto got = [&] {
+    std::lock_guard lock(mu);
+    return values;
+  };
+  watch.Start();
+  ASSERT_TRUE(Eventually([&] { return got().size() == 1; }));
+  std::this_thread::sleep_for(milliseconds(400));  // unchanged answers are not handed on
+  EXPECT_EQ(got(), std::vector<std::string>{"v1"});
+
+  agent.SetKv(6, R"([{"Key": "k", "Value": "djI="}])");
+  ASSERT_TRUE(Eventually([&] { return got().size() == 2; }));
+  agent.SetKv(7, "");  // deleted: 404
+  ASSERT_TRUE(Eventually([&] { return got().size() == 3; }));
+  EXPECT_EQ(got(), (std::vector<std::string>{"v1", "v2", "(none)"}));
+
+  agent.down = true;
+  ASSERT_TRUE(Eventually([&] { return watch.stats().failures > 0; }));
+  EXPECT_NE(watch.stats().error.find("No cluster leader"), std::string::npos);
+  EXPECT_EQ(got().size(), 3u) << "nothing handed on while the agent is down";
+  // Back, restarted: its index went backwards; the watch starts over from it.
+  agent.SetKv(2, R"([{"Key": "k", "Value": "djM="}])");
+  agent.down = false;
+  ASSERT_TRUE(Eventually([&] { return got().size() == 4; }));
+  std::this_thread::sleep_for(milliseconds(400));
+  EXPECT_EQ(got().size(), 4u) << "the read that starts over is not handed on again";
+  EXPECT_EQ(got().back(), "v3");
+  EXPECT_EQ(watch.stats().index, 2u);
+  EXPECT_EQ(watch.stats().error, "");
+  bool reset = false;
+  for (const Request& r : agent.seen()) reset = reset || r.target == "/v1/kv/k?recurse";
+  EXPECT_TRUE(reset);
+  watch.Stop();
 }
 
 }  // namespace
