@@ -1,5 +1,6 @@
 #include "api/daemon/config.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -214,6 +215,10 @@ const std::vector<Option>& Options() {
              "DeregisterCriticalServiceAfter: the agent removes the service once its checks "
              "are critical this long (Consul raises less than 60 to 60)",
              &DaemonConfig::consul_deregister_after_s, 1, 86'400),
+      Text("consul-keys-prefix",
+           "API keys from Consul KV: each entry PREFIX/ROLE/NAME holds one key of that role "
+           "(read_only, read_write, admin), followed as it changes; empty: none",
+           &DaemonConfig::consul_keys_prefix),
       Number("consul-sync-interval-ms",
              "how often vecmeshd checks that the agent still knows it (and registers again)",
              &DaemonConfig::consul_sync_interval_ms, 100, 3'600'000),
@@ -284,6 +289,20 @@ Status ResolveConsul(DaemonConfig* config) {
   if (!config->consul_addr.empty()) {
     auto agent = adapters::ParseConsulAddress(config->consul_addr);
     if (!agent.ok()) return agent.status().WithContext("--consul-addr");
+  }
+  for (const char c : config->consul_keys_prefix) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '-' && c != '_' &&
+        c != '.') {
+      return Status::InvalidArgument("--consul-keys-prefix '" + config->consul_keys_prefix +
+                                     "' may hold letters, digits, '/', '-', '_' and '.' only");
+    }
+  }
+  if (config->consul_keys_prefix.starts_with("/")) {
+    return Status::InvalidArgument("--consul-keys-prefix starts without '/' (vecmesh/api-keys)");
+  }
+  if (!config->consul_keys_prefix.empty() && config->consul_addr.empty()) {
+    return Status::InvalidArgument(
+        "--consul-keys-prefix needs a Consul agent: --consul-addr or CONSUL_HTTP_ADDR");
   }
   return Status::Ok();
 }
@@ -399,11 +418,11 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
   if (!config.api_keys_file.empty()) {
     auto keys = KeyRing::FromFile(config.api_keys_file);
     if (!keys.ok()) return keys.status();
-    config.keys = std::move(*keys);
+    config.file_keys = std::move(*keys);
   }
-  AddKeys(&config.keys, Role::kAdmin, "VECMESH_ADMIN_KEYS");
-  AddKeys(&config.keys, Role::kReadWrite, "VECMESH_READ_WRITE_KEYS");
-  AddKeys(&config.keys, Role::kReadOnly, "VECMESH_READ_ONLY_KEYS");
+  AddKeys(&config.env_keys, Role::kAdmin, "VECMESH_ADMIN_KEYS");
+  AddKeys(&config.env_keys, Role::kReadWrite, "VECMESH_READ_WRITE_KEYS");
+  AddKeys(&config.env_keys, Role::kReadOnly, "VECMESH_READ_ONLY_KEYS");
   return config;
 }
 

@@ -72,10 +72,14 @@ struct DaemonConfig {
   int consul_check_interval_ms = 10'000;  // the agent's checks (ttl: 3x this is the TTL)
   int consul_deregister_after_s = 60;     // DeregisterCriticalServiceAfter
   int consul_sync_interval_ms = 10'000;   // anti-entropy, and TTL updates
+  // API keys from Consul KV under this prefix (PREFIX/ROLE/NAME = key), followed as they change;
+  // empty: none.
+  std::string consul_keys_prefix;
   engine::Limits limits;
-  // From VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS (comma-separated)
-  // and api_keys_file.
-  KeyRing keys;
+  // The API keys, from VECMESH_ADMIN_KEYS, VECMESH_READ_WRITE_KEYS, VECMESH_READ_ONLY_KEYS
+  // (comma-separated), and from api_keys_file as it was at start (read again on SIGHUP).
+  KeyRing env_keys;
+  KeyRing file_keys;
 };
 
 // `args` without the program name. Sets *help (and returns defaults) for --help.

@@ -6,8 +6,10 @@
 
 #include "adapters/amqp/amqp_url.h"
 #include "adapters/chroma/chroma_store.h"
+#include "adapters/consul/blocking_watch.h"
 #include "adapters/consul/registrar.h"
 #include "adapters/qdrant/qdrant_store.h"
+#include "api/daemon/key_sources.h"
 #include "api/grpc/grpc_server.h"
 #include "api/jobs/job_book.h"
 #include "api/jobs/job_consumer.h"
@@ -94,6 +96,8 @@ BackendCallStats CallStatsOf(const adapters::HttpClient::Stats& http) {
 constexpr milliseconds kProbeTimeout = seconds(2);
 // One call to the Consul agent, and the deregistration at shutdown, wait this long at most.
 constexpr milliseconds kConsulCallTimeout = seconds(2);
+// How long the start waits for the API keys in Consul KV.
+constexpr milliseconds kFirstKeysWait = seconds(5);
 
 // Listening on every interface: the address to register is found otherwise.
 bool ListensEverywhere(const std::string& host) {
@@ -107,12 +111,31 @@ bool ListensEverywhere(const std::string& host) {
 struct Daemon::State {
   explicit State(DaemonConfig c)
       : config(std::move(c)),
-        service(ServiceOptionsOf(config), std::move(config.keys)),
+        service(ServiceOptionsOf(config), KeyRing()),
+        keys(config.env_keys, config.api_keys_file, config.file_keys, config.consul_keys_prefix,
+             [this](KeyRing ring) { service.SetKeys(std::move(ring)); }),
         access_log(config.access_log),
         rest_api(service, metrics, access_log) {}
 
+  // The agent's client, made on first use (the registration and the keys share it).
+  engine::StatusOr<std::shared_ptr<adapters::ConsulClient>> Consul() {
+    if (consul) return consul;
+    adapters::ConsulOptions options;
+    options.address = config.consul_addr;
+    options.token = config.consul_token;
+    options.http.connect_timeout_ms = static_cast<int>(kConsulCallTimeout.count());
+    options.http.request_timeout_ms = 0;  // each call has its deadline (blocking queries wait)
+    options.http.max_attempts = 1;        // the registrar and the watches retry, with backoff
+    options.http.breaker_failures = 0;    // and pace themselves
+    auto made = adapters::ConsulClient::Create(options);
+    if (!made.ok()) return made.status().WithContext("--consul-addr");
+    consul = std::move(*made);
+    return consul;
+  }
+
   DaemonConfig config;
   Service service;
+  KeySources keys;  // before the listeners open: the service never runs without its keys
   Metrics metrics;
   const AccessLog access_log;
   RestApi rest_api;
@@ -125,7 +148,9 @@ struct Daemon::State {
   std::shared_ptr<RabbitJobQueue> rabbit_jobs;  // with a broker: the queue of the imports
   std::unique_ptr<JobBook> job_book;            // with a broker: the statuses of its jobs
   std::unique_ptr<JobConsumer> job_consumer;
-  std::unique_ptr<adapters::Registrar> registrar;  // with a Consul agent
+  std::shared_ptr<adapters::ConsulClient> consul;      // with a Consul agent
+  std::unique_ptr<adapters::BlockingWatch> key_watch;  // with keys in Consul KV
+  std::unique_ptr<adapters::Registrar> registrar;      // with a Consul agent
 };
 
 Daemon::Daemon(DaemonConfig config) : state_(std::make_unique<State>(std::move(config))) {
@@ -305,6 +330,39 @@ std::vector<Daemon::Part> Daemon::Parts() {
          s.rabbit_jobs.reset();
        },
        kJobRunnerStopBound},
+      // The API keys in Consul KV, followed from here on. The first answer is waited for a
+      // little, so that the service serves with them; without it, calls with those keys are
+      // refused until it comes.
+      {"keys",
+       [&s] {
+         if (s.config.consul_keys_prefix.empty()) return Status::Ok();
+         auto consul = s.Consul();
+         if (!consul.ok()) return consul.status();
+         adapters::BlockingWatchOptions options;
+         options.target = "/v1/kv/" + s.config.consul_keys_prefix + "?recurse";
+         options.logger = [](std::string_view level, std::string_view message,
+                             const nlohmann::json& fields) {
+           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+         };
+         s.key_watch = std::make_unique<adapters::BlockingWatch>(
+             *consul, options, [&s](const adapters::BlockingAnswer& answer) {
+               (void)s.keys.SetKv(answer.found, answer.body);  // logged
+             });
+         s.key_watch->Start();
+         const auto deadline = std::chrono::steady_clock::now() + kFirstKeysWait;
+         while (s.key_watch->stats().answers == 0 && std::chrono::steady_clock::now() < deadline) {
+           std::this_thread::sleep_for(milliseconds(20));
+         }
+         if (s.key_watch->stats().answers == 0) {
+           Log("warn",
+               "the API keys in consul are not read yet; calls with them are refused "
+               "until they are",
+               {{"prefix", s.config.consul_keys_prefix}, {"error", s.key_watch->stats().error}});
+         }
+         return Status::Ok();
+       },
+       [&s] { s.key_watch.reset(); },  // stops after the read in flight
+       seconds(15)},
       // The listeners opened before the parts (so that /health answers 503 while recovering);
       // they close last of these, once the service stopped serving and left Consul.
       {"transports", [] { return Status::Ok(); }, [this, grace] { CloseListeners(grace); },
@@ -315,14 +373,8 @@ std::vector<Daemon::Part> Daemon::Parts() {
       {"registration",
        [&s] {
          if (s.config.consul_addr.empty()) return Status::Ok();
-         adapters::ConsulOptions consul_options;
-         consul_options.address = s.config.consul_addr;
-         consul_options.token = s.config.consul_token;
-         consul_options.http.connect_timeout_ms = static_cast<int>(kConsulCallTimeout.count());
-         consul_options.http.max_attempts = 1;      // the registrar retries, with backoff
-         consul_options.http.breaker_failures = 0;  // and paces itself
-         auto consul = adapters::ConsulClient::Create(consul_options);
-         if (!consul.ok()) return consul.status().WithContext("--consul-addr");
+         auto consul = s.Consul();
+         if (!consul.ok()) return consul.status();
          adapters::RegistrarOptions options;
          adapters::ServiceRegistration& r = options.registration;
          r.advertise_host = s.config.advertise_host;
@@ -353,12 +405,26 @@ std::vector<Daemon::Part> Daemon::Parts() {
                              const nlohmann::json& fields) {
            Log(std::string(level).c_str(), std::string(message).c_str(), fields);
          };
-         s.registrar = std::make_unique<adapters::Registrar>(std::move(*consul), options);
+         s.registrar = std::make_unique<adapters::Registrar>(*consul, options);
          s.registrar->Start();
          s.service.SetConsulReport([&s, agent = s.config.consul_addr] {
            const adapters::Registrar::Stats r = s.registrar->stats();
-           return ConsulReport{agent,          r.service_id, r.registered,  r.registrations,
-                               r.failed_syncs, r.error,      r.last_sync_ms};
+           ConsulReport report;
+           report.agent = agent;
+           report.service_id = r.service_id;
+           report.registered = r.registered;
+           report.registrations = r.registrations;
+           report.failed_syncs = r.failed_syncs;
+           report.error = r.error;
+           report.last_sync_ms = r.last_sync_ms;
+           if (s.key_watch) {
+             const KeySources::Reloads reloads = s.keys.reloads();
+             report.keys_from_kv = true;
+             report.kv_applied = reloads.kv_applied;
+             report.kv_refused = reloads.kv_refused;
+             report.kv_error = s.key_watch->stats().error;
+           }
+           return report;
          });
          Log("info", "registering in consul",
              {{"agent", s.config.consul_addr},
@@ -474,6 +540,8 @@ Status Daemon::Start() {
 void Daemon::Stop() {
   for (; started_ > 0; --started_) StopWithin(parts_[started_ - 1]);
 }
+
+void Daemon::ReloadKeys() { (void)state_->keys.ReloadFile(); }  // logged
 
 void Daemon::StopWithin(const Part& part) {
   const auto start = std::chrono::steady_clock::now();

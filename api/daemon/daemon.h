@@ -7,19 +7,20 @@
 //   2. router        the store router over the stores (faiss, and the remote backends with their
 //                    deliverers), handed to the service layer;
 //   3. job runner    import jobs: in process, or published to RabbitMQ;
-//   4. transports    nothing more to start: the listeners are open;
-//   5. registration  with a Consul agent, the service is registered (API.md "Service
+//   4. keys          with --consul-keys-prefix, the API keys in Consul KV are followed;
+//   5. transports    nothing more to start: the listeners are open;
+//   6. registration  with a Consul agent, the service is registered (API.md "Service
 //                    discovery") and kept registered;
-//   6. serving       the service answers; gRPC health says SERVING;
-//   7. job consumer  with a broker, the job queue is consumed.
+//   7. serving       the service answers; gRPC health says SERVING;
+//   8. job consumer  with a broker, the job queue is consumed.
 // Stop (on SIGTERM or SIGINT) runs them backwards: the job consumer finishes the job in hand and
 // stops; /health turns 503 and gRPC health NOT_SERVING; the service leaves Consul, so that the
 // gateway stops sending before the listeners close; the transports stop accepting and finish what
 // is in flight within --shutdown-grace-s, then the service stops serving (requests still queued
-// answer UNAVAILABLE at once) and they close; the running import job stops after the chunk it is
-// writing; the service lets go of the router; the store closes with a checkpoint. A part that
-// overruns its bound is logged and the process exits at once with status 1: every acknowledged
-// write is in the write-ahead log, so nothing is lost.
+// answer UNAVAILABLE at once) and they close; the keys stop being followed; the running import
+// job stops after the chunk it is writing; the service lets go of the router; the store closes
+// with a checkpoint. A part that overruns its bound is logged and the process exits at once with
+// status 1: every acknowledged write is in the write-ahead log, so nothing is lost.
 //
 // Thread safety: Start, Stop and the destructor are called from one thread (main).
 #pragma once
@@ -46,7 +47,10 @@ class Daemon {
   // started (in reverse), closes the listeners and returns why.
   engine::Status Start();
   // Stops the started parts in reverse order. Idempotent.
-  void Stop();
+  void Stop();  // Reads the API keys file again (SIGHUP); a malformed one is logged and the last
+                // good keys
+  // stay in force.
+  void ReloadKeys();
 
  private:
   struct Part {

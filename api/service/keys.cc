@@ -48,20 +48,29 @@ engine::StatusOr<KeyRing> KeyRing::FromFile(const std::string& path) {
     if (key.empty() || !extra.empty()) {
       return engine::Status::InvalidArgument(where + " must be 'ROLE KEY'");
     }
-    if (role == "read_only") {
-      ring.Add(Role::kReadOnly, key);
-    } else if (role == "read_write") {
-      ring.Add(Role::kReadWrite, key);
-    } else if (role == "admin") {
-      ring.Add(Role::kAdmin, key);
-    } else {
-      return engine::Status::InvalidArgument(where + ": role must be read_only, read_write or admin");
+    const Role parsed = ParseRole(role);
+    if (parsed == Role::kNone) {
+      return engine::Status::InvalidArgument(where +
+                                             ": role must be read_only, read_write or admin");
     }
+    ring.Add(parsed, key);
   }
   return ring;
 }
 
+Role KeyRing::ParseRole(std::string_view name) {
+  for (const Role role : {Role::kReadOnly, Role::kReadWrite, Role::kAdmin}) {
+    if (name == RoleName(role)) return role;
+  }
+  return Role::kNone;
+}
+
 void KeyRing::Add(Role role, std::string key) { keys_.emplace_back(role, std::move(key)); }
+
+void KeyRing::AddAll(const KeyRing& other) {
+  keys_.insert(keys_.end(), other.keys_.begin(), other.keys_.end());
+  required_ = required_ || other.required_;
+}
 
 Role KeyRing::RoleOf(std::string_view key) const {
   Role found = Role::kNone;

@@ -65,6 +65,14 @@ void WriteConsul(std::ostringstream& out, const ConsulReport& consul) {
          "not be reached, or refused).\n"
          "# TYPE vecmesh_consul_sync_failures_total counter\nvecmesh_consul_sync_failures_total "
       << consul.failed_syncs << "\n";
+  if (consul.keys_from_kv) {
+    out << "# HELP vecmesh_consul_kv_reloads_total Updates of the API keys in Consul KV: applied, "
+           "or refused (malformed; the last good keys stay).\n"
+           "# TYPE vecmesh_consul_kv_reloads_total counter\n"
+           "vecmesh_consul_kv_reloads_total{result=\"applied\"} "
+        << consul.kv_applied << "\nvecmesh_consul_kv_reloads_total{result=\"refused\"} "
+        << consul.kv_refused << "\n";
+  }
 }
 
 }  // namespace

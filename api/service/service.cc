@@ -36,7 +36,11 @@ bool IsKnownBackend(std::string_view name) {
 }  // namespace
 
 Service::Service(ServiceOptions options, KeyRing keys)
-    : options_(std::move(options)), keys_(std::move(keys)) {}
+    : options_(std::move(options)), keys_(std::make_shared<const KeyRing>(std::move(keys))) {}
+
+void Service::SetKeys(KeyRing keys) {
+  keys_.store(std::make_shared<const KeyRing>(std::move(keys)));
+}
 
 Service::~Service() { Detach(); }
 
@@ -100,13 +104,14 @@ std::string_view Service::State() const {
 }
 
 Status Service::Authorize(Operation op, std::optional<std::string_view> key) const {
-  if (keys_.empty()) return Status::Ok();
+  const std::shared_ptr<const KeyRing> keys = keys_.load();
+  if (keys->open()) return Status::Ok();
   if (!key || key->empty()) {
     return Status::Unauthenticated(
         "an API key is required: send it as the api-key header (or Authorization: Bearer KEY), "
         "or as api-key gRPC metadata");
   }
-  const Role role = keys_.RoleOf(*key);
+  const Role role = keys->RoleOf(*key);
   if (role == Role::kNone) return Status::Unauthenticated("the API key is not valid");
   const Role needed = RequiredRole(op);
   if (role < needed) {
@@ -182,6 +187,10 @@ std::vector<DependencyHealth> Service::DependenciesHealth() const {
       if (health.message.empty()) health.message = "not registered yet";
     } else if (!consul->error.empty()) {
       health.status = "warning";
+    } else if (!consul->kv_error.empty()) {
+      health.status = "warning";
+      health.message =
+          "the API keys in KV cannot be read (the last ones stay in force): " + consul->kv_error;
     }
     out.push_back(std::move(health));
   }

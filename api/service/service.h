@@ -194,6 +194,10 @@ struct ConsulReport {
   uint64_t failed_syncs = 0;
   std::string error;  // of the last sync; "" when it succeeded
   double last_sync_ms = 0;
+  // With keys from KV: updates applied and refused (malformed), and why the watch cannot read.
+  bool keys_from_kv = false;
+  uint64_t kv_applied = 0, kv_refused = 0;
+  std::string kv_error;
 };
 
 struct ServiceOptions {
@@ -234,6 +238,9 @@ class Service {
   void Detach();
 
   const ServiceOptions& options() const { return options_; }
+  // The API keys from here on (a reload: the keys file on SIGHUP, Consul KV); calls already
+  // authorized are not affected.
+  void SetKeys(KeyRing keys);
   // OK if `key` (none: no key sent) may call `op`; UNAUTHENTICATED for a missing or unknown key,
   // PERMISSION_DENIED for a key whose role is too low.
   Status Authorize(Operation op, std::optional<std::string_view> key) const;
@@ -369,7 +376,7 @@ class Service {
   Status CheckDimension(int64_t dimension) const;
 
   const ServiceOptions options_;
-  const KeyRing keys_;
+  std::atomic<std::shared_ptr<const KeyRing>> keys_;
 
   mutable std::mutex store_mu_;  // guards stores_, jobs_ and the changes of state_
   Stores stores_;

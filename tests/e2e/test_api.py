@@ -593,7 +593,7 @@ class Operations(unittest.TestCase):
             stopped = [e["part"] for e in self.entries(daemon, "stopped") if "part" in e]
             # The job consumer first: it stops taking jobs; then /health turns 503, the service
             # leaves Consul, and only then do the transports close.
-            self.assertEqual(stopped, ["job consumer", "serving", "registration", "transports",
+            self.assertEqual(stopped, ["job consumer", "serving", "registration", "transports", "keys",
                                        "job runner", "router", "store"])
         finally:
             daemon.cleanup()
