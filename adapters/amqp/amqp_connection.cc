@@ -3,6 +3,11 @@
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -124,6 +129,73 @@ struct StringTable {
   std::vector<amqp_table_entry_t> entries;
 };
 
+// What OpenSSL found wrong with the broker's certificate chain (host name included: see Open),
+// recorded during the handshake by RecordVerifyError. rabbitmq-c 0.11 keeps none of it: it only
+// says "SSL peer cert verification failed".
+struct TlsVerifyFailure {
+  int error = X509_V_OK;  // the first X509_V_ERR_*
+  int depth = -1;         // of the certificate it is about (0: the broker's own)
+  std::string subject;    // that certificate's subject
+};
+
+// The SSL_CTX slot that points a handshake's verify callback at its TlsVerifyFailure.
+int TlsVerifyFailureIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// OpenSSL's verify callback: records the first error and returns `ok` unchanged, so the
+// handshake goes as rabbitmq-c set it up (it checks the verification's result afterwards).
+int RecordVerifyError(int ok, X509_STORE_CTX* store) {
+  if (ok) return ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* failure = ssl == nullptr ? nullptr
+                                 : static_cast<TlsVerifyFailure*>(SSL_CTX_get_ex_data(
+                                       SSL_get_SSL_CTX(ssl), TlsVerifyFailureIndex()));
+  if (failure != nullptr && failure->error == X509_V_OK) {
+    failure->error = X509_STORE_CTX_get_error(store);
+    failure->depth = X509_STORE_CTX_get_error_depth(store);
+    if (X509* cert = X509_STORE_CTX_get_current_cert(store)) {
+      char name[256];
+      X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
+      failure->subject = name;
+    }
+  }
+  return ok;
+}
+
+// Why opening a TLS connection failed, for a person: rabbitmq-c's codes say only which step.
+std::string TlsOpenError(int rc, const AmqpUrl& url, const std::string& ca_file,
+                         const TlsVerifyFailure& failure) {
+  if (rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED) {
+    if (failure.error == X509_V_ERR_HOSTNAME_MISMATCH ||
+        failure.error == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      return "TLS: the broker's certificate was not verified: it is not for '" + url.host + "' (" +
+             X509_verify_cert_error_string(failure.error) +
+             "); connect by a name or IP address it gives";
+    }
+    std::string text = "TLS: the broker's certificate was not verified against ";
+    text += ca_file.empty() ? std::string("the system's CA bundle ") + kSystemCaBundle
+                            : "the CA file '" + ca_file + "'";
+    if (failure.error != X509_V_OK) {
+      text += std::string(": ") + X509_verify_cert_error_string(failure.error) + " (certificate " +
+              failure.subject + ", depth " + std::to_string(failure.depth) + ")";
+    }
+    return text + "; trust the CA that signs it";
+  }
+  if (rc == AMQP_STATUS_SSL_CONNECTION_FAILED || rc == AMQP_STATUS_SSL_ERROR) {
+    // OpenSSL's reason (e.g. "wrong version number": that port does not speak TLS) is on this
+    // thread's error queue.
+    const unsigned long error = ERR_peek_last_error();
+    const char* reason = error == 0 ? nullptr : ERR_reason_error_string(error);
+    ERR_clear_error();
+    return "TLS handshake failed" + (reason ? std::string(": ") + reason : std::string()) +
+           " (is that port the broker's TLS listener?)";
+  }
+  return LibraryError(rc, errno);
+}
+
 }  // namespace
 
 struct AmqpConnection::Impl {
@@ -142,7 +214,8 @@ struct AmqpConnection::Impl {
   const AmqpUrl url;
   const AmqpOptions options;
   amqp_connection_state_t conn = nullptr;
-  bool opened = false;  // logged in
+  TlsVerifyFailure tls_failure;  // amqps: filled in by the handshake's verify callback
+  bool opened = false;           // logged in
   bool broken = false;
   std::string broken_reason;
   std::string blocked_reason;
@@ -474,10 +547,26 @@ StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(const AmqpUrl& ur
   if (url.tls) {
     const std::string ca = options.ca_file.empty() ? kSystemCaBundle : options.ca_file;
     if (amqp_ssl_socket_set_cacert(socket, ca.c_str()) != AMQP_STATUS_OK) {
+      ERR_clear_error();
       return Status::InvalidArgument(where + ": cannot read the CA file '" + ca + "'");
     }
+    // The host is checked by OpenSSL, as part of the chain's verification: rabbitmq-c 0.11's own
+    // check (X509_check_host) takes the host for a DNS name, so an IP address never matched the
+    // IP address a certificate gives. A mismatch fails the peer verification.
+    auto* ctx = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) != 1 &&
+        X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1) {
+      ERR_clear_error();
+      return Status::InvalidArgument(where + ": cannot check the broker's certificate for '" +
+                                     url.host + "'");
+    }
+    ERR_clear_error();  // set1_ip_asc's complaint about a host name
     amqp_ssl_socket_set_verify_peer(socket, 1);
-    amqp_ssl_socket_set_verify_hostname(socket, 1);
+    amqp_ssl_socket_set_verify_hostname(socket, 0);
+    SSL_CTX_set_ex_data(ctx, TlsVerifyFailureIndex(), &impl->tls_failure);
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), RecordVerifyError);
   }
 
   Clock::time_point deadline = call.deadline;
@@ -491,11 +580,13 @@ StatusOr<std::unique_ptr<AmqpConnection>> AmqpConnection::Open(const AmqpUrl& ur
   if (rc != AMQP_STATUS_OK) {
     // rabbitmq-c connects without blocking and keeps no errno of the failure (it says "a socket
     // error occurred", errno EINPROGRESS), so name the usual causes.
-    const std::string cause = rc == AMQP_STATUS_TIMEOUT ? "no connection within the connect timeout"
-                              : rc == AMQP_STATUS_SOCKET_ERROR
-                                  ? "connection refused or host unreachable (is the broker "
-                                    "running and listening on that port?)"
-                                  : LibraryError(rc, errno);
+    const std::string cause =
+        rc == AMQP_STATUS_TIMEOUT ? "no connection within the connect timeout"
+        : rc == AMQP_STATUS_SOCKET_ERROR
+            ? "connection refused or host unreachable (is the broker running and listening on "
+              "that port?)"
+        : url.tls ? TlsOpenError(rc, url, options.ca_file, impl->tls_failure)
+                  : LibraryError(rc, errno);
     return Status::Unavailable(where + ": cannot connect to the broker: " + cause);
   }
 

@@ -1,9 +1,12 @@
 // AmqpConnection: one connection to a RabbitMQ broker with one channel, on rabbitmq-c 0.11.
 //
 // - Opening: TCP (amqp://) or TLS (amqps://: the broker's certificate is verified against ca_file,
-//   or the system's bundle, and must name the host), then the AMQP handshake into the URL's vhost
-//   with heartbeats, all within connect_timeout_ms and the caller's deadline; then channel 1 in
-//   confirm mode (confirm.select once per channel).
+//   or the system's bundle, and must name the URL's host, a DNS name or an IP address), then the
+//   AMQP handshake into the URL's vhost with heartbeats, all within connect_timeout_ms and the
+//   caller's deadline; then channel 1 in confirm mode (confirm.select once per channel). A TLS
+//   failure says why, in OpenSSL's words: the certificate not verified against which CA file
+//   (e.g. "self-signed certificate in certificate chain", naming the certificate), not for the
+//   host, or a handshake that failed (e.g. "wrong version number": not a TLS port).
 // - Deadlines: every blocking operation ends by the earlier of its CallOptions deadline and
 //   operation_timeout_ms from its start. An RPC that runs out of time leaves the connection
 //   broken (rabbitmq-c closes it: a late answer would be taken for the next one's). One wait is

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 
 #include "adapters/amqp/amqp_url.h"
@@ -156,6 +157,10 @@ const std::vector<Option>& Options() {
            "RabbitMQ broker for indexing jobs, amqp[s]://USER:PASSWORD@HOST:5672/VHOST (the "
            "virtual host escaped: /%2Fsutazai); empty: imports run in process; never logged",
            &DaemonConfig::amqp_url),
+      Text("amqp-ca-file",
+           "PEM file of the CAs that sign the broker's certificate, for an amqps:// --amqp-url "
+           "(the certificate must also name the URL's host); empty: the system's bundle",
+           &DaemonConfig::amqp_ca_file),
       Text("amqp-role",
            "both: publish the imports and consume the queue; publish: publish only; consume: "
            "consume only (imports answer 503)",
@@ -242,6 +247,28 @@ const Option* FindOption(const std::string& name) {
     if (o.name == name) return &o;
   }
   return nullptr;
+}
+
+// --amqp-ca-file goes with TLS to the broker, and names a file of PEM certificates: refused here,
+// at start, rather than at every connection attempt.
+Status CheckAmqpCaFile(const DaemonConfig& config) {
+  if (config.amqp_ca_file.empty()) return Status::Ok();
+  const std::string needs =
+      "--amqp-ca-file is for TLS to the broker: it needs an amqps:// --amqp-url";
+  if (config.amqp_url.empty()) return Status::InvalidArgument(needs + ", and there is none");
+  auto url = adapters::ParseAmqpUrl(config.amqp_url);
+  if (!url.ok()) return url.status().WithContext("--amqp-url");
+  if (!url->tls) return Status::InvalidArgument(needs + ", not " + url->ToString());
+  std::ifstream in(config.amqp_ca_file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.is_open() || in.bad()) {
+    return Status::InvalidArgument("--amqp-ca-file " + config.amqp_ca_file + " cannot be read");
+  }
+  if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return Status::InvalidArgument("--amqp-ca-file " + config.amqp_ca_file +
+                                   " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+  }
+  return Status::Ok();
 }
 
 void AddKeys(KeyRing* keys, Role role, const char* env) {
@@ -404,6 +431,7 @@ engine::StatusOr<DaemonConfig> LoadConfig(const std::vector<std::string>& args, 
     auto url = adapters::ParseAmqpUrl(config.amqp_url);
     if (!url.ok()) return url.status().WithContext("--amqp-url");
   }
+  if (Status s = CheckAmqpCaFile(config); !s.ok()) return s;
   if (config.amqp_role != "both" && config.amqp_role != "publish" &&
       config.amqp_role != "consume") {
     return Status::InvalidArgument("--amqp-role must be both, publish or consume, got '" +

@@ -48,6 +48,9 @@ struct DaemonConfig {
   // Indexing jobs on RabbitMQ (API.md): off while amqp_url is empty (imports run in process).
   // The URL may hold a password: it is never logged.
   std::string amqp_url;
+  // amqps only: the PEM file of the CAs the broker's certificate is verified against; empty: the
+  // system's bundle. Checked readable at start.
+  std::string amqp_ca_file;
   std::string amqp_role = "both";  // both | publish (imports) | consume (the queue)
   int job_consumers = 1;
   int job_prefetch = 8;

@@ -67,6 +67,7 @@ ServiceOptions ServiceOptionsOf(const DaemonConfig& config) {
 adapters::AmqpClientOptions AmqpOptionsOf(const DaemonConfig& config) {
   adapters::AmqpClientOptions options;
   options.connection.connection_name = "vecmeshd";
+  options.connection.ca_file = config.amqp_ca_file;  // amqps: empty is the system's bundle
   return options;
 }
 
@@ -319,8 +320,12 @@ std::vector<Daemon::Part> Daemon::Parts() {
            report.confirm_latency = p.confirm_latency;
            return report;
          });
-         Log("info", "indexing jobs on RabbitMQ",
-             {{"broker", url->ToString()}, {"role", s.config.amqp_role}});
+         nlohmann::json fields = {{"broker", url->ToString()}, {"role", s.config.amqp_role}};
+         if (url->tls) {
+           fields["ca_file"] = s.config.amqp_ca_file.empty() ? std::string("the system's bundle")
+                                                             : s.config.amqp_ca_file;
+         }
+         Log("info", "indexing jobs on RabbitMQ", fields);
          return Status::Ok();
        },
        [&s] {

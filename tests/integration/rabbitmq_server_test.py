@@ -2,9 +2,15 @@
 persistent messages survive restart() and kill() + start() on the same ports; every process of the
 node (in its process group or not) is gone after stop, kill and the context manager, even when the
 test fails inside it, while the shared epmd stays; the CLI's watchdog kills a node whose owner is
-gone; a client of a stopped node is refused at once."""
+gone; a client of a stopped node is refused at once. With tls=True: pika connects to the TLS
+listener trusting ca_file alone and is refused trusting the system's bundle, the plain listener
+still answers, and a restart keeps the TLS port, the certificates and the messages; the server's
+key belongs to the node's account, mode 0600."""
+import json
 import os
+import pwd
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,10 +29,21 @@ from server_process import (group_alive, marked_processes, marker_of, read_state
 
 
 def connect(url):
-    params = pika.URLParameters(url)
+    params = url if isinstance(url, pika.connection.Parameters) else pika.URLParameters(url)
     params.socket_timeout = params.blocked_connection_timeout = 10
     params.connection_attempts = 1
     return pika.BlockingConnection(params)
+
+
+def tls_parameters(rmq, cafile):
+    """pika's parameters for the node's TLS listener (vhost /), trusting cafile (None: the
+    system's bundle), checking the host name."""
+    context = ssl.create_default_context(cafile=cafile)
+    params = pika.URLParameters(rmq.amqps_url("/"))
+    params.ssl_options = pika.SSLOptions(context, params.host)
+    params.socket_timeout = params.blocked_connection_timeout = 10
+    params.connection_attempts = 1
+    return params
 
 
 def publish(url, queue, bodies):
@@ -98,6 +115,33 @@ class RabbitMQServerTest(unittest.TestCase):
             rmq.start()
             print(f"start after kill -9: {time.monotonic() - started:.1f} s", file=sys.stderr)
             self.assertEqual(drain(url, "durable.q"), [b"three"])
+
+    def test_a_tls_listener_trusted_through_ca_file_and_kept_across_restart(self):
+        with RabbitMQServer(tls=True) as rmq:
+            trusted = tls_parameters(rmq, rmq.ca_file)
+            connection = connect(trusted)
+            try:
+                # The broker's view: one connection, to the TLS port, over TLS.
+                listed = json.loads(rmq.ctl("list_connections", "--quiet", "--formatter", "json",
+                                            "port", "ssl").stdout)
+                self.assertEqual(listed, [{"port": rmq.tls_port, "ssl": True}])
+            finally:
+                connection.close()
+            publish(trusted, "tls.q", [b"over tls"])
+            with self.assertRaises(ssl.SSLCertVerificationError):
+                connect(tls_parameters(rmq, None))  # the throwaway CA is not in the system's
+            publish(rmq.amqp_url, "plain.q", [b"plain"])
+
+            key = Path(rmq.ca_file).parent / "server_key.pem"
+            self.assertEqual(key.stat().st_mode & 0o777, 0o600)
+            owner = pwd.getpwnam("rabbitmq").pw_uid if os.geteuid() == 0 else os.geteuid()
+            self.assertEqual(key.stat().st_uid, owner)
+
+            tls_port, ca = rmq.tls_port, Path(rmq.ca_file).read_bytes()
+            rmq.restart()
+            self.assertEqual((rmq.tls_port, Path(rmq.ca_file).read_bytes()), (tls_port, ca))
+            self.assertEqual(drain(tls_parameters(rmq, rmq.ca_file), "tls.q"), [b"over tls"])
+            self.assertEqual(drain(rmq.amqp_url, "plain.q"), [b"plain"])
 
     def test_stop_leaves_no_process_but_the_shared_epmd(self):
         with RabbitMQServer() as rmq:

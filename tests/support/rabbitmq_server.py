@@ -11,6 +11,10 @@ Python API, for a test that owns its node:
         rmq.kill()                          # SIGKILL every process of the node
         rmq.start()
 
+    with RabbitMQServer(tls=True) as rmq:   # also a TLS listener, on a port of its own
+        rmq.amqps_url("/sutazai")           # amqps://guest:guest@localhost:TLS_PORT/%2Fsutazai
+        rmq.ca_file                         # the PEM file of the CA that signed the node's cert
+
 CLI, for CTest fixtures (tests/integration/CMakeLists.txt) that share one node across tests:
 
     rabbitmq_server.py start --state DIR    # node files in DIR/data, log in DIR; DIR/url once up
@@ -38,7 +42,15 @@ it starts, inet_gethost and the disk monitor, call setsid), so the node is "mark
 (server_process.marker_env): kill, stop and the watchdog kill every process that carries the mark,
 except epmd.
 
-Stdlib only; run it with /usr/bin/python3. Needs rabbitmq-server (scripts/install-deps).
+TLS (tls=True): at its first start the node gets a throwaway CA and a server certificate signed by
+it, made with the `openssl` CLI in DIR/tls (EC P-256, valid CERT_DAYS days, for DNS:localhost and
+IP:127.0.0.1; kept, with the node, across restarts), and a TLS listener on 127.0.0.1:tls_port
+beside the plain one. The node asks clients for no certificate (verify_none), so a client only
+needs to trust ca_file. The node's account (rabbitmq, when we are root) owns the server's key,
+mode 0600; the CA's key is never given to it.
+
+Stdlib only; run it with /usr/bin/python3. Needs rabbitmq-server (scripts/install-deps; it brings
+erlang-ssl and openssl, which TLS uses).
 """
 import json
 import os
@@ -64,6 +76,34 @@ USER, PASSWORD = "guest", "guest"  # the broker's default user: it may connect f
 PLATFORM_VHOST = "/sutazai"
 URL_FORMAT = f"amqp://{USER}:{PASSWORD}@{{host}}:{{port}}/%2F"
 NODE_FILE = "node.json"
+# TLS: the host name amqps URLs use (the certificate names it and 127.0.0.1), and the files.
+TLS_HOST = "localhost"
+TLS_SUBJECT_ALT_NAMES = "DNS:localhost, IP:127.0.0.1"
+TLS_DIR = "tls"
+CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY = "ca.pem", "ca_key.pem", "server.pem", "server_key.pem"
+CERT_DAYS = 7  # a node lives 2 hours at most (MAX_LIFETIME_S); restarts keep its certificates
+OPENSSL_TIMEOUT_S = 30
+# The openssl CLI's configuration for those certificates, so that /etc/ssl/openssl.cnf (its
+# default extensions) does not matter.
+OPENSSL_CONFIG = f"""\
+# Throwaway certificates of a private RabbitMQ node for vecmesh's tests
+# (tests/support/rabbitmq_server.py). Subjects are given on the command line.
+[req]
+distinguished_name = subject
+prompt = no
+[subject]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = {TLS_SUBJECT_ALT_NAMES}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
 
 # Written into the node's directory at each start, so that no file of /etc/rabbitmq is read.
 NODE_CONFIG = """\
@@ -80,6 +120,12 @@ def amqp_url(port, vhost="/"):
     """The AMQP URL of vhost on the node at port. The vhost is percent-encoded ("/" is "%2F"): a
     URL ending in a bare "/" names the EMPTY vhost for rabbitmq-c's amqp_parse_url."""
     return f"amqp://{USER}:{PASSWORD}@{HOST}:{port}/{urllib.parse.quote(vhost, safe='')}"
+
+
+def amqps_url(port, vhost="/"):
+    """The amqps URL of vhost on the node's TLS listener at port, by the name its certificate
+    gives (TLS_HOST)."""
+    return f"amqps://{USER}:{PASSWORD}@{TLS_HOST}:{port}/{urllib.parse.quote(vhost, safe='')}"
 
 
 def with_vhost(url, vhost):
@@ -129,20 +175,22 @@ def ensure_epmd():
 class Node:
     """One private node's identity and files: its name, its ports and its directory `base`. The
     identity is kept in base/node.json, so a node started again on the same directory is the same
-    node (RabbitMQ's database is per node name)."""
+    node (RabbitMQ's database is per node name). tls_port: the TLS listener's port (None: none)."""
 
-    def __init__(self, base, name, port, dist_port, config=""):
+    def __init__(self, base, name, port, dist_port, config="", tls_port=None):
         self.base = Path(base).resolve()
         self.name = name
         self.port = port
         self.dist_port = dist_port
         self.config = config
+        self.tls_port = tls_port
         self.account = _run_as()
 
     @classmethod
-    def create(cls, base, port, dist_port, config=""):
+    def create(cls, base, port, dist_port, config="", tls_port=None):
         """A new node (a fresh name) in base. config: rabbitmq.conf lines added to NODE_CONFIG."""
-        node = cls(base, f"vecmesh-{secrets.token_hex(4)}@localhost", port, dist_port, config)
+        node = cls(base, f"vecmesh-{secrets.token_hex(4)}@localhost", port, dist_port, config,
+                   tls_port)
         node._prepare()
         return node
 
@@ -152,17 +200,29 @@ class Node:
             spec = json.loads((Path(base) / NODE_FILE).read_text())
         except (OSError, ValueError) as e:
             raise RuntimeError(f"no RabbitMQ node in {base}: {e}") from e
-        return cls(base, spec["name"], spec["port"], spec["dist_port"], spec.get("config", ""))
+        return cls(base, spec["name"], spec["port"], spec["dist_port"], spec.get("config", ""),
+                   spec.get("tls_port"))
 
     def url(self, vhost="/"):
         return amqp_url(self.port, vhost)
+
+    @property
+    def ca_file(self):
+        """The PEM certificate of the CA that signed the TLS listener's certificate."""
+        return self.base / TLS_DIR / CA_CERT
+
+    def amqps_url(self, vhost="/"):
+        if self.tls_port is None:
+            raise RuntimeError(f"the RabbitMQ node {self.name} has no TLS listener")
+        return amqps_url(self.tls_port, vhost)
 
     def _own(self, path):
         if self.account is not None:
             os.chown(path, self.account.pw_uid, self.account.pw_gid)
 
     def _prepare(self):
-        """The node's directory, cookie, config and empty plugin list (idempotent)."""
+        """The node's directory, cookie, config, certificates (with TLS) and empty plugin list
+        (idempotent)."""
         if self.account is not None:
             _check_reachable(self.base.parent, self.account)
         for directory in (self.base, self.base / "conf.d", self.base / "mnesia", self.base / "log"):
@@ -172,14 +232,64 @@ class Node:
         if not cookie.exists():
             cookie.write_text(secrets.token_hex(20))
         cookie.chmod(0o400)  # Erlang refuses a cookie that others may read
-        files = {"rabbitmq.conf": NODE_CONFIG + self.config, "enabled_plugins": "[].\n",
-                 "rabbitmq-env.conf": "",
+        tls_config = ""
+        if self.tls_port is not None:
+            tls = self._make_certificates()
+            tls_config = (f"# TLS beside the plain listener; clients show no certificate.\n"
+                          f"listeners.ssl.1 = {HOST}:{self.tls_port}\n"
+                          f"ssl_options.cacertfile = {tls / CA_CERT}\n"
+                          f"ssl_options.certfile = {tls / SERVER_CERT}\n"
+                          f"ssl_options.keyfile = {tls / SERVER_KEY}\n"
+                          f"ssl_options.verify = verify_none\n"
+                          f"ssl_options.fail_if_no_peer_cert = false\n")
+        files = {"rabbitmq.conf": NODE_CONFIG + tls_config + self.config,
+                 "enabled_plugins": "[].\n", "rabbitmq-env.conf": "",
                  NODE_FILE: json.dumps({"name": self.name, "port": self.port,
-                                        "dist_port": self.dist_port, "config": self.config}) + "\n"}
+                                        "dist_port": self.dist_port, "config": self.config,
+                                        "tls_port": self.tls_port}) + "\n"}
         for name, text in files.items():
             (self.base / name).write_text(text)
         for path in [cookie] + [self.base / name for name in files]:
             self._own(path)
+
+    def _make_certificates(self):
+        """base/tls: a throwaway CA and a server certificate it signed for TLS_SUBJECT_ALT_NAMES,
+        unless they are there already (a restart keeps them). Returns the directory."""
+        tls = self.base / TLS_DIR
+        tls.mkdir(exist_ok=True)
+        tls.chmod(0o755)
+        self._own(tls)
+        if all((tls / name).exists() for name in (CA_CERT, SERVER_CERT, SERVER_KEY)):
+            return tls
+        (tls / "openssl.cnf").write_text(OPENSSL_CONFIG)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        common = ["-config", "openssl.cnf"]
+        for command in (
+                ["req", "-x509", *common, "-extensions", "ca", *ec, "-days", str(CERT_DAYS),
+                 "-subj", f"/CN=vecmesh test CA {self.name}", "-keyout", CA_KEY, "-out", CA_CERT],
+                ["req", "-new", *common, *ec, "-subj", f"/CN={TLS_HOST}", "-keyout", SERVER_KEY,
+                 "-out", "server.csr"],
+                ["x509", "-req", "-in", "server.csr", "-CA", CA_CERT, "-CAkey", CA_KEY,
+                 "-set_serial", str(secrets.randbits(63)), "-days", str(CERT_DAYS),
+                 "-extfile", "openssl.cnf", "-extensions", "server", "-out", SERVER_CERT]):
+            try:
+                done = subprocess.run(["openssl", *command], cwd=tls, stdin=subprocess.DEVNULL,
+                                      capture_output=True, text=True, timeout=OPENSSL_TIMEOUT_S)
+            except FileNotFoundError:
+                raise RuntimeError("no openssl: install openssl (scripts/install-deps)") from None
+            except subprocess.TimeoutExpired as e:
+                raise RuntimeError(f"openssl {command[0]} took more than {OPENSSL_TIMEOUT_S} s") from e
+            if done.returncode != 0:
+                raise RuntimeError(f"openssl {' '.join(command)} failed ({done.returncode}):\n"
+                                   f"{done.stdout}{done.stderr}")
+        for name in (CA_KEY, SERVER_KEY):
+            (tls / name).chmod(0o600)
+        for name in (CA_CERT, SERVER_CERT):
+            (tls / name).chmod(0o644)
+        self._own(tls / SERVER_KEY)  # the node reads it; the CA's key stays ours
+        self._own(tls / SERVER_CERT)
+        self._own(tls / CA_CERT)
+        return tls
 
     def _env(self):
         """What the node and its CLI tools share: the cookie (in HOME) and no system files."""
@@ -249,12 +359,15 @@ class Node:
         return self.cli("rabbitmqctl", *args, timeout_s=timeout_s, check=check)
 
     def ready(self, _url=None):
-        """Whether the AMQP listener is up: the port accepts, then the node says so (`ping`
-        answers earlier, before the listener is)."""
-        with socket.socket() as s:
-            s.settimeout(1)
-            if s.connect_ex((HOST, self.port)) != 0:
-                return False
+        """Whether the AMQP listeners are up: the ports accept, then the node says so (`ping`
+        answers earlier, before the listeners are)."""
+        for port in (self.port, self.tls_port):
+            if port is None:
+                continue
+            with socket.socket() as s:
+                s.settimeout(1)
+                if s.connect_ex((HOST, port)) != 0:
+                    return False
         return self.cli("rabbitmq-diagnostics", "check_port_connectivity", timeout_s=20,
                         check=False).returncode == 0
 
@@ -293,17 +406,22 @@ class RabbitMQServer(ManagedServer):
     data_dir: the node's directory (default: a fresh temporary one, removed on exit).
     port, dist_port: the AMQP and distribution ports (default: free ones, chosen at the first
     start and kept across restarts). config: rabbitmq.conf lines for the node (e.g.
-    load_definitions = FILE). The node's log goes to `log_path`."""
+    load_definitions = FILE). tls: a TLS listener too, on tls_port (default: a free one, chosen
+    and kept as the others); see the module's docstring. The node's log goes to `log_path`."""
 
     label, what, log_name = LABEL, WHAT, LOG_NAME
     marked = True
     extra_ports = ("dist_port",)
     stop_timeout_s = STOP_TIMEOUT_S
 
-    def __init__(self, data_dir=None, port=None, dist_port=None, config="",
-                 start_timeout_s=START_TIMEOUT_S, max_lifetime_s=MAX_LIFETIME_S):
+    def __init__(self, data_dir=None, port=None, dist_port=None, config="", tls=False,
+                 tls_port=None, start_timeout_s=START_TIMEOUT_S, max_lifetime_s=MAX_LIFETIME_S):
+        if tls:
+            self.extra_ports = RabbitMQServer.extra_ports + ("tls_port",)
         super().__init__(data_dir, port, start_timeout_s, max_lifetime_s)
         self.dist_port = dist_port
+        self.tls = tls
+        self.tls_port = tls_port
         self.config = config
         self._node = None
         os.chmod(self._scratch, 0o711)  # the rabbitmq user must reach data_dir inside it
@@ -319,7 +437,8 @@ class RabbitMQServer(ManagedServer):
             if (self.data_dir / NODE_FILE).exists():
                 self._node = Node.load(self.data_dir)
             else:
-                self._node = Node.create(self.data_dir, self.port, self.dist_port, self.config)
+                self._node = Node.create(self.data_dir, self.port, self.dist_port, self.config,
+                                         self.tls_port)
         return self._node
 
     @property
@@ -334,9 +453,24 @@ class RabbitMQServer(ManagedServer):
     def vhost_url(self, vhost):
         return amqp_url(self.port, vhost)
 
+    def amqps_url(self, vhost="/"):
+        """amqps://guest:guest@localhost:TLS_PORT/VHOST (vhost percent-encoded): the TLS
+        listener, by the name its certificate gives. Only with tls=True, once started."""
+        if not self.tls or self.tls_port is None:
+            raise RuntimeError("this RabbitMQ node has no TLS listener: RabbitMQServer(tls=True)")
+        return amqps_url(self.tls_port, vhost)
+
+    @property
+    def ca_file(self):
+        """The PEM file of the throwaway CA that signed the TLS listener's certificate (a str).
+        Only with tls=True, once started."""
+        if not self.tls or self._node is None:
+            raise RuntimeError("this RabbitMQ node has no TLS listener: RabbitMQServer(tls=True)")
+        return str(self._node.ca_file)
+
     def _launch(self, port):
         node = self.node_spec
-        node.port, node.dist_port = port, self.dist_port
+        node.port, node.dist_port, node.tls_port = port, self.dist_port, self.tls_port
         return node.launch(self.log_path)
 
     def _ready(self, url):
