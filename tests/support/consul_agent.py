@@ -1,7 +1,9 @@
 """The state behind the Consul double (consul_double.py): one Consul agent and the catalog of its
-servers, on one node, with Consul's semantics (sources: Consul's agent/agent.go, agent/checks,
-agent/consul/state, and the API docs "Service - Agent HTTP API", "Check - Agent HTTP API",
-"Health - HTTP API", "Catalog - HTTP API", "KV Store - HTTP API", "Blocking Queries").
+servers, on one node, with Consul's semantics. Sources: Consul's code (agent/agent.go: AddService,
+AddCheck, reapServicesInternal; agent/agent_endpoint.go; agent/checks/check.go and grpc.go;
+agent/structs/check_type.go; agent/config/default.go; lib/json.go; acl/errors.go; the indexes of
+agent/consul/state: service_last_extinction in catalog.go, kvsListTxn in kvs.go) and the API docs
+pages "Blocking Queries", "KV Store Endpoints" and "Health HTTP Endpoint".
 
 Services and checks
   - A registration replaces the service with the same ID. Checks without a CheckID are named
