@@ -47,15 +47,11 @@ needs Debian's python3-numpy and python3-jsonschema (scripts/install-deps).
 """
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import double_http
 import server_process
 from qdrant_filter import Unsupported
 from qdrant_schema import ApiError, OpenApi, RequestError
@@ -65,7 +61,6 @@ from qdrant_store import Store, canonical_id
 # validates against it.
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "qdrant-openapi-1.19.0.json"
 VERSION = "1.19.0"
-VIOLATIONS_NAME = "violations.jsonl"
 LABEL, WHAT, LOG_NAME = "qdrant_double", "Qdrant double", "qdrant.log"
 START_TIMEOUT_S = 30
 AUTH_FREE = ("/", "/healthz")
@@ -103,32 +98,28 @@ _BATCH_KINDS = ("upsert", "delete", "set_payload", "overwrite_payload")
 
 
 class Double:
-    """The double's request handling, independent of the HTTP server. Thread safe (the store has
-    its lock; the violations list has `_violations_lock`)."""
+    """The double's request handling, independent of the HTTP server (double_http serves it).
+    Thread safe (the store has its lock, the violation log its own)."""
 
     def __init__(self, data_dir, api_key=None):
         self.api = OpenApi(_contract_path())
         self.store = Store(data_dir)
         self.api_key = api_key
-        self._violations_lock = threading.Lock()  # guards _violations and the violations file
-        self._violations_path = Path(data_dir) / VIOLATIONS_NAME
-        self._violations = []
-        if self._violations_path.exists():
-            for line in self._violations_path.read_text().splitlines():
-                if line.strip():
-                    self._violations.append(json.loads(line))
+        self._violations = double_http.ViolationLog(data_dir, LABEL)
 
     def violation(self, method, path, kind, message):
-        entry = {"method": method, "path": path, "kind": kind, "message": message}
-        with self._violations_lock:
-            self._violations.append(entry)
-            with open(self._violations_path, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-        print(f"qdrant_double: violation: {entry}", file=sys.stderr, flush=True)
+        self._violations.record(kind, method, path, message)
 
     def violations(self):
-        with self._violations_lock:
-            return list(self._violations)
+        return self._violations.entries()
+
+    def respond(self, method, target, headers, body):
+        return _encoded(self.handle(method, target, headers, body))
+
+    def crashed(self, method, target, error):
+        self.violation(method, target, "response", f"double crashed: {error!r}")
+        return _encoded(Reply(500, {"status": {"error": f"Service internal error: {error!r}"},
+                                    "time": 0.0}))
 
     def _auth(self, path, headers):
         if self.api_key is None or path in AUTH_FREE or path.startswith(AUTH_FREE_PREFIXES):
@@ -310,71 +301,19 @@ def _no_constant(name):
 
 # --- HTTP ----------------------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the C++ client pools connections
-    server_version = "qdrant-double"
-    sys_version = ""
-    timeout = 600  # an idle kept-alive connection is closed after this long
-
-    def setup(self):
-        super().setup()
-        # One write per response and no Nagle delay behind the client's delayed ACK.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        pass
-
-    def _read_body(self):
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _serve(self):
-        body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            reply = self.server.double.handle(self.command, self.path, headers, body)
-        except Exception as e:  # a bug of the double: say so, keep serving
-            import traceback
-            traceback.print_exc()
-            self.server.double.violation(self.command, self.path, "response", f"double crashed: {e!r}")
-            reply = Reply(500, {"status": {"error": f"Service internal error: {e!r}"}, "time": 0.0})
-        if reply.content_type == "application/json":
-            data = json.dumps(reply.body, separators=(",", ":")).encode()
-        else:
-            data = str(reply.body).encode()
-        head = (f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}\r\n"
-                f"content-type: {reply.content_type}\r\ncontent-length: {len(data)}\r\n")
-        if self.close_connection:
-            head += "connection: close\r\n"
-        self.wfile.write(head.encode() + b"\r\n" + data)
-        self.wfile.flush()
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+def _encoded(reply):
+    if reply.content_type == "application/json":
+        data = json.dumps(reply.body, separators=(",", ":")).encode()
+    else:
+        data = str(reply.body).encode()
+    return reply.status, reply.content_type, data, {}
 
 
 def serve(data_dir, port, api_key=None, host=server_process.HOST):
     double = Double(data_dir, api_key)
-    server = _Server((host, port), _Handler)
-    server.double = double
     print(f"qdrant_double: serving Qdrant {VERSION}'s REST API at http://{host}:{port}, data in "
           f"{data_dir}" + (", with an API key" if api_key else ""), flush=True)
-    server.serve_forever()
+    double_http.serve(double, host, port)
 
 
 # --- for the tests -------------------------------------------------------------------------------
@@ -389,29 +328,12 @@ def url_from_env():
 def _launch(data_dir, port, log_path, api_key=None):
     """Starts `qdrant_double.py serve` in a new session (its own process group), output appended
     to log_path. Returns the Popen of the group leader."""
-    command = [sys.executable, "-B", "-W", "ignore::ResourceWarning", str(Path(__file__).resolve()),
-               "serve", "--data", str(data_dir), "--port", str(port)]
-    env = dict(os.environ)
-    if api_key is not None:
-        env["VECMESH_QDRANT_DOUBLE_API_KEY"] = api_key  # not on the command line (ps shows that)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        log.write(f"--- {time.strftime('%H:%M:%S')} qdrant_double serve --port {port} --data "
-                  f"{data_dir}\n".encode())
-        log.flush()
-        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    return double_http.launch(__file__, data_dir, port, log_path,
+                              secret_env="VECMESH_QDRANT_DOUBLE_API_KEY", secret=api_key)
 
 
 def _healthz(url):
     return server_process.http_ok(url + "/healthz")
-
-
-def read_violations(data_dir):
-    path = Path(data_dir) / VIOLATIONS_NAME
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 class QdrantDouble(server_process.ManagedServer):
@@ -434,31 +356,22 @@ class QdrantDouble(server_process.ManagedServer):
 
     def violations(self):
         """The violations recorded so far (also across restarts on the same data)."""
-        return read_violations(self.data_dir)
+        return double_http.read_violations(self.data_dir)
 
 
 # --- the CLI, for CTest fixtures -----------------------------------------------------------------
 
 def cli_start(args):
-    state, url, pgid, owner = server_process.fixture_start(
-        args.state, args.owner_pid,
-        lambda data_dir, port, log_path: _launch(data_dir, port, log_path, args.api_key),
-        _healthz, LABEL, WHAT, LOG_NAME, args.max_lifetime_s, args.timeout_s)
-    print(f"qdrant_double: Qdrant double at {url} (process group {pgid}), data and log in {state}, "
-          f"for process {owner}; the URL is in {state / 'url'}")
+    double_http.start_fixture(
+        args, lambda data_dir, port, log_path: _launch(data_dir, port, log_path, args.api_key),
+        _healthz, LABEL, WHAT, LOG_NAME)
 
 
 def cli_stop(args):
-    state = Path(args.state).resolve()
-    server_process.fixture_stop(state, args.timeout_s, LABEL, WHAT, LOG_NAME)
-    violations = read_violations(state / "data")
-    if violations:
-        print(f"qdrant_double: {len(violations)} request(s) or response(s) broke Qdrant's OpenAPI "
-              f"document during the run:")
-        for v in violations:
-            print(f"  {v['kind']}: {v['method']} {v['path']}: {v['message']}")
-        sys.exit(1)
-    print("qdrant_double: no violations of Qdrant's OpenAPI document were recorded")
+    double_http.stop_fixture(
+        args.state, args.timeout_s, LABEL, WHAT, LOG_NAME, "request(s) or response(s) broke "
+        "Qdrant's OpenAPI document during the run",
+        "no violations of Qdrant's OpenAPI document were recorded")
 
 
 def main():
