@@ -122,6 +122,11 @@ const std::vector<Option>& Options() {
              &DaemonConfig::idle_timeout_s, 1, 3600),
       Number("shutdown-grace-s", "on SIGTERM/SIGINT, how long requests in flight may finish",
              &DaemonConfig::shutdown_grace_s, 0, 3600),
+      Number("shutdown-drain-ms",
+             "on SIGTERM/SIGINT, once /health answers 503 and the service left Consul, how long "
+             "the listeners still take requests (a gateway or a client that resolved this instance "
+             "stops sending meanwhile) before they close",
+             &DaemonConfig::shutdown_drain_ms, 0, 600'000),
       Number("wal-sync-interval-ms",
              "0: fsync every write before answering (default); N: fsync every N ms "
              "(a power loss can take the last N ms of writes)",

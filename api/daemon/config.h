@@ -31,6 +31,7 @@ struct DaemonConfig {
   int read_timeout_s = 30;
   int idle_timeout_s = 60;
   int shutdown_grace_s = 10;
+  int shutdown_drain_ms = 0;  // after /health turns 503 (and Consul is left), still listening
   int wal_sync_interval_ms = 0;
   int checkpoint_interval_s = 300;
   bool truncate_corrupt_log = false;

@@ -370,8 +370,12 @@ std::vector<Daemon::Part> Daemon::Parts() {
        seconds(15)},
       // The listeners opened before the parts (so that /health answers 503 while recovering);
       // they close last of these, once the service stopped serving and left Consul.
-      {"transports", [] { return Status::Ok(); }, [this, grace] { CloseListeners(grace); },
-       grace + kTransportJoinBound},
+      {"transports", [] { return Status::Ok(); },
+       [this, grace, drain = milliseconds(s.config.shutdown_drain_ms)] {
+         std::this_thread::sleep_for(drain);
+         CloseListeners(grace);
+       },
+       milliseconds(s.config.shutdown_drain_ms) + grace + kTransportJoinBound},
       // Registered in Consul before it serves (the agent's checks find it 503 until then), and
       // deregistered once /health answers 503, before the listeners close: the gateway stops
       // sending first (API.md "Service discovery").

@@ -15,12 +15,13 @@
 //   8. job consumer  with a broker, the job queue is consumed.
 // Stop (on SIGTERM or SIGINT) runs them backwards: the job consumer finishes the job in hand and
 // stops; /health turns 503 and gRPC health NOT_SERVING; the service leaves Consul, so that the
-// gateway stops sending before the listeners close; the transports stop accepting and finish what
-// is in flight within --shutdown-grace-s, then the service stops serving (requests still queued
-// answer UNAVAILABLE at once) and they close; the keys stop being followed; the running import
-// job stops after the chunk it is writing; the service lets go of the router; the store closes
-// with a checkpoint. A part that overruns its bound is logged and the process exits at once with
-// status 1: every acknowledged write is in the write-ahead log, so nothing is lost.
+// gateway stops sending before the listeners close; after --shutdown-drain-ms (0) more of
+// serving, the transports stop accepting and finish what is in flight within --shutdown-grace-s,
+// then the service stops serving (requests still queued answer UNAVAILABLE at once) and they
+// close; the keys stop being followed; the running import job stops after the chunk it is
+// writing; the service lets go of the router; the store closes with a checkpoint. A part that
+// overruns its bound is logged and the process exits at once with status 1: every acknowledged
+// write is in the write-ahead log, so nothing is lost.
 //
 // Thread safety: Start, Stop and the destructor are called from one thread (main).
 #pragma once
