@@ -14,9 +14,8 @@ constexpr milliseconds kFirstRetry{500};
 Registrar::Registrar(std::shared_ptr<ConsulClient> consul, RegistrarOptions options)
     : consul_(std::move(consul)),
       options_(std::move(options)),
-      service_id_(options_.registration.ServiceId()),
-      definition_(options_.registration.ToJson()) {
-  stats_.service_id = service_id_;
+      registration_(options_.registration) {
+  if (!registration_.advertise_host.empty()) stats_.service_id = registration_.ServiceId();
 }
 
 Registrar::~Registrar() { Halt(); }
@@ -57,12 +56,13 @@ void Registrar::Run() {
       }
       // A change between failing and not is logged, not every failed retry.
       if (options_.logger && was_failing != !synced.ok()) {
+        const std::string service_id = stats_.service_id;
         lock.unlock();
         if (synced.ok()) {
-          options_.logger("info", "consul: the agent answers again", {{"service_id", service_id_}});
+          options_.logger("info", "consul: the agent answers again", {{"service_id", service_id}});
         } else {
           options_.logger("warn", "consul: the agent cannot be reached or refuses; retrying",
-                          {{"service_id", service_id_}, {"error", synced.ToString()}});
+                          {{"service_id", service_id}, {"error", synced.ToString()}});
         }
         lock.lock();
       }
@@ -72,8 +72,18 @@ void Registrar::Run() {
 }
 
 Status Registrar::Sync() {
+  if (registration_.advertise_host.empty()) {
+    if (!options_.find_advertise_host) return Status::Internal("no advertised host to register");
+    auto host = options_.find_advertise_host();
+    if (!host.ok()) return host.status();
+    std::lock_guard lock(mu_);
+    registration_.advertise_host = *host;
+    stats_.service_id = registration_.ServiceId();
+  }
+  if (definition_.is_null()) definition_ = registration_.ToJson();
+  const std::string service_id = registration_.ServiceId();
   const auto call = [this] { return engine::CallOptions::WithTimeout(options_.call_timeout); };
-  auto known = consul_->KnowsService(call(), service_id_);
+  auto known = consul_->KnowsService(call(), service_id);
   if (!known.ok()) {
     std::lock_guard lock(mu_);
     stats_.registered = false;
@@ -96,35 +106,41 @@ Status Registrar::Sync() {
                       registrations == 1
                           ? "consul: registered"
                           : "consul: registered again (the agent had forgotten the service)",
-                      {{"service_id", service_id_}, {"agent", consul_->endpoint().ToString()}});
+                      {{"service_id", service_id}, {"agent", consul_->endpoint().ToString()}});
     }
   }
   {
     std::lock_guard lock(mu_);
     stats_.registered = true;
   }
-  if (options_.registration.check_mode != ConsulCheckMode::kTtl) return Status::Ok();
+  if (registration_.check_mode != ConsulCheckMode::kTtl) return Status::Ok();
   const std::string reason = options_.unhealthy_reason ? options_.unhealthy_reason() : "";
-  return consul_->UpdateTtl(call(), options_.registration.TtlCheckId(),
+  return consul_->UpdateTtl(call(), registration_.TtlCheckId(),
                             reason.empty() ? TtlState::kPass : TtlState::kFail,
                             reason.empty() ? "serving" : reason);
 }
 
 Status Registrar::Deregister(milliseconds timeout) {
   Halt();
-  Status s = consul_->DeregisterService(engine::CallOptions::WithTimeout(timeout), service_id_);
+  std::string service_id;
+  {
+    std::lock_guard lock(mu_);
+    if (stats_.registrations == 0) return Status::Ok();  // never registered: nothing to remove
+    service_id = stats_.service_id;
+  }
+  Status s = consul_->DeregisterService(engine::CallOptions::WithTimeout(timeout), service_id);
   {
     std::lock_guard lock(mu_);
     if (s.ok()) stats_.registered = false;
   }
   if (options_.logger) {
     if (s.ok()) {
-      options_.logger("info", "consul: deregistered", {{"service_id", service_id_}});
+      options_.logger("info", "consul: deregistered", {{"service_id", service_id}});
     } else {
       options_.logger("warn",
                       "consul: deregistering failed (the agent removes the service after "
                       "its checks stay critical for DeregisterCriticalServiceAfter)",
-                      {{"service_id", service_id_}, {"error", s.ToString()}});
+                      {{"service_id", service_id}, {"error", s.ToString()}});
     }
   }
   return s;

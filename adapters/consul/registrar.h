@@ -10,7 +10,8 @@
 // - TTL checks (ConsulCheckMode::kTtl): every sync_interval the check is passed while `healthy`
 //   says so, and failed otherwise, with its reason as the check's output.
 // - Deregister (at shutdown, once /health answers 503 and before the listeners close) stops the
-//   thread and removes the registration, within its timeout.
+//   thread and removes the registration, within its timeout (nothing to remove if it never
+//   registered).
 //
 // Thread safety: every method is safe for concurrent calls; Start and Deregister once each.
 #pragma once
@@ -32,6 +33,9 @@ namespace vecmesh::adapters {
 
 struct RegistrarOptions {
   ServiceRegistration registration;
+  // When registration.advertise_host is empty: finds it (on the registrar's thread, tried again
+  // at each sync until it does, so that an agent not resolvable yet does not stop the start).
+  std::function<engine::StatusOr<std::string>()> find_advertise_host;
   std::chrono::milliseconds sync_interval{10'000};
   std::chrono::milliseconds call_timeout{2'000};  // one call to the agent
   // kTtl only: "" while the service is healthy, else why not (the TTL check then fails).
@@ -66,8 +70,9 @@ class Registrar {
 
   const std::shared_ptr<ConsulClient> consul_;
   const RegistrarOptions options_;
-  const std::string service_id_;
-  const nlohmann::json definition_;
+  // Known once the advertised host is: written by the thread under mu_ before it registers.
+  ServiceRegistration registration_;
+  nlohmann::json definition_;  // the thread's own
 
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable wake_;

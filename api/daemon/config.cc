@@ -305,9 +305,13 @@ Status ResolveConsul(DaemonConfig* config) {
     return std::string(value ? value : "");
   };
   if (config->consul_addr.empty()) config->consul_addr = env("CONSUL_HTTP_ADDR");
+  if (!config->consul_token.empty() && !config->consul_token_file.empty()) {
+    return Status::InvalidArgument("--consul-token and --consul-token-file: give one, not both");
+  }
   if (config->consul_token.empty() && config->consul_token_file.empty()) {
-    config->consul_token = env("CONSUL_HTTP_TOKEN");
-    if (config->consul_token.empty()) config->consul_token_file = env("CONSUL_HTTP_TOKEN_FILE");
+    // As Consul's own tools: the token file first.
+    config->consul_token_file = env("CONSUL_HTTP_TOKEN_FILE");
+    if (config->consul_token_file.empty()) config->consul_token = env("CONSUL_HTTP_TOKEN");
   }
   if (config->consul_token.empty() && !config->consul_token_file.empty()) {
     auto token = SecretFromFile("--consul-token-file", config->consul_token_file);

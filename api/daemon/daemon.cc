@@ -344,7 +344,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
          auto consul = s.Consul();
          if (!consul.ok()) return consul.status();
          adapters::BlockingWatchOptions options;
-         options.target = "/v1/kv/" + s.config.consul_keys_prefix + "?recurse";
+         options.target = s.keys.KvTarget();
          options.logger = [](std::string_view level, std::string_view message,
                              const nlohmann::json& fields) {
            Log(std::string(level).c_str(), std::string(message).c_str(), fields);
@@ -366,7 +366,10 @@ std::vector<Daemon::Part> Daemon::Parts() {
          }
          return Status::Ok();
        },
-       [&s] { s.key_watch.reset(); },  // stops after the read in flight
+       [&s] {
+         // Stopped after the read in flight; kept with the state for a report in flight.
+         if (s.key_watch) s.key_watch->Stop();
+       },
        seconds(15)},
       // The listeners opened before the parts (so that /health answers 503 while recovering);
       // they close last of these, once the service stopped serving and left Consul.
@@ -390,11 +393,16 @@ std::vector<Daemon::Part> Daemon::Parts() {
          if (r.advertise_host.empty() && !ListensEverywhere(s.config.host)) {
            r.advertise_host = s.config.host;
          }
-         if (r.advertise_host.empty()) {
-           auto local = adapters::LocalAddressToward((*consul)->endpoint());
-           if (!local.ok()) return local.status();
-           r.advertise_host = *local;
-         }
+         options.find_advertise_host = [agent = (*consul)->endpoint()] {
+           auto local = adapters::LocalAddressToward(agent);
+           if (local.ok() && (local->starts_with("127.") || *local == "::1")) {
+             Log("warn",
+                 "consul: advertising a loopback address (the agent is local): other "
+                 "nodes cannot reach it; give --advertise-host",
+                 {{"advertise_host", *local}});
+           }
+           return local;
+         };
          r.rest_port = s.rest->port();
          r.grpc_port = s.grpc->port();
          r.version = s.service.options().version;
@@ -402,9 +410,10 @@ std::vector<Daemon::Part> Daemon::Parts() {
          r.check_mode = s.config.consul_checks == "ttl" ? adapters::ConsulCheckMode::kTtl
                                                         : adapters::ConsulCheckMode::kAgentChecks;
          r.check_interval = milliseconds(s.config.consul_check_interval_ms);
-         r.ttl = 3 * r.check_interval;
-         r.deregister_after = seconds(s.config.consul_deregister_after_s);
          options.sync_interval = milliseconds(s.config.consul_sync_interval_ms);
+         // The TTL check is passed at each sync: it outlives three of them.
+         r.ttl = 3 * std::max(r.check_interval, options.sync_interval);
+         r.deregister_after = seconds(s.config.consul_deregister_after_s);
          options.call_timeout = kConsulCallTimeout;
          options.unhealthy_reason = [&service = s.service] {
            const std::string_view state = service.State();
@@ -437,15 +446,16 @@ std::vector<Daemon::Part> Daemon::Parts() {
          });
          Log("info", "registering in consul",
              {{"agent", s.config.consul_addr},
-              {"service_id", options.registration.ServiceId()},
+              {"advertise_host",
+               r.advertise_host.empty() ? "the local address toward the agent" : r.advertise_host},
               {"checks", s.config.consul_checks}});
          return Status::Ok();
        },
        [&s] {
          if (!s.registrar) return;
          (void)s.registrar->Deregister(kConsulCallTimeout);  // logged
+         // The registrar stays (stopped) with the state: a report in flight may still read it.
          s.service.SetConsulReport(nullptr);
-         s.registrar.reset();
        },
        // A sync in flight (up to three calls), then the deregistration.
        4 * kConsulCallTimeout + seconds(2)},

@@ -48,8 +48,8 @@ class Daemon {
   // started (in reverse), closes the listeners and returns why.
   engine::Status Start();
   // Stops the started parts in reverse order. Idempotent.
-  void Stop();  // Reads the API keys file again (SIGHUP); a malformed one is logged and the last
-                // good keys
+  void Stop();
+  // Reads the API keys file again (SIGHUP); a malformed one is logged and the last good keys
   // stay in force.
   void ReloadKeys();
 

@@ -34,7 +34,7 @@ void KeySources::ApplyLocked() {
   KeyRing all = env_keys_;
   all.AddAll(file_keys_);
   all.AddAll(kv_keys_);
-  if (!kv_prefix_.empty()) all.Require();
+  if (!kv_prefix_.empty() || !file_.empty()) all.Require();
   apply_(std::move(all));
 }
 
@@ -55,14 +55,23 @@ Status KeySources::ReloadFile() {
   return Status::Ok();
 }
 
+std::string KeySources::KvTarget() const { return "/v1/kv/" + kv_prefix_ + "?recurse"; }
+
 Status KeySources::SetKv(bool found, const std::string& body) {
+  {
+    // The agent answers again when anything in its KV store changed (a 404's index is the
+    // store's): the same read is not handled again.
+    std::lock_guard lock(mu_);
+    if (kv_seen_ && *kv_seen_ == std::make_pair(found, body)) return Status::Ok();
+  }
   KeyRing keys;
   Status refused;
   if (found) {
     auto entries = adapters::ParseKvEntries(body);
     if (!entries.ok()) refused = entries.status();
     for (const adapters::KvEntry& e : entries.ok() ? *entries : std::vector<adapters::KvEntry>{}) {
-      if (e.key.size() <= kv_prefix_.size() || e.key.back() == '/') continue;  // folders
+      // The read matches keys by their start: PREFIX/ only, and folders are no keys.
+      if (!e.key.starts_with(kv_prefix_) || e.key.back() == '/') continue;
       const std::string path = e.key.substr(kv_prefix_.size());
       const size_t slash = path.find('/');
       const Role role = KeyRing::ParseRole(path.substr(0, slash));
@@ -83,6 +92,7 @@ Status KeySources::SetKv(bool found, const std::string& body) {
     }
   }
   std::lock_guard lock(mu_);
+  kv_seen_ = std::make_pair(found, body);
   if (!refused.ok()) {
     ++reloads_.kv_refused;
     Log("error", "keys from consul refused; the last good keys stay in force",

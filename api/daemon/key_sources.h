@@ -7,14 +7,15 @@
 //     new entry, then delete the old one; the old key is refused as soon as the watch sees it.
 // A source's new content that is malformed (a line or an entry that is not a key of a role) is
 // refused whole, with a log line naming the file line or the KV entry (never a key), and its
-// last good keys stay in force. With Consul KV configured authentication stays on even while no
-// key is known yet.
+// last good keys stay in force. With a keys file or Consul KV configured, authentication stays on
+// even while they hold no key (an emptied file does not open the service).
 //
 // Thread safety: every method is safe for concurrent calls.
 #pragma once
 
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,10 @@ class KeySources {
 
   // Reads the keys file again (SIGHUP). Ok when applied; else the last good keys stay.
   engine::Status ReloadFile();
-  // A KV read under the prefix (found false: nothing there). Ok when applied; else the last good
-  // keys stay.
+  // The KV read of the keys: "/v1/kv/PREFIX/?recurse".
+  std::string KvTarget() const;
+  // A KV read under the prefix (found false: nothing there). Ok when applied (or the same as the
+  // last one handled); else the last good keys stay.
   engine::Status SetKv(bool found, const std::string& body);
 
   // How often each source's new content was applied or refused, for /metrics.
@@ -47,12 +50,13 @@ class KeySources {
 
   const KeyRing env_keys_;
   const std::string file_;
-  const std::string kv_prefix_;  // ends with '/'
+  const std::string kv_prefix_;  // ends with '/'; entries outside it are not keys
   const std::function<void(KeyRing)> apply_;
 
   mutable std::mutex mu_;  // guards what follows, and orders the applies
   KeyRing file_keys_;
   KeyRing kv_keys_;
+  std::optional<std::pair<bool, std::string>> kv_seen_;  // the last KV read handled
   Reloads reloads_;
 };
 
