@@ -55,13 +55,16 @@ StatusOr<ChromaStore::Remote> ParseRemote(const json& a, const std::string& name
 }  // namespace
 
 StatusOr<std::unique_ptr<ChromaStore>> ChromaStore::Create(ChromaOptions options) {
-  auto endpoint = ParseHttpUrl(options.url);
-  if (!endpoint.ok()) return endpoint.status();
-  auto http = std::make_unique<HttpClient>(*endpoint, options.http);
+  std::shared_ptr<HttpSender> http = options.sender;
+  if (!http) {
+    auto endpoint = ParseHttpUrl(options.url);
+    if (!endpoint.ok()) return endpoint.status();
+    http = std::make_shared<HttpClient>(*endpoint, options.http);
+  }
   return std::unique_ptr<ChromaStore>(new ChromaStore(std::move(options), std::move(http)));
 }
 
-ChromaStore::ChromaStore(ChromaOptions options, std::unique_ptr<HttpClient> http)
+ChromaStore::ChromaStore(ChromaOptions options, std::shared_ptr<HttpSender> http)
     : options_(std::move(options)),
       http_(std::move(http)),
       api_("chroma", http_.get(),
@@ -74,7 +77,7 @@ ChromaStore::ChromaStore(ChromaOptions options, std::unique_ptr<HttpClient> http
 
 ChromaStore::~ChromaStore() = default;
 
-HttpClient::Stats ChromaStore::http_stats() const { return http_->stats(); }
+HttpStats ChromaStore::http_stats() const { return http_->stats(); }
 
 Status ChromaStore::Heartbeat(const CallOptions& options) {
   auto answer = api_.Call(options, HttpMethod::kGet, "/api/v2/heartbeat", nullptr, true);

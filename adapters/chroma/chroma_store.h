@@ -39,6 +39,9 @@ struct ChromaOptions {
   std::string tenant = "default_tenant";
   std::string database = "default_database";
   HttpClientOptions http;
+  // Set: requests go through it (the instances of a consul:// service), and `url` only names
+  // the store in messages; unset: an HttpClient of `url` with `http`.
+  std::shared_ptr<HttpSender> sender;
   // The local store's limits, which reads through this store obey too (k, ids per request,
   // searches per batch, scroll page, id bytes).
   engine::Limits limits;
@@ -46,14 +49,14 @@ struct ChromaOptions {
 
 class ChromaStore : public engine::VectorStore {
  public:
-  // InvalidArgument if options.url is not an http(s) URL. Connects lazily.
+  // Without a sender, InvalidArgument if options.url is not an http(s) URL. Connects lazily.
   static engine::StatusOr<std::unique_ptr<ChromaStore>> Create(ChromaOptions options);
   ~ChromaStore() override;
 
   // GET /api/v2/heartbeat: Ok if the server answers.
   engine::Status Heartbeat(const engine::CallOptions& options);
   // The HTTP client's counters and breaker, for /metrics.
-  HttpClient::Stats http_stats() const;
+  HttpStats http_stats() const;
 
   engine::Status ValidateCreateCollection(const engine::CallOptions& options,
                                           const engine::CollectionConfig& config) const override;
@@ -110,7 +113,7 @@ class ChromaStore : public engine::VectorStore {
   };
 
  private:
-  ChromaStore(ChromaOptions options, std::unique_ptr<HttpClient> http);
+  ChromaStore(ChromaOptions options, std::shared_ptr<HttpSender> http);
 
   // The collection as Chroma has it now (NotFound if it has none of that name).
   engine::StatusOr<Remote> Fetch(const engine::CallOptions& options, const std::string& name) const;
@@ -163,7 +166,7 @@ class ChromaStore : public engine::VectorStore {
       const std::optional<nlohmann::json>& where) const;
 
   const ChromaOptions options_;
-  const std::unique_ptr<HttpClient> http_;
+  const std::shared_ptr<HttpSender> http_;
   // Requests to Chroma: the answer's JSON body, or the error Chroma gave as a Status naming it.
   const JsonApi api_;
   const std::string prefix_;  // /api/v2/tenants/T/databases/D

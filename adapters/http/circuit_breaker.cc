@@ -68,6 +68,12 @@ void CircuitBreaker::Finish(bool probe, Verdict verdict, std::string_view cause,
   if (probe) probe_in_flight_ = false;
 }
 
+bool CircuitBreaker::Refuses(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  return (state_ == BreakerState::kOpen && now < probe_at_) ||
+         (state_ == BreakerState::kHalfOpen && probe_in_flight_);
+}
+
 BreakerState CircuitBreaker::state() const {
   std::lock_guard lock(mu_);
   return state_;

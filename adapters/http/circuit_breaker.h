@@ -36,6 +36,9 @@ class CircuitBreaker {
   void Finish(bool probe, Verdict verdict, std::string_view cause, Clock::time_point now);
 
   BreakerState state() const;
+  // Whether Admit would refuse a call now (open before its probe time, or half-open with the
+  // probe in flight), without admitting one.
+  bool Refuses(Clock::time_point now) const;
 
  private:
   const int failures_to_open_;

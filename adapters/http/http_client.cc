@@ -392,6 +392,8 @@ engine::StatusOr<HttpResponse> HttpClient::Send(const engine::CallOptions& optio
   }
 }
 
+bool HttpClient::BreakerRefuses() const { return impl_->breaker.Refuses(Clock::now()); }
+
 HttpClient::Stats HttpClient::stats() const {
   Stats stats;
   stats.requests = impl_->requests.load();

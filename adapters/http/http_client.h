@@ -109,27 +109,49 @@ struct HttpResponse {
 enum class BreakerState { kClosed, kOpen, kHalfOpen };
 const char* BreakerStateName(BreakerState state);  // "closed", "open", "half_open"
 
-class HttpClient {
+// One instance of a service a BalancedHttpClient spreads requests over, for /metrics.
+struct HttpInstanceStats {
+  std::string instance;  // "http://host:port"
+  uint64_t requests = 0;
+  int outstanding = 0;
+  BreakerState breaker = BreakerState::kClosed;
+};
+
+// What a client did, for /metrics. Counters only grow.
+struct HttpStats {
+  uint64_t requests = 0;          // calls made (each attempt counts once)
+  uint64_t transport_errors = 0;  // attempts that got no HTTP answer (refused, reset, timeout)
+  uint64_t http_errors = 0;       // attempts answered with a status >= 500 or 429
+  uint64_t retries = 0;
+  uint64_t breaker_rejections = 0;  // calls refused because the breaker was open
+  uint64_t connections_opened = 0;  // TCP connections established (TLS handshake included)
+  // Idle connections found closed by the server: dropped before use, or (the race) failed on
+  // first use and the request sent again on a fresh connection.
+  uint64_t stale_connections = 0;
+  BreakerState breaker = BreakerState::kClosed;
+  engine::LatencyHistogram::Counts latency;  // per attempt, answered or not
+  std::vector<HttpInstanceStats> instances;  // a balanced client's, one per instance
+};
+
+// What the adapters send their requests with: an HttpClient (one endpoint) or a
+// BalancedHttpClient (the instances of a service found in Consul).
+class HttpSender {
  public:
-  // What the client did, for /metrics. Counters only grow.
-  struct Stats {
-    uint64_t requests = 0;          // calls made (each attempt counts once)
-    uint64_t transport_errors = 0;  // attempts that got no HTTP answer (refused, reset, timeout)
-    uint64_t http_errors = 0;       // attempts answered with a status >= 500 or 429
-    uint64_t retries = 0;
-    uint64_t breaker_rejections = 0;  // calls refused because the breaker was open
-    uint64_t connections_opened = 0;  // TCP connections established (TLS handshake included)
-    // Idle connections found closed by the server: dropped before use, or (the race) failed on
-    // first use and the request sent again on a fresh connection.
-    uint64_t stale_connections = 0;
-    BreakerState breaker = BreakerState::kClosed;
-    engine::LatencyHistogram::Counts latency;  // per attempt, answered or not
-  };
+  virtual ~HttpSender() = default;
+  // As HttpClient::Send.
+  virtual engine::StatusOr<HttpResponse> Send(const engine::CallOptions& options,
+                                              const HttpRequest& request) = 0;
+  virtual HttpStats stats() const = 0;
+};
+
+class HttpClient : public HttpSender {
+ public:
+  using Stats = HttpStats;
 
   // An https endpoint whose TLS setup fails (an unreadable ca_file) gives a client whose every
   // call returns that error.
   HttpClient(HttpEndpoint endpoint, HttpClientOptions options);
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -139,9 +161,11 @@ class HttpClient {
   // deadline or request_timeout_ms passed), InvalidArgument (a target or header that cannot be
   // sent as it is). Never throws.
   engine::StatusOr<HttpResponse> Send(const engine::CallOptions& options,
-                                      const HttpRequest& request);
+                                      const HttpRequest& request) override;
 
-  Stats stats() const;
+  Stats stats() const
+      override;  // Whether the breaker would refuse a call now (CircuitBreaker::Refuses): cheap.
+  bool BreakerRefuses() const;
   const HttpEndpoint& endpoint() const { return endpoint_; }
 
  private:

@@ -8,7 +8,7 @@ using engine::Status;
 using engine::StatusOr;
 using json = nlohmann::json;
 
-JsonApi::JsonApi(std::string name, HttpClient* http, ErrorMessage error_message,
+JsonApi::JsonApi(std::string name, HttpSender* http, ErrorMessage error_message,
                  std::vector<std::pair<std::string, std::string>> headers)
     : name_(std::move(name)),
       http_(http),

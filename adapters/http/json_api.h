@@ -13,7 +13,7 @@
 // Every message starts with the API's name and the HTTP status, then the server's own message. An
 // answer nested deeper than engine::kMaxJsonDepth is Internal (as a request that deep is refused).
 //
-// Thread safety: as HttpClient's; a JsonApi is immutable once made.
+// Thread safety: as its sender's; a JsonApi is immutable once made.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -33,7 +33,7 @@ class JsonApi {
 
   // `name` prefixes messages ("qdrant"); `headers` go with every request (credentials: never
   // logged, never in a message).
-  JsonApi(std::string name, HttpClient* http, ErrorMessage error_message,
+  JsonApi(std::string name, HttpSender* http, ErrorMessage error_message,
           std::vector<std::pair<std::string, std::string>> headers = {});
 
   engine::StatusOr<nlohmann::json> Call(const engine::CallOptions& options, HttpMethod method,
@@ -44,7 +44,7 @@ class JsonApi {
 
  private:
   const std::string name_;
-  HttpClient* const http_;
+  HttpSender* const http_;
   const ErrorMessage error_message_;
   const std::vector<std::pair<std::string, std::string>> headers_;
 };

@@ -80,20 +80,23 @@ json QdrantIds(const std::vector<engine::PointId>& ids) {
 }  // namespace
 
 StatusOr<std::unique_ptr<QdrantStore>> QdrantStore::Create(QdrantOptions options) {
-  auto endpoint = ParseHttpUrl(options.url);
-  if (!endpoint.ok()) return endpoint.status();
-  auto http = std::make_unique<HttpClient>(*endpoint, options.http);
+  std::shared_ptr<HttpSender> http = options.sender;
+  if (!http) {
+    auto endpoint = ParseHttpUrl(options.url);
+    if (!endpoint.ok()) return endpoint.status();
+    http = std::make_shared<HttpClient>(*endpoint, options.http);
+  }
   return std::unique_ptr<QdrantStore>(new QdrantStore(std::move(options), std::move(http)));
 }
 
-QdrantStore::QdrantStore(QdrantOptions options, std::unique_ptr<HttpClient> http)
+QdrantStore::QdrantStore(QdrantOptions options, std::shared_ptr<HttpSender> http)
     : options_(std::move(options)),
       http_(std::move(http)),
       api_("qdrant", http_.get(), ErrorMessage, Credentials(options_.api_key)) {}
 
 QdrantStore::~QdrantStore() = default;
 
-HttpClient::Stats QdrantStore::http_stats() const { return http_->stats(); }
+HttpStats QdrantStore::http_stats() const { return http_->stats(); }
 
 std::string QdrantStore::Path(const std::string& collection, const std::string& rest) {
   return "/collections/" + collection + rest;

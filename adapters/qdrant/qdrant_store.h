@@ -39,6 +39,9 @@ struct QdrantOptions {
   std::string url;      // the server, e.g. http://127.0.0.1:6333
   std::string api_key;  // empty: none sent
   HttpClientOptions http;
+  // Set: requests go through it (the instances of a consul:// service), and `url` only names
+  // the store in messages; unset: an HttpClient of `url` with `http`.
+  std::shared_ptr<HttpSender> sender;
   // The local store's limits, which reads through this store obey too (k, ids per request,
   // searches per batch, scroll page, id bytes).
   engine::Limits limits;
@@ -49,14 +52,14 @@ struct QdrantOptions {
 
 class QdrantStore : public engine::VectorStore {
  public:
-  // InvalidArgument if options.url is not an http(s) URL. Connects lazily.
+  // Without a sender, InvalidArgument if options.url is not an http(s) URL. Connects lazily.
   static engine::StatusOr<std::unique_ptr<QdrantStore>> Create(QdrantOptions options);
   ~QdrantStore() override;
 
   // GET /collections: Ok if the server answers and takes the key.
   engine::Status Heartbeat(const engine::CallOptions& options);
   // The HTTP client's counters and breaker, for /metrics.
-  HttpClient::Stats http_stats() const;
+  HttpStats http_stats() const;
 
   engine::Status ValidateCreateCollection(const engine::CallOptions& options,
                                           const engine::CollectionConfig& config) const override;
@@ -111,7 +114,7 @@ class QdrantStore : public engine::VectorStore {
   };
 
  private:
-  QdrantStore(QdrantOptions options, std::unique_ptr<HttpClient> http);
+  QdrantStore(QdrantOptions options, std::shared_ptr<HttpSender> http);
 
   // "/collections/NAME" + `rest`.
   static std::string Path(const std::string& collection, const std::string& rest = "");
@@ -162,7 +165,7 @@ class QdrantStore : public engine::VectorStore {
                                             bool with_payload, bool with_vector) const;
 
   const QdrantOptions options_;
-  const std::unique_ptr<HttpClient> http_;
+  const std::shared_ptr<HttpSender> http_;
   // Requests to Qdrant: the answer's JSON body, or the error Qdrant gave as a Status naming it.
   const JsonApi api_;
   mutable CollectionCache<Remote> remotes_;

@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -21,6 +19,7 @@ namespace {
 using engine::CallOptions;
 using engine::StatusCode;
 using std::chrono::milliseconds;
+using testing::ClosedPort;
 using testing::TestHttpServer;
 using Reply = TestHttpServer::Reply;
 using Request = TestHttpServer::Request;
@@ -70,14 +69,6 @@ double SecondsSince(Clock::time_point start) {
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-// A loopback port nobody listens on: bound, then let go.
-uint16_t ClosedPort() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, {boost::asio::ip::make_address("127.0.0.1"), uint16_t{0}});
-  return acceptor.local_endpoint().port();
 }
 
 TEST(ParseHttpUrlTest, AcceptsHttpAndHttpsUrls) {

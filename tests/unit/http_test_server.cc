@@ -214,4 +214,11 @@ TestHttpServer::Tls TestHttpServer::MakeSelfSignedCert() {
   return tls;
 }
 
+uint16_t ClosedPort() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(
+      io, {boost::asio::ip::make_address("127.0.0.1"), uint16_t{0}});
+  return acceptor.local_endpoint().port();
+}
+
 }  // namespace vecmesh::testing

@@ -69,4 +69,7 @@ class TestHttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// A loopback port nobody listens on: bound, then let go.
+uint16_t ClosedPort();
+
 }  // namespace vecmesh::testing
