@@ -84,6 +84,37 @@ StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body) {
   return out;
 }
 
+StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body) {
+  const auto refuse = [](const std::string& why) {
+    return Status::Internal("consul's health answer is not an array of service entries: " + why);
+  };
+  const nlohmann::json entries = nlohmann::json::parse(body, nullptr, false);
+  if (!entries.is_array()) return refuse("not a JSON array");
+  std::vector<HttpEndpoint> out;
+  for (const nlohmann::json& e : entries) {
+    if (!e.is_object() || !e.contains("Service") || !e["Service"].is_object()) {
+      return refuse("an entry without Service");
+    }
+    const nlohmann::json& service = e["Service"];
+    std::string address = service.value("Address", "");
+    if (address.empty() && e.contains("Node") && e["Node"].is_object()) {
+      address = e["Node"].value("Address", "");
+    }
+    const int port = service.contains("Port") && service["Port"].is_number_integer()
+                         ? service["Port"].get<int>()
+                         : 0;
+    if (address.empty() || port <= 0 || port > 65535) {
+      return refuse("an entry without an address and a port");
+    }
+    const bool ipv6 = address.find(':') != std::string::npos;
+    auto endpoint = ParseHttpUrl("http://" + (ipv6 ? "[" + address + "]" : address) + ":" +
+                                 std::to_string(port));
+    if (!endpoint.ok()) return refuse(endpoint.status().message());
+    out.push_back(std::move(*endpoint));
+  }
+  return out;
+}
+
 StatusOr<std::string> LocalAddressToward(const HttpEndpoint& agent) {
   const auto fail = [&agent](const std::string& why) {
     return Status::Unavailable("finding the local address toward the Consul agent " +

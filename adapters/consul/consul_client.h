@@ -64,6 +64,11 @@ struct KvEntry {
 // The entries of a KV read's body. Internal when it is not the array of entries Consul answers.
 engine::StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body);
 
+// The instances of a health read (GET /v1/health/service/NAME?passing) as http:// endpoints:
+// each Service.Address (the Node.Address when empty) and Service.Port. Internal when the body is
+// not the array of entries Consul answers.
+engine::StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body);
+
 class ConsulClient {
  public:
   // InvalidArgument when the address is not one. Connects lazily.

@@ -8,6 +8,7 @@
 #include "adapters/chroma/chroma_store.h"
 #include "adapters/consul/blocking_watch.h"
 #include "adapters/consul/registrar.h"
+#include "adapters/http/balanced_http_client.h"
 #include "adapters/qdrant/qdrant_store.h"
 #include "api/daemon/key_sources.h"
 #include "api/grpc/grpc_server.h"
@@ -81,8 +82,17 @@ adapters::HttpClientOptions BackendHttpOptions(const DaemonConfig& config) {
   return http;
 }
 
-BackendCallStats CallStatsOf(const adapters::HttpClient::Stats& http) {
+// A backend URL that names a service in Consul.
+constexpr std::string_view kConsulScheme = "consul://";
+
+BackendCallStats CallStatsOf(const adapters::HttpStats& http, const std::string& url) {
   BackendCallStats calls;
+  if (url.starts_with(kConsulScheme)) {
+    calls.discovered_service = url.substr(kConsulScheme.size());
+  }
+  for (const adapters::HttpInstanceStats& i : http.instances) {
+    calls.instances.push_back({i.instance, i.requests});
+  }
   calls.requests = http.requests;
   calls.transport_errors = http.transport_errors;
   calls.http_errors = http.http_errors;
@@ -97,8 +107,25 @@ BackendCallStats CallStatsOf(const adapters::HttpClient::Stats& http) {
 constexpr milliseconds kProbeTimeout = seconds(2);
 // One call to the Consul agent, and the deregistration at shutdown, wait this long at most.
 constexpr milliseconds kConsulCallTimeout = seconds(2);
-// How long the start waits for the API keys in Consul KV.
-constexpr milliseconds kFirstKeysWait = seconds(5);
+// How long the start waits for a watch's first answer from Consul (the API keys, a backend's
+// instances).
+constexpr milliseconds kFirstConsulAnswerWait = seconds(5);
+
+void LogLine(std::string_view level, std::string_view message, const nlohmann::json& fields) {
+  Log(std::string(level).c_str(), std::string(message).c_str(), fields);
+}
+
+// Waits up to kFirstConsulAnswerWait for `watch`'s first answer; logs when none came.
+void WaitForFirstAnswer(const adapters::BlockingWatch& watch, const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + kFirstConsulAnswerWait;
+  while (watch.stats().answers == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  if (watch.stats().answers == 0) {
+    Log("warn", "consul: no answer yet; it is followed in the background",
+        {{"waiting_for", what}, {"error", watch.stats().error}});
+  }
+}
 
 // Listening on every interface: the address to register is found otherwise.
 bool ListensEverywhere(const std::string& host) {
@@ -134,6 +161,39 @@ struct Daemon::State {
     return consul;
   }
 
+  // For a backend URL consul://SERVICE: a client balanced over the passing instances of
+  // SERVICE, which a blocking-query watch keeps up to date (the last known set stays while the
+  // agent cannot be reached); null for any other URL. The first answer is waited for a little.
+  engine::StatusOr<std::shared_ptr<adapters::HttpSender>> Discover(const std::string& url) {
+    if (!url.starts_with(kConsulScheme)) return std::shared_ptr<adapters::HttpSender>();
+    auto agent = Consul();
+    if (!agent.ok()) return agent.status();
+    const std::string service = url.substr(kConsulScheme.size());
+    auto balanced = std::make_shared<adapters::BalancedHttpClient>(url, BackendHttpOptions(config));
+    adapters::BlockingWatchOptions options;
+    options.target = "/v1/health/service/" + service + "?passing";
+    options.logger = LogLine;
+    auto watch = std::make_unique<adapters::BlockingWatch>(
+        *agent, options, [balanced, url](const adapters::BlockingAnswer& answer) {
+          auto instances = answer.found ? adapters::ParseServiceInstances(answer.body)
+                                        : std::vector<adapters::HttpEndpoint>{};
+          if (!instances.ok()) {
+            Log("error", "consul: a health answer was not understood; the last instances stay",
+                {{"backend", url}, {"error", instances.status().ToString()}});
+            return;
+          }
+          balanced->SetInstances(*instances);
+          std::vector<std::string> names;
+          for (const auto& endpoint : *instances) names.push_back(endpoint.ToString());
+          Log("info", "consul: the passing instances of a backend",
+              {{"backend", url}, {"instances", names}});
+        });
+    watch->Start();
+    WaitForFirstAnswer(*watch, "the instances of " + url);
+    discovery.push_back(std::move(watch));
+    return std::shared_ptr<adapters::HttpSender>(std::move(balanced));
+  }
+
   DaemonConfig config;
   Service service;
   KeySources keys;  // before the listeners open: the service never runs without its keys
@@ -151,7 +211,9 @@ struct Daemon::State {
   std::unique_ptr<JobConsumer> job_consumer;
   std::shared_ptr<adapters::ConsulClient> consul;      // with a Consul agent
   std::unique_ptr<adapters::BlockingWatch> key_watch;  // with keys in Consul KV
-  std::unique_ptr<adapters::Registrar> registrar;      // with a Consul agent
+  // consul:// backends: the watches of their services' passing instances.
+  std::vector<std::unique_ptr<adapters::BlockingWatch>> discovery;
+  std::unique_ptr<adapters::Registrar> registrar;  // with a Consul agent
 };
 
 Daemon::Daemon(DaemonConfig config) : state_(std::make_unique<State>(std::move(config))) {
@@ -179,10 +241,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
          options.checkpoint_interval_s = s.config.checkpoint_interval_s;
          options.search_threads = s.config.search_threads;
          // The engine's background failures go into this log, as its other lines.
-         options.logger = [](std::string_view level, std::string_view message,
-                             const nlohmann::json& fields) {
-           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
-         };
+         options.logger = LogLine;
          const auto start = std::chrono::steady_clock::now();
          auto store = engine::LocalStore::Open(options);
          if (!store.ok()) {
@@ -213,6 +272,9 @@ std::vector<Daemon::Part> Daemon::Parts() {
            chroma_options.tenant = s.config.chroma_tenant;
            chroma_options.database = s.config.chroma_database;
            chroma_options.http = BackendHttpOptions(s.config);
+           auto chroma_instances = s.Discover(s.config.chroma_url);
+           if (!chroma_instances.ok()) return chroma_instances.status().WithContext("--chroma-url");
+           chroma_options.sender = *chroma_instances;
            chroma_options.limits = s.config.limits;
            auto created = adapters::ChromaStore::Create(chroma_options);
            if (!created.ok()) return created.status().WithContext("--chroma-url");
@@ -223,13 +285,18 @@ std::vector<Daemon::Part> Daemon::Parts() {
                [chroma] {
                  return chroma->Heartbeat(engine::CallOptions::WithTimeout(kProbeTimeout));
                },
-               [chroma] { return CallStatsOf(chroma->http_stats()); }};
+               [chroma, url = s.config.chroma_url] {
+                 return CallStatsOf(chroma->http_stats(), url);
+               }};
          }
          if (!s.config.qdrant_url.empty()) {
            adapters::QdrantOptions qdrant_options;
            qdrant_options.url = s.config.qdrant_url;
            qdrant_options.api_key = s.config.qdrant_api_key;
            qdrant_options.http = BackendHttpOptions(s.config);
+           auto qdrant_instances = s.Discover(s.config.qdrant_url);
+           if (!qdrant_instances.ok()) return qdrant_instances.status().WithContext("--qdrant-url");
+           qdrant_options.sender = *qdrant_instances;
            qdrant_options.limits = s.config.limits;
            auto created = adapters::QdrantStore::Create(qdrant_options);
            if (!created.ok()) return created.status().WithContext("--qdrant-url");
@@ -240,17 +307,16 @@ std::vector<Daemon::Part> Daemon::Parts() {
                [qdrant] {
                  return qdrant->Heartbeat(engine::CallOptions::WithTimeout(kProbeTimeout));
                },
-               [qdrant] { return CallStatsOf(qdrant->http_stats()); }};
+               [qdrant, url = s.config.qdrant_url] {
+                 return CallStatsOf(qdrant->http_stats(), url);
+               }};
          }
          for (auto& [name, remote] : remotes) {
            DeliveryOptions options;
            options.state_dir = s.config.data_dir + "/delivery";
            options.max_pending_bytes = s.config.delivery_max_pending_bytes;
            options.call_timeout_ms = s.config.backend_timeout_ms;
-           options.logger = [](std::string_view level, std::string_view message,
-                               const nlohmann::json& fields) {
-             Log(std::string(level).c_str(), std::string(message).c_str(), fields);
-           };
+           options.logger = LogLine;
            remote.deliverer =
                std::make_shared<Deliverer>(name, stores[name], s.store, s.store, options);
            Status started = remote.deliverer->Start();
@@ -268,6 +334,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
          s.service.Detach();
          for (auto& deliverer : s.deliverers) deliverer->Stop();  // its position is persisted
          s.deliverers.clear();
+         for (auto& watch : s.discovery) watch->Stop();  // after the read in flight
        },
        kRouterStopBound + milliseconds(s.config.backend_timeout_ms)},
       {"job runner",
@@ -345,25 +412,13 @@ std::vector<Daemon::Part> Daemon::Parts() {
          if (!consul.ok()) return consul.status();
          adapters::BlockingWatchOptions options;
          options.target = s.keys.KvTarget();
-         options.logger = [](std::string_view level, std::string_view message,
-                             const nlohmann::json& fields) {
-           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
-         };
+         options.logger = LogLine;
          s.key_watch = std::make_unique<adapters::BlockingWatch>(
              *consul, options, [&s](const adapters::BlockingAnswer& answer) {
                (void)s.keys.SetKv(answer.found, answer.body);  // logged
              });
          s.key_watch->Start();
-         const auto deadline = std::chrono::steady_clock::now() + kFirstKeysWait;
-         while (s.key_watch->stats().answers == 0 && std::chrono::steady_clock::now() < deadline) {
-           std::this_thread::sleep_for(milliseconds(20));
-         }
-         if (s.key_watch->stats().answers == 0) {
-           Log("warn",
-               "the API keys in consul are not read yet; calls with them are refused "
-               "until they are",
-               {{"prefix", s.config.consul_keys_prefix}, {"error", s.key_watch->stats().error}});
-         }
+         WaitForFirstAnswer(*s.key_watch, "the API keys (calls with them are refused until then)");
          return Status::Ok();
        },
        [&s] {
@@ -419,10 +474,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
            const std::string_view state = service.State();
            return state == "healthy" ? std::string() : std::string(state);
          };
-         options.logger = [](std::string_view level, std::string_view message,
-                             const nlohmann::json& fields) {
-           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
-         };
+         options.logger = LogLine;
          s.registrar = std::make_unique<adapters::Registrar>(*consul, options);
          s.registrar->Start();
          s.service.SetConsulReport([&s, agent = s.config.consul_addr] {
@@ -481,10 +533,7 @@ std::vector<Daemon::Part> Daemon::Parts() {
          options.consumers = s.config.job_consumers;
          options.prefetch = static_cast<uint16_t>(s.config.job_prefetch);
          options.max_attempts = s.config.job_max_attempts;
-         options.logger = [](std::string_view level, std::string_view message,
-                             const nlohmann::json& fields) {
-           Log(std::string(level).c_str(), std::string(message).c_str(), fields);
-         };
+         options.logger = LogLine;
          options.finished = [book = s.job_book.get()](const Job& job) { book->Record(job); };
          // The crash test of "once in effect" (tests/e2e/jobs_test.py): the process dies once
          // that job's writes are durable, before its ack.

@@ -181,6 +181,22 @@ std::string Metrics::Render(const Service& service) const {
           << "\"} " << (b.calls.breaker == state ? 1 : 0) << "\n";
     }
   }
+  out << "# HELP vecmesh_consul_discovered_instances Passing instances of a backend's Consul "
+         "service (consul://SERVICE) that requests are spread over.\n"
+         "# TYPE vecmesh_consul_discovered_instances gauge\n";
+  for (const auto& b : backends) {
+    if (b.calls.discovered_service.empty()) continue;
+    out << "vecmesh_consul_discovered_instances{backend=\"" << b.name << "\",service=\""
+        << b.calls.discovered_service << "\"} " << b.calls.instances.size() << "\n";
+  }
+  out << "# HELP vecmesh_backend_instance_requests_total Requests to each instance of a backend "
+         "found in Consul.\n# TYPE vecmesh_backend_instance_requests_total counter\n";
+  for (const auto& b : backends) {
+    for (const auto& i : b.calls.instances) {
+      out << "vecmesh_backend_instance_requests_total{backend=\"" << b.name << "\",instance=\""
+          << i.address << "\"} " << i.requests << "\n";
+    }
+  }
   out << "# HELP vecmesh_backend_pending_deliveries Writes durable here and not yet applied to "
          "each remote backend.\n# TYPE vecmesh_backend_pending_deliveries gauge\n";
   for (const auto& b : backends) {

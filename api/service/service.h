@@ -153,6 +153,13 @@ struct BackendCallStats {
   uint64_t breaker_rejections = 0;
   std::string breaker;  // "closed", "open", "half_open"
   engine::LatencyHistogram::Counts latency;
+  // A backend found in Consul (consul://SERVICE): the service, and its instances now.
+  std::string discovered_service;
+  struct Instance {
+    std::string address;  // "http://host:port"
+    uint64_t requests = 0;
+  };
+  std::vector<Instance> instances;
 };
 
 // A configured remote backend, as the daemon wires it in: its deliverer, a cheap probe for

@@ -338,6 +338,24 @@ TEST(ConsulKvTest, ParsesEntriesAndTheirBase64Values) {
   }
 }
 
+TEST(ConsulHealthTest, ParsesTheInstancesOfAService) {
+  auto instances = ParseServiceInstances(R"([
+    {"Node": {"Address": "10.0.0.1"}, "Service": {"ID": "a", "Address": "10.0.0.5", "Port": 8000}},
+    {"Node": {"Address": "10.0.0.2"}, "Service": {"ID": "b", "Address": "", "Port": 8001}},
+    {"Node": {"Address": "10.0.0.3"}, "Service": {"ID": "c", "Address": "fd00::9", "Port": 8002}}
+  ])");
+  ASSERT_TRUE(instances.ok()) << instances.status().ToString();
+  std::vector<std::string> urls;
+  for (const HttpEndpoint& e : *instances) urls.push_back(e.ToString());
+  EXPECT_EQ(urls, (std::vector<std::string>{"http://10.0.0.5:8000", "http://10.0.0.2:8001",
+                                            "http://[fd00::9]:8002"}));
+  EXPECT_TRUE(ParseServiceInstances("[]").value().empty());
+  for (const char* bad : {"{}", R"([{"Node": {}}])", R"([{"Service": {"Address": "a"}}])",
+                          R"([{"Service": {"Address": "a", "Port": 70000}}])"}) {
+    EXPECT_EQ(ParseServiceInstances(bad).status().code(), StatusCode::kInternal) << bad;
+  }
+}
+
 TEST(BlockingWatchTest, HandsOnEachChangeOnceAndKeepsTheLastWhileTheAgentIsDown) {
   FakeAgent agent;
   agent.SetKv(5, R"([{"Key": "k", "Value": "djE="}])");
