@@ -484,23 +484,31 @@ class Overload(unittest.TestCase):
             self.assertEqual(set(health), {200})
 
             # A gRPC call whose deadline passes while it waits for the busy worker is dropped (the
-            # server counts it as DEADLINE_EXCEEDED). The timing is loose (the batch may not have
-            # reached the worker yet, or the client may give up before the server sees the call),
-            # so it gets a few tries.
+            # server counts it as DEADLINE_EXCEEDED). A batch of 1,000 exact searches with k=1,000
+            # holds the one worker for most of a second (more on a busy machine); the call comes
+            # 0.1 s after it, with 0.2 s to live. Should the batch not have reached the worker by
+            # then, it gets a few tries.
+            slow = json.dumps({"searches": [{"vector": [rng.random() for _ in range(64)], "k": 1000,
+                                             "params": {"exact": True}, "with_payload": False}
+                                            for _ in range(1000)]})
             client = GrpcApi(f"127.0.0.1:{daemon.grpc_port}")
             dropped = 'transport="grpc",operation="Count",code="DEADLINE_EXCEEDED"'
+
+            def metrics():
+                return requests.get(daemon.url + "/metrics", timeout=10).text
             for _ in range(5):
-                busy = threading.Thread(target=lambda: requests.post(daemon.url + "/v1/collections/o/search/batch", data=body, timeout=120))
+                busy = threading.Thread(target=lambda: requests.post(
+                    daemon.url + "/v1/collections/o/search/batch", data=slow, timeout=120))
                 busy.start()
-                time.sleep(0.02)  # the batch is being parsed or searched: the worker is taken
+                time.sleep(0.1)
                 try:
-                    client.stub.Count(pb.CountRequest(collection="o"), timeout=0.005)
+                    client.stub.Count(pb.CountRequest(collection="o"), timeout=0.2)
                 except grpc.RpcError as e:
                     self.assertEqual(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
                 busy.join()
-                if wait_for(lambda: dropped in requests.get(daemon.url + "/metrics", timeout=10).text, 2):
+                if wait_for(lambda: dropped in metrics(), 2):
                     break
-            self.assertIn(dropped, requests.get(daemon.url + "/metrics", timeout=10).text)
+            self.assertIn(dropped, metrics())
 
 
 class Tls(unittest.TestCase):
