@@ -22,12 +22,16 @@ void BlockingWatch::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void BlockingWatch::Stop() {
+void BlockingWatch::RequestStop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
+}
+
+void BlockingWatch::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 

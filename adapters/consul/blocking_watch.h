@@ -45,7 +45,9 @@ class BlockingWatch {
   ~BlockingWatch();  // Stop
 
   void Start();
-  // Stops after the read in flight (within wait + wait/16 + call_margin).
+  // Asks the watch to stop, without waiting: several watches stop side by side.
+  void RequestStop();
+  // RequestStop, then waits for the read in flight (within wait + wait/16 + call_margin).
   void Stop();
 
   struct Stats {

@@ -84,7 +84,7 @@ StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body) {
   return out;
 }
 
-StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body) {
+StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body, bool tls) {
   const auto refuse = [](const std::string& why) {
     return Status::Internal("consul's health answer is not an array of service entries: " + why);
   };
@@ -107,8 +107,9 @@ StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& bod
       return refuse("an entry without an address and a port");
     }
     const bool ipv6 = address.find(':') != std::string::npos;
-    auto endpoint = ParseHttpUrl("http://" + (ipv6 ? "[" + address + "]" : address) + ":" +
-                                 std::to_string(port));
+    auto endpoint =
+        ParseHttpUrl(std::string(tls ? "https://" : "http://") +
+                     (ipv6 ? "[" + address + "]" : address) + ":" + std::to_string(port));
     if (!endpoint.ok()) return refuse(endpoint.status().message());
     out.push_back(std::move(*endpoint));
   }

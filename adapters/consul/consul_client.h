@@ -64,10 +64,11 @@ struct KvEntry {
 // The entries of a KV read's body. Internal when it is not the array of entries Consul answers.
 engine::StatusOr<std::vector<KvEntry>> ParseKvEntries(const std::string& body);
 
-// The instances of a health read (GET /v1/health/service/NAME?passing) as http:// endpoints:
-// each Service.Address (the Node.Address when empty) and Service.Port. Internal when the body is
-// not the array of entries Consul answers.
-engine::StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body);
+// The instances of a health read (GET /v1/health/service/NAME?passing) as http:// (or, with
+// `tls`, https://) endpoints: each Service.Address (the Node.Address when empty) and
+// Service.Port. Internal when the body is not the array of entries Consul answers.
+engine::StatusOr<std::vector<HttpEndpoint>> ParseServiceInstances(const std::string& body,
+                                                                  bool tls = false);
 
 class ConsulClient {
  public:

@@ -7,13 +7,14 @@
 // - An instance whose calls fail is ejected by its own breaker: while it is open, the instance
 //   refuses at once and the request goes on to the next; after the breaker's cooldown one probe
 //   call goes through, as HttpClient's breaker rules say.
-// - A request that got no answer from an instance (refused, reset, a timeout, its breaker open)
-//   goes on to the next instance when it is idempotent (or was refused by the breaker, so never
-//   sent), until one answers or every instance was tried. An HTTP answer, whatever its status,
-//   is the answer.
+// - An idempotent request that got no answer from an instance (refused, reset, a timeout, its
+//   breaker open) goes on to the next, kMaxInstancesPerRequest instances at most; with a
+//   deadline, each try but the last gets half of the time left, so that a hung instance does not
+//   use it all. A request that is not idempotent (it may have been processed) goes to one
+//   instance only. An HTTP answer, whatever its status, is the answer.
 // - SetInstances replaces the set: an instance that stays keeps its client (pool, breaker,
-//   counters); one that goes is dropped once its requests in flight end. With no instance, a
-//   request is Unavailable, naming the service.
+//   counters); one that goes is dropped once its requests in flight end, its counters kept in the
+//   totals. With no instance, a request is Unavailable, naming the service.
 //
 // Thread safety: every method is safe for concurrent calls.
 #pragma once
@@ -56,11 +57,14 @@ class BalancedHttpClient : public HttpSender {
   // The instance for the next attempt, not one of `tried`; null when none is left.
   std::shared_ptr<Instance> Pick(const std::vector<std::shared_ptr<Instance>>& tried);
 
+  static constexpr size_t kMaxInstancesPerRequest = 3;
+
   const std::string name_;
   const HttpClientOptions options_;
 
   mutable std::mutex mu_;  // guards what follows and the instances' outstanding, last_used
   std::map<std::string, std::shared_ptr<Instance>> instances_;  // by name
+  HttpStats retired_;  // the counters of the instances that went
   uint64_t picks_ = 0;
 };
 

@@ -145,14 +145,15 @@ const std::vector<Option>& Options() {
            "latency, bytes); false: none",
            &DaemonConfig::access_log),
       Text("chroma-url",
-           "Chroma server (http://HOST:PORT, or consul://SERVICE: its passing instances in "
-           "Consul) for the backend chroma; empty: chroma is not configured",
+           "Chroma server (http://HOST:PORT, or consul://SERVICE / consul+https://SERVICE: its "
+           "passing instances in Consul) for the backend chroma; empty: chroma is not configured",
            &DaemonConfig::chroma_url),
       Text("chroma-tenant", "Chroma tenant", &DaemonConfig::chroma_tenant),
       Text("chroma-database", "Chroma database", &DaemonConfig::chroma_database),
       Text("qdrant-url",
-           "Qdrant server (http://HOST:6333, https://..., or consul://SERVICE: its passing "
-           "instances in Consul) for the backend qdrant; empty: qdrant is not configured",
+           "Qdrant server (http://HOST:6333, https://..., or consul://SERVICE / "
+           "consul+https://SERVICE: its passing instances in Consul) for the backend qdrant; "
+           "empty: qdrant is not configured",
            &DaemonConfig::qdrant_url),
       Text("qdrant-api-key", "API key sent to Qdrant (header api-key); never logged",
            &DaemonConfig::qdrant_api_key),
@@ -339,15 +340,20 @@ Status ResolveConsul(DaemonConfig* config) {
   }
   for (const auto& [flag, url] : {std::pair{"--chroma-url", config->chroma_url},
                                   std::pair{"--qdrant-url", config->qdrant_url}}) {
-    if (!url.starts_with("consul://")) continue;
-    const std::string service = url.substr(9);
-    const bool named = !service.empty() && std::all_of(service.begin(), service.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-    });
+    const size_t scheme = url.starts_with("consul://")         ? 9
+                          : url.starts_with("consul+https://") ? 15
+                                                               : 0;
+    if (scheme == 0) continue;
+    const std::string service = url.substr(scheme);
+    const bool named =
+        !service.empty() && std::isalnum(static_cast<unsigned char>(service[0])) &&
+        std::all_of(service.begin(), service.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+        });
     if (!named) {
       return Status::InvalidArgument(std::string(flag) + " '" + url +
                                      "': consul://SERVICE names a service of letters, digits, "
-                                     "'-', '_' and '.'");
+                                     "'-', '_' and '.', starting with a letter or digit");
     }
     if (config->consul_addr.empty()) {
       return Status::InvalidArgument(std::string(flag) + " " + url +

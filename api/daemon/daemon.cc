@@ -37,6 +37,8 @@ using std::chrono::seconds;
 constexpr size_t kMaxQueuedImportPoints = 2'000'000;
 // The store's close writes a checkpoint: memory speed, about a second per GB of index.
 constexpr milliseconds kStoreCloseBound = seconds(300);
+// A Consul watch ends its read in flight within this (a blocking read of 5 s, and its margin).
+constexpr milliseconds kWatchStopBound = seconds(8);
 // Letting go of the router only drops references.
 constexpr milliseconds kRouterStopBound = seconds(10);
 // The job runner waits for the chunk being written (at most --max-points-per-upsert points): the
@@ -82,14 +84,18 @@ adapters::HttpClientOptions BackendHttpOptions(const DaemonConfig& config) {
   return http;
 }
 
-// A backend URL that names a service in Consul.
-constexpr std::string_view kConsulScheme = "consul://";
+// A backend URL that names a service in Consul: consul://SERVICE (its instances over http) or
+// consul+https://SERVICE (over https); "" for any other URL.
+std::string ConsulServiceOf(const std::string& url) {
+  for (const std::string_view scheme : {"consul://", "consul+https://"}) {
+    if (url.starts_with(scheme)) return url.substr(scheme.size());
+  }
+  return "";
+}
 
 BackendCallStats CallStatsOf(const adapters::HttpStats& http, const std::string& url) {
   BackendCallStats calls;
-  if (url.starts_with(kConsulScheme)) {
-    calls.discovered_service = url.substr(kConsulScheme.size());
-  }
+  calls.discovered_service = ConsulServiceOf(url);
   for (const adapters::HttpInstanceStats& i : http.instances) {
     calls.instances.push_back({i.instance, i.requests});
   }
@@ -161,21 +167,23 @@ struct Daemon::State {
     return consul;
   }
 
-  // For a backend URL consul://SERVICE: a client balanced over the passing instances of
-  // SERVICE, which a blocking-query watch keeps up to date (the last known set stays while the
-  // agent cannot be reached); null for any other URL. The first answer is waited for a little.
+  // For a backend URL consul://SERVICE (or consul+https://): a client balanced over the passing
+  // instances of SERVICE, which a blocking-query watch keeps up to date (the last known set stays
+  // while the agent cannot be reached); null for any other URL. The first answer is waited for a
+  // little.
   engine::StatusOr<std::shared_ptr<adapters::HttpSender>> Discover(const std::string& url) {
-    if (!url.starts_with(kConsulScheme)) return std::shared_ptr<adapters::HttpSender>();
+    const std::string service = ConsulServiceOf(url);
+    if (service.empty()) return std::shared_ptr<adapters::HttpSender>();
     auto agent = Consul();
     if (!agent.ok()) return agent.status();
-    const std::string service = url.substr(kConsulScheme.size());
+    const bool tls = url.starts_with("consul+https://");
     auto balanced = std::make_shared<adapters::BalancedHttpClient>(url, BackendHttpOptions(config));
     adapters::BlockingWatchOptions options;
     options.target = "/v1/health/service/" + service + "?passing";
     options.logger = LogLine;
     auto watch = std::make_unique<adapters::BlockingWatch>(
-        *agent, options, [balanced, url](const adapters::BlockingAnswer& answer) {
-          auto instances = answer.found ? adapters::ParseServiceInstances(answer.body)
+        *agent, options, [balanced, url, tls](const adapters::BlockingAnswer& answer) {
+          auto instances = answer.found ? adapters::ParseServiceInstances(answer.body, tls)
                                         : std::vector<adapters::HttpEndpoint>{};
           if (!instances.ok()) {
             Log("error", "consul: a health answer was not understood; the last instances stay",
@@ -331,12 +339,14 @@ std::vector<Daemon::Part> Daemon::Parts() {
          return Status::Ok();
        },
        [&s] {
+         // The watches end their reads in flight side by side, while the deliverers stop.
+         for (auto& watch : s.discovery) watch->RequestStop();
          s.service.Detach();
          for (auto& deliverer : s.deliverers) deliverer->Stop();  // its position is persisted
          s.deliverers.clear();
-         for (auto& watch : s.discovery) watch->Stop();  // after the read in flight
+         for (auto& watch : s.discovery) watch->Stop();
        },
-       kRouterStopBound + milliseconds(s.config.backend_timeout_ms)},
+       kRouterStopBound + milliseconds(s.config.backend_timeout_ms) + kWatchStopBound},
       {"job runner",
        [&s] {
          Service& service = s.service;

@@ -5,8 +5,9 @@ checks), and searches answered by Chroma throughout.
 The instances of one consul:// service are replicas of one store: here copies of one Chroma
 server's data directory, made after a vecmeshd pointed at it wrote the collection. Then:
 1. two replicas registered: vecmeshd spreads searches over both;
-2. one is SIGKILLed and its check turns critical: the searches go on, with no failed request
-   beyond the one in flight (none, in practice: a search that gets no answer goes to the other);
+2. one is SIGKILLed, its check turns critical and it is deregistered: the searches go on, with no
+   failed request beyond the one in flight (none, in practice: a search that gets no answer goes
+   to the other);
 3. a third registered later takes searches too.
 Every answer is the same as the first (the replicas hold the same points).
 
@@ -71,6 +72,7 @@ class Searcher(threading.Thread):
                     self.answers.append((i % 10, [p["id"] for p in body["results"]]))
             except (requests.RequestException, ValueError) as e:
                 self.failures.append((0, repr(e)))
+            self.stopping.wait(0.01)  # a client's pace, not a flood
 
 
 class Discovery(unittest.TestCase):
@@ -93,7 +95,7 @@ class Discovery(unittest.TestCase):
             "ID": f"chromadb-{n}", "Name": "chromadb", "Address": "127.0.0.1",
             "Port": server.port,
             "Check": {"HTTP": server.url + "/api/v2/heartbeat", "Interval": "500ms",
-                      "Timeout": "1s", "DeregisterCriticalServiceAfter": "1s"}})
+                      "Timeout": "3s", "DeregisterCriticalServiceAfter": "1m"}})
         self.assertEqual(status, 200, body)
 
     def passing(self):
@@ -157,10 +159,12 @@ class Discovery(unittest.TestCase):
                       requests.get(d.url + "/metrics", timeout=10).text)
         log(f"searches spread: {self.instance_requests(d)}, failures {len(searcher.failures)}")
 
-        # One replica dies; the agent's check finds it, and it leaves the set.
+        # One replica dies; the agent's check finds it, and it is deregistered.
         second.kill()
         killed_at = len(searcher.answers)
         self.assertTrue(wait_for(lambda: self.passing() == ["chromadb-1"], timeout_s=20))
+        status, _, _ = self.consul.request("PUT", "/v1/agent/service/deregister/chromadb-2")
+        self.assertEqual(status, 200)
         self.assertTrue(wait_for(lambda: 'vecmesh_consul_discovered_instances{backend="chroma",'
                                  'service="chromadb"} 1' in requests.get(
                                      d.url + "/metrics", timeout=10).text, timeout_s=20))

@@ -62,22 +62,38 @@ TEST(BalancedHttpClientTest, SpreadsRequestsOverTheInstances) {
 }
 
 TEST(BalancedHttpClientTest, ARequestGoesWhereFewestAreOutstanding) {
-  auto slow = Named("slow", milliseconds(400)), fast = Named("fast");
+  // The busy instance holds its answer until the test lets it go.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  TestHttpServer busy([released](const Request&, int) {
+    released.wait();
+    return Reply{.status = 200, .body = "busy"};
+  });
+  // Let go however the test ends: the server waits for its answers when it is destroyed.
+  std::shared_ptr<void> let_go(nullptr, [&release](void*) {
+    try {
+      release.set_value();
+    } catch (const std::future_error&) {
+    }
+  });
+  auto idle = Named("idle");
   BalancedHttpClient client("consul://store", Options());
-  // A slow request in flight on one instance; then a second instance joins.
-  client.SetInstances({EndpointOf(slow->url())});
+  client.SetInstances({EndpointOf(busy.url())});
   auto first = std::async(std::launch::async, [&] { return client.Send({}, Get()); });
-  std::this_thread::sleep_for(milliseconds(100));
-  client.SetInstances({EndpointOf(slow->url()), EndpointOf(fast->url())});
-  int fast_answers = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (busy.requests() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(busy.requests(), 1);
+  client.SetInstances({EndpointOf(busy.url()), EndpointOf(idle->url())});
   for (int i = 0; i < 5; ++i) {
     auto answer = client.Send({}, Get());
     ASSERT_TRUE(answer.ok());
-    fast_answers += answer->body == "fast";
+    EXPECT_EQ(answer->body, "idle") << "the instance with a request outstanding is passed over";
   }
+  release.set_value();
   ASSERT_TRUE(first.get().ok());
-  EXPECT_EQ(slow->requests(), 1);
-  EXPECT_EQ(fast_answers, 5) << "the busy instance is passed over";
+  EXPECT_EQ(busy.requests(), 1);
 }
 
 TEST(BalancedHttpClientTest, AnInstanceThatIsGoneIsSkippedAndEjected) {
@@ -99,15 +115,26 @@ TEST(BalancedHttpClientTest, AnInstanceThatIsGoneIsSkippedAndEjected) {
   }
   EXPECT_EQ(stats.breaker, BreakerState::kClosed) << "the service answers";
 
-  // Not idempotent: one instance, whatever happens there.
+  bool seen = false;
+  for (const HttpInstanceStats& i : stats.instances) seen = seen || i.instance == gone.ToString();
+  EXPECT_TRUE(seen);
+
+  // Not idempotent: one instance, whatever happens there. The one that answers was used last,
+  // so the request goes to the one that drops it, and no further.
+  TestHttpServer dropping([](const Request&, int) { return Reply{.drop = true}; });
   BalancedHttpClient fresh("consul://store", Options());
-  fresh.SetInstances({gone});
+  fresh.SetInstances({EndpointOf(up->url())});
+  ASSERT_TRUE(fresh.Send({}, Get()).ok());
+  const int up_before = up->requests();
+  fresh.SetInstances({EndpointOf(up->url()), EndpointOf(dropping.url())});
   HttpRequest create = Get();
   create.method = HttpMethod::kPost;
   create.idempotent = false;
   auto refused = fresh.Send({}, create);
   EXPECT_EQ(refused.status().code(), engine::StatusCode::kUnavailable);
   EXPECT_NE(refused.status().message().find("consul://store"), std::string::npos);
+  EXPECT_EQ(dropping.requests(), 1);
+  EXPECT_EQ(up->requests(), up_before) << "not sent twice";
 }
 
 TEST(BalancedHttpClientTest, FollowsTheSetItIsGiven) {
@@ -127,6 +154,8 @@ TEST(BalancedHttpClientTest, FollowsTheSetItIsGiven) {
   client.SetInstances({EndpointOf(b->url())});
   for (int i = 0; i < 4; ++i) EXPECT_EQ(client.Send({}, Get())->body, "b");
   EXPECT_EQ(a->requests(), 6);
+  EXPECT_EQ(client.stats().requests, 12u) << "the counters of an instance that went stay";
+  EXPECT_EQ(client.stats().instances.size(), 1u);
 }
 
 }  // namespace

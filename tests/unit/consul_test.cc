@@ -350,6 +350,10 @@ TEST(ConsulHealthTest, ParsesTheInstancesOfAService) {
   EXPECT_EQ(urls, (std::vector<std::string>{"http://10.0.0.5:8000", "http://10.0.0.2:8001",
                                             "http://[fd00::9]:8002"}));
   EXPECT_TRUE(ParseServiceInstances("[]").value().empty());
+  auto over_tls = ParseServiceInstances(
+      R"([{"Node": {"Address": "10.0.0.1"}, "Service": {"Address": "", "Port": 6333}}])", true);
+  ASSERT_TRUE(over_tls.ok());
+  EXPECT_EQ(over_tls->at(0).ToString(), "https://10.0.0.1:6333");
   for (const char* bad : {"{}", R"([{"Node": {}}])", R"([{"Service": {"Address": "a"}}])",
                           R"([{"Service": {"Address": "a", "Port": 70000}}])"}) {
     EXPECT_EQ(ParseServiceInstances(bad).status().code(), StatusCode::kInternal) << bad;
