@@ -557,7 +557,12 @@ std::vector<Daemon::Part> Daemon::Parts() {
          s.job_consumer->Start();
          return Status::Ok();
        },
-       [&s] { s.job_consumer.reset(); }, kJobRunnerStopBound},
+       [&s] {
+         // Stopped, not destroyed: a /metrics or /health/deep report in flight reads its stats
+         // until the job runner's stop removes the report.
+         if (s.job_consumer) s.job_consumer->Stop();
+       },
+       kJobRunnerStopBound},
   };
 }
 
