@@ -2,17 +2,18 @@
 
 1. `promtool check rules` accepts alerts.yml.
 2. `promtool check config` accepts prometheus.yml once its consul_sd_configs blocks are replaced
-   by static targets: Debian's Prometheus is built without Consul discovery and rejects the
-   blocks (../shared/contracts/README.md), while the upstream image in compose takes them.
+   by static targets (static_configuration of tests/support/prometheus_server.py): Debian's
+   Prometheus is built without Consul discovery and rejects the blocks
+   (../shared/contracts/README.md), while the upstream image in compose takes them.
 3. The Consul blocks hold only keys of Prometheus's consul_sd_config, name the agent as
    host:port, and look for the service vecmeshd registers (`faiss`, API.md).
 4. Every vecmesh_* metric an alert reads is one vecmeshd exports (a "# TYPE" line of
    api/service/metrics.cc).
 """
-import copy
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -20,6 +21,9 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "support"))
+from prometheus_server import static_configuration  # noqa: E402
+
 PROMETHEUS = os.path.join(SOURCE, "deploy", "prometheus")
 METRICS_SOURCE = os.path.join(SOURCE, "api", "service", "metrics.cc")
 
@@ -51,16 +55,11 @@ class Prometheus(unittest.TestCase):
         self.assertIn("SUCCESS: 7 rules found", check.stdout)
 
     def test_promtool_accepts_the_configuration_without_its_consul_blocks(self):
-        config = copy.deepcopy(load("prometheus.yml"))
-        replaced = 0
-        for job in config["scrape_configs"]:
-            if "consul_sd_configs" in job:
-                del job["consul_sd_configs"]
-                job["static_configs"] = [{"targets": ["127.0.0.1:8000"]}]
-                replaced += 1
-        self.assertEqual(replaced, 1, "the faiss job finds vecmeshd through Consul")
+        jobs = load("prometheus.yml")["scrape_configs"]
+        self.assertEqual([job["job_name"] for job in jobs if "consul_sd_configs" in job], ["faiss"],
+                         "the faiss job finds vecmeshd through Consul")
+        config = static_configuration(["127.0.0.1:8000"])
         with tempfile.TemporaryDirectory() as work:
-            config["rule_files"] = [os.path.join(PROMETHEUS, f) for f in config["rule_files"]]
             path = os.path.join(work, "prometheus.yml")
             with open(path, "w") as f:
                 yaml.safe_dump(config, f)

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""A real Prometheus server (Debian's `prometheus`) running deploy/prometheus's configuration.
+
+    with PrometheusServer(["127.0.0.1:8000"]) as prometheus:    # free loopback port
+        prometheus.query("up")                                   # the result of one instant query
+
+deploy/prometheus/prometheus.yml finds vecmeshd through Consul, but Debian's Prometheus is built
+without Consul discovery (../shared/contracts/README.md). static_configuration() therefore turns
+every consul_sd_configs block into static targets; everything else (scrape and rule settings,
+alerts.yml) is the file's own. The same conversion is what tests/deploy/prometheus_test.py
+gives promtool.
+
+Stdlib and PyYAML only; run it with /usr/bin/python3.
+"""
+import copy
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from server_process import MAX_LIFETIME_S, ManagedServer, http_ok
+
+DEPLOY_PROMETHEUS = Path(__file__).resolve().parent.parent.parent / "deploy" / "prometheus"
+START_TIMEOUT_S = 60
+
+
+def static_configuration(targets, scrape_interval_s=None):
+    """deploy/prometheus/prometheus.yml as a dict, its Consul-discovered jobs scraping `targets`
+    (["host:port", ...]) instead, its rule files named by absolute path. With scrape_interval_s,
+    scrapes and rule evaluations run that often (a test wants data within seconds, not 15 s)."""
+    with open(DEPLOY_PROMETHEUS / "prometheus.yml") as f:
+        config = yaml.safe_load(f)
+    config = copy.deepcopy(config)
+    for job in config["scrape_configs"]:
+        if "consul_sd_configs" in job:
+            del job["consul_sd_configs"]
+            job["static_configs"] = [{"targets": list(targets)}]
+    config["rule_files"] = [str(DEPLOY_PROMETHEUS / name) for name in config.get("rule_files", [])]
+    if scrape_interval_s is not None:
+        config["global"]["scrape_interval"] = f"{scrape_interval_s}s"
+        config["global"]["evaluation_interval"] = f"{scrape_interval_s}s"
+    return config
+
+
+class PrometheusServer(ManagedServer):
+    """Debian's Prometheus on a loopback port, scraping `targets` with deploy/prometheus's
+    configuration (static_configuration), its TSDB in data_dir."""
+
+    label, what, log_name = "prometheus_server", "Prometheus server", "prometheus.log"
+
+    def __init__(self, targets, scrape_interval_s=1, data_dir=None, port=None,
+                 start_timeout_s=START_TIMEOUT_S, max_lifetime_s=MAX_LIFETIME_S):
+        super().__init__(data_dir, port, start_timeout_s, max_lifetime_s)
+        self.targets = list(targets)
+        self.scrape_interval_s = scrape_interval_s
+        self.config_path = Path(self._scratch) / "prometheus.yml"
+
+    def _launch(self, port):
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not on the PATH: scripts/install-deps installs it")
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(static_configuration(self.targets, self.scrape_interval_s), f)
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- {time.strftime('%H:%M:%S')} prometheus on port {port}\n".encode())
+            log.flush()
+            return subprocess.Popen(
+                [binary, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.data_dir}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def _ready(self, url):
+        return http_ok(url + "/-/ready")
+
+    def api(self, path, **params):
+        """GET /api/v1/PATH?params: the decoded answer (its "status" is "success" or "error";
+        an error answer is returned, not raised)."""
+        query = urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=30) as answer:
+                return json.load(answer)
+        except urllib.error.HTTPError as error:
+            return json.load(error)
+
+    def query(self, expression):
+        """One instant query: the API's answer (see api)."""
+        return self.api("query", query=expression)
