@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build build-tsan build-fuzz run test bench format clean
+.PHONY: all deps build build-tsan build-fuzz run test bench mesh mesh-down format clean
 
 all: build
 
@@ -35,6 +35,16 @@ run: build
 	@echo "  curl -X POST localhost:8000/v1/collections/docs/search -d '{\"vector\": [0.9, 0.1, 0], \"k\": 5}'"
 	@echo "  curl localhost:8000/openapi.json; curl localhost:8000/metrics"
 	@$(BUILD)/api/daemon/vecmeshd --host 127.0.0.1 --rest-port 8000 --grpc-port 50051 --data-dir ./data
+
+# The mesh on one machine, without containers (scripts/mesh): the Consul double, RabbitMQ with
+# deploy/rabbitmq, two Chroma servers, two vecmeshd replicas and Prometheus, on free loopback
+# ports, state in .mesh/. It prints where each part listens and the API keys, and runs in the
+# background (2 hours at most) until `make mesh-down`.
+mesh: build
+	@scripts/mesh up --vecmeshd $(BUILD)/api/daemon/vecmeshd
+
+mesh-down:
+	@scripts/mesh down
 
 # The fuzz targets, with clang (libFuzzer, AddressSanitizer, UndefinedBehaviorSanitizer).
 build-fuzz: deps

@@ -12,21 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 import rabbitmq_topology as topology  # noqa: E402
-from rabbitmq_server import PLATFORM_VHOST, RabbitMQServer  # noqa: E402
+from rabbitmq_server import PLATFORM_VHOST, RabbitMQServer, deploy_config  # noqa: E402
 
 DEPLOY = ROOT / "deploy" / "rabbitmq"
-
-
-def deploy_config():
-    """deploy/rabbitmq/rabbitmq.conf for a test node: listeners left out, definitions from here."""
-    lines = []
-    for line in (DEPLOY / "rabbitmq.conf").read_text().splitlines():
-        if line.startswith("listeners."):
-            continue
-        if line.startswith("load_definitions"):
-            line = f"load_definitions = {DEPLOY / 'definitions.json'}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
 
 
 class DefinitionsTest(unittest.TestCase):

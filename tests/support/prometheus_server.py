@@ -48,6 +48,30 @@ def static_configuration(targets, scrape_interval_s=None):
     return config
 
 
+def launch(targets, config_path, data_dir, port, log_path, scrape_interval_s=None):
+    """Writes static_configuration(targets, scrape_interval_s) to config_path and starts Prometheus
+    on 127.0.0.1:port with it, its TSDB in data_dir, in a new session (its own process group),
+    output appended to log_path. Returns the Popen of the group leader."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus is not on the PATH: scripts/install-deps installs it")
+    with open(config_path, "w") as f:
+        yaml.safe_dump(static_configuration(targets, scrape_interval_s), f)
+    with open(log_path, "ab") as log:
+        log.write(f"--- {time.strftime('%H:%M:%S')} prometheus on port {port}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            [binary, f"--config.file={config_path}", f"--storage.tsdb.path={data_dir}",
+             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+
+def ready(url):
+    """Whether the Prometheus at url is ready to serve queries."""
+    return http_ok(url + "/-/ready")
+
+
 class PrometheusServer(ManagedServer):
     """Debian's Prometheus on a loopback port, scraping `targets` with deploy/prometheus's
     configuration (static_configuration), its TSDB in data_dir."""
@@ -62,22 +86,11 @@ class PrometheusServer(ManagedServer):
         self.config_path = Path(self._scratch) / "prometheus.yml"
 
     def _launch(self, port):
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise RuntimeError("prometheus is not on the PATH: scripts/install-deps installs it")
-        with open(self.config_path, "w") as f:
-            yaml.safe_dump(static_configuration(self.targets, self.scrape_interval_s), f)
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {time.strftime('%H:%M:%S')} prometheus on port {port}\n".encode())
-            log.flush()
-            return subprocess.Popen(
-                [binary, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.data_dir}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        return launch(self.targets, self.config_path, self.data_dir, port, self.log_path,
+                      self.scrape_interval_s)
 
     def _ready(self, url):
-        return http_ok(url + "/-/ready")
+        return ready(url)
 
     def api(self, path, **params):
         """GET /api/v1/PATH?params: the decoded answer (its "status" is "success" or "error";

@@ -116,6 +116,25 @@ disk_free_limit.absolute = 50MB
 """
 
 
+DEPLOY_RABBITMQ = Path(__file__).resolve().parent.parent.parent / "deploy" / "rabbitmq"
+
+
+def deploy_config():
+    """deploy/rabbitmq/rabbitmq.conf for a node of ours (Node's config): its listener lines left
+    out (the node's ports come from the environment), load_definitions pointed at the repository's
+    definitions.json. Such a node has the vhost /sutazai and the topology of API.md, but neither
+    the user guest nor the vhost / (deploy/rabbitmq/README.md): its clients need a user of their
+    own (Node.add_user)."""
+    lines = []
+    for line in (DEPLOY_RABBITMQ / "rabbitmq.conf").read_text().splitlines():
+        if line.startswith("listeners."):
+            continue
+        if line.startswith("load_definitions"):
+            line = f"load_definitions = {DEPLOY_RABBITMQ / 'definitions.json'}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def amqp_url(port, vhost="/"):
     """The AMQP URL of vhost on the node at port. The vhost is percent-encoded ("/" is "%2F"): a
     URL ending in a bare "/" names the EMPTY vhost for rabbitmq-c's amqp_parse_url."""
@@ -370,6 +389,24 @@ class Node:
                     return False
         return self.cli("rabbitmq-diagnostics", "check_port_connectivity", timeout_s=20,
                         check=False).returncode == 0
+
+    def add_user(self, user, password, vhost):
+        """Creates user with password (given to rabbitmqctl on stdin, so no process list shows
+        it) and lets it configure, write and read everything in vhost."""
+        env = self._env()
+        env.update(RABBITMQ_CTL_DIST_PORT_MIN="0", RABBITMQ_CTL_DIST_PORT_MAX="0")
+        command = [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, "add_user", user]
+        try:
+            done = subprocess.run(command, env=env, cwd=self.base, input=password + "\n",
+                                  capture_output=True, text=True, timeout=CTL_TIMEOUT_S,
+                                  **self._user_args())
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError(f"rabbitmqctl add_user {user} took more than {CTL_TIMEOUT_S} "
+                               "s") from e
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl add_user {user} failed ({done.returncode}):\n"
+                               f"{done.stdout}{done.stderr}")
+        self.ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
     def add_vhost(self, vhost, user=USER):
         """Creates vhost (if it is not there) and lets user configure, write and read everything
