@@ -21,10 +21,11 @@ consumer() {  # ROLE KEYS
       echo "kong/start.sh: a key of $role holds a character other than A-Z a-z 0-9 . _ ~ -" >&2
       exit 1 ;;
   esac
-  keys=$(printf '%s' "$2" | tr ',' ' ')
-  [ -n "$keys" ] || return 0
+  # shellcheck disable=SC2046 # split on the commas; the characters were checked above
+  set -- $(printf '%s' "$2" | tr ',' ' ')
+  [ $# -gt 0 ] || return 0
   printf '  - username: %s\n    keyauth_credentials:\n' "$role" >>"$config"
-  for key in $keys; do
+  for key in "$@"; do
     printf '      - key: "%s"\n' "$key" >>"$config"
   done
 }

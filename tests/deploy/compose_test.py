@@ -121,6 +121,11 @@ class Compose(unittest.TestCase):
         resolver = services["kong"]["environment"]["KONG_DNS_RESOLVER"]
         address = services["consul"]["networks"]["mesh"]["ipv4_address"]
         self.assertEqual(resolver, f"{address}:{load('consul', 'consul.json')['ports']['dns']}")
+        # kong.yml's lookaheads need the PCRE router (3.x's default checks regexes without them).
+        self.assertEqual(services["kong"]["environment"]["KONG_ROUTER_FLAVOR"], "traditional")
+        # A node named after its container would start with an empty database when it is made again.
+        self.assertEqual(services["rabbitmq"]["hostname"], "rabbitmq")
+        self.assertEqual(services["consul"]["hostname"], load("consul", "consul.json")["node_name"])
 
     def test_secrets_come_from_the_env_whose_example_holds_none(self):
         with open(COMPOSE) as f:
@@ -232,6 +237,9 @@ class KongStart(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stderr)
         consumers = {c["username"]: [k["key"] for k in c["keyauth_credentials"]] for c in config["consumers"]}
         self.assertEqual(consumers, {"admin": ["a1"], "read_write": ["w1", "w-2.x_y~z"]})
+        check, config = self.start(VECMESH_ADMIN_KEYS=",", VECMESH_READ_WRITE_KEYS=",w1,,")
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertEqual(config["consumers"], [{"username": "read_write", "keyauth_credentials": [{"key": "w1"}]}])
         self.assertEqual(config["services"], load("kong", "kong.yml")["services"], "kong.yml kept whole")
 
     def test_a_key_it_cannot_quote_is_refused(self):
@@ -241,9 +249,10 @@ class KongStart(unittest.TestCase):
             self.assertIn("a key of admin", check.stderr)
 
     def test_no_key_is_refused(self):
-        check, _ = self.start()
-        self.assertNotEqual(check.returncode, 0)
-        self.assertIn("no API key", check.stderr)
+        for keys in ({}, {"VECMESH_ADMIN_KEYS": ",,"}):
+            check, _ = self.start(**keys)
+            self.assertNotEqual(check.returncode, 0, keys)
+            self.assertIn("no API key", check.stderr)
 
 
 class Consul(unittest.TestCase):
