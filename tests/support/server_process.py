@@ -151,6 +151,18 @@ def server_alive(pgid, marker=None):
     return group_alive(pgid) or bool(marked_processes(marker))
 
 
+def recorded_server_alive(server):
+    """Whether the server a state file records (read_state) is still there. A record outlives its
+    server (a reboot, a run killed outright): when the pid of the group's leader now names a process
+    that started at another time, the group id was reused by another program, and nothing of it is
+    ours."""
+    pgid = int(server["pgid"])
+    recorded = server.get("pgid_start")
+    if recorded and start_time(pgid) not in (None, int(recorded)):
+        return False
+    return server_alive(pgid, server.get("marker") or None)
+
+
 def signal_server(pgid, marker, sig):
     signal_group(pgid, sig)
     for pid, started in marked_processes(marker):
@@ -498,7 +510,7 @@ def stop_state(state, timeout_s=STOP_TIMEOUT_S, what="server", terminate=termina
     if server is None:
         return False
     marker = server.get("marker") or None
-    running = server_alive(int(server["pgid"]), marker)
+    running = recorded_server_alive(server)
     if running:
         stop_group(int(server["pgid"]), timeout_s, what, marker, terminate)
     (state / "server").unlink()
@@ -517,7 +529,7 @@ def fixture_start(state, owner_pid, launch, ready, label, what, log_name, max_li
     state.mkdir(parents=True, exist_ok=True)
     owner = owner_pid or ancestor_named("ctest") or os.getppid()
     server = read_state(state)
-    if server is not None and group_alive(int(server["pgid"])):
+    if server is not None and recorded_server_alive(server):
         if process_alive(int(server["owner_pid"]), int(server["owner_start"])):
             sys.exit(f"{label}: {state} already has a server, started for process "
                      f"{server['owner_pid']} (another test run?), which is still there")
@@ -533,7 +545,8 @@ def fixture_start(state, owner_pid, launch, ready, label, what, log_name, max_li
         port = free_port()
         url = url_format.format(host=HOST, port=port)
         process = launch(state / "data", port, log_path)
-        (state / "server").write_text(f"pgid={process.pid}\nowner_pid={owner}\n"
+        (state / "server").write_text(f"pgid={process.pid}\npgid_start={start_time(process.pid)}\n"
+                                      f"owner_pid={owner}\n"
                                       f"owner_start={start_time(owner)}\nurl={url}\n"
                                       f"marker={marker or ''}\n")
         spawn_watchdog(process.pid, owner, max_lifetime_s, state / "watchdog.log", label, what,
