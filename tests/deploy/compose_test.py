@@ -13,16 +13,20 @@ engine.
    reaches faiss.service.consul with active health checks that are on (thresholds above 0); the
    plugins the issue asks for, key-auth on the header vecmeshd reads.
 5. kong/start.sh appends the consumers from the environment, and refuses a key it cannot quote
-   and a start without keys.
+   and a start without keys. rabbitmq/start.sh (with the broker and rabbitmqctl recorded) waits
+   for the node's cookie and its start, sets both users from the environment, passwords on stdin,
+   and passes SIGTERM on to the broker.
 6. consul.json defines the services vecmeshd's consul:// backends look for, with health checks.
 """
 import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 
 import yaml
@@ -253,6 +257,82 @@ class KongStart(unittest.TestCase):
             check, _ = self.start(**keys)
             self.assertNotEqual(check.returncode, 0, keys)
             self.assertIn("no API key", check.stderr)
+
+
+class RabbitmqStart(unittest.TestCase):
+    """deploy/rabbitmq/start.sh, with the image's entrypoint and rabbitmqctl replaced by scripts
+    that record what they are asked (the real rabbitmqctl takes add_user's password on stdin:
+    rabbitmq_server.Node.add_user does so against a real node)."""
+
+    def test_users_from_the_environment_and_sigterm_reaches_the_broker(self):
+        with tempfile.TemporaryDirectory() as work:
+            stubs, home, calls = os.path.join(work, "bin"), os.path.join(work, "home"), os.path.join(work, "calls")
+            os.makedirs(stubs)
+            os.makedirs(home)
+            scripts = {
+                # The broker: writes its cookie a moment after it starts, runs until SIGTERM.
+                "docker-entrypoint.sh": '#!/bin/bash\necho "entrypoint $*" >> "$CALLS"\n'
+                                        'trap \'echo "broker stopped" >> "$CALLS"; exit 0\' TERM\n'
+                                        'sleep 0.5; echo cookie > "$HOME/.erlang.cookie"\n'
+                                        'while :; do sleep 0.1; done\n',
+                "rabbitmqctl": '#!/bin/bash\n[[ -s "$HOME/.erlang.cookie" ]] || echo "ctl before cookie" >> "$CALLS"\n'
+                               'echo "ctl $*" >> "$CALLS"\n'
+                               '[[ " $* " == *" add_user "* ]] && echo "stdin $(cat)" >> "$CALLS"\nexit 0\n',
+            }
+            for name, text in scripts.items():
+                path = os.path.join(stubs, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, stat.S_IRWXU)
+            env = {"PATH": f"{stubs}:{os.environ['PATH']}", "HOME": home, "CALLS": calls,
+                   "RABBITMQ_VECMESH_PASSWORD": "pw-vecmesh", "RABBITMQ_ADMIN_PASSWORD": "pw-admin"}
+            output = open(os.path.join(work, "output"), "w+")
+            # A session of its own: whatever is left of it (the stand-in broker) is killed at the end.
+            start = subprocess.Popen([os.path.join(DEPLOY, "rabbitmq", "start.sh")], env=env, stdout=output,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+            def recorded():
+                try:
+                    with open(calls) as f:
+                        return f.read().splitlines()
+                except FileNotFoundError:
+                    return []
+            try:
+                deadline = time.monotonic() + 30
+                while "ctl --quiet set_user_tags admin administrator" not in recorded():
+                    self.assertIsNone(start.poll(), recorded())
+                    self.assertLess(time.monotonic(), deadline, recorded())
+                    time.sleep(0.05)
+                lines = recorded()
+                self.assertEqual(lines[0], "entrypoint rabbitmq-server")
+                self.assertNotIn("ctl before cookie", lines)
+                self.assertEqual(lines[1], "ctl --quiet await_startup --timeout 300")
+                for user, password in (("vecmesh", "pw-vecmesh"), ("admin", "pw-admin")):
+                    i = lines.index(f"ctl --quiet add_user {user}")
+                    self.assertEqual(lines[i - 1], f"ctl --quiet delete_user {user}", "made again at every start")
+                    self.assertEqual(lines[i + 1], f"stdin {password}", "the password on stdin")
+                    self.assertEqual(lines[i + 2], f"ctl --quiet set_permissions -p /sutazai {user} .* .* .*")
+                self.assertIn("ctl --quiet set_user_tags admin administrator", lines)
+                self.assertFalse([line for line in lines if "pw-" in line and not line.startswith("stdin")],
+                                 "no password in an argument")
+                start.terminate()
+                self.assertEqual(start.wait(timeout=10), 0)
+                self.assertEqual(recorded()[-1], "broker stopped", "SIGTERM reaches the broker")
+                output.seek(0)
+                self.assertIn("users vecmesh and admin set from deploy/.env", output.read())
+            finally:
+                try:
+                    os.killpg(start.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                start.wait()
+                output.close()
+
+    def test_a_missing_password_stops_the_start(self):
+        check = run(os.path.join(DEPLOY, "rabbitmq", "start.sh"),
+                    env={"PATH": os.environ["PATH"], "RABBITMQ_VECMESH_PASSWORD": "x"})
+        self.assertNotEqual(check.returncode, 0)
+        self.assertIn("RABBITMQ_ADMIN_PASSWORD", check.stderr)
 
 
 class Consul(unittest.TestCase):
