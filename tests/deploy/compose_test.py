@@ -18,10 +18,8 @@ engine.
    and passes SIGTERM on to the broker.
 6. consul.json defines the services vecmeshd's consul:// backends look for, with health checks.
 """
-import json
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
