@@ -11,6 +11,9 @@ Python API, for a test that owns its node:
         rmq.kill()                          # SIGKILL every process of the node
         rmq.start()
 
+    with RabbitMQServer(prometheus=True) as rmq:   # the rabbitmq_prometheus plugin, own port
+        rmq.prometheus_url                  # http://127.0.0.1:PROMETHEUS_PORT (GET /metrics...)
+
     with RabbitMQServer(tls=True) as rmq:   # also a TLS listener, on a port of its own
         rmq.amqps_url("/sutazai")           # amqps://guest:guest@localhost:TLS_PORT/%2Fsutazai
         rmq.ca_file                         # the PEM file of the CA that signed the node's cert
@@ -48,6 +51,11 @@ IP:127.0.0.1; kept, with the node, across restarts), and a TLS listener on 127.0
 beside the plain one. The node asks clients for no certificate (verify_none), so a client only
 needs to trust ca_file. The node's account (rabbitmq, when we are root) owns the server's key,
 mode 0600; the CA's key is never given to it.
+
+Prometheus (prometheus=True): the node enables the rabbitmq_prometheus plugin (and no other: the
+management plugin's fixed port 15672 may be taken), its listener on 127.0.0.1:prometheus_port
+(prometheus.tcp.ip/port), for deploy/prometheus's `rabbitmq` job. Without it the node enables no
+plugin.
 
 Stdlib only; run it with /usr/bin/python3. Needs rabbitmq-server (scripts/install-deps; it brings
 erlang-ssl and openssl, which TLS uses).
@@ -121,13 +129,14 @@ DEPLOY_RABBITMQ = Path(__file__).resolve().parent.parent.parent / "deploy" / "ra
 
 def deploy_config():
     """deploy/rabbitmq/rabbitmq.conf for a node of ours (Node's config): its listener lines left
-    out (the node's ports come from the environment), load_definitions pointed at the repository's
+    out (the node's ports come from the environment; the Prometheus plugin's from Node's
+    prometheus_port), load_definitions pointed at the repository's
     definitions.json. Such a node has the vhost /sutazai and the topology of API.md, but neither
     the user guest nor the vhost / (deploy/rabbitmq/README.md): its clients need a user of their
     own (Node.add_user)."""
     lines = []
     for line in (DEPLOY_RABBITMQ / "rabbitmq.conf").read_text().splitlines():
-        if line.startswith("listeners."):
+        if line.startswith(("listeners.", "prometheus.tcp.")):
             continue
         if line.startswith("load_definitions"):
             line = f"load_definitions = {DEPLOY_RABBITMQ / 'definitions.json'}"
@@ -196,20 +205,23 @@ class Node:
     identity is kept in base/node.json, so a node started again on the same directory is the same
     node (RabbitMQ's database is per node name). tls_port: the TLS listener's port (None: none)."""
 
-    def __init__(self, base, name, port, dist_port, config="", tls_port=None):
+    def __init__(self, base, name, port, dist_port, config="", tls_port=None,
+                 prometheus_port=None):
         self.base = Path(base).resolve()
         self.name = name
         self.port = port
         self.dist_port = dist_port
         self.config = config
         self.tls_port = tls_port
+        self.prometheus_port = prometheus_port
         self.account = _run_as()
 
     @classmethod
-    def create(cls, base, port, dist_port, config="", tls_port=None):
-        """A new node (a fresh name) in base. config: rabbitmq.conf lines added to NODE_CONFIG."""
+    def create(cls, base, port, dist_port, config="", tls_port=None, prometheus_port=None):
+        """A new node (a fresh name) in base. config: rabbitmq.conf lines added to NODE_CONFIG.
+        prometheus_port: the rabbitmq_prometheus plugin enabled, listening on HOST:that port."""
         node = cls(base, f"vecmesh-{secrets.token_hex(4)}@localhost", port, dist_port, config,
-                   tls_port)
+                   tls_port, prometheus_port)
         node._prepare()
         return node
 
@@ -220,10 +232,17 @@ class Node:
         except (OSError, ValueError) as e:
             raise RuntimeError(f"no RabbitMQ node in {base}: {e}") from e
         return cls(base, spec["name"], spec["port"], spec["dist_port"], spec.get("config", ""),
-                   spec.get("tls_port"))
+                   spec.get("tls_port"), spec.get("prometheus_port"))
 
     def url(self, vhost="/"):
         return amqp_url(self.port, vhost)
+
+    @property
+    def prometheus_url(self):
+        """http://HOST:PORT of the rabbitmq_prometheus plugin's listener (None: not enabled)."""
+        if self.prometheus_port is None:
+            return None
+        return f"http://{HOST}:{self.prometheus_port}"
 
     @property
     def ca_file(self):
@@ -261,11 +280,18 @@ class Node:
                           f"ssl_options.keyfile = {tls / SERVER_KEY}\n"
                           f"ssl_options.verify = verify_none\n"
                           f"ssl_options.fail_if_no_peer_cert = false\n")
-        files = {"rabbitmq.conf": NODE_CONFIG + tls_config + self.config,
-                 "enabled_plugins": "[].\n", "rabbitmq-env.conf": "",
+        plugins, prometheus_config = "[].\n", ""
+        if self.prometheus_port is not None:
+            plugins = "[rabbitmq_prometheus].\n"
+            prometheus_config = (f"# The rabbitmq_prometheus plugin's listener, on loopback.\n"
+                                 f"prometheus.tcp.ip = {HOST}\n"
+                                 f"prometheus.tcp.port = {self.prometheus_port}\n")
+        files = {"rabbitmq.conf": NODE_CONFIG + tls_config + self.config + prometheus_config,
+                 "enabled_plugins": plugins, "rabbitmq-env.conf": "",
                  NODE_FILE: json.dumps({"name": self.name, "port": self.port,
                                         "dist_port": self.dist_port, "config": self.config,
-                                        "tls_port": self.tls_port}) + "\n"}
+                                        "tls_port": self.tls_port,
+                                        "prometheus_port": self.prometheus_port}) + "\n"}
         for name, text in files.items():
             (self.base / name).write_text(text)
         for path in [cookie] + [self.base / name for name in files]:
@@ -378,9 +404,9 @@ class Node:
         return self.cli("rabbitmqctl", *args, timeout_s=timeout_s, check=check)
 
     def ready(self, _url=None):
-        """Whether the AMQP listeners are up: the ports accept, then the node says so (`ping`
-        answers earlier, before the listeners are)."""
-        for port in (self.port, self.tls_port):
+        """Whether the listeners are up (AMQP, TLS and Prometheus, those it has): the ports
+        accept, then the node says so (`ping` answers earlier, before the listeners are)."""
+        for port in (self.port, self.tls_port, self.prometheus_port):
             if port is None:
                 continue
             with socket.socket() as s:
@@ -444,7 +470,9 @@ class RabbitMQServer(ManagedServer):
     port, dist_port: the AMQP and distribution ports (default: free ones, chosen at the first
     start and kept across restarts). config: rabbitmq.conf lines for the node (e.g.
     load_definitions = FILE). tls: a TLS listener too, on tls_port (default: a free one, chosen
-    and kept as the others); see the module's docstring. The node's log goes to `log_path`."""
+    and kept as the others); see the module's docstring. prometheus: the rabbitmq_prometheus
+    plugin, listening on prometheus_port (chosen and kept as the others). The node's log goes to
+    `log_path`."""
 
     label, what, log_name = LABEL, WHAT, LOG_NAME
     marked = True
@@ -452,13 +480,16 @@ class RabbitMQServer(ManagedServer):
     stop_timeout_s = STOP_TIMEOUT_S
 
     def __init__(self, data_dir=None, port=None, dist_port=None, config="", tls=False,
-                 tls_port=None, start_timeout_s=START_TIMEOUT_S, max_lifetime_s=MAX_LIFETIME_S):
-        if tls:
-            self.extra_ports = RabbitMQServer.extra_ports + ("tls_port",)
+                 tls_port=None, prometheus=False, prometheus_port=None,
+                 start_timeout_s=START_TIMEOUT_S, max_lifetime_s=MAX_LIFETIME_S):
+        self.extra_ports = (RabbitMQServer.extra_ports + (("tls_port",) if tls else ())
+                            + (("prometheus_port",) if prometheus else ()))
         super().__init__(data_dir, port, start_timeout_s, max_lifetime_s)
         self.dist_port = dist_port
         self.tls = tls
         self.tls_port = tls_port
+        self.prometheus = prometheus
+        self.prometheus_port = prometheus_port
         self.config = config
         self._node = None
         os.chmod(self._scratch, 0o711)  # the rabbitmq user must reach data_dir inside it
@@ -475,7 +506,7 @@ class RabbitMQServer(ManagedServer):
                 self._node = Node.load(self.data_dir)
             else:
                 self._node = Node.create(self.data_dir, self.port, self.dist_port, self.config,
-                                         self.tls_port)
+                                         self.tls_port, self.prometheus_port)
         return self._node
 
     @property
@@ -498,6 +529,15 @@ class RabbitMQServer(ManagedServer):
         return amqps_url(self.tls_port, vhost)
 
     @property
+    def prometheus_url(self):
+        """http://127.0.0.1:PROMETHEUS_PORT: the rabbitmq_prometheus plugin's listener. Only with
+        prometheus=True, once started."""
+        if not self.prometheus or self.prometheus_port is None:
+            raise RuntimeError("this RabbitMQ node has no Prometheus listener: "
+                               "RabbitMQServer(prometheus=True)")
+        return f"http://{HOST}:{self.prometheus_port}"
+
+    @property
     def ca_file(self):
         """The PEM file of the throwaway CA that signed the TLS listener's certificate (a str).
         Only with tls=True, once started."""
@@ -508,6 +548,7 @@ class RabbitMQServer(ManagedServer):
     def _launch(self, port):
         node = self.node_spec
         node.port, node.dist_port, node.tls_port = port, self.dist_port, self.tls_port
+        node.prometheus_port = self.prometheus_port
         return node.launch(self.log_path)
 
     def _ready(self, url):
