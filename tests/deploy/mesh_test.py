@@ -14,7 +14,13 @@ directory and the built vecmeshd, then the flow issue 15 asks a newcomer to try.
    as each store alone, nearest first.
 5. Prometheus scrapes both replicas: `up{job="faiss"}` is 1 for each. The Consul double recorded
    no request Consul would refuse.
-6. `down` stops every part: their ports are closed, their process groups and the keeper gone, no
+6. Prometheus scrapes the broker's own metrics (job rabbitmq, its rabbitmq_prometheus plugin):
+   every metric of RABBITMQ_METRICS (tests/support/prometheus_server.py: those deploy/ reads) is
+   there, the depth of vector.indexing.tasks.dead is 0 and VecmeshDeadLetters inactive. A job that
+   can never succeed (an upsert for a collection no replica has), published with pika, makes the
+   depth 1 and the alert pending or firing (Prometheus's API); the message is in the dead-letter
+   queue, its body unchanged, with x-vecmesh-error NOT_FOUND; once taken (acked), the depth is 0.
+7. `down` stops every part: their ports are closed, their process groups and the keeper gone, no
    process of the mesh left; a second `down` says there is nothing to stop.
 
 Run by CTest (label deploy) with VECMESH_DAEMON set; needs Debian's rabbitmq-server, prometheus,
@@ -39,6 +45,7 @@ import requests
 SOURCE = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(SOURCE / "tests" / "support"))
 import server_process as sp  # noqa: E402
+from prometheus_server import RABBITMQ_JOB, RABBITMQ_METRICS  # noqa: E402
 
 MESH = SOURCE / "scripts" / "mesh"
 PYTHON = "/usr/bin/python3"
@@ -50,6 +57,9 @@ C = "/v1/collections/docs"
 DIM = 8
 POINTS = 50
 REPLICAS = ("vecmesh-1", "vecmesh-2")
+DEAD_QUEUE = "vector.indexing.tasks.dead"
+DEAD_DEPTH = f'rabbitmq_detailed_queue_messages{{job="{RABBITMQ_JOB}",queue="{DEAD_QUEUE}"}}'
+DEAD_ALERT = "VecmeshDeadLetters"
 
 
 def log(message):
@@ -134,6 +144,45 @@ class Mesh(unittest.TestCase):
         self.assertEqual(r.status_code, 200, r.text)
         return r.json()
 
+    def publish(self, body, job_id):
+        """Publishes a job as API.md says a producer does (confirmed, routed)."""
+        connection = pika.BlockingConnection(pika.URLParameters(self.info["rabbitmq"]["url"]))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(
+                "", "vector.indexing.tasks", body,
+                pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                     message_id=job_id),
+                mandatory=True)
+        finally:
+            connection.close()
+
+    def prometheus(self, path, **params):
+        r = requests.get(self.info["prometheus"]["url"] + "/api/v1/" + path, params=params,
+                         timeout=30)
+        self.assertEqual(r.status_code, 200, r.text)
+        answer = r.json()
+        self.assertEqual(answer["status"], "success", answer)
+        return answer["data"]
+
+    def values(self, expr):
+        """{frozenset of labels: value} of an instant query."""
+        return {frozenset(s["metric"].items()): float(s["value"][1])
+                for s in self.prometheus("query", query=expr)["result"]}
+
+    def dead_depth(self):
+        """The dead-letter queue's depth as Prometheus last scraped it (None: no series)."""
+        found = list(self.values(DEAD_DEPTH).values())
+        return found[0] if len(found) == 1 else None
+
+    def alert_state(self, name):
+        """The state of alerting rule name ("inactive", "pending", "firing"), from /api/v1/rules."""
+        rules = [rule for group in self.prometheus("rules", type="alert")["groups"]
+                 for rule in group["rules"] if rule["name"] == name]
+        self.assertEqual(len(rules), 1, f"{name} is loaded once")
+        return rules[0]["state"]
+
     def caught_up(self, replica):
         stores = self.call(replica, "GET", C)["stores"]
         return stores.get("chroma") == {"pending": 0, "status": "ok"}
@@ -186,19 +235,8 @@ class Mesh(unittest.TestCase):
         job_id = f"mesh-test-{uuid.uuid4().hex}"
         points = [{"id": i, "vector": vector(i), "payload": {"i": i, "tag": "mesh"}}
                   for i in range(POINTS)]
-        connection = pika.BlockingConnection(pika.URLParameters(self.info["rabbitmq"]["url"]))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            channel.basic_publish(
-                "", "vector.indexing.tasks",
-                json.dumps({"job_id": job_id, "collection": "docs", "op": "upsert",
-                            "points": points}).encode(),
-                pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                     message_id=job_id),
-                mandatory=True)
-        finally:
-            connection.close()
+        self.publish(json.dumps({"job_id": job_id, "collection": "docs", "op": "upsert",
+                                 "points": points}).encode(), job_id)
 
         def done_on():
             for replica in REPLICAS:
@@ -265,11 +303,63 @@ class Mesh(unittest.TestCase):
         log(f"Prometheus: up == 1 for {sorted(targets)}")
         self.assertEqual(self.consul("/__double/violations"), [])
 
+        # The broker's own metrics: the dead-letter queue is empty, the alert quiet.
+        broker = f"{sp.HOST}:{self.info['rabbitmq']['prometheus_port']}"
+        self.assertIn(self.info["rabbitmq"]["prometheus_url"], up.stdout)
+        self.assertTrue(sp.wait_for(lambda: self.dead_depth() is not None, WAIT_S, 0.2),
+                        f"{DEAD_DEPTH}: {self.values(DEAD_DEPTH)}")
+        self.assertEqual(self.values(f'up{{job="{RABBITMQ_JOB}"}}'),
+                         {frozenset({"__name__": "up", "job": RABBITMQ_JOB,
+                                    "instance": broker}.items()): 1.0})
+        for name in RABBITMQ_METRICS:
+            queues = {dict(labels)["queue"]: value
+                      for labels, value in self.values(f'{name}{{job="{RABBITMQ_JOB}"}}').items()
+                      if dict(labels).get("vhost") == "/sutazai"}
+            self.assertEqual(set(queues), {"vector.indexing.tasks", DEAD_QUEUE}, name)
+        self.assertEqual(self.dead_depth(), 0)
+        self.assertEqual(self.alert_state(DEAD_ALERT), "inactive")
+
+        # A job that can never succeed: no replica has this collection, so the replica that
+        # takes it dead-letters it at once (API.md), and the depth alert goes off.
+        dead_id = f"mesh-dead-{uuid.uuid4().hex}"
+        dead_body = json.dumps({"job_id": dead_id, "collection": "nowhere", "op": "upsert",
+                                "points": [{"id": 1, "vector": vector(1)}]}).encode()
+        self.publish(dead_body, dead_id)
+        self.assertTrue(sp.wait_for(lambda: self.dead_depth() == 1, WAIT_S, 0.2),
+                        f"{DEAD_DEPTH} == 1 within {WAIT_S} s: {self.dead_depth()}")
+        self.assertTrue(sp.wait_for(
+            lambda: self.alert_state(DEAD_ALERT) in ("pending", "firing"), WAIT_S, 0.2),
+            f"{DEAD_ALERT}: {self.alert_state(DEAD_ALERT)}")
+        [alert] = [a for a in self.prometheus("alerts")["alerts"]
+                   if a["labels"]["alertname"] == DEAD_ALERT]
+        labels = alert["labels"]
+        self.assertEqual((labels["queue"], labels["vhost"], float(alert["value"])),
+                         (DEAD_QUEUE, "/sutazai", 1.0), alert)
+        log(f"{DEAD_ALERT} {alert['state']}: {alert['annotations']['summary']}")
+        # What the alert tells an operator to read: the message, with its reason.
+        connection = pika.BlockingConnection(pika.URLParameters(self.info["rabbitmq"]["url"]))
+        try:
+            channel = connection.channel()
+            method, properties, body = channel.basic_get(DEAD_QUEUE, auto_ack=False)
+            self.assertIsNotNone(method, "the job is in the dead-letter queue")
+            self.assertEqual(body, dead_body, "its body unchanged")
+            error = (properties.headers or {}).get("x-vecmesh-error", "")
+            self.assertRegex(error, r"^NOT_FOUND: ", properties.headers)
+            channel.basic_ack(method.delivery_tag)
+            self.assertEqual(channel.queue_declare(DEAD_QUEUE, passive=True).method.message_count,
+                             0, "nothing else was dead-lettered")
+        finally:
+            connection.close()
+        self.assertTrue(sp.wait_for(lambda: self.dead_depth() == 0, WAIT_S, 0.2),
+                        f"{DEAD_DEPTH} back to 0: {self.dead_depth()}")
+        log(f"dead-letter queue: {error}; taken, depth 0")
+
         # down stops it all, and nothing of it is left.
         keeper = mesh["keeper_pid"]
         self.assertTrue(sp.process_alive(keeper, mesh["keeper_start"]), "the keeper runs")
         ports = [(name, part[attribute]) for name, part in self.info.items()
-                 for attribute in ("port", "grpc_port", "dist_port") if attribute in part]
+                 for attribute in ("port", "grpc_port", "dist_port", "prometheus_port")
+                 if attribute in part]
         down = self.mesh("down", timeout_s=DOWN_TIMEOUT_S)
         self.assertEqual(down.returncode, 0)
         for name in self.info:
