@@ -9,14 +9,18 @@ Static (no server):
   - the datasource is provisioned with a fixed uid that every panel and variable of the dashboard
     names; the dashboard provider reads the folder compose mounts (/etc/grafana/dashboards);
   - every metric the dashboard reads is one vecmeshd exports (a "# TYPE" line of
-    api/service/metrics.cc), counters only inside rate()/increase(), histograms through their
-    buckets, every selector filtered by the `instance` variable, every legend label kept by the
-    aggregation; panel ids are unique and panels do not overlap.
+    api/service/metrics.cc) or one of RABBITMQ_METRICS (tests/support/prometheus_server.py, the
+    list the alerts' test uses too), counters only inside rate()/increase(), histograms through
+    their buckets, every vecmeshd selector filtered by the `instance` variable and every RabbitMQ
+    one by job="rabbitmq" (the variable lists vecmeshd instances), every legend label kept by the
+    aggregation; the dead-letter queue's depth has a panel; panel ids are unique and panels do
+    not overlap.
 Live (Debian's Prometheus with deploy/prometheus's configuration, scraping every second, a vecmeshd
 registered in the Consul double, with Chroma configured at a port where nothing listens, so the
 store panels and alerts see a store that is down):
   - after a small load (a collection, upserts, searches, 4xx and 503 answers), every panel
-    expression and every alert expression evaluates without error;
+    expression and every alert expression evaluates without error (the RabbitMQ ones too: no
+    broker runs here, so they are empty, and the dead-letter alert is inactive);
   - the core panels (CORE below) show the load: requests and latency per operation, 4xx and 5xx,
     collections and points, index state, writes pending for Chroma, its breaker open, Consul;
   - every alert rule evaluates with health "ok", VecmeshBreakerOpen is pending for chroma, and
@@ -42,7 +46,7 @@ SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "support"))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 from consul_double import ConsulDouble  # noqa: E402
-from prometheus_server import PrometheusServer  # noqa: E402
+from prometheus_server import RABBITMQ_JOB, RABBITMQ_METRICS, PrometheusServer  # noqa: E402
 from server_process import free_port  # noqa: E402
 from vecmeshd import Daemon  # noqa: E402
 
@@ -51,6 +55,7 @@ DATASOURCE = os.path.join(GRAFANA, "provisioning", "datasources", "prometheus.ym
 PROVIDER = os.path.join(GRAFANA, "provisioning", "dashboards", "vecmesh.yml")
 DASHBOARD = os.path.join(GRAFANA, "dashboards", "vecmesh.json")
 ALERTS = os.path.join(SOURCE, "deploy", "prometheus", "alerts.yml")
+DEAD_QUEUE = "vector.indexing.tasks.dead"
 METRICS_SOURCE = os.path.join(SOURCE, "api", "service", "metrics.cc")
 # Where compose mounts deploy/grafana/dashboards (read-only) in the Grafana container.
 DASHBOARDS_MOUNT = "/etc/grafana/dashboards"
@@ -157,30 +162,43 @@ class Provisioning(unittest.TestCase):
         for who, datasource in users:
             self.assertEqual(datasource, {"type": "prometheus", "uid": source["uid"]}, who)
 
-    def test_the_dashboard_reads_metrics_vecmeshd_exports(self):
+    def test_the_dashboard_reads_metrics_vecmeshd_or_rabbitmq_exports(self):
         exported = exported_metrics()
         self.assertGreaterEqual(len(exported), 30, "the # TYPE lines of metrics.cc")
+        kinds = dict(exported, **RABBITMQ_METRICS)
         read = set()
+        dead_letter_depth = []
         for panel, target in queries(load_dashboard()):
             where = f"{panel['title']} {target['refId']}: {target['expr']}"
             expr = target["expr"]
             selectors = re.findall(r"([A-Za-z_:][\w:]*)?\{([^}]*)\}", expr)
             self.assertTrue(selectors, where)
-            # Every metric is selected with its labels (no bare name escapes the instance filter).
-            self.assertEqual(len(re.findall(r"\bvecmesh_\w+", expr)), len(selectors), where)
+            # Every metric is selected with its labels (no bare name escapes the filters).
+            names = re.findall(r"\b(?:vecmesh_\w+|rabbitmq_\w+)", expr)
+            self.assertEqual(len(names), len(selectors), where)
             for name, matchers in selectors:
-                self.assertIn('instance=~"$instance"', matchers, where)
-                base = re.sub(r"_bucket$", "", name)
-                self.assertIn(base, exported, f"{where}: {name} is not a metric vecmeshd exports")
-                if name != base:
-                    self.assertEqual(exported[base], "histogram", where)
+                if name in RABBITMQ_METRICS:
+                    # The broker's, from the job that scrapes it; the instance variable lists
+                    # vecmeshd instances, which are not the broker.
+                    self.assertIn(f'job="{RABBITMQ_JOB}"', matchers, where)
+                    self.assertNotIn("$instance", matchers, where)
+                    if (name == "rabbitmq_detailed_queue_messages"
+                            and f'queue="{DEAD_QUEUE}"' in matchers):
+                        dead_letter_depth.append(panel["title"])
                 else:
-                    self.assertNotEqual(exported[base], "histogram", f"{where}: read its buckets")
+                    self.assertIn('instance=~"$instance"', matchers, where)
+                base = re.sub(r"_bucket$", "", name)
+                self.assertIn(base, kinds, f"{where}: {name} is neither a metric vecmeshd exports "
+                              "nor one of RABBITMQ_METRICS (tests/support/prometheus_server.py)")
+                if name != base:
+                    self.assertEqual(kinds[base], "histogram", where)
+                else:
+                    self.assertNotEqual(kinds[base], "histogram", f"{where}: read its buckets")
                 read.add(base)
                 # A counter only makes sense as a rate (its raw value restarts with the process);
                 # a gauge never is one.
                 in_rate = re.search(r"\b(rate|increase)\(" + name + r"\{", expr) is not None
-                self.assertEqual(in_rate, exported[base] in ("counter", "histogram"), where)
+                self.assertEqual(in_rate, kinds[base] in ("counter", "histogram"), where)
             # Each legend label is one the aggregation keeps.
             kept = set()
             for group in re.findall(r"\bby \(([^)]*)\)", expr):
@@ -194,6 +212,9 @@ class Provisioning(unittest.TestCase):
                      "vecmesh_backend_breaker_state", "vecmesh_backend_request_duration_seconds",
                      "vecmesh_jobs_total", "vecmesh_consul_registered", "vecmesh_gpu_queue_depth"]:
             self.assertIn(name, read)
+        # Issue 15: what waits in the dead-letter queue, as the broker counts it (beside the
+        # panel of vecmeshd's dead_lettered events).
+        self.assertEqual(dead_letter_depth, ["Dead-letter queue depth"])
 
     def test_the_layout(self):
         dashboard = load_dashboard()
@@ -449,7 +470,7 @@ class LivePrometheus(unittest.TestCase):
         self.assertEqual(len(chroma), 1, breaker)
         self.assertEqual(chroma[0]["labels"]["instance"], self.instance)
         for name in ("VecmeshInstanceDown", "VecmeshNotRegistered", "VecmeshDeliveriesPending",
-                     "VecmeshJobsDeadLettered"):
+                     "VecmeshDeadLetters"):
             self.assertEqual(rules[name]["state"], "inactive", rules[name])
 
 
