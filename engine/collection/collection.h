@@ -3,15 +3,21 @@
 // (construction, Info), validation.cc, writes.cc, reads.cc, search_planner.cc and
 // index_maintenance.cc.
 //
-// Thread safety: every public method is safe for concurrent use. Writers are serialised by
-// write_mu_ and apply their change under the exclusive side of mu_, which they hold only for
-// in-memory updates. Searches hold the shared side of mu_ and never wait for an index build:
-// builds run on the store's background worker over a copy of the vectors and are swapped in
-// with a pointer exchange. The only waits a search sees are those exclusive sections (a batch
-// append, or at most AnnIndex::AddBatchSize() index insertions).
+// Thread safety: every public method is safe for concurrent use. Writers queue in the
+// collection's writer queue (modelled on LevelDB's): the one at the front takes write_mu_, logs
+// the writes queued behind it as one group (one fsync), and applies them in that order under the
+// exclusive side of mu_, which it holds only for the in-memory updates. A write that reads the
+// table to know what it changes (a filter delete, a merge of payloads) is a group of its own.
+// Each writer returns once its write is applied. Searches hold the shared side of mu_ and never
+// wait for an index build: builds run on the store's background worker over a copy of the vectors
+// and are swapped in with a pointer exchange. The only waits a search sees are those exclusive
+// sections (a batch append, or at most AnnIndex::AddBatchSize() index insertions).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,13 +37,19 @@ namespace vecmesh::engine {
 
 class Collection;
 
+// One write to log: the operation, and the job it is a write of (null: none).
+struct LoggedWrite {
+  const WriteOp* op;
+  const JobTag* job = nullptr;
+};
+
 // Where a durable store logs each write before it is applied (the write-ahead log).
 class WriteLog {
  public:
   virtual ~WriteLog() = default;
-  // Returns once `op` on `collection` (a write of job `job`, when not null) is durable, or an
-  // error (then it must not be applied).
-  virtual Status Log(const std::string& collection, const WriteOp& op, const JobTag* job) = 0;
+  // Returns once `writes` on `collection` (a record each, in this order) are durable, together
+  // (one fsync), or an error (then none of them may be applied).
+  virtual Status Log(const std::string& collection, const std::vector<LoggedWrite>& writes) = 0;
 };
 
 // Runs Collection::MaintainIndex on a background thread, soon after Schedule.
@@ -115,10 +127,27 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void RequestMaintenance();
 
  private:
-  // The one place writes are applied: logs `op` (when the store is durable), then applies it.
-  // write_mu_ must be held. Nothing is applied if logging fails.
-  StatusOr<size_t> LogAndApply(WriteOp op, const JobTag* job = nullptr);
-  size_t Apply(WriteOp op);  // write_mu_ held (or recovery, before anyone else can see it)
+  // A write waiting in the writer queue: the operation, ready, or (`prepare`) what makes it once
+  // every write before it is applied, with write_mu_ held; such a write is a group of its own.
+  struct QueuedWrite {
+    WriteOp op;
+    std::function<StatusOr<WriteOp>()> prepare;
+    const JobTag* job = nullptr;
+    std::optional<StatusOr<size_t>> result;  // set by the group's leader
+    bool done = false;                       // guarded by queue_mu_
+    std::condition_variable cv;              // signalled when done, or at the queue's front
+  };
+  // Most writes one group takes: bounds what a search may wait behind (one exclusive section).
+  static constexpr size_t kMaxGroupWrites = 64;
+
+  // The one way writes reach the collection: queues `write`, and returns its result once it is
+  // applied (or refused: nothing of it is then applied).
+  StatusOr<size_t> Sequence(QueuedWrite& write);
+  // The leader's work: logs `group` (when the store is durable), then applies it, in order.
+  // Nothing of the group is applied if logging fails.
+  void LogAndApply(const std::vector<QueuedWrite*>& group);
+  // write_mu_ and the exclusive side of mu_ held (or recovery, before anyone else can see it).
+  size_t Apply(WriteOp op);
   void LoadIndexPart(IndexPartOp part);  // mu_ held exclusively, during recovery
 
   Status ValidatePoint(const Point& point, const std::string& field) const;
@@ -151,7 +180,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   WriteLog* const log_;
   const Logger logger_;  // never empty
 
-  std::mutex write_mu_;  // serialises writers, and the catch-up of an index rebuild
+  std::mutex queue_mu_;             // guards queue_ and each queued write's `done`
+  std::deque<QueuedWrite*> queue_;  // the writer queue; its front leads the next group
+  std::mutex write_mu_;  // held by a group's leader, by the catch-up of an index rebuild, and by
+                         // BlockWrites
   Status refusal_;       // guarded by write_mu_; not OK once retired: what writes get
   mutable RwLock mu_;    // guards table_, index_ and indexed_slots_
   std::unique_ptr<PointTable> table_;

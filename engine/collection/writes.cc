@@ -1,6 +1,6 @@
-// Collection: writes. Every change goes through LogAndApply (logged first when the store is
-// durable, then applied) or, during recovery, Replay; Apply is the one place a change reaches
-// the point table.
+// Collection: writes. Every change goes through the writer queue (Sequence: its front logs the
+// group queued behind it when the store is durable, then applies it) or, during recovery,
+// Replay; Apply is the one place a change reaches the point table.
 #include <mutex>
 #include <shared_mutex>
 #include <variant>
@@ -22,45 +22,32 @@ StatusOr<size_t> Collection::Upsert(std::vector<Point> points, bool normalized, 
     if (config_.metric == Metric::kCosine && !normalized) Normalize(&p.vector);
     if (p.payload.is_null()) p.payload = Payload::object();
   }
-  size_t n;
-  {
-    std::lock_guard write(write_mu_);
-    auto applied = LogAndApply(UpsertOp{std::move(points)}, job);
-    if (!applied.ok()) return applied.status();
-    n = *applied;
-  }
-  RequestMaintenance();
-  return n;
+  QueuedWrite write;
+  write.op = UpsertOp{std::move(points)};
+  write.job = job;
+  return Sequence(write);
 }
 
 StatusOr<size_t> Collection::Delete(const std::vector<PointId>& ids, const JobTag* job) {
   Status s = ValidateIds(ids, "ids");
   if (!s.ok()) return s;
-  size_t n;
-  {
-    std::lock_guard write(write_mu_);
-    auto applied = LogAndApply(DeleteOp{ids}, job);
-    if (!applied.ok()) return applied.status();
-    n = *applied;
-  }
-  RequestMaintenance();
-  return n;
+  QueuedWrite write;
+  write.op = DeleteOp{ids};
+  write.job = job;
+  return Sequence(write);
 }
 
 StatusOr<size_t> Collection::DeleteByFilter(const Filter& filter, const JobTag* job) {
-  size_t n;
-  {
-    std::lock_guard write(write_mu_);
-    // Writers are serialised by write_mu_, so the table cannot change while we read it here.
+  QueuedWrite write;
+  write.prepare = [&]() -> StatusOr<WriteOp> {
+    // write_mu_ is held: no other write changes the table meanwhile.
     DeleteOp op;
     table_->Matching(filter).ForEach(0, table_->num_slots(),
                                      [&](size_t slot) { op.ids.push_back(table_->Id(slot)); });
-    auto applied = LogAndApply(std::move(op), job);
-    if (!applied.ok()) return applied.status();
-    n = *applied;
-  }
-  RequestMaintenance();
-  return n;
+    return WriteOp{std::move(op)};
+  };
+  write.job = job;
+  return Sequence(write);
 }
 
 StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const Payload& payload,
@@ -68,32 +55,82 @@ StatusOr<size_t> Collection::SetPayload(const std::vector<PointId>& ids, const P
   Status s = ValidateIds(ids, "ids");
   if (s.ok()) s = ValidateSetPayload(payload);
   if (!s.ok()) return s;
-  std::lock_guard write(write_mu_);
-  if (mode == PayloadMode::kMerge) {
-    // A merge may push an existing payload over the limit: check each before changing any.
+  QueuedWrite write;
+  write.job = job;
+  if (mode == PayloadMode::kReplace) {
+    write.op = SetPayloadOp{ids, payload, mode};
+    return Sequence(write);
+  }
+  // A merge may push an existing payload over the limit: each is checked, with write_mu_ held,
+  // before any changes.
+  write.prepare = [&]() -> StatusOr<WriteOp> {
     for (size_t i = 0; i < ids.size(); ++i) {
       int64_t slot = table_->Find(ids[i]);
       if (slot < 0) continue;
       Payload merged = table_->PayloadOf(slot);
       merged.update(payload);
-      s = ValidatePayloadSize(merged, "payload merged into ids[" + std::to_string(i) + "]");
-      if (!s.ok()) return s;
+      Status checked =
+          ValidatePayloadSize(merged, "payload merged into ids[" + std::to_string(i) + "]");
+      if (!checked.ok()) return checked;
     }
-  }
-  return LogAndApply(SetPayloadOp{ids, payload, mode}, job);
+    return WriteOp{SetPayloadOp{ids, payload, mode}};
+  };
+  return Sequence(write);
 }
 
-StatusOr<size_t> Collection::LogAndApply(WriteOp op, const JobTag* job) {
-  if (!refusal_.ok()) return refusal_;
-  if (log_) {
-    Status s = log_->Log(config_.name, op, job);
-    if (!s.ok()) return s;
+StatusOr<size_t> Collection::Sequence(QueuedWrite& write) {
+  std::unique_lock queue(queue_mu_);
+  queue_.push_back(&write);
+  write.cv.wait(queue, [&] { return write.done || queue_.front() == &write; });
+  if (write.done) return *write.result;  // a leader before it applied it
+  // At the front: this writer leads the group of the writes queued from here on.
+  std::vector<QueuedWrite*> group{&write};
+  if (!write.prepare) {
+    for (size_t i = 1; i < queue_.size() && group.size() < kMaxGroupWrites && !queue_[i]->prepare;
+         ++i) {
+      group.push_back(queue_[i]);
+    }
   }
-  return Apply(std::move(op));
+  queue.unlock();
+  LogAndApply(group);
+  queue.lock();
+  // Only the writers that can go on are woken: the group's, and the next leader.
+  for (QueuedWrite* done : group) {
+    done->done = true;
+    queue_.pop_front();
+    if (done != &write) done->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  queue.unlock();
+  RequestMaintenance();
+  return *write.result;
+}
+
+void Collection::LogAndApply(const std::vector<QueuedWrite*>& group) {
+  std::lock_guard write(write_mu_);
+  auto refuse = [&](const Status& status) {
+    for (QueuedWrite* w : group) w->result = status;
+  };
+  if (!refusal_.ok()) return refuse(refusal_);
+  if (group.front()->prepare) {  // a group of one (Sequence)
+    StatusOr<WriteOp> op = group.front()->prepare();
+    if (!op.ok()) return refuse(op.status());
+    group.front()->op = std::move(*op);
+  }
+  if (log_) {
+    std::vector<LoggedWrite> writes;
+    writes.reserve(group.size());
+    for (const QueuedWrite* w : group) writes.push_back({&w->op, w->job});
+    Status logged = log_->Log(config_.name, writes);
+    if (!logged.ok()) return refuse(logged);
+  }
+  std::unique_lock lock(mu_);
+  for (QueuedWrite* w : group) w->result = Apply(std::move(w->op));
 }
 
 void Collection::Replay(WriteOp op) {
   std::lock_guard write(write_mu_);
+  std::unique_lock lock(mu_);
   Apply(std::move(op));
 }
 
@@ -112,7 +149,6 @@ void Collection::Unretire() {
 }
 
 size_t Collection::Apply(WriteOp op) {
-  std::unique_lock lock(mu_);
   PointTable& table = *table_;
   const Overloaded apply{
       [&](UpsertOp& upsert) {

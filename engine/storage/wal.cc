@@ -347,16 +347,21 @@ Status Wal::health() const {
   return failed_;
 }
 
-Status Wal::Append(std::string_view payload) {
-  if (payload.empty() || payload.size() > kWalMaxRecordBytes) {
-    return Status::InvalidArgument("a log record must be 1 to " +
-                                   std::to_string(kWalMaxRecordBytes) + " bytes, got " +
-                                   std::to_string(payload.size()));
+Status Wal::Append(const std::vector<std::string_view>& payloads) {
+  if (payloads.empty()) return Status::InvalidArgument("an append needs at least one record");
+  std::string framed;
+  for (std::string_view payload : payloads) {
+    if (payload.empty() || payload.size() > kWalMaxRecordBytes) {
+      return Status::InvalidArgument("a log record must be 1 to " +
+                                     std::to_string(kWalMaxRecordBytes) + " bytes, got " +
+                                     std::to_string(payload.size()));
+    }
+    framed += FrameWalRecord(payload);
   }
   std::unique_lock lock(mu_);
   if (!failed_.ok()) return failed_;
-  pending_ += FrameWalRecord(payload);
-  const uint64_t mine = ++appended_seq_;
+  pending_ += framed;
+  const uint64_t mine = ++appended_seq_;  // the call's records become durable together
   // Group commit: one thread at a time writes and syncs everything pending; the others wait
   // and find their record covered when it is done.
   while (durable_seq_ < mine && failed_.ok()) {

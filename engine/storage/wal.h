@@ -3,7 +3,8 @@
 //
 // Thread safety: Append is safe to call from any number of threads; concurrent appends share one
 // write and one fsync. Records reach the file in the order their Append calls took the internal
-// lock. RecoverWal and ReadWal are plain functions over a file nobody is writing.
+// lock, the records of one call together and in order. RecoverWal and ReadWal are plain functions
+// over a file nobody is writing.
 #pragma once
 
 #include <condition_variable>
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "engine/status.h"
 
@@ -78,11 +80,14 @@ class Wal {
                                                std::string name, uint32_t sync_interval_ms = 0);
   ~Wal();
 
-  // Appends one record and returns once it is durable (written and fsynced; only written in
-  // interval mode). A failed write or
-  // fsync fails this append and every later one (the log is then cut back to its last durable
-  // size, best effort): an fsync is never retried, since its failure may have dropped pages.
-  Status Append(std::string_view payload);
+  // Appends the records `payloads` (at least one), one after the other, and returns once they
+  // are durable (written and fsynced; only written in interval mode): a group of writes shares
+  // one fsync. A record of the wrong size refuses the whole call, and nothing is appended.
+  // A failed write or fsync fails this append and every later one (the log is then cut back to
+  // its last durable size, best effort): an fsync is never retried, since its failure may have
+  // dropped pages.
+  Status Append(const std::vector<std::string_view>& payloads);
+  Status Append(std::string_view payload) { return Append(std::vector<std::string_view>{payload}); }
 
   uint64_t durable_bytes() const;
   // OK, or the failure that stopped the log.

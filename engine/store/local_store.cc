@@ -165,7 +165,7 @@ StatusOr<bool> LocalStore::CreateCollection(const CallOptions& options,
                                        std::to_string(options_.limits.max_collections));
     }
   }
-  Status logged = Log(config->name, CreateCollectionOp{*config}, nullptr);
+  Status logged = LogOne(config->name, CreateCollectionOp{*config});
   if (!logged.ok()) return logged;
   auto collection = NewCollection(*config);
   std::lock_guard lock(collections_mu_);
@@ -209,7 +209,7 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   // No write to it may reach the log after the drop (a later collection of the same name would
   // inherit it at recovery): retire it first, which waits for the writes in flight.
   dropped->Retire(Status::NotFound("collection '" + name + "' not found"));
-  Status logged = Log(name, DropCollectionOp{}, nullptr);
+  Status logged = LogOne(name, DropCollectionOp{});
   if (!logged.ok()) {
     dropped->Unretire();
     return logged;
@@ -223,11 +223,13 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   return Status::Ok();
 }
 
-Status LocalStore::Log(const std::string& collection, const WriteOp& op, const JobTag* job) {
+Status LocalStore::Log(const std::string& collection, const std::vector<LoggedWrite>& writes) {
   if (wal_) {
-    const std::string record = EncodeWriteOp(collection, op, job);
+    std::vector<std::string> records;
+    records.reserve(writes.size());
+    for (const LoggedWrite& w : writes) records.push_back(EncodeWriteOp(collection, *w.op, w.job));
     const auto start = std::chrono::steady_clock::now();
-    Status s = wal_->Append(record);
+    Status s = wal_->Append(std::vector<std::string_view>(records.begin(), records.end()));
     log_latency_.Record(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!s.ok()) {
@@ -235,10 +237,16 @@ Status LocalStore::Log(const std::string& collection, const WriteOp& op, const J
       return s;
     }
   }
-  // Under the collection's write lock, which a checkpoint takes before it saves the ledger: the
+  // Under the collection's write lock, which a checkpoint takes before it saves the ledger: a
   // job is in the checkpoint exactly when its record is before the checkpoint's segment.
-  if (job != nullptr) jobs_.Applied(*job);
+  for (const LoggedWrite& w : writes) {
+    if (w.job != nullptr) jobs_.Applied(*w.job);
+  }
   return Status::Ok();
+}
+
+Status LocalStore::LogOne(const std::string& collection, const WriteOp& op) {
+  return Log(collection, {{&op}});
 }
 
 template <typename Write>

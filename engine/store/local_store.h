@@ -138,7 +138,9 @@ class LocalStore : public VectorStore,
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
-  Status Log(const std::string& collection, const WriteOp& op, const JobTag* job) override;
+  Status Log(const std::string& collection, const std::vector<LoggedWrite>& writes) override;
+  // Log of one operation of the store's own (a create, a drop, a restore: no job).
+  Status LogOne(const std::string& collection, const WriteOp& op);
   // Runs `write` (given the job's tag, or null) as the job options.job_id names, if any: once in
   // effect (JobLedger).
   template <typename Write>

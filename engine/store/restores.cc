@@ -73,7 +73,7 @@ Status LocalStore::Restore(const std::string& source, Stage stage, const std::st
                                          "' was replaced by a snapshot restore while this write "
                                          "waited; retry it"));
   }
-  Status logged = Log(collection, RestoreOp{staged ? staged->name : std::string()}, nullptr);
+  Status logged = LogOne(collection, RestoreOp{staged ? staged->name : std::string()});
   if (!logged.ok()) {
     if (replaced) replaced->Unretire();
     // The staged file stays: a record whose append failed may still have reached the disk, and

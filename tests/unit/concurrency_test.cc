@@ -1,6 +1,7 @@
 // 4 threads search while 2 threads upsert and delete and an IVF collection trains; then the
-// final state must equal the sequential expectation. And snapshot restores replace a collection
-// while it is written, searched and checkpointed. Runs under ThreadSanitizer in `make test`.
+// final state must equal the sequential expectation. Snapshot restores replace a collection
+// while it is written, searched and checkpointed. 8 writers share the log's fsyncs through a
+// collection's writer queue. Runs under ThreadSanitizer in `make test`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -192,6 +193,100 @@ TEST(ConcurrencyTest, RestoresRaceWritesSearchesAndCheckpointsSafely) {
   EXPECT_LE(count, 600u);
   EXPECT_EQ(store->Get({}, "c", {uint64_t{0}, uint64_t{499}}, false, false)->size(), 2u);
   store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrder) {
+  // 8 writers of one durable collection (fsync=always), each with its own ids: batch-1 upserts,
+  // deletes, merges of payloads and deletes by filter (which read the table, and so lead a group
+  // of their own), while checkpoints are taken and readers count. Queued writers share fsyncs:
+  // the log is asked for fewer appends than there are writes. Each writer's writes take effect in
+  // its order, and the log replayed after a restart gives the same collection.
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vecmesh_sequencer_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  LocalStoreOptions options;
+  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
+  options.data_dir = dir.string();
+  auto store = std::move(*LocalStore::Open(options));
+  ASSERT_TRUE(store->CreateCollection({}, {"c", kDim, Metric::kL2, {}}).ok());
+  const testing::Dataset data = testing::MakeClustered(1600, 1, kDim, 8, 5);
+  constexpr int kWriters = 8;
+  constexpr size_t kIdsPerWriter = 40;
+
+  // Writer w: its ids are w * kIdsPerWriter + i. It upserts each with {"w": w, "round": 1},
+  // deletes every third, merges {"round": 2} into the others, upserts them all again (the
+  // deleted come back) with {"w": w, "round": 3, "drop": i % 4 == 0}, then deletes by filter those
+  // it marked to drop. Expected: ids with i % 4 != 0, payload {"w", "round": 3, "drop": false}.
+  auto writer = [&](int w) {
+    auto id = [&](size_t i) { return uint64_t(w * kIdsPerWriter + i); };
+    auto point = [&](size_t i, Payload payload) {
+      const float* v = data.Base(id(i));
+      return Point{id(i), {v, v + kDim}, std::move(payload)};
+    };
+    for (size_t i = 0; i < kIdsPerWriter; ++i) {
+      ASSERT_TRUE(store->Upsert({}, "c", {point(i, {{"w", w}, {"round", 1}})}).ok());
+    }
+    for (size_t i = 0; i < kIdsPerWriter; ++i) {
+      if (i % 3 == 0) {
+        ASSERT_TRUE(store->Delete({}, "c", {id(i)}).ok());
+      } else {
+        ASSERT_TRUE(store->SetPayload({}, "c", {id(i)}, {{"round", 2}}, PayloadMode::kMerge).ok());
+      }
+    }
+    for (size_t i = 0; i < kIdsPerWriter; ++i) {
+      ASSERT_TRUE(
+          store->Upsert({}, "c", {point(i, {{"w", w}, {"round", 3}, {"drop", i % 4 == 0}})}).ok());
+    }
+    const Filter mine = *Filter::Parse({{"must",
+                                         {{{"key", "w"}, {"match", {{"value", w}}}},
+                                          {{"key", "drop"}, {"match", {{"value", true}}}}}}},
+                                       FilterLimits{});
+    auto deleted = store->DeleteByFilter({}, "c", mine);
+    ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+    EXPECT_EQ(*deleted, kIdsPerWriter / 4);
+  };
+
+  std::atomic<bool> done{false};
+  std::thread checkpointer([&] {
+    while (!done) ASSERT_TRUE(store->Checkpoint().ok());
+  });
+  std::thread reader([&] {
+    while (!done) ASSERT_LE(*store->Count({}, "c", nullptr), kWriters * kIdsPerWriter);
+  });
+  const uint64_t appends_before = store->LogLatency().count;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) writers.emplace_back(writer, w);
+  for (auto& t : writers) t.join();
+  const uint64_t appends = store->LogLatency().count - appends_before;
+  done = true;
+  checkpointer.join();
+  reader.join();
+
+  const size_t writes = kWriters * (3 * kIdsPerWriter + 1);
+  EXPECT_LT(appends, writes) << "queued writers share the log's appends (and fsyncs)";
+  auto expect_final_state = [&](LocalStore& s) {
+    ASSERT_EQ(*s.Count({}, "c", nullptr), kWriters * (kIdsPerWriter - kIdsPerWriter / 4));
+    for (int w = 0; w < kWriters; ++w) {
+      for (size_t i = 0; i < kIdsPerWriter; ++i) {
+        const uint64_t id = w * kIdsPerWriter + i;
+        auto got = s.Get({}, "c", {id}, true, false);
+        ASSERT_TRUE(got.ok());
+        if (i % 4 == 0) {
+          EXPECT_TRUE(got->empty()) << id;
+        } else {
+          ASSERT_EQ(got->size(), 1u) << id;
+          EXPECT_EQ((*got)[0].payload, (Payload{{"w", w}, {"round", 3}, {"drop", false}})) << id;
+        }
+      }
+    }
+  };
+  expect_final_state(*store);
+  store.reset();
+  auto reopened = LocalStore::Open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  expect_final_state(**reopened);
+  reopened->reset();
   std::filesystem::remove_all(dir);
 }
 
