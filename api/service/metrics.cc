@@ -135,7 +135,7 @@ std::string Metrics::Render(const Service& service) const {
     }
   }
   out << "# HELP vecmesh_log_append_seconds Durable write-ahead log appends (write, fsync and "
-         "group commit wait) as writers saw them.\n"
+         "group commit wait); the writes queued together for one collection share one.\n"
          "# TYPE vecmesh_log_append_seconds histogram\n";
   WriteHistogram(out, "vecmesh_log_append_seconds", "",
                  service.LogLatency().value_or(engine::LatencyHistogram::Counts{}));

@@ -137,11 +137,15 @@ class Collection : public std::enable_shared_from_this<Collection> {
     bool done = false;                       // guarded by queue_mu_
     std::condition_variable cv;              // signalled when done, or at the queue's front
   };
-  // Most writes one group takes: bounds what a search may wait behind (one exclusive section).
+  // Most writes one group takes; a group also holds at most limits_.max_points_per_upsert points
+  // or ids after its first write (Entries), so that its records stay a batch's size.
   static constexpr size_t kMaxGroupWrites = 64;
+  static size_t Entries(const WriteOp& op);  // the points or ids a write changes
 
   // The one way writes reach the collection: queues `write`, and returns its result once it is
-  // applied (or refused: nothing of it is then applied).
+  // applied (or refused: nothing of it is then applied). A leader that throws (out of memory)
+  // answers its group Internal and lets the queue go on; one that throws once the group is
+  // logged also retires the collection (LogAndApply).
   StatusOr<size_t> Sequence(QueuedWrite& write);
   // The leader's work: logs `group` (when the store is durable), then applies it, in order.
   // Nothing of the group is applied if logging fails.

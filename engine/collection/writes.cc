@@ -83,16 +83,32 @@ StatusOr<size_t> Collection::Sequence(QueuedWrite& write) {
   queue_.push_back(&write);
   write.cv.wait(queue, [&] { return write.done || queue_.front() == &write; });
   if (write.done) return *write.result;  // a leader before it applied it
-  // At the front: this writer leads the group of the writes queued from here on.
+  // At the front: this writer leads the group of the writes queued from here on, up to
+  // kMaxGroupWrites writes and a batch's worth of points or ids (after the first).
   std::vector<QueuedWrite*> group{&write};
   if (!write.prepare) {
+    size_t entries = Entries(write.op);
     for (size_t i = 1; i < queue_.size() && group.size() < kMaxGroupWrites && !queue_[i]->prepare;
          ++i) {
+      entries += Entries(queue_[i]->op);
+      if (entries > limits_.max_points_per_upsert) break;
       group.push_back(queue_[i]);
     }
   }
   queue.unlock();
-  LogAndApply(group);
+  // An exception (out of memory, most likely) must not stop the writers queued behind.
+  auto fail_rest = [&](const std::string& why) {
+    for (QueuedWrite* w : group) {
+      if (!w->result) w->result = Status::Internal("the write failed: " + why);
+    }
+  };
+  try {
+    LogAndApply(group);
+  } catch (const std::exception& e) {
+    fail_rest(e.what());
+  } catch (...) {
+    fail_rest("an unknown exception");
+  }
   queue.lock();
   // Only the writers that can go on are woken: the group's, and the next leader.
   for (QueuedWrite* done : group) {
@@ -124,8 +140,31 @@ void Collection::LogAndApply(const std::vector<QueuedWrite*>& group) {
     Status logged = log_->Log(config_.name, writes);
     if (!logged.ok()) return refuse(logged);
   }
-  std::unique_lock lock(mu_);
-  for (QueuedWrite* w : group) w->result = Apply(std::move(w->op));
+  try {
+    // One write at a time under the exclusive side of mu_: a search waits behind one write, as
+    // it would without the queue, never behind a whole group.
+    for (QueuedWrite* w : group) {
+      std::unique_lock lock(mu_);
+      w->result = Apply(std::move(w->op));
+    }
+  } catch (...) {
+    // Logged but not applied: the collection no longer matches its log, until a restart
+    // replays it.
+    refusal_ = Status::Internal("collection '" + config_.name +
+                                "': a logged write could not be applied; it refuses writes "
+                                "until vecmeshd restarts and replays its log");
+    throw;
+  }
+}
+
+size_t Collection::Entries(const WriteOp& op) {
+  const Overloaded entries{
+      [](const UpsertOp& upsert) { return upsert.points.size(); },
+      [](const DeleteOp& del) { return del.ids.size(); },
+      [](const SetPayloadOp& set) { return set.ids.size(); },
+      [](const auto&) { return size_t{1}; },
+  };
+  return std::visit(entries, op);
 }
 
 void Collection::Replay(WriteOp op) {

@@ -103,9 +103,9 @@ class Wal {
   std::condition_variable durable_cv_;
   std::unique_ptr<WalFile> file_;
   std::string pending_;         // encoded records not yet handed to the file
-  uint64_t appended_seq_ = 0;   // records appended so far
-  uint64_t durable_seq_ = 0;    // records known durable
-  uint64_t durable_bytes_ = 0;  // file size covering durable_seq_ records
+  uint64_t appended_seq_ = 0;   // Append calls so far (each one's records together)
+  uint64_t durable_seq_ = 0;    // Append calls known durable
+  uint64_t durable_bytes_ = 0;  // file size covering the durable_seq_ calls' records
   bool leader_active_ = false;  // a thread is writing and syncing a batch
   Status failed_;               // sticky once a write or fsync failed
   const uint32_t sync_interval_ms_;

@@ -201,10 +201,14 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
   // deletes, merges of payloads and deletes by filter (which read the table, and so lead a group
   // of their own), while checkpoints are taken and readers count. Queued writers share fsyncs:
   // the log is asked for fewer appends than there are writes. Each writer's writes take effect in
-  // its order, and the log replayed after a restart gives the same collection.
+  // its order, and the log replayed into a copy of the data directory (as a crash leaves it)
+  // gives the same collection, down to a point every writer overwrites: the log holds the groups
+  // in the order they were applied.
   const auto dir =
       std::filesystem::temp_directory_path() / ("vecmesh_sequencer_" + std::to_string(::getpid()));
+  const auto crash_copy = dir.string() + ".crash";
   std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(crash_copy);
   LocalStoreOptions options;
   options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
   options.data_dir = dir.string();
@@ -213,19 +217,23 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
   const testing::Dataset data = testing::MakeClustered(1600, 1, kDim, 8, 5);
   constexpr int kWriters = 8;
   constexpr size_t kIdsPerWriter = 40;
+  const uint64_t shared = kWriters * kIdsPerWriter;  // every writer overwrites it
 
   // Writer w: its ids are w * kIdsPerWriter + i. It upserts each with {"w": w, "round": 1},
   // deletes every third, merges {"round": 2} into the others, upserts them all again (the
-  // deleted come back) with {"w": w, "round": 3, "drop": i % 4 == 0}, then deletes by filter those
-  // it marked to drop. Expected: ids with i % 4 != 0, payload {"w", "round": 3, "drop": false}.
+  // deleted come back) with {"w": w, "round": 3, "drop": i % 4 == 0}, each followed by the shared
+  // point with {"w": w, "i": i}, then deletes by filter those it marked to drop. Expected: ids
+  // with i % 4 != 0, payload {"w", "round": 3, "drop": false}. Checkpoints stop once a writer
+  // starts its third round, so that the log after the last one is long.
+  std::atomic<int> in_third_round{0};
   auto writer = [&](int w) {
     auto id = [&](size_t i) { return uint64_t(w * kIdsPerWriter + i); };
-    auto point = [&](size_t i, Payload payload) {
-      const float* v = data.Base(id(i));
-      return Point{id(i), {v, v + kDim}, std::move(payload)};
+    auto point = [&](uint64_t id, Payload payload) {
+      const float* v = data.Base(id);
+      return Point{id, {v, v + kDim}, std::move(payload)};
     };
     for (size_t i = 0; i < kIdsPerWriter; ++i) {
-      ASSERT_TRUE(store->Upsert({}, "c", {point(i, {{"w", w}, {"round", 1}})}).ok());
+      ASSERT_TRUE(store->Upsert({}, "c", {point(id(i), {{"w", w}, {"round", 1}})}).ok());
     }
     for (size_t i = 0; i < kIdsPerWriter; ++i) {
       if (i % 3 == 0) {
@@ -234,9 +242,12 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
         ASSERT_TRUE(store->SetPayload({}, "c", {id(i)}, {{"round", 2}}, PayloadMode::kMerge).ok());
       }
     }
+    ++in_third_round;
     for (size_t i = 0; i < kIdsPerWriter; ++i) {
       ASSERT_TRUE(
-          store->Upsert({}, "c", {point(i, {{"w", w}, {"round", 3}, {"drop", i % 4 == 0}})}).ok());
+          store->Upsert({}, "c", {point(id(i), {{"w", w}, {"round", 3}, {"drop", i % 4 == 0}})})
+              .ok());
+      ASSERT_TRUE(store->Upsert({}, "c", {point(shared, {{"w", w}, {"i", i}})}).ok());
     }
     const Filter mine = *Filter::Parse({{"must",
                                          {{{"key", "w"}, {"match", {{"value", w}}}},
@@ -249,10 +260,10 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
 
   std::atomic<bool> done{false};
   std::thread checkpointer([&] {
-    while (!done) ASSERT_TRUE(store->Checkpoint().ok());
+    while (!done && in_third_round == 0) ASSERT_TRUE(store->Checkpoint().ok());
   });
   std::thread reader([&] {
-    while (!done) ASSERT_LE(*store->Count({}, "c", nullptr), kWriters * kIdsPerWriter);
+    while (!done) ASSERT_LE(*store->Count({}, "c", nullptr), kWriters * kIdsPerWriter + 1);
   });
   const uint64_t appends_before = store->LogLatency().count;
   std::vector<std::thread> writers;
@@ -263,10 +274,10 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
   checkpointer.join();
   reader.join();
 
-  const size_t writes = kWriters * (3 * kIdsPerWriter + 1);
+  const size_t writes = kWriters * (4 * kIdsPerWriter + 1);
   EXPECT_LT(appends, writes) << "queued writers share the log's appends (and fsyncs)";
   auto expect_final_state = [&](LocalStore& s) {
-    ASSERT_EQ(*s.Count({}, "c", nullptr), kWriters * (kIdsPerWriter - kIdsPerWriter / 4));
+    ASSERT_EQ(*s.Count({}, "c", nullptr), kWriters * (kIdsPerWriter - kIdsPerWriter / 4) + 1);
     for (int w = 0; w < kWriters; ++w) {
       for (size_t i = 0; i < kIdsPerWriter; ++i) {
         const uint64_t id = w * kIdsPerWriter + i;
@@ -282,12 +293,20 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
     }
   };
   expect_final_state(*store);
+  const Payload last_shared = *(*store->Get({}, "c", {shared}, true, false))[0].payload;
+  // What a crash now would leave: the last checkpoint and the log after it.
+  std::filesystem::copy(dir, crash_copy, std::filesystem::copy_options::recursive);
   store.reset();
-  auto reopened = LocalStore::Open(options);
-  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
-  expect_final_state(**reopened);
-  reopened->reset();
+  options.data_dir = crash_copy;
+  auto replayed = LocalStore::Open(options);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_GT((*replayed)->recovery().records, size_t{kWriters * kIdsPerWriter})
+      << "the third round comes back from the log";
+  expect_final_state(**replayed);
+  EXPECT_EQ(*(*(*replayed)->Get({}, "c", {shared}, true, false))[0].payload, last_shared);
+  replayed->reset();
   std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(crash_copy);
 }
 
 }  // namespace

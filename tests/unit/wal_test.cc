@@ -90,6 +90,24 @@ TEST_F(WalTest, ConcurrentAppendsAreAllRecoveredInOrderPerWriter) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(next[t], 200);
 }
 
+TEST_F(WalTest, OneAppendOfSeveralRecordsIsAllOrNothingAndInOrder) {
+  {
+    auto wal = Open();
+    ASSERT_TRUE(wal->Append(std::vector<std::string_view>{"one", "two", "three"}).ok());
+    // A record of the wrong size refuses the whole call: nothing of it reaches the log.
+    const std::string too_big(kWalMaxRecordBytes + 1, 'x');
+    Status refused = wal->Append(std::vector<std::string_view>{"four", too_big, "five"});
+    EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(wal->Append(std::vector<std::string_view>{"six", ""}).code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(wal->Append(std::vector<std::string_view>{}).code(), StatusCode::kInvalidArgument);
+    ASSERT_TRUE(wal->Append("seven").ok());
+  }
+  std::vector<std::string> replayed;
+  ASSERT_TRUE(Recover(&replayed).ok());
+  EXPECT_EQ(replayed, (std::vector<std::string>{"one", "two", "three", "seven"}));
+}
+
 // Counts syncs, so the test can see that concurrent appends share them.
 class CountingFile : public WalFile {
  public:
