@@ -11,12 +11,16 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <thread>
 
+#include "bench/engine/hnswlib_native.h"
+#include "engine/index/ann_index.h"
 #include "engine/store/local_store.h"
 #include "tests/support/synthetic.h"
 
@@ -164,6 +168,53 @@ double LoadEngine(engine::LocalStore& store, const std::string& name, const Benc
   return Since(t);
 }
 
+// A ratio held to a floor, printed with MET or MISSED.
+void Target(const char* what, double ratio, double floor) {
+  std::printf("  %s = %.2fx (target >= %.1fx: %s)\n", what, ratio, floor,
+              ratio >= floor ? "MET" : "MISSED");
+}
+
+// Issue 16, item 3: the engine's graph built straight from the vectors on one thread and on
+// `threads`, timed, with the recall of each at the same ef.
+void BuildOnThreads(const Bench& b, int threads) {
+  engine::CollectionConfig config{"build", static_cast<uint32_t>(b.data.dim), engine::Metric::kL2,
+                                  engine::ResolveIndexDefaults({}, b.data.dim)};
+  config.index.type = engine::IndexType::kHnsw;
+  config.index.hnsw_m = kHnswM;
+  config.index.ef_construction = kEfConstruction;
+  std::vector<uint32_t> slots(b.data.num_base());
+  std::iota(slots.begin(), slots.end(), 0);
+  double seconds[2], recall[2];
+  const int thread_counts[2] = {1, threads};
+  for (int run = 0; run < 2; ++run) {
+    auto t = Clock::now();
+    auto index = engine::BuildAnnIndex(config, slots.size(), b.data.base.data(), slots.data(),
+                                       {.threads = thread_counts[run]});
+    seconds[run] = Since(t);
+    if (!index.ok()) std::abort();
+    recall[run] = 0;
+    for (size_t q = 0; q < b.nq; ++q) {
+      std::vector<uint64_t> ids;
+      for (const auto& n :
+           (*index)->Search(b.data.Query(q), kK, nullptr, {.ef_search = kEfSearch})) {
+        ids.push_back(n.slot);
+      }
+      recall[run] += b.Recall(q, ids);
+    }
+    recall[run] /= b.nq;
+  }
+  const double ratio = seconds[1] / seconds[0], recall_change = recall[1] - recall[0];
+  std::printf(
+      "  build of %zu points: 1 thread %.1f s (recall@10 %.4f), %d threads %.1f s (recall@10 "
+      "%.4f)\n",
+      b.data.num_base(), seconds[0], recall[0], threads, seconds[1], recall[1]);
+  std::printf(
+      "  build time, %d threads / 1 thread = %.2fx (target <= 0.6x: %s); recall %+.4f "
+      "(target within 0.005: %s)\n",
+      threads, ratio, ratio <= 0.6 ? "MET" : "MISSED", recall_change,
+      std::abs(recall_change) <= 0.005 ? "MET" : "MISSED");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,6 +304,10 @@ int main(int argc, char** argv) {
       for (size_t i = top.size(); i-- > 0; top.pop()) ids[i] = top.top().second;
       return ids;
     };
+    t = Clock::now();
+    bench::NativeHnswlib native(dim, points, b.data.base.data(), kHnswM, kEfConstruction,
+                                build_threads);
+    double native_build = Since(t);
 
     Measure e1 = EngineSingle(b, store, "hnsw", b.nq);
     Measure f1 = Single(b, b.nq, [&](size_t q) {
@@ -262,9 +317,12 @@ int main(int argc, char** argv) {
       return FaissIds(l, kK);
     });
     Measure h1 = Single(b, b.nq, hnswlib_search);
+    Measure n1 =
+        Single(b, b.nq, [&](size_t q) { return native.Search(b.data.Query(q), kK, kEfSearch); });
     Row("hnsw", "batch-1", "vecmesh", e1, nullptr);
     Row("hnsw", "batch-1", "faiss", f1, &e1);
     Row("hnsw", "batch-1", "hnswlib", h1, &e1);
+    Row("hnsw", "batch-1", "hnswlib -native", n1, &e1);
     Measure eb = EngineBatched(b, store, "hnsw"), fb = FaissBatched(b, fh);
     Measure hb = Batched(b, [&] {
       std::vector<std::vector<uint64_t>> out;
@@ -275,9 +333,13 @@ int main(int argc, char** argv) {
     Row("hnsw", "batched", "faiss", fb, &eb);
     Row("hnsw", "batched", "hnswlib", hb, &eb);
     std::printf(
-        "  build: vecmesh %.1f s (1 thread, incremental, background), faiss %.1f s and "
-        "hnswlib %.1f s (%d threads)\n",
-        engine_build, faiss_build, hnswlib_build, build_threads);
+        "  build (%d threads): vecmesh %.1f s (incremental, background), faiss %.1f s, hnswlib "
+        "%.1f s, hnswlib -native %.1f s\n",
+        build_threads, engine_build, faiss_build, hnswlib_build, native_build);
+    // Issue 16, item 4: the search loop against hnswlib's, at the same M, ef_construction and ef.
+    Target("hnsw batch 1: vecmesh / Debian's hnswlib", e1.qps / h1.qps, 1.5);
+    Target("hnsw batch 1: vecmesh / hnswlib built -march=native", e1.qps / n1.qps, 1.0);
+    BuildOnThreads(b, build_threads);
   }
   if (wanted("ivf_flat")) {
     engine::IndexConfig index;

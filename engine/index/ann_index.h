@@ -1,5 +1,5 @@
-// Approximate nearest-neighbour indexes over slots: HNSW (hnswlib's graph, our own filtered
-// search and SIMD kernels) and the FAISS IVF family (ivf_flat, ivf_pq, ivf_sq8).
+// Approximate nearest-neighbour indexes over slots: HNSW (our own graph, hnsw_graph.h) and the
+// FAISS IVF family (ivf_flat, ivf_pq, ivf_sq8).
 //
 // Thread safety: Search and Encode are safe to call concurrently with each other. AddEncoded
 // must not run concurrently with anything: the Collection calls it under its exclusive lock.
@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/segment/bitset.h"
 #include "engine/index/distance.h"
 #include "engine/logger.h"
+#include "engine/segment/bitset.h"
 #include "engine/status.h"
 #include "engine/types.h"
 
@@ -52,7 +52,7 @@ class AnnIndex {
   // How many points one AddEncoded call should take, to bound how long searches wait for it.
   virtual size_t AddBatchSize() const = 0;
 
-  // The index as bytes (hnswlib's and FAISS's own serialisations) for a checkpoint, which writes
+  // The index as bytes (HnswGraph's and FAISS's own serialisations) for a checkpoint, which writes
   // them through its own checked file; empty for GPU indexes, which are rebuilt from the points
   // after a restart. Not concurrent with AddEncoded.
   virtual std::string Save() const = 0;
@@ -68,7 +68,7 @@ class AnnIndex {
 
 struct BuildOptions {
   const std::atomic<bool>* cancelled = nullptr;  // polled: once true the build ends early
-  int threads = 1;  // OpenMP threads for IVF training; HNSW graphs are built by one thread
+  int threads = 1;  // threads that link an HNSW graph, OpenMP threads that train an IVF index
   // Called, from any thread, when the built index finds later that it needs_rebuild.
   std::function<void()> request_rebuild;
   // Where the built index reports failures it meets later, which no caller is waiting for
@@ -76,9 +76,9 @@ struct BuildOptions {
   Logger logger;
 };
 
-// Builds an index of `config.index.type` (not kFlat; GPU types through BuildGpuIndex) over n vectors with their slots, training
-// it first when the type needs it. A cancelled build returns a null index. FAISS and hnswlib
-// exceptions come back as Internal.
+// Builds an index of `config.index.type` (not kFlat; GPU types through BuildGpuIndex) over n
+// vectors with their slots, training it first when the type needs it. A cancelled build returns a
+// null index. FAISS exceptions come back as Internal.
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options);
