@@ -8,6 +8,9 @@
 //           default: each batch is in Chroma when answered), and through one whose answers come
 //           once the batch is durable in vecmesh (--vecmesh-async, --delivery-wait-ms 0: the
 //           deliverer ships consecutive batches to Chroma together);
+//   ready   the same points upserted the same way into an hnsw collection on vecmesh alone,
+//           timed until it reports "ready" (its graph holds them all), against Chroma's ingest
+//           (issue 16: >= 3x);
 //   search  --queries searches, k = 10, one at a time: Chroma's query directly, against vecmesh's
 //           search with store "chroma"; recall@10 against exact search beside each.
 // A last row measures the floor of vecmesh's own hop: the same search call on a collection of one
@@ -65,6 +68,8 @@ int main(int argc, char** argv) {
   std::string uuid;
   const Figure direct_ingest = IngestDirect(chroma, data, batch, &uuid);
   const Figure vecmesh_ingest = IngestThroughVecmesh(vecmesh, "bench_vm", "chroma", data, batch);
+  const Figure ready = IngestToReady(vecmesh, "bench_ready", data, batch);
+  (void)Call(vecmesh, HttpMethod::kDelete, "/v1/collections/bench_ready", nullptr);
 
   const auto [direct_search, vecmesh_search] = SearchesSideBySide(
       *run,
@@ -88,6 +93,7 @@ int main(int argc, char** argv) {
   Row("ingest, Chroma directly", direct_ingest, "points/s");
   Row("ingest, vecmesh, answers wait for Chroma", vecmesh_ingest, "points/s");
   Row("ingest, vecmesh, answers once durable here", async_ingest, "points/s");
+  Row("ingest to ready, vecmesh hnsw alone", ready, "points/s");
   Row("search, Chroma directly", direct_search, "QPS");
   Row("search, vecmesh store \"chroma\"", vecmesh_search, "QPS");
   Row("floor: vecmesh's hop alone (1-point search)", floor, "QPS");
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
   Ratio("ingest, answers once durable: vecmesh / Chroma",
         async_ingest.per_second / direct_ingest.per_second, 0.9);
   Ratio("search: vecmesh / Chroma", vecmesh_search.per_second / direct_search.per_second, 0.9);
+  Ratio("ingest to ready: vecmesh hnsw / Chroma", ready.per_second / direct_ingest.per_second, 3);
   std::printf("  a search: Chroma %.3f ms, through vecmesh %.3f ms, vecmesh's hop alone %.3f ms\n",
               1e3 / direct_search.per_second, 1e3 / vecmesh_search.per_second,
               1e3 / floor.per_second);

@@ -45,6 +45,12 @@ struct Figure {
 Figure IngestThroughVecmesh(adapters::HttpClient& vecmesh, const std::string& collection,
                             const std::string& store, const testing::Dataset& data, size_t batch);
 
+// Upserts every point into vecmesh's `collection`, made anew as an hnsw collection (the index's
+// defaults) on vecmesh alone, in batches of `batch`, timed from the first write until the
+// collection reports "ready": its graph holds every point.
+Figure IngestToReady(adapters::HttpClient& vecmesh, const std::string& collection,
+                     const testing::Dataset& data, size_t batch);
+
 // Runs `search` over every query (after a warm-up of 50), timed, and scores the ids it gives.
 double Recall(const std::vector<std::vector<uint64_t>>& got,
               const std::vector<std::vector<uint64_t>>& exact);

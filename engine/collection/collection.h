@@ -158,10 +158,18 @@ class Collection : public std::enable_shared_from_this<Collection> {
   Status ValidateIds(const std::vector<PointId>& ids, const std::string& field) const;
   Status ValidatePayloadSize(const Payload& payload, const std::string& field) const;
 
-  enum class IndexStep { kNone, kRebuild, kAddTail };
+  enum class IndexStep { kNone, kRebuild, kGrow, kAddTail };
   IndexStep NextIndexStep() const;  // mu_ must be held (either side)
+  // What the index builds and grows of this collection are given.
+  BuildOptions IndexBuildOptions();
   void Rebuild();
+  void Grow();
   void AddTail();
+  struct TailCopy {
+    std::vector<float> vectors;
+    std::vector<uint32_t> slots;
+  };
+  TailCopy CopyTail(size_t limit) const;
 
   // Whether a search for k whose filter keeps `matched` of `live` points is better answered
   // exactly (cheaper, or out of the index's reach).

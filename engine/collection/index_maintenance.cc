@@ -2,6 +2,7 @@
 // rebuilds, which also compact, and incremental adds of the points written since; and the
 // loading of a saved index during recovery.
 #include <algorithm>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <shared_mutex>
@@ -17,6 +18,11 @@ namespace {
 constexpr size_t kBulkTailPoints = 20'000;
 // Compaction drops dead slots once they are this many and at least a fifth of all slots.
 constexpr size_t kCompactMinDead = 1'000;
+// An index that can grow (HNSW) takes a tail of this many points, and at least 1/32 of what it
+// holds, as a grown copy linked on every build thread while searches use the old one: the
+// copy's cost is small beside linking the tail. Shorter tails are added in place, one
+// AddBatchSize chunk at a time.
+constexpr size_t kGrowTailPoints = 1'000;
 
 }  // namespace
 
@@ -43,7 +49,11 @@ Collection::IndexStep Collection::NextIndexStep() const {
   const size_t dead = slots - live;
   const size_t tail = slots - indexed_slots_;
   if (dead >= kCompactMinDead && dead * 5 >= slots) return IndexStep::kRebuild;
-  if (tail >= std::max<size_t>(kBulkTailPoints, indexed_slots_)) return IndexStep::kRebuild;
+  if (index_->can_grow()) {
+    if (tail >= std::max<size_t>(kGrowTailPoints, indexed_slots_ / 32)) return IndexStep::kGrow;
+  } else if (tail >= std::max<size_t>(kBulkTailPoints, indexed_slots_)) {
+    return IndexStep::kRebuild;
+  }
   if (tail > 0) return IndexStep::kAddTail;
   return IndexStep::kNone;
 }
@@ -63,6 +73,9 @@ bool Collection::MaintainIndex() {
       case IndexStep::kRebuild:
         Rebuild();
         break;
+      case IndexStep::kGrow:
+        Grow();
+        break;
       case IndexStep::kAddTail:
         AddTail();
         break;
@@ -78,6 +91,16 @@ bool Collection::MaintainIndex() {
 }
 
 void Collection::Cancel() { cancelled_ = true; }
+
+BuildOptions Collection::IndexBuildOptions() {
+  auto request_rebuild = [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->RequestMaintenance();
+  };
+  return {.cancelled = &cancelled_,
+          .threads = build_threads_,
+          .request_rebuild = request_rebuild,
+          .logger = logger_};
+}
 
 void Collection::Rebuild() {
   building_ = true;
@@ -103,14 +126,8 @@ void Collection::Rebuild() {
   if (!old_slots.empty() && old_slots.size() >= config_.index.TrainingPoints()) {
     std::vector<uint32_t> new_slots(old_slots.size());
     std::iota(new_slots.begin(), new_slots.end(), 0);
-    auto request_rebuild = [weak = weak_from_this()] {
-      if (auto self = weak.lock()) self->RequestMaintenance();
-    };
     auto built = BuildAnnIndex(config_, old_slots.size(), vectors.data(), new_slots.data(),
-                               {.cancelled = &cancelled_,
-                                .threads = build_threads_,
-                                .request_rebuild = request_rebuild,
-                                .logger = logger_});
+                               IndexBuildOptions());
     if (!built.ok()) {
       logger_("error", "building the index failed",
               {{"collection", config_.name}, {"error", built.status().ToString()}});
@@ -147,27 +164,52 @@ void Collection::Rebuild() {
   // The old table and index are freed here, outside every lock.
 }
 
-void Collection::AddTail() {
+// The vectors of slots [from, min(num_slots, from + limit)) and their slots, copied under a
+// shared lock (a slot's vector never changes, so the copy stays true as writers go on).
+Collection::TailCopy Collection::CopyTail(size_t limit) const {
   const size_t dim = config_.dimension;
-  uint32_t from, to;
-  std::vector<float> vectors;
-  {
-    std::shared_lock lock(mu_);
-    from = indexed_slots_;
-    to =
-        static_cast<uint32_t>(std::min<size_t>(table_->num_slots(), from + index_->AddBatchSize()));
-    vectors.resize(size_t{to - from} * dim);
-    for (uint32_t s = from; s < to; ++s) {
-      std::copy_n(table_->Vector(s), dim, vectors.begin() + size_t{s - from} * dim);
-    }
+  TailCopy tail;
+  std::shared_lock lock(mu_);
+  const uint32_t from = indexed_slots_;
+  const auto to = static_cast<uint32_t>(from + std::min<size_t>(table_->num_slots() - from, limit));
+  tail.vectors.resize(size_t{to - from} * dim);
+  for (uint32_t s = from; s < to; ++s) {
+    std::copy_n(table_->Vector(s), dim, tail.vectors.begin() + size_t{s - from} * dim);
   }
-  std::vector<uint32_t> slots(to - from);
-  std::iota(slots.begin(), slots.end(), from);
+  tail.slots.resize(to - from);
+  std::iota(tail.slots.begin(), tail.slots.end(), from);
+  return tail;
+}
+
+void Collection::Grow() {
+  const TailCopy tail = CopyTail(std::numeric_limits<size_t>::max());
+  // Only this thread (holding maintenance_mu_) replaces index_ or adds to it, so it is read
+  // here with no lock, as searches read it.
+  auto grown =
+      index_->Grown(tail.slots.size(), tail.vectors.data(), tail.slots.data(), IndexBuildOptions());
+  if (!grown.ok()) {
+    logger_("error", "growing the index failed",
+            {{"collection", config_.name}, {"error", grown.status().ToString()}});
+    return;
+  }
+  if (cancelled_ || !*grown) return;
+  std::unique_ptr<AnnIndex> index = std::move(*grown);
+  {
+    std::unique_lock lock(mu_);
+    index_.swap(index);
+    indexed_slots_ = tail.slots.back() + 1;
+  }
+  // The old index is freed here, outside every lock.
+}
+
+void Collection::AddTail() {
+  const TailCopy tail = CopyTail(index_->AddBatchSize());
+  const size_t n = tail.slots.size();
   // Only this thread (holding maintenance_mu_) replaces index_ or adds to it.
-  std::vector<uint8_t> codes = index_->Encode(slots.size(), vectors.data());
+  std::vector<uint8_t> codes = index_->Encode(n, tail.vectors.data());
   std::unique_lock lock(mu_);
-  index_->AddEncoded(slots.size(), vectors.data(), codes.data(), slots.data());
-  indexed_slots_ = to;
+  index_->AddEncoded(n, tail.vectors.data(), codes.data(), tail.slots.data());
+  indexed_slots_ = tail.slots.back() + 1;
 }
 
 void Collection::LoadIndexPart(IndexPartOp part) {

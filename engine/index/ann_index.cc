@@ -18,6 +18,11 @@ std::vector<std::vector<Neighbor>> AnnIndex::SearchBatch(const float* queries, s
   return out;
 }
 
+StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Grown(size_t, const float*, const uint32_t*,
+                                                    const BuildOptions&) const {
+  return Status::FailedPrecondition("this index type takes new points one batch at a time");
+}
+
 StatusOr<std::unique_ptr<AnnIndex>> BuildAnnIndex(const CollectionConfig& config, size_t n,
                                                   const float* x, const uint32_t* slots,
                                                   const BuildOptions& options) {

@@ -26,6 +26,8 @@ struct AnnSearchParams {
   int nprobe = 16;
 };
 
+struct BuildOptions;
+
 class AnnIndex {
  public:
   virtual ~AnnIndex() = default;
@@ -51,6 +53,14 @@ class AnnIndex {
                           const uint32_t* slots) = 0;
   // How many points one AddEncoded call should take, to bound how long searches wait for it.
   virtual size_t AddBatchSize() const = 0;
+
+  // Whether Grown is there: a type that has it takes many new points without a rebuild.
+  virtual bool can_grow() const { return false; }
+  // A copy of this index with n more points (as AddEncoded takes them), made on
+  // options.threads threads while this one goes on answering searches. Null when cancelled.
+  // Only where can_grow(); not concurrent with AddEncoded.
+  virtual StatusOr<std::unique_ptr<AnnIndex>> Grown(size_t n, const float* x, const uint32_t* slots,
+                                                    const BuildOptions& options) const;
 
   // The index as bytes (HnswGraph's and FAISS's own serialisations) for a checkpoint, which writes
   // them through its own checked file; empty for GPU indexes, which are rebuilt from the points

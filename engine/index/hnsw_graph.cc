@@ -96,6 +96,25 @@ HnswGraph::HnswGraph(size_t dim, bool l2, int m, int ef_construction)
 
 HnswGraph::~HnswGraph() = default;
 
+std::unique_ptr<HnswGraph> HnswGraph::Copy(size_t capacity) const {
+  auto copy = std::make_unique<HnswGraph>(dim_, l2_, max_links_, ef_construction_);
+  copy->Reserve(capacity);
+  copy->vectors_ = vectors_;
+  copy->slots_ = slots_;
+  copy->levels_ = levels_;
+  copy->links0_ = links0_;
+  for (size_t node = 0; node < size(); ++node) {
+    const size_t words = levels_[node] * size_t(1 + max_links_);
+    auto& links = copy->upper_links_.emplace_back();
+    if (words == 0) continue;
+    links = std::make_unique<uint32_t[]>(words);
+    std::copy_n(upper_links_[node].get(), words, links.get());
+  }
+  copy->entry_ = entry_;
+  copy->max_level_ = max_level_;
+  return copy;
+}
+
 void HnswGraph::Reserve(size_t capacity) {
   vectors_.reserve(capacity * dim_);
   slots_.reserve(capacity);

@@ -48,6 +48,9 @@ class HnswGraph {
   size_t size() const { return slots_.size(); }
   size_t dim() const { return dim_; }
 
+  // A copy of the graph, with room for `capacity` nodes.
+  std::unique_ptr<HnswGraph> Copy(size_t capacity) const;
+
   // Makes room for `capacity` nodes, so that Append does not reallocate below it.
   void Reserve(size_t capacity);
   // Adds n nodes (x: n * dim, row-major) that stand for `slots`, not yet linked: no search reaches

@@ -16,6 +16,17 @@ class HnswIndex : public AnnIndex {
     return graph_->Search(query, k, params.ef_search, allowed);
   }
 
+  bool can_grow() const override { return true; }
+  StatusOr<std::unique_ptr<AnnIndex>> Grown(size_t n, const float* x, const uint32_t* slots,
+                                            const BuildOptions& options) const override {
+    auto graph = graph_->Copy(graph_->size() + n);
+    const uint32_t first = graph->Append(n, x, slots);
+    if (!graph->LinkAll(first, options.threads, options.cancelled)) {
+      return std::unique_ptr<AnnIndex>();
+    }
+    return std::unique_ptr<AnnIndex>(std::make_unique<HnswIndex>(std::move(graph)));
+  }
+
   std::vector<uint8_t> Encode(size_t, const float*) const override { return {}; }
   void AddEncoded(size_t n, const float* x, const uint8_t*, const uint32_t* slots) override {
     const uint32_t first = graph_->Append(n, x, slots);

@@ -235,6 +235,23 @@ TEST(IndexLifecycleTest, HnswCompactsTombstonesAndNeverReturnsDeletedPoints) {
       << "the compacted index searches the remaining half as well as before";
 }
 
+TEST(IndexLifecycleTest, HnswTakesALongTailAsAGrownCopyWhileSearchesGoOn) {
+  LocalStore store;
+  ASSERT_TRUE(store.CreateCollection({}, {"c", kDim, Metric::kL2, Index(IndexType::kHnsw)}).ok());
+  ASSERT_TRUE(store.Upsert({}, "c", testing::MakePoints(Data(), 0, kBase / 2)).ok());
+  ASSERT_TRUE(testing::WaitUntilIndexed(store, "c"));
+  // A tail as long as the graph: grown on the build threads while the old graph answers.
+  for (size_t begin = kBase / 2; begin < kBase; begin += 1000) {
+    ASSERT_TRUE(store.Upsert({}, "c", testing::MakePoints(Data(), begin, begin + 1000)).ok());
+  }
+  for (int round = 0; round < 20 && store.GetCollection({}, "c")->status != "ready"; ++round) {
+    EXPECT_GE(MeasureRecall(store, Metric::kL2, kK), 0.95) << "searched while the graph grows";
+  }
+  ASSERT_TRUE(testing::WaitUntilIndexed(store, "c"));
+  EXPECT_EQ(store.GetCollection({}, "c")->indexed_points, kBase);
+  EXPECT_GE(MeasureRecall(store, Metric::kL2, kK), 0.95);
+}
+
 TEST(IndexLifecycleTest, NewPointsAreSearchableBeforeTheyAreIndexed) {
   auto store = Load(Metric::kL2, Index(IndexType::kHnsw));
   // A point far from everything, written after the index was built: found at once.
