@@ -56,8 +56,8 @@ struct LocalStoreOptions {
   int search_threads = 0;
   // Background threads that build and compact indexes (one collection each at a time).
   int index_threads = 1;
-  // OpenMP threads one IVF training uses; 0 = the number of cores. (HNSW graphs are built by
-  // one thread: hnswlib 0.6.2's concurrent insertion races.)
+  // Threads one index build uses (an HNSW graph's linking, an IVF index's OpenMP training);
+  // 0 = the number of cores.
   int build_threads = 0;
   // How long the ids of applied jobs are remembered (a write with CallOptions::job_id is applied
   // at most once in effect within it).
