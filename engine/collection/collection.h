@@ -162,8 +162,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   IndexStep NextIndexStep() const;  // mu_ must be held (either side)
   // What the index builds and grows of this collection are given.
   BuildOptions IndexBuildOptions();
-  void Rebuild();
-  void Grow();
+  // Each step says whether it did its work (false: it failed, or was cancelled).
+  bool Rebuild();
+  bool Grow();
   void AddTail();
   struct TailCopy {
     std::vector<float> vectors;

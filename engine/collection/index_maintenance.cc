@@ -66,18 +66,21 @@ bool Collection::MaintainIndex() {
     std::shared_lock lock(mu_);
     step = NextIndexStep();
   }
+  // A step that failed is logged and not tried again at once: the next write retries it.
+  bool done = false;
   try {
     switch (step) {
       case IndexStep::kNone:
         return false;
       case IndexStep::kRebuild:
-        Rebuild();
+        done = Rebuild();
         break;
       case IndexStep::kGrow:
-        Grow();
+        done = Grow();
         break;
       case IndexStep::kAddTail:
         AddTail();
+        done = true;
         break;
     }
   } catch (const std::exception& e) {
@@ -87,7 +90,7 @@ bool Collection::MaintainIndex() {
     building_ = false;
     return false;
   }
-  return !cancelled_;
+  return done && !cancelled_;
 }
 
 void Collection::Cancel() { cancelled_ = true; }
@@ -102,7 +105,7 @@ BuildOptions Collection::IndexBuildOptions() {
           .logger = logger_};
 }
 
-void Collection::Rebuild() {
+bool Collection::Rebuild() {
   building_ = true;
   const size_t dim = config_.dimension;
   // Snapshot the live points. Their slots are immutable, so the copy stays true while writers go
@@ -132,9 +135,9 @@ void Collection::Rebuild() {
       logger_("error", "building the index failed",
               {{"collection", config_.name}, {"error", built.status().ToString()}});
       building_ = false;
-      return;
+      return false;
     }
-    if (cancelled_) return;
+    if (cancelled_) return false;
     index = std::move(*built);
   }
   vectors = {};
@@ -161,7 +164,8 @@ void Collection::Rebuild() {
     indexed_slots_ = index_ ? static_cast<uint32_t>(old_slots.size()) : 0;
   }
   building_ = false;
-  // The old table and index are freed here, outside every lock.
+  // The old table and index, now in the locals, are freed on return, outside every lock.
+  return true;
 }
 
 // The vectors of slots [from, min(num_slots, from + limit)) and their slots, copied under a
@@ -181,25 +185,26 @@ Collection::TailCopy Collection::CopyTail(size_t limit) const {
   return tail;
 }
 
-void Collection::Grow() {
+bool Collection::Grow() {
   const TailCopy tail = CopyTail(std::numeric_limits<size_t>::max());
-  // Only this thread (holding maintenance_mu_) replaces index_ or adds to it, so it is read
-  // here with no lock, as searches read it.
+  // Only this thread (holding maintenance_mu_) replaces index_ or adds to it, so it may read it
+  // with no lock while searches go on reading it.
   auto grown =
       index_->Grown(tail.slots.size(), tail.vectors.data(), tail.slots.data(), IndexBuildOptions());
   if (!grown.ok()) {
     logger_("error", "growing the index failed",
             {{"collection", config_.name}, {"error", grown.status().ToString()}});
-    return;
+    return false;
   }
-  if (cancelled_ || !*grown) return;
+  if (cancelled_ || !*grown) return false;
   std::unique_ptr<AnnIndex> index = std::move(*grown);
   {
     std::unique_lock lock(mu_);
     index_.swap(index);
     indexed_slots_ = tail.slots.back() + 1;
   }
-  // The old index is freed here, outside every lock.
+  // The old index, now in `index`, is freed on return, outside every lock.
+  return true;
 }
 
 void Collection::AddTail() {

@@ -67,7 +67,13 @@ class HnswGraph::VisitedPool {
         free_.pop_back();
       }
     }
-    if (!list) list = std::make_unique<List>();
+    if (!list) {
+      list = std::make_unique<List>();
+      // Room on the free list for every list there is, so that Release (from a destructor)
+      // never allocates.
+      std::lock_guard lock(mu_);
+      free_.reserve(++lists_);
+    }
     for (uint32_t word : list->touched) list->bits[word] = 0;
     list->touched.clear();
     if (list->bits.size() * 64 < nodes) list->bits.resize((nodes + 63) / 64, 0);
@@ -82,6 +88,7 @@ class HnswGraph::VisitedPool {
 
   std::mutex mu_;
   std::vector<std::unique_ptr<List>> free_;
+  size_t lists_ = 0;  // made so far
 };
 
 HnswGraph::HnswGraph(size_t dim, bool l2, int m, int ef_construction)
@@ -445,9 +452,10 @@ class ImageReader {
   std::string_view rest_;
 };
 
-Status TooManyNodes(uint64_t count, uint32_t slots) {
-  return Status::InvalidArgument("it holds " + std::to_string(count) + " points, more than the " +
-                                 std::to_string(slots) + " slots");
+Status WrongNodeCount(uint64_t count, uint32_t slots) {
+  return Status::InvalidArgument("it holds " + std::to_string(count) +
+                                 " points, not one for each of the " + std::to_string(slots) +
+                                 " slots");
 }
 
 }  // namespace
@@ -502,8 +510,9 @@ StatusOr<std::unique_ptr<HnswGraph>> HnswGraph::Load(std::string_view image, siz
                                      std::to_string(m));
     }
     // Sizes are checked against the bytes there before anything is allocated for them.
-    if (count > slots) return TooManyNodes(count, slots);
-    if (count > in.left()) return truncated();
+    if (count != slots) return WrongNodeCount(count, slots);
+    const size_t node_bytes = 4 + 1 + 4 * (1 + g.max_links0_) + 4 * dim;
+    if (count > in.left() / node_bytes) return truncated();
     g.ResizeForLoad(count);
     if (!in.GetArray(g.slots_.data(), count) || !in.GetArray(g.levels_.data(), count) ||
         !in.GetArray(g.links0_.data(), g.links0_.size()) ||
@@ -541,7 +550,7 @@ StatusOr<std::unique_ptr<HnswGraph>> HnswGraph::Load(std::string_view image, siz
       return Status::InvalidArgument("it was built with m " + std::to_string(image_m) + ", not " +
                                      std::to_string(m));
     }
-    if (count > slots) return TooManyNodes(count, slots);
+    if (count != slots) return WrongNodeCount(count, slots);
     if (count > in.left() / block) return truncated();
     g.ResizeForLoad(count);
     for (size_t node = 0; node < count; ++node) {
@@ -582,11 +591,16 @@ StatusOr<std::unique_ptr<HnswGraph>> HnswGraph::Load(std::string_view image, siz
                        g.levels_[g.entry_] != g.max_level_) {
     return Status::InvalidArgument("its entry point is out of range");
   }
+  Bitset seen(slots);
   for (size_t node = 0; node < count; ++node) {
     if (g.slots_[node] >= slots) {
       return Status::InvalidArgument("it holds slot " + std::to_string(g.slots_[node]) +
                                      " of only " + std::to_string(slots));
     }
+    if (seen.Test(g.slots_[node])) {
+      return Status::InvalidArgument("it holds slot " + std::to_string(g.slots_[node]) + " twice");
+    }
+    seen.Set(g.slots_[node]);
     if (g.levels_[node] > g.max_level_) {
       return Status::InvalidArgument("node " + std::to_string(node) + " is above the top level");
     }

@@ -3,8 +3,8 @@
 // behind a lock (hnswlib 0.6.2's concurrent insertion reads the entry point and the levels outside
 // its locks), and so that the search loop is laid out for the engine's kernels.
 //
-// Thread safety: Link may run on any number of threads at once, for distinct nodes. Search and
-// Save may run concurrently with each other, never with Append or Link.
+// Thread safety: Link may run on any number of threads at once, for distinct nodes. Search,
+// Save and Copy may run concurrently with each other, never with Append or Link.
 #pragma once
 
 #include <array>
@@ -41,7 +41,8 @@ struct HugePageAllocator {
 class HnswGraph {
  public:
   // `m` links per node on the upper layers, 2m on the base layer; `ef_construction` the beam
-  // width of an insertion. `metric` is l2 (squared Euclidean) or not (negated inner product).
+  // width of an insertion. Distances are squared Euclidean where `l2`, else the negated inner
+  // product.
   HnswGraph(size_t dim, bool l2, int m, int ef_construction);
   ~HnswGraph();
 
@@ -72,8 +73,8 @@ class HnswGraph {
   // The graph as bytes, read back by Load.
   std::string Save() const;
   // Reads a Save image, or an image hnswlib 0.6.2's saveIndex wrote (checkpoints before this
-  // graph existed). A graph that does not hold dim-dimensional vectors of slots [0, slots), or is
-  // not whole, is InvalidArgument, naming what is wrong.
+  // graph existed). A graph that does not hold dim-dimensional vectors of exactly the slots
+  // [0, slots), one node each, or is not whole, is InvalidArgument, naming what is wrong.
   static StatusOr<std::unique_ptr<HnswGraph>> Load(std::string_view image, size_t dim, bool l2,
                                                    int m, int ef_construction, uint32_t slots);
 

@@ -9,10 +9,12 @@ class HnswIndex : public AnnIndex {
  public:
   explicit HnswIndex(std::unique_ptr<HnswGraph> graph) : graph_(std::move(graph)) {}
 
-  std::string Save() const override { return graph_->Save(); }
+  // A broken graph is not saved: the restarted collection builds a new one.
+  std::string Save() const override { return broken_ ? std::string() : graph_->Save(); }
 
   std::vector<Neighbor> Search(const float* query, size_t k, const Bitset* allowed,
                                const AnnSearchParams& params) const override {
+    if (broken_) return {};
     return graph_->Search(query, k, params.ef_search, allowed);
   }
 
@@ -30,8 +32,16 @@ class HnswIndex : public AnnIndex {
   std::vector<uint8_t> Encode(size_t, const float*) const override { return {}; }
   void AddEncoded(size_t n, const float* x, const uint8_t*, const uint32_t* slots) override {
     const uint32_t first = graph_->Append(n, x, slots);
-    for (uint32_t node = first; node < first + n; ++node) graph_->Link(node);
+    try {
+      for (uint32_t node = first; node < first + n; ++node) graph_->Link(node);
+    } catch (...) {
+      // Appended nodes that are not all linked: the caller does not count them as added, so a
+      // retry would add them twice. The graph answers nothing more and is rebuilt.
+      broken_ = true;
+      throw;
+    }
   }
+  bool needs_rebuild() const override { return broken_; }
   // About a millisecond of graph insertion per chunk: the longest a search waits for an add.
   size_t AddBatchSize() const override { return 16; }
   bool exact_vectors() const override { return true; }
@@ -39,6 +49,7 @@ class HnswIndex : public AnnIndex {
 
  private:
   std::unique_ptr<HnswGraph> graph_;
+  bool broken_ = false;  // written by AddEncoded, which runs alone
 };
 
 }  // namespace

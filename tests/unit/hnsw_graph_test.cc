@@ -127,7 +127,14 @@ TEST(HnswGraphTest, DamagedOrMismatchedImagesAreRefusedNamingWhy) {
   EXPECT_EQ(refused(image, kDim + 1, kM, kPoints), "its vectors are of dimension 16, not 17");
   EXPECT_EQ(refused(image, kDim, kM + 1, kPoints), "it was built with m 8, not 9");
   EXPECT_EQ(refused(image, kDim, kM, kPoints - 1),
-            "it holds 3000 points, more than the 2999 slots");
+            "it holds 3000 points, not one for each of the 2999 slots");
+  EXPECT_EQ(refused(image, kDim, kM, kPoints + 1),
+            "it holds 3000 points, not one for each of the 3001 slots");
+  // The second node standing for the first's slot.
+  std::string twice = image;
+  const size_t slots_at = 8 + 4 + 4 + 8 + 4 + 8;
+  std::memcpy(twice.data() + slots_at + 4, twice.data() + slots_at, 4);
+  EXPECT_EQ(refused(twice, kDim, kM, kPoints), "it holds slot 0 twice");
   EXPECT_EQ(refused(image + "x", kDim, kM, kPoints), "it has bytes past its end");
   for (size_t cut = 0; cut < image.size(); cut += image.size() / 97 + 1) {
     EXPECT_NE(refused(std::string_view(image).substr(0, cut), kDim, kM, kPoints), "") << cut;
