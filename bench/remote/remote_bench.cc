@@ -107,7 +107,9 @@ Figure IngestToReady(HttpClient& vecmesh, const std::string& collection,
   const std::string path = "/v1/collections/" + collection;
   (void)Call(vecmesh, HttpMethod::kDelete, path, nullptr, 404);
   (void)Call(vecmesh, HttpMethod::kPut, path,
-             {{"dimension", kDim}, {"metric", "l2"}, {"index", {{"type", "hnsw"}}}});
+             {{"dimension", kDim},
+              {"metric", "l2"},
+              {"index", {{"type", "hnsw"}, {"m", 16}, {"ef_construction", 100}}}});
   const auto start = Clock::now();
   UpsertAll(vecmesh, path, data, batch);
   while (Call(vecmesh, HttpMethod::kGet, path, nullptr)["status"] != "ready") {

@@ -45,9 +45,9 @@ struct Figure {
 Figure IngestThroughVecmesh(adapters::HttpClient& vecmesh, const std::string& collection,
                             const std::string& store, const testing::Dataset& data, size_t batch);
 
-// Upserts every point into vecmesh's `collection`, made anew as an hnsw collection (the index's
-// defaults) on vecmesh alone, in batches of `batch`, timed from the first write until the
-// collection reports "ready": its graph holds every point.
+// Upserts every point into vecmesh's `collection`, made anew as an hnsw collection on vecmesh
+// alone with Chroma's default graph (m 16, ef_construction 100), in batches of `batch`, timed
+// from the first write until the collection reports "ready": its graph holds every point.
 Figure IngestToReady(adapters::HttpClient& vecmesh, const std::string& collection,
                      const testing::Dataset& data, size_t batch);
 
