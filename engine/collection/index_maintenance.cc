@@ -126,6 +126,7 @@ void Collection::Rebuild() {
   // reading the old table until the pointer exchange.
   std::unique_ptr<PointTable> table = std::make_unique<PointTable>(dim);
   {
+    std::lock_guard index_lock(index_mu_);  // after a checkpoint's export of the old table
     std::lock_guard write(write_mu_);
     const PointTable& old = *table_;  // only writers change it, and they wait for write_mu_
     for (uint32_t slot : old_slots) {
@@ -165,6 +166,7 @@ void Collection::AddTail() {
   std::iota(slots.begin(), slots.end(), from);
   // Only this thread (holding maintenance_mu_) replaces index_ or adds to it.
   std::vector<uint8_t> codes = index_->Encode(slots.size(), vectors.data());
+  std::lock_guard index_lock(index_mu_);  // not while a checkpoint saves the index
   std::unique_lock lock(mu_);
   index_->AddEncoded(slots.size(), vectors.data(), codes.data(), slots.data());
   indexed_slots_ = to;
