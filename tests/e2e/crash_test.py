@@ -3,6 +3,8 @@ recording every acknowledgement, while vecmeshd is killed with SIGKILL at random
 times. After every restart, each acknowledged write is there with its exact vector and payload,
 each acknowledged delete is absent, no id appears that was never written, and search finds the
 points. A write in flight when the process died may or may not have happened, but nothing else.
+Background checkpoints run every second meanwhile, exporting the collection while it is written,
+so that kills land in the middle of checkpoints too.
 """
 import json
 import random
@@ -70,7 +72,7 @@ class Writer(threading.Thread):
 class CrashTest(unittest.TestCase):
     def test_sigkill_at_random_moments_loses_no_acknowledged_write(self):
         rng = random.Random(20261122)
-        daemon = Daemon()
+        daemon = Daemon(args=["--checkpoint-interval-s", "1"])
         state = {}  # id -> ("upsert", version) | ABSENT, as acknowledged
         self.acknowledged = 0
         try:
