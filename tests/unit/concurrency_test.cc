@@ -335,12 +335,13 @@ TEST(ConcurrencyTest, CheckpointsRaceWritesCreatesAndDropsAndTheCrashImageReplay
   for (const char* name : {"a", "b"}) {
     ASSERT_TRUE(store->CreateCollection({}, {name, kDim, Metric::kL2, {}}).ok());
   }
-  std::map<std::string, std::map<uint64_t, Payload>> expected;  // by collection, by id
+  // By collection, by id; each writer changes only its own collection's map.
+  std::map<std::string, std::map<uint64_t, Payload>> expected{{"a", {}}, {"b", {}}};
   constexpr size_t kWrites = 150;
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(round);
     auto writer = [&](const std::string& name) {
-      std::map<uint64_t, Payload>& mine = expected[name];
+      std::map<uint64_t, Payload>& mine = expected.at(name);
       for (size_t i = 0; i < kWrites; ++i) {
         const uint64_t id = (round * kWrites + i) % 200;  // later rounds overwrite earlier ones
         Payload payload = {{"round", round}, {"i", i}};
