@@ -194,8 +194,9 @@ class LocalStore : public VectorStore,
   // naming its file after segment_ until its record is logged in that segment.
   std::mutex checkpoint_mu_;
   // Held shared by every append to wal_ (Log), exclusively by a checkpoint while it replaces
-  // wal_ and segment_ (a pointer swap: appends wait microseconds). Writer-preferring, so that
-  // a stream of appends cannot hold a checkpoint off.
+  // wal_ and segment_: a pointer swap, once the appends in flight are done (new appends wait
+  // microseconds with fsync every interval, at most one fsync with fsync=always).
+  // Writer-preferring, so that a stream of appends cannot hold a checkpoint off.
   RwLock segment_mu_;
   // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_, segment_mu_
   // (exclusively) and log_end_mu_, which LogEnd and ReadLog hold.
