@@ -175,7 +175,7 @@ void CheckpointStall(const std::string& dir, size_t points) {
         points, rate);
   }
   const auto writes = testing::MakeClustered(10'000, 1, kDim, 100, 9);
-  constexpr double kRate = 1000, kBaseSeconds = 4, kCheckpointSeconds = 8;
+  constexpr double kRate = 1000, kBaseSeconds = 8, kCheckpointSeconds = 8;
   std::printf("%-42s %8s %8s %8s %6s %s\n", "batch-1 writes (1000/s, fsync every 1 s) to", "p50 us",
               "p99 us", "max ms", "ckpts", "p99 ratio (target <= 3x)");
   uint64_t next_id = points;

@@ -118,13 +118,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // slot, in order, in slots records of up to kSlotsPerImageRecord, then its index (saved as of
   // the same moment) in index-part records of up to kIndexPartBytes, each passed to `append` as
   // it is read; an error from `append` stops the export and is returned. Writers wait only while
-  // the moment is noted (microseconds), and then at most while one record's slots are copied;
+  // the moment is noted (microseconds), and then at most while kSlotsPerLock slots are copied;
   // index maintenance waits for the whole export. Returns where that moment stands in the log:
   // the end of the last of the collection's records the image holds ({} if none since the
   // store opened). An index that cannot be saved is left out (and logged), to be rebuilt after a
   // restart.
   StatusOr<LogPosition> ExportImage(const std::function<Status(WriteOp)>& append);
   static constexpr size_t kSlotsPerImageRecord = 1000;
+  static constexpr uint32_t kSlotsPerLock = 100;
   static constexpr size_t kIndexPartBytes = 64u << 20;
   // Applies a recovered record (no validation, no logging). A saved index that turns out
   // unusable is logged and left to be rebuilt.

@@ -161,7 +161,16 @@ Status StateFileWriter::Append(const std::string& collection, const WriteOp& op)
 
 Status StateFileWriter::Append(std::string_view record) {
   ++records_;
-  return file_->Append(FrameWalRecord(record));
+  const std::string framed = FrameWalRecord(record);
+  Status s = file_->Append(framed);
+  unsynced_bytes_ += framed.size();
+  // Synced as it grows, so that the disk takes a large file in steps rather than in one burst
+  // at Commit that would hold up every other writer of the disk (the log) meanwhile.
+  if (s.ok() && unsynced_bytes_ >= kSyncEveryBytes) {
+    s = file_->Sync();
+    unsynced_bytes_ = 0;
+  }
+  return s;
 }
 
 Status StateFileWriter::AppendJobs(const std::vector<JobTag>& jobs) {

@@ -62,8 +62,10 @@ class StateFileWriter {
 
   const std::string dir_;
   const std::string path_;
+  static constexpr uint64_t kSyncEveryBytes = 8u << 20;
   std::unique_ptr<WalFile> file_;  // the temp file; null once committed
   uint64_t records_ = 0;
+  uint64_t unsynced_bytes_ = 0;  // appended since the last fsync
 };
 
 // Writes `state` (consumed: its points are moved out) as a snapshot at `path` in directory
