@@ -11,7 +11,8 @@
 // Each writer returns once its write is applied. Searches hold the shared side of mu_ and never
 // wait for an index build: builds run on the store's background worker over a copy of the vectors
 // and are swapped in with a pointer exchange. The only waits a search sees are those exclusive
-// sections (a batch append, or at most AnnIndex::AddBatchSize() index insertions).
+// sections (a batch append, or at most AnnIndex::AddBatchSize() index insertions). A checkpoint's
+// export (ExportImage) holds writers off only while it notes where the collection stands.
 #pragma once
 
 #include <atomic>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "engine/index/ann_index.h"
+#include "engine/local_admin.h"
 #include "engine/logger.h"
 #include "engine/rw_lock.h"
 #include "engine/segment/point_table.h"
@@ -48,8 +50,10 @@ class WriteLog {
  public:
   virtual ~WriteLog() = default;
   // Returns once `writes` on `collection` (a record each, in this order) are durable, together
-  // (one fsync), or an error (then none of them may be applied).
-  virtual Status Log(const std::string& collection, const std::vector<LoggedWrite>& writes) = 0;
+  // (one fsync), with the log position where the last of them ends; or an error (then none of
+  // them may be applied).
+  virtual StatusOr<LogPosition> Log(const std::string& collection,
+                                    const std::vector<LoggedWrite>& writes) = 0;
 };
 
 // Runs Collection::MaintainIndex on a background thread, soon after Schedule.
@@ -57,13 +61,6 @@ class MaintenanceScheduler {
  public:
   virtual ~MaintenanceScheduler() = default;
   virtual void Schedule(std::weak_ptr<Collection> collection) = 0;
-};
-
-// What a checkpoint keeps of a collection, as of one moment.
-struct CollectionImage {
-  std::vector<SavedSlot> slots;  // every slot, in order
-  std::string index;             // AnnIndex::Save; empty: none
-  uint32_t indexed_slots = 0;    // the index covers slots [0, indexed_slots)
 };
 
 class Collection : public std::enable_shared_from_this<Collection> {
@@ -117,9 +114,19 @@ class Collection : public std::enable_shared_from_this<Collection> {
   [[nodiscard]] std::unique_lock<std::mutex> BlockWrites();
   // The live points as stored (cosine vectors normalised), in id order.
   std::vector<Point> ExportPoints() const;
-  // Every slot and the index, consistent with each other. An index that cannot be saved is
-  // left out (and logged), to be rebuilt after a restart.
-  CollectionImage ExportImage() const;
+  // A checkpoint's image of the collection as of one moment between two of its writes: every
+  // slot, in order, in slots records of up to kSlotsPerImageRecord, then its index (saved as of
+  // the same moment) in index-part records of up to kIndexPartBytes, each passed to `append` as
+  // it is read; an error from `append` stops the export and is returned. Writers wait only while
+  // the moment is noted (microseconds), and then at most while kSlotsPerLock slots are copied;
+  // index maintenance waits for the whole export. Returns where that moment stands in the log:
+  // the end of the last of the collection's records the image holds ({} if none since the
+  // store opened). An index that cannot be saved is left out (and logged), to be rebuilt after a
+  // restart.
+  StatusOr<LogPosition> ExportImage(const std::function<Status(WriteOp)>& append);
+  static constexpr size_t kSlotsPerImageRecord = 1000;
+  static constexpr uint32_t kSlotsPerLock = 100;
+  static constexpr size_t kIndexPartBytes = 64u << 20;
   // Applies a recovered record (no validation, no logging). A saved index that turns out
   // unusable is logged and left to be rebuilt.
   void Replay(WriteOp op);
@@ -195,10 +202,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   std::mutex queue_mu_;             // guards queue_ and each queued write's `done`
   std::deque<QueuedWrite*> queue_;  // the writer queue; its front leads the next group
+  // Held by ExportImage, and by index maintenance while it changes index_ or swaps table_ (the
+  // catch-up of a rebuild, adding the tail, swapping in a grown index), so that an export reads
+  // one table and one index while writers go on. Taken before write_mu_ and mu_.
+  std::mutex index_mu_;
   std::mutex write_mu_;  // held by a group's leader, by the catch-up of an index rebuild, and by
                          // BlockWrites
   Status refusal_;       // guarded by write_mu_; not OK once retired: what writes get
-  mutable RwLock mu_;    // guards table_, index_ and indexed_slots_
+  // Guarded by write_mu_: where the last of this collection's records logged by this process
+  // ends ({}: none); every record up to it is applied whenever write_mu_ is free.
+  LogPosition logged_through_;
+  mutable RwLock mu_;  // guards table_, index_ and indexed_slots_
   std::unique_ptr<PointTable> table_;
   std::unique_ptr<AnnIndex> index_;  // null: flat, or not built/trained yet
   uint32_t indexed_slots_ = 0;       // index_ holds exactly the slots [0, indexed_slots_)

@@ -146,6 +146,7 @@ bool Collection::Rebuild() {
   // reading the old table until the pointer exchange.
   std::unique_ptr<PointTable> table = std::make_unique<PointTable>(dim);
   {
+    std::lock_guard index_lock(index_mu_);  // after a checkpoint's export of the old table
     std::lock_guard write(write_mu_);
     const PointTable& old = *table_;  // only writers change it, and they wait for write_mu_
     for (uint32_t slot : old_slots) {
@@ -199,6 +200,7 @@ bool Collection::Grow() {
   if (cancelled_ || !*grown) return false;
   std::unique_ptr<AnnIndex> index = std::move(*grown);
   {
+    std::lock_guard index_lock(index_mu_);  // not while a checkpoint saves the index
     std::unique_lock lock(mu_);
     index_.swap(index);
     indexed_slots_ = tail.slots.back() + 1;
@@ -212,6 +214,7 @@ void Collection::AddTail() {
   const size_t n = tail.slots.size();
   // Only this thread (holding maintenance_mu_) replaces index_ or adds to it.
   std::vector<uint8_t> codes = index_->Encode(n, tail.vectors.data());
+  std::lock_guard index_lock(index_mu_);  // not while a checkpoint saves the index
   std::unique_lock lock(mu_);
   index_->AddEncoded(n, tail.vectors.data(), codes.data(), tail.slots.data());
   indexed_slots_ = tail.slots.back() + 1;

@@ -21,31 +21,76 @@ std::vector<Point> Collection::ExportPoints() const {
   return points;
 }
 
-CollectionImage Collection::ExportImage() const {
-  std::shared_lock lock(mu_);
-  CollectionImage image;
-  const PointTable& table = *table_;
-  image.slots.reserve(table.num_slots());
-  for (uint32_t slot = 0; slot < table.num_slots(); ++slot) {
-    SavedSlot& s = image.slots.emplace_back();
-    const float* v = table.Vector(slot);
-    s.point.vector.assign(v, v + config_.dimension);
-    s.live = table.IsLive(slot);
-    if (s.live) {
-      s.point.id = table.Id(slot);
-      s.point.payload = table.PayloadOf(slot);
+StatusOr<LogPosition> Collection::ExportImage(const std::function<Status(WriteOp)>& append) {
+  // No index catch-up or rebuild swap until the export is done: the table and the index stay
+  // the ones of the moment below.
+  std::lock_guard index(index_mu_);
+  LogPosition through;
+  uint32_t num_slots;
+  Bitset live;
+  uint32_t indexed_slots = 0;
+  {
+    // The moment: between two writes (write_mu_), every logged one applied.
+    std::lock_guard write(write_mu_);
+    std::unique_lock lock(mu_);
+    through = logged_through_;
+    num_slots = table_->num_slots();
+    live = table_->live();
+    if (index_) indexed_slots = indexed_slots_;
+    table_->KeepPayloadsAsOfNow(num_slots);
+  }
+  {
+    // Slots below num_slots keep their vectors and ids; their payloads as of the moment are
+    // kept by the table until this scope ends (PayloadAsKept), and their liveness is `live`.
+    struct KeptPayloads {
+      Collection* collection;
+      ~KeptPayloads() {
+        std::unique_lock lock(collection->mu_);
+        collection->table_->ForgetKeptPayloads();
+      }
+    } kept{this};
+    const size_t dim = config_.dimension;
+    for (uint32_t begin = 0; begin < num_slots; begin += kSlotsPerImageRecord) {
+      const auto end =
+          static_cast<uint32_t>(std::min<size_t>(num_slots, begin + kSlotsPerImageRecord));
+      SlotsOp record;
+      record.slots.resize(end - begin);
+      for (SavedSlot& saved : record.slots) saved.point.vector.resize(dim);  // no lock held
+      // The read lock is taken per kSlotsPerLock slots: a writer waits for at most that many
+      // copies (tens of microseconds).
+      for (uint32_t from = begin; from < end; from += kSlotsPerLock) {
+        std::shared_lock lock(mu_);
+        const PointTable& table = *table_;
+        for (uint32_t slot = from; slot < std::min<uint32_t>(end, from + kSlotsPerLock); ++slot) {
+          SavedSlot& saved = record.slots[slot - begin];
+          std::copy_n(table.Vector(slot), dim, saved.point.vector.begin());
+          saved.live = live.Test(slot);
+          if (saved.live) {
+            saved.point.id = table.Id(slot);
+            saved.point.payload = table.PayloadAsKept(slot);
+          }
+        }
+      }
+      Status s = append(std::move(record));
+      if (!s.ok()) return s;
     }
   }
-  if (index_) {
-    try {
-      image.index = index_->Save();
-      image.indexed_slots = indexed_slots_;
-    } catch (const std::exception& e) {
-      logger_("warn", "saving the index failed; it is rebuilt after a restart",
-              {{"collection", config_.name}, {"error", e.what()}});
-    }
+  if (!index_) return through;
+  // index_mu_ keeps AddEncoded away, and Save may run beside searches.
+  std::string image;
+  try {
+    image = index_->Save();
+  } catch (const std::exception& e) {
+    logger_("warn", "saving the index failed; it is rebuilt after a restart",
+            {{"collection", config_.name}, {"error", e.what()}});
+    return through;
   }
-  return image;
+  for (size_t begin = 0; begin < image.size(); begin += kIndexPartBytes) {
+    Status s =
+        append(IndexPartOp{indexed_slots, image.size(), image.substr(begin, kIndexPartBytes)});
+    if (!s.ok()) return s;
+  }
+  return through;
 }
 
 Record Collection::MakeRecord(uint32_t slot, bool with_payload, bool with_vector) const {

@@ -137,8 +137,9 @@ void Collection::LogAndApply(const std::vector<QueuedWrite*>& group) {
     std::vector<LoggedWrite> writes;
     writes.reserve(group.size());
     for (const QueuedWrite* w : group) writes.push_back({&w->op, w->job});
-    Status logged = log_->Log(config_.name, writes);
-    if (!logged.ok()) return refuse(logged);
+    StatusOr<LogPosition> logged = log_->Log(config_.name, writes);
+    if (!logged.ok()) return refuse(logged.status());
+    logged_through_ = *logged;
   }
   try {
     // One write at a time under the exclusive side of mu_: a search waits behind one write, as

@@ -52,15 +52,36 @@ bool PointTable::Kill(const PointId& id) {
 }
 
 void PointTable::KillSlot(uint32_t slot) {
+  KeepPayload(slot);
   live_.Reset(slot);
   payload_index_.Remove(slot, payloads_[slot]);
   payloads_[slot] = nullptr;
 }
 
 void PointTable::SetPayload(uint32_t slot, Payload payload) {
+  KeepPayload(slot);
   payload_index_.Remove(slot, payloads_[slot]);
   payload_index_.Add(slot, payload);
   payloads_[slot] = std::move(payload);
+}
+
+void PointTable::KeepPayload(uint32_t slot) {
+  if (slot < keep_payloads_below_) kept_payloads_.try_emplace(slot, payloads_[slot]);
+}
+
+void PointTable::KeepPayloadsAsOfNow(uint32_t num_slots) {
+  kept_payloads_.clear();
+  keep_payloads_below_ = num_slots;
+}
+
+void PointTable::ForgetKeptPayloads() {
+  keep_payloads_below_ = 0;
+  kept_payloads_ = {};
+}
+
+const Payload& PointTable::PayloadAsKept(uint32_t slot) const {
+  auto it = kept_payloads_.find(slot);
+  return it == kept_payloads_.end() ? payloads_[slot] : it->second;
 }
 
 Bitset PointTable::Matching(const Filter& filter) const {

@@ -9,10 +9,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
-#include "engine/segment/bitset.h"
 #include "engine/filter.h"
+#include "engine/segment/bitset.h"
 #include "engine/segment/payload_index.h"
 #include "engine/types.h"
 
@@ -66,11 +67,22 @@ class PointTable {
   bool Kill(const PointId& id);
   void SetPayload(uint32_t slot, Payload payload);
 
+  // Reading the table as of one moment while writes go on (a checkpoint's export, in pieces):
+  // from KeepPayloadsAsOfNow(n) until ForgetKeptPayloads, the first change to the payload of a
+  // slot below n (killing it, or setting its payload) keeps the payload it had, and
+  // PayloadAsKept reads that. Slots' vectors and ids never change, so with a copy of live()
+  // taken at the same moment the table reads as it was.
+  void KeepPayloadsAsOfNow(uint32_t num_slots);
+  void ForgetKeptPayloads();
+  // The payload `slot` (below the kept count) had at KeepPayloadsAsOfNow.
+  const Payload& PayloadAsKept(uint32_t slot) const;
+
   // The live slots that satisfy `filter`.
   Bitset Matching(const Filter& filter) const;
 
  private:
   void KillSlot(uint32_t slot);
+  void KeepPayload(uint32_t slot);  // before the payload of `slot` changes
   Bitset Resolve(const Condition& c) const;
 
   VectorArena vectors_;
@@ -78,8 +90,10 @@ class PointTable {
   std::vector<PointId> ids_;
   std::vector<Payload> payloads_;  // null once the slot is dead
   Bitset live_;
-  std::map<PointId, uint32_t> slot_of_;  // live points only
-  PayloadIndex payload_index_;           // live points only
+  std::map<PointId, uint32_t> slot_of_;                  // live points only
+  PayloadIndex payload_index_;                           // live points only
+  uint32_t keep_payloads_below_ = 0;                     // 0: none kept (KeepPayloadsAsOfNow)
+  std::unordered_map<uint32_t, Payload> kept_payloads_;  // by slot: as of KeepPayloadsAsOfNow
 };
 
 }  // namespace vecmesh::engine

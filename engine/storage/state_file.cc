@@ -22,7 +22,6 @@ constexpr char kEndOfState = '\xFF';  // first byte of a state file's last recor
 constexpr size_t kStatePointsPerRecord = 1000;
 // Jobs per jobs record of a checkpoint (a record of at most about 14 MB with 128-byte ids).
 constexpr size_t kJobsPerRecord = 100'000;
-constexpr size_t kIndexPartBytes = 64u << 20;
 
 constexpr char kSegmentPrefix[] = "wal-";
 constexpr char kSegmentExt[] = ".log";
@@ -132,60 +131,91 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status WriteStateFile(const std::string& dir, const std::string& path,
-                      std::vector<CollectionState>* state, const std::vector<JobTag>& jobs) {
+StateFileWriter::StateFileWriter(std::string dir, std::string path, std::unique_ptr<WalFile> file)
+    : dir_(std::move(dir)), path_(std::move(path)), file_(std::move(file)) {}
+
+StatusOr<std::unique_ptr<StateFileWriter>> StateFileWriter::Create(std::string dir,
+                                                                   std::string path,
+                                                                   uint32_t version) {
   const std::string temp = path + ".tmp";
   std::filesystem::remove(temp);
   auto file = OpenPosixWalFile(temp);
   if (!file.ok()) return file.status();
-  Status s = (*file)->Append(WalHeader(jobs.empty() ? kStateFileVersion : kWalVersion));
-  uint64_t records = 0;
-  auto append = [&](const std::string& collection, const WriteOp& op) {
-    if (s.ok()) s = (*file)->Append(FrameWalRecord(EncodeWriteOp(collection, op)));
-    ++records;
-  };
+  std::unique_ptr<StateFileWriter> writer(
+      new StateFileWriter(std::move(dir), std::move(path), std::move(*file)));
+  Status s = writer->file_->Append(WalHeader(version));
+  if (!s.ok()) return s;
+  return writer;
+}
+
+StateFileWriter::~StateFileWriter() {
+  if (!file_) return;
+  file_.reset();
+  std::error_code ec;
+  std::filesystem::remove(path_ + ".tmp", ec);
+}
+
+Status StateFileWriter::Append(const std::string& collection, const WriteOp& op) {
+  return Append(EncodeWriteOp(collection, op));
+}
+
+Status StateFileWriter::Append(std::string_view record) {
+  ++records_;
+  const std::string framed = FrameWalRecord(record);
+  Status s = file_->Append(framed);
+  unsynced_bytes_ += framed.size();
+  // Synced as it grows, so that the disk takes a large file in steps rather than in one burst
+  // at Commit that would hold up every other writer of the disk (the log) meanwhile.
+  if (s.ok() && unsynced_bytes_ >= kSyncEveryBytes) {
+    s = file_->Sync();
+    unsynced_bytes_ = 0;
+  }
+  return s;
+}
+
+Status StateFileWriter::AppendJobs(const std::vector<JobTag>& jobs) {
   // In records of kJobsPerRecord jobs, as points are chunked: a record stays far below the log's
   // record limit whatever the retention holds.
-  for (size_t begin = 0; s.ok() && begin < jobs.size(); begin += kJobsPerRecord) {
+  for (size_t begin = 0; begin < jobs.size(); begin += kJobsPerRecord) {
     const size_t end = std::min(jobs.size(), begin + kJobsPerRecord);
-    append("", JobsOp{{jobs.begin() + begin, jobs.begin() + end}});
+    Status s = Append("", JobsOp{{jobs.begin() + begin, jobs.begin() + end}});
+    if (!s.ok()) return s;
   }
-  for (auto& [config, content] : *state) {
-    append(config.name, CreateCollectionOp{config});
-    if (auto* points = std::get_if<std::vector<Point>>(&content)) {
-      for (size_t begin = 0; s.ok() && begin < points->size(); begin += kStatePointsPerRecord) {
-        UpsertOp chunk;
-        const size_t end = std::min(points->size(), begin + kStatePointsPerRecord);
-        chunk.points.assign(std::make_move_iterator(points->begin() + begin),
-                            std::make_move_iterator(points->begin() + end));
-        append(config.name, chunk);
-      }
-      continue;
-    }
-    auto& image = std::get<CollectionImage>(content);
-    for (size_t begin = 0; s.ok() && begin < image.slots.size(); begin += kStatePointsPerRecord) {
-      SlotsOp chunk;
-      const size_t end = std::min(image.slots.size(), begin + kStatePointsPerRecord);
-      chunk.slots.assign(std::make_move_iterator(image.slots.begin() + begin),
-                         std::make_move_iterator(image.slots.begin() + end));
-      append(config.name, chunk);
-    }
-    for (size_t begin = 0; s.ok() && begin < image.index.size(); begin += kIndexPartBytes) {
-      append(config.name, IndexPartOp{image.indexed_slots, image.index.size(),
-                                      image.index.substr(begin, kIndexPartBytes)});
-    }
-  }
+  return Status::Ok();
+}
+
+Status StateFileWriter::Commit() {
   std::string end(1, kEndOfState);
-  end.append(reinterpret_cast<const char*>(&records), sizeof records);
-  if (s.ok()) s = (*file)->Append(FrameWalRecord(end));
-  if (s.ok()) s = (*file)->Sync();
-  file->reset();
-  if (s.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+  end.append(reinterpret_cast<const char*>(&records_), sizeof records_);
+  Status s = file_->Append(FrameWalRecord(end));
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) return s;
+  file_.reset();
+  const std::string temp = path_ + ".tmp";
+  if (std::rename(temp.c_str(), path_.c_str()) != 0) {
     s = Status::Unavailable("rename of " + temp + " failed: " + std::strerror(errno));
+    std::filesystem::remove(temp);
+    return s;
   }
-  if (s.ok()) s = SyncDir(dir);
-  if (!s.ok()) std::filesystem::remove(temp);
-  return s;
+  return SyncDir(dir_);
+}
+
+Status WriteStateFile(const std::string& dir, const std::string& path,
+                      std::vector<CollectionState>* state) {
+  auto writer = StateFileWriter::Create(dir, path, kStateFileVersion);
+  if (!writer.ok()) return writer.status();
+  for (auto& [config, points] : *state) {
+    Status s = (*writer)->Append(config.name, CreateCollectionOp{config});
+    for (size_t begin = 0; s.ok() && begin < points.size(); begin += kStatePointsPerRecord) {
+      UpsertOp chunk;
+      const size_t end = std::min(points.size(), begin + kStatePointsPerRecord);
+      chunk.points.assign(std::make_move_iterator(points.begin() + begin),
+                          std::make_move_iterator(points.begin() + end));
+      s = (*writer)->Append(config.name, chunk);
+    }
+    if (!s.ok()) return s;
+  }
+  return (*writer)->Commit();
 }
 
 StatusOr<std::vector<std::string>> ReadStateFile(const std::string& path) {

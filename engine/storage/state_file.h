@@ -3,43 +3,75 @@
 //
 // A state file (a checkpoint `checkpoint-N.vmc`, or a snapshot `NAME.vms`) is a log file of its
 // own, in the write-ahead log's framing: per collection a create record, then its live points in
-// upsert records (a snapshot) or its slots and index image in slots and index-part records (a
-// checkpoint), and last an end record (0xFF + record count u64).
+// upsert records (a snapshot) or its slots and index image in slots and index-part records and
+// where that image stands in the log (a checkpoint), and last an end record (0xFF + record count
+// u64).
 //
 // Thread safety: plain functions over files; a file must not be written by two calls at once.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
-#include "engine/collection/collection.h"
 #include "engine/status.h"
+#include "engine/storage/wal.h"
+#include "engine/storage/write_ops.h"
 #include "engine/types.h"
 
 namespace vecmesh::engine {
 
-// One collection as a state file holds it: a snapshot's live points, or a checkpoint's image.
+// One collection as a snapshot holds it: its configuration and live points.
 struct CollectionState {
   CollectionConfig config;
-  std::variant<std::vector<Point>, CollectionImage> content;
+  std::vector<Point> points;
 };
 
-// State files are written as format version 3, although the log is at version 5: versions 4 and
-// 5 added records that snapshots never hold (restore, kind 9; a job's write, kind 10; the jobs,
-// kind 11), so that a node of version 3 still restores the snapshots this one takes. A
-// checkpoint that holds jobs is written as version 5.
+// Snapshots are written as format version 3, although the log is at version 6: versions 4 to 6
+// added records that snapshots never hold (restore, kind 9; a job's write, kind 10; the jobs,
+// kind 11; applied-through, kind 12), so that a node of version 3 still restores the snapshots
+// this one takes. Checkpoints are written at kWalVersion.
 constexpr uint32_t kStateFileVersion = 3;
 
-// Writes `state` (consumed: its points are moved out) as a state file at `path` in directory
-// `dir`, after a record of `jobs` when there are any (a checkpoint's JobLedger): written beside
-// it as PATH.tmp, fsynced, renamed into place and the directory fsynced, so a crash leaves the
-// old file or the new one, never half of one (a stale .tmp is never read).
+// Writes a state file record by record, beside its final `path` as PATH.tmp; Commit adds the
+// end record, fsyncs it, renames it into place and fsyncs the directory, so a crash leaves the
+// old file or the new one, never half of one (a stale .tmp is never read). Destroyed
+// uncommitted, it removes the temp file. Not thread-safe.
+class StateFileWriter {
+ public:
+  // Starts `path` (in directory `dir`) with the header of format `version`.
+  static StatusOr<std::unique_ptr<StateFileWriter>> Create(std::string dir, std::string path,
+                                                           uint32_t version);
+  ~StateFileWriter();
+  StateFileWriter(const StateFileWriter&) = delete;
+  StateFileWriter& operator=(const StateFileWriter&) = delete;
+
+  // One record: `op` on `collection`, or an encoded one (an AppliedThrough).
+  Status Append(const std::string& collection, const WriteOp& op);
+  Status Append(std::string_view record);
+  // `jobs` (a checkpoint's JobLedger) in jobs records of a bounded size; nothing if empty.
+  Status AppendJobs(const std::vector<JobTag>& jobs);
+  Status Commit();
+
+ private:
+  StateFileWriter(std::string dir, std::string path, std::unique_ptr<WalFile> file);
+
+  const std::string dir_;
+  const std::string path_;
+  static constexpr uint64_t kSyncEveryBytes = 8u << 20;
+  std::unique_ptr<WalFile> file_;  // the temp file; null once committed
+  uint64_t records_ = 0;
+  uint64_t unsynced_bytes_ = 0;  // appended since the last fsync
+};
+
+// Writes `state` (consumed: its points are moved out) as a snapshot at `path` in directory
+// `dir` (StateFileWriter, format version kStateFileVersion).
 Status WriteStateFile(const std::string& dir, const std::string& path,
-                      std::vector<CollectionState>* state, const std::vector<JobTag>& jobs = {});
+                      std::vector<CollectionState>* state);
 
 // The records of the state file at `path`, in order, its end record checked and dropped.
 // An error (Internal) says why the file is unusable: a bad checksum, or no end record (a torn

@@ -89,7 +89,7 @@ struct Cut {
 // Where the log has to be cut (a torn tail, or corruption under kTruncate) it says so in *cut
 // and report's byte counts, and changes nothing: what to do with the file is the caller's.
 Status ScanLog(std::string_view data, const std::string& path, CorruptionPolicy policy,
-               const std::function<Status(std::string_view)>& replay, WalRecovery* report,
+               const std::function<Status(std::string_view, uint64_t)>& replay, WalRecovery* report,
                std::optional<Cut>* where) {
   auto cut = [&](uint64_t at, std::string why) {
     *where = Cut{at, std::move(why)};
@@ -126,7 +126,8 @@ Status ScanLog(std::string_view data, const std::string& path, CorruptionPolicy 
       }
     }
     if (problem.empty()) {
-      Status s = replay(data.substr(at + kWalRecordHeaderBytes, length));
+      Status s = replay(data.substr(at + kWalRecordHeaderBytes, length),
+                        at + kWalRecordHeaderBytes + length);
       // A whole record that cannot be replayed (Internal: it names what it lacks, such as a
       // restore's file) is corruption too; any other error (the disk) stops the read.
       if (!s.ok() && s.code() == StatusCode::kInternal && policy == CorruptionPolicy::kTruncate) {
@@ -179,8 +180,9 @@ StatusOr<std::unique_ptr<WalFile>> OpenPosixWalFile(const std::string& path) {
   return std::unique_ptr<WalFile>(std::make_unique<PosixWalFile>(fd, path));
 }
 
-StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
-                                 const std::function<Status(std::string_view)>& replay) {
+StatusOr<WalRecovery> RecoverWal(
+    const std::string& path, CorruptionPolicy policy,
+    const std::function<Status(std::string_view payload, uint64_t end)>& replay) {
   WalRecovery report;
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
@@ -214,7 +216,9 @@ StatusOr<WalRecovery> ReadWal(const std::string& path,
   ::close(fd);
   if (!data.ok()) return data.status();
   std::optional<Cut> cut;
-  Status s = ScanLog(*data, path, CorruptionPolicy::kFail, replay, &report, &cut);
+  Status s = ScanLog(
+      *data, path, CorruptionPolicy::kFail,
+      [&](std::string_view payload, uint64_t) { return replay(payload); }, &report, &cut);
   if (!s.ok()) return s;
   if (cut) {
     report.note = path + ": the last " + std::to_string(report.cut_bytes) + " bytes, from offset " +
@@ -286,6 +290,7 @@ Status ReadWalRange(const std::string& path, uint64_t from, uint64_t end, uint64
 Wal::Wal(std::unique_ptr<WalFile> file, uint64_t size, std::string name, uint32_t sync_interval_ms)
     : name_(std::move(name)),
       file_(std::move(file)),
+      appended_bytes_(size),
       durable_bytes_(size),
       sync_interval_ms_(sync_interval_ms),
       synced_bytes_(size) {
@@ -347,7 +352,13 @@ Status Wal::health() const {
   return failed_;
 }
 
-Status Wal::Append(const std::vector<std::string_view>& payloads) {
+Status Wal::SyncWritten() {
+  std::unique_lock lock(mu_);
+  if (sync_interval_ms_ == 0) return failed_;  // every append was synced before it returned
+  return SyncLocked(lock);
+}
+
+Status Wal::Append(const std::vector<std::string_view>& payloads, uint64_t* end) {
   if (payloads.empty()) return Status::InvalidArgument("an append needs at least one record");
   std::string framed;
   for (std::string_view payload : payloads) {
@@ -361,6 +372,8 @@ Status Wal::Append(const std::vector<std::string_view>& payloads) {
   std::unique_lock lock(mu_);
   if (!failed_.ok()) return failed_;
   pending_ += framed;
+  appended_bytes_ += framed.size();
+  if (end != nullptr) *end = appended_bytes_;
   const uint64_t mine = ++appended_seq_;  // the call's records become durable together
   // Group commit: one thread at a time writes and syncs everything pending; the others wait
   // and find their record covered when it is done.

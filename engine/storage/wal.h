@@ -51,8 +51,10 @@ struct WalRecovery {
 // corruption: Internal naming the file and the offset, unless policy is kTruncate. An error from
 // `replay` stops recovery and is returned with the file and the record's offset; under kTruncate
 // an Internal one (a record that cannot be replayed) is corruption and cut there instead.
-StatusOr<WalRecovery> RecoverWal(const std::string& path, CorruptionPolicy policy,
-                                 const std::function<Status(std::string_view)>& replay);
+// `replay` gets each record's payload and the offset where its frame ends (its LogPosition).
+StatusOr<WalRecovery> RecoverWal(
+    const std::string& path, CorruptionPolicy policy,
+    const std::function<Status(std::string_view payload, uint64_t end)>& replay);
 
 // Reads the log at `path` as RecoverWal does with CorruptionPolicy::kFail, but never changes the
 // file (it is opened read-only): a torn tail is reported, in note and cut_bytes, with valid_bytes
@@ -83,11 +85,16 @@ class Wal {
   // Appends the records `payloads` (at least one), one after the other, and returns once they
   // are durable (written and fsynced; only written in interval mode): a group of writes shares
   // one fsync. A record of the wrong size refuses the whole call, and nothing is appended.
+  // `end`, when given, is set to the offset in the file where the call's last record ends.
   // A failed write or fsync fails this append and every later one (the log is then cut back to
   // its last durable size, best effort): an fsync is never retried, since its failure may have
   // dropped pages.
-  Status Append(const std::vector<std::string_view>& payloads);
+  Status Append(const std::vector<std::string_view>& payloads, uint64_t* end = nullptr);
   Status Append(std::string_view payload) { return Append(std::vector<std::string_view>{payload}); }
+
+  // Makes every record whose Append has returned durable on disk (in interval mode, fsyncs what
+  // is written; with fsync=always they already are). OK, or the failure that stopped the log.
+  Status SyncWritten();
 
   uint64_t durable_bytes() const;
   // OK, or the failure that stopped the log.
@@ -104,6 +111,7 @@ class Wal {
   std::unique_ptr<WalFile> file_;
   std::string pending_;         // encoded records not yet handed to the file
   uint64_t appended_seq_ = 0;   // Append calls so far (each one's records together)
+  uint64_t appended_bytes_;     // file size once every record appended so far is written
   uint64_t durable_seq_ = 0;    // Append calls known durable
   uint64_t durable_bytes_ = 0;  // file size covering the durable_seq_ calls' records
   bool leader_active_ = false;  // a thread is writing and syncing a batch
@@ -117,9 +125,10 @@ class Wal {
 
 // Version 2 added the checkpoint records that save slots and indexes; version 3 the create record
 // of its own encoding, with the collection's backends; version 4 the restore record; version 5 a
-// job's write and the jobs record of checkpoints (docs/storage.md). Every version from 1 on is
-// read. (State files are still written as version 3 unless they hold jobs: kStateFileVersion.)
-constexpr uint32_t kWalVersion = 5;
+// job's write and the jobs record of checkpoints; version 6 the applied-through record of
+// checkpoints (docs/storage.md). Every version from 1 on is read. (Snapshots are still written as
+// version 3: kStateFileVersion.)
+constexpr uint32_t kWalVersion = 6;
 
 // The file header of a log (and of a checkpoint, which is a log of its own), and one framed
 // record, for writers that build a file in one go.

@@ -18,8 +18,9 @@ enum class Kind : uint8_t {
   kIndexPart = 7,
   kCreate = 8,
   kRestore = 9,
-  kJob = 10,   // a job's write: the tag, then the write's kind and body
-  kJobs = 11,  // checkpoints only: the jobs applied within the retention
+  kJob = 10,             // a job's write: the tag, then the write's kind and body
+  kJobs = 11,            // checkpoints only: the jobs applied within the retention
+  kAppliedThrough = 12,  // checkpoints only, not an operation: AppliedThrough
 };
 
 // The index parameters of a create record, in their order on disk, each an i32. The record
@@ -427,6 +428,34 @@ Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* 
                               std::to_string(static_cast<int>(kind)));
   }
   if (!r.done()) return Status::Internal("log record for '" + *collection + "' is malformed");
+  return Status::Ok();
+}
+
+std::string EncodeAppliedThrough(const AppliedThrough& applied) {
+  Writer w;
+  w.U8(static_cast<uint8_t>(Kind::kAppliedThrough));
+  w.Str(applied.collection);
+  w.U64(applied.segment);
+  w.U64(applied.offset);
+  return std::move(w.out);
+}
+
+bool IsAppliedThrough(std::string_view record) {
+  return !record.empty() && static_cast<Kind>(record[0]) == Kind::kAppliedThrough;
+}
+
+Status DecodeAppliedThrough(std::string_view record, AppliedThrough* applied) {
+  Reader r(record);
+  if (static_cast<Kind>(r.U8()) != Kind::kAppliedThrough) {
+    return Status::Internal("not an applied-through record");
+  }
+  applied->collection = r.Str();
+  applied->segment = r.U64();
+  applied->offset = r.U64();
+  if (!r.done()) {
+    return Status::Internal("applied-through record for '" + applied->collection +
+                            "' is malformed");
+  }
   return Status::Ok();
 }
 

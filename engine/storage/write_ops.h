@@ -91,4 +91,19 @@ std::string EncodeWriteOp(const std::string& collection, const WriteOp& op,
 Status DecodeWriteOp(std::string_view record, std::string* collection, WriteOp* op,
                      std::optional<JobTag>* job = nullptr);
 
+// Where a checkpoint's image of a collection stands in the log (kind 12, checkpoints of format
+// version 6 on, after the collection's slots and index): the image holds exactly the
+// collection's records that end at or before offset `offset` of log segment `segment`. Not an
+// operation (WriteOp): recovery reads it to skip those records when it replays the log.
+struct AppliedThrough {
+  std::string collection;
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+};
+std::string EncodeAppliedThrough(const AppliedThrough& applied);
+// Whether `record` is of kind 12 (DecodeWriteOp refuses it as an unknown kind).
+bool IsAppliedThrough(std::string_view record);
+// Internal if `record` is not a well-formed kind 12 record.
+Status DecodeAppliedThrough(std::string_view record, AppliedThrough* applied);
+
 }  // namespace vecmesh::engine

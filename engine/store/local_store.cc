@@ -223,30 +223,38 @@ Status LocalStore::DropCollection(const CallOptions& options, const std::string&
   return Status::Ok();
 }
 
-Status LocalStore::Log(const std::string& collection, const std::vector<LoggedWrite>& writes) {
-  if (wal_) {
-    std::vector<std::string> records;
+StatusOr<LogPosition> LocalStore::Log(const std::string& collection,
+                                      const std::vector<LoggedWrite>& writes) {
+  std::vector<std::string> records;
+  if (durable_) {
     records.reserve(writes.size());
     for (const LoggedWrite& w : writes) records.push_back(EncodeWriteOp(collection, *w.op, w.job));
+  }
+  // Shared: a checkpoint switches segments (exclusively) between two appends, never inside one.
+  std::shared_lock segment(segment_mu_);
+  LogPosition end;
+  if (wal_) {
     const auto start = std::chrono::steady_clock::now();
-    Status s = wal_->Append(std::vector<std::string_view>(records.begin(), records.end()));
+    Status s =
+        wal_->Append(std::vector<std::string_view>(records.begin(), records.end()), &end.offset);
     log_latency_.Record(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!s.ok()) {
       read_only_ = true;  // the log never recovers from a failed write or fsync
       return s;
     }
+    end.segment = segment_;
   }
-  // Under the collection's write lock, which a checkpoint takes before it saves the ledger: a
-  // job is in the checkpoint exactly when its record is before the checkpoint's segment.
+  // Under segment_mu_, which a checkpoint takes before it reads the ledger: a checkpoint's
+  // ledger holds every job whose record is before the checkpoint's segment.
   for (const LoggedWrite& w : writes) {
     if (w.job != nullptr) jobs_.Applied(*w.job);
   }
-  return Status::Ok();
+  return end;
 }
 
 Status LocalStore::LogOne(const std::string& collection, const WriteOp& op) {
-  return Log(collection, {{&op}});
+  return Log(collection, {{&op}}).status();
 }
 
 template <typename Write>

@@ -27,6 +27,7 @@
 #include "engine/latency_histogram.h"
 #include "engine/local_admin.h"
 #include "engine/logger.h"
+#include "engine/rw_lock.h"
 #include "engine/storage/state_file.h"
 #include "engine/storage/wal.h"
 #include "engine/store/job_ledger.h"
@@ -138,7 +139,8 @@ class LocalStore : public VectorStore,
 
  private:
   void Schedule(std::weak_ptr<Collection> collection) override;
-  Status Log(const std::string& collection, const std::vector<LoggedWrite>& writes) override;
+  StatusOr<LogPosition> Log(const std::string& collection,
+                            const std::vector<LoggedWrite>& writes) override;
   // Log of one operation of the store's own (a create, a drop, a restore: no job).
   Status LogOne(const std::string& collection, const WriteOp& op);
   // Runs `write` (given the job's tag, or null) as the job options.job_id names, if any: once in
@@ -146,7 +148,9 @@ class LocalStore : public VectorStore,
   template <typename Write>
   StatusOr<size_t> AsJob(const CallOptions& options, Write write);
   StatusOr<std::unique_ptr<WalFile>> OpenSegment(const std::string& path) const;
-  Status Replay(std::string_view record);
+  // Applies a record recovered from a checkpoint (`end` {}) or from the log (`end`: where it
+  // ends), skipping a write that the checkpoint's image of its collection already holds.
+  Status Replay(std::string_view record, LogPosition end = {});
   Status Recover();
   // How a restore puts the snapshot file it reads into data_dir/restores (restores.cc).
   enum class Stage {
@@ -171,6 +175,9 @@ class LocalStore : public VectorStore,
                                                      bool as_request);
   Status ReplayRestore(const std::string& collection, const RestoreOp& restore);  // recovery
   Status CheckpointLocked();  // checkpoint_mu_ held
+  // Appends each of `all` to a checkpoint: its create record, its image, where the image stands.
+  Status ExportCollections(const std::vector<std::shared_ptr<Collection>>& all,
+                           StateFileWriter& writer);
   void RunCheckpointer();
   std::shared_ptr<Collection> NewCollection(const CollectionConfig& config);
   void RunIndexWorker();
@@ -186,15 +193,22 @@ class LocalStore : public VectorStore,
   // One checkpoint or restore at a time; guards the members below it. A restore holds it from
   // naming its file after segment_ until its record is logged in that segment.
   std::mutex checkpoint_mu_;
-  // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_ and every
-  // collection's write lock, which every reader of it (a writer logging) holds one of, and
-  // log_end_mu_, which LogEnd and ReadLog hold.
+  // Held shared by every append to wal_ (Log), exclusively by a checkpoint while it replaces
+  // wal_ and segment_: a pointer swap, once the appends in flight are done (new appends wait
+  // microseconds with fsync every interval, at most one fsync with fsync=always).
+  // Writer-preferring, so that a stream of appends cannot hold a checkpoint off.
+  RwLock segment_mu_;
+  // null: in memory. Replaced only by a checkpoint, while it holds ddl_mu_, segment_mu_
+  // (exclusively) and log_end_mu_, which LogEnd and ReadLog hold.
   std::unique_ptr<Wal> wal_;
   uint64_t segment_ = 0;           // the log segment being appended to
   uint64_t checkpoint_ = 0;        // the newest durable checkpoint (0: none)
   uint64_t checkpoint_bytes_ = 0;  // segment size right after that checkpoint
   std::chrono::steady_clock::time_point checkpoint_time_ = std::chrono::steady_clock::now();
   WalRecovery recovery_;
+  // Recovery only: per collection, where the loaded checkpoint's image of it stands in the log
+  // (AppliedThrough); its records up to there are skipped.
+  std::map<std::string, LogPosition> recovered_through_;
   // Guards log_holds_, and the replacement of wal_ and segment_ (see wal_).
   mutable std::mutex log_end_mu_;
   std::map<std::string, LogPosition> log_holds_;  // HoldLog's, by holder

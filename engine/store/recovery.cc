@@ -1,6 +1,7 @@
 // LocalStore's start: Open, and the recovery of the data directory (docs/storage.md, "Recovery
 // and its outcomes"). All of it runs inside Open, before the store is shared: it takes no lock.
 #include <filesystem>
+#include <map>
 #include <variant>
 
 #include "engine/storage/state_file.h"
@@ -54,9 +55,17 @@ Status LocalStore::Recover() {
     } else if (!complete_from(*it)) {
       problem = "log segments after it are missing";
     }
+    std::map<std::string, LogPosition> through;
     if (problem.empty()) {
       for (const std::string& r : *records) {
-        Status s = Replay(r);
+        Status s;
+        if (IsAppliedThrough(r)) {
+          AppliedThrough applied;
+          s = DecodeAppliedThrough(r, &applied);
+          through[applied.collection] = {applied.segment, applied.offset};
+        } else {
+          s = Replay(r);
+        }
         if (!s.ok()) {
           problem = s.message();
           break;
@@ -65,6 +74,7 @@ Status LocalStore::Recover() {
     }
     if (problem.empty()) {
       base = *it;
+      recovered_through_ = std::move(through);
     } else {
       recovery_.note += path + " is unusable (" + problem + "); ";
       for (auto& [name, c] : collections_) c->Cancel();
@@ -86,7 +96,9 @@ Status LocalStore::Recover() {
     if (n < base) continue;
     const std::string path = SegmentPath(dir, n);
     auto replayed =
-        RecoverWal(path, options_.corruption_policy, [&](std::string_view r) { return Replay(r); });
+        RecoverWal(path, options_.corruption_policy, [&](std::string_view r, uint64_t end) {
+          return Replay(r, {n, end});
+        });
     if (!replayed.ok()) return replayed.status();
     if (!replayed->note.empty()) {
       if (n != segments.back() && options_.corruption_policy == CorruptionPolicy::kFail) {
@@ -103,6 +115,17 @@ Status LocalStore::Recover() {
     last_size = replayed->valid_bytes;
   }
   recovery_.valid_bytes = last_size;
+  // An image may hold records the log no longer has (cut as corrupt under kTruncate): appending
+  // to that segment could put new records where the checkpoint says its image already is, so
+  // they go to a new one.
+  for (const auto& [name, through] : recovered_through_) {
+    if (through.segment == last && through.offset > last_size) {
+      ++last;
+      last_size = 0;
+      break;
+    }
+  }
+  recovered_through_.clear();
 
   auto file = OpenSegment(SegmentPath(dir, last));
   if (!file.ok()) return file.status();
@@ -119,25 +142,32 @@ Status LocalStore::Recover() {
   return Status::Ok();
 }
 
-Status LocalStore::Replay(std::string_view record) {
+Status LocalStore::Replay(std::string_view record, LogPosition end) {
   std::string name;
   WriteOp op;
   std::optional<JobTag> job;
   Status s = DecodeWriteOp(record, &name, &op, &job);
   if (!s.ok()) return s;
   const Overloaded replay{
+      // A create, drop or restore starts the collection anew: the checkpoint's image of the
+      // one before has nothing to say about the records that follow.
       [&](CreateCollectionOp& create) {
+        recovered_through_.erase(name);
         collections_[name] = NewCollection(create.config);
         return Status::Ok();
       },
       [&](DropCollectionOp&) {
+        recovered_through_.erase(name);
         if (auto it = collections_.find(name); it != collections_.end()) {
           it->second->Cancel();
           collections_.erase(it);
         }
         return Status::Ok();
       },
-      [&](RestoreOp& restore) { return ReplayRestore(name, restore); },
+      [&](RestoreOp& restore) {
+        recovered_through_.erase(name);
+        return ReplayRestore(name, restore);
+      },
       [&](JobsOp& jobs) {
         for (const JobTag& applied : jobs.jobs) jobs_.Applied(applied);
         return Status::Ok();
@@ -150,7 +180,12 @@ Status LocalStore::Replay(std::string_view record) {
           return Status::Internal("the log writes to collection '" + name +
                                   "', which it never created");
         }
-        it->second->Replay(std::move(write));
+        // Held by the checkpoint's image already (its job, too, is in the checkpoint's ledger;
+        // marking it again does no harm).
+        auto through = recovered_through_.find(name);
+        if (through == recovered_through_.end() || through->second < end) {
+          it->second->Replay(std::move(write));
+        }
         if (job) jobs_.Applied(*job);
         return Status::Ok();
       },

@@ -1,12 +1,14 @@
 // 4 threads search while 2 threads upsert and delete and an IVF collection trains; then the
 // final state must equal the sequential expectation. Snapshot restores replace a collection
 // while it is written, searched and checkpointed. 8 writers share the log's fsyncs through a
-// collection's writer queue. Runs under ThreadSanitizer in `make test`.
+// collection's writer queue. Checkpoints race writes, creates and drops, and the crash image
+// replays to the same state. Runs under ThreadSanitizer in `make test`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "engine/store/local_store.h"
@@ -305,6 +307,112 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
   expect_final_state(**replayed);
   EXPECT_EQ(*(*(*replayed)->Get({}, "c", {shared}, true, false))[0].payload, last_shared);
   replayed->reset();
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(crash_copy);
+}
+
+TEST(ConcurrencyTest, CheckpointsRaceWritesCreatesAndDropsAndTheCrashImageReplays) {
+  // Checkpoints run back to back while two writers upsert, merge payloads into and delete the
+  // points of collections "a" and "b" (one each, batch 1), and a third thread creates collection
+  // "t", writes to it and drops it, over and over. A checkpoint switches segments without
+  // stopping the writers and exports the collections one at a time, each as of its own moment:
+  // a copy of the data directory (as a crash leaves it: the last checkpoint, its images at
+  // different places of its segment, and the log after it) opens to exactly what the writers
+  // did, in each of three rounds.
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vecmesh_ckpt_race_" + std::to_string(::getpid()));
+  const auto crash_copy = dir.string() + ".crash";
+  std::filesystem::remove_all(dir);
+  LocalStoreOptions options;
+  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
+  options.data_dir = dir.string();
+  auto store = std::move(*LocalStore::Open(options));
+  const testing::Dataset data = testing::MakeClustered(400, 1, kDim, 8, 11);
+  auto point = [&](uint64_t id, Payload payload) {
+    const float* v = data.Base(id % 400);
+    return Point{id, {v, v + kDim}, std::move(payload)};
+  };
+  for (const char* name : {"a", "b"}) {
+    ASSERT_TRUE(store->CreateCollection({}, {name, kDim, Metric::kL2, {}}).ok());
+  }
+  // By collection, by id; each writer changes only its own collection's map.
+  std::map<std::string, std::map<uint64_t, Payload>> expected{{"a", {}}, {"b", {}}};
+  constexpr size_t kWrites = 150;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    auto writer = [&](const std::string& name) {
+      std::map<uint64_t, Payload>& mine = expected.at(name);
+      for (size_t i = 0; i < kWrites; ++i) {
+        const uint64_t id = (round * kWrites + i) % 200;  // later rounds overwrite earlier ones
+        Payload payload = {{"round", round}, {"i", i}};
+        ASSERT_TRUE(store->Upsert({}, name, {point(id, payload)}).ok());
+        mine[id] = payload;
+        if (i % 3 == 2) {
+          ASSERT_TRUE(
+              store->SetPayload({}, name, {id}, {{"merged", true}}, PayloadMode::kMerge).ok());
+          mine[id]["merged"] = true;
+        }
+        if (i % 5 == 4) {
+          const uint64_t doomed = (round * kWrites + i - 2) % 200;
+          ASSERT_TRUE(store->Delete({}, name, {doomed}).ok());
+          mine.erase(doomed);
+        }
+      }
+    };
+    std::atomic<int> writing{3};
+    std::thread checkpointer([&] {
+      while (writing > 0) ASSERT_TRUE(store->Checkpoint().ok());
+    });
+    auto churn = [&] {  // "t" is left with its sixth incarnation
+      for (int k = 0; k < 6; ++k) {
+        ASSERT_TRUE(store->CreateCollection({}, {"t", kDim, Metric::kL2, {}}).ok());
+        for (uint64_t id = 0; id < 5; ++id) {
+          ASSERT_TRUE(store->Upsert({}, "t", {point(id, {{"round", round}, {"k", k}})}).ok());
+        }
+        if (k < 5) ASSERT_TRUE(store->DropCollection({}, "t").ok());
+      }
+    };
+    std::thread creator([&] {
+      churn();
+      --writing;
+    });
+    std::thread writer_a([&] {
+      writer("a");
+      --writing;
+    });
+    std::thread writer_b([&] {
+      writer("b");
+      --writing;
+    });
+    writer_a.join();
+    writer_b.join();
+    creator.join();
+    checkpointer.join();
+    auto expect_state = [&](LocalStore& s) {
+      for (const auto& [name, points] : expected) {
+        ASSERT_EQ(*s.Count({}, name, nullptr), points.size()) << name;
+        for (const auto& [id, payload] : points) {
+          auto got = s.Get({}, name, {id}, true, false);
+          ASSERT_TRUE(got.ok() && got->size() == 1) << name << " " << id;
+          EXPECT_EQ(*(*got)[0].payload, payload) << name << " " << id;
+        }
+      }
+      ASSERT_EQ(*s.Count({}, "t", nullptr), 5u);
+      EXPECT_EQ(*(*s.Get({}, "t", {uint64_t{4}}, true, false))[0].payload,
+                (Payload{{"round", round}, {"k", 5}}));
+    };
+    expect_state(*store);
+    std::filesystem::remove_all(crash_copy);
+    std::filesystem::copy(dir, crash_copy, std::filesystem::copy_options::recursive);
+    LocalStoreOptions copy_options = options;
+    copy_options.data_dir = crash_copy;
+    auto replayed = LocalStore::Open(copy_options);
+    ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+    expect_state(**replayed);
+    replayed->reset();
+    ASSERT_TRUE(store->DropCollection({}, "t").ok());
+  }
+  store.reset();
   std::filesystem::remove_all(dir);
   std::filesystem::remove_all(crash_copy);
 }

@@ -43,7 +43,7 @@ class WalTest : public ::testing::Test {
     std::vector<std::string> ignored;
     if (!replayed) replayed = &ignored;
     replayed->clear();
-    return RecoverWal(path_, policy, [&](std::string_view r) {
+    return RecoverWal(path_, policy, [&](std::string_view r, uint64_t) {
       replayed->emplace_back(r);
       return Status::Ok();
     });
