@@ -19,6 +19,22 @@ namespace {
 
 constexpr size_t kDim = 16;
 
+// An empty directory for a test's data: PREFIX and this process's id, under the temp dir.
+std::filesystem::path FreshDir(const std::string& prefix) {
+  const auto dir = std::filesystem::temp_directory_path() / (prefix + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// A durable store's options with its data in `dir`, searches on one thread (see
+// SearchesWritesAndTrainingMixSafely).
+LocalStoreOptions DurableOptions(const std::filesystem::path& dir) {
+  LocalStoreOptions options;
+  options.search_threads = 1;
+  options.data_dir = dir.string();
+  return options;
+}
+
 TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
   // One OpenMP thread per search batch: the concurrency under test is between requests, and
   // libgomp's barriers are invisible to ThreadSanitizer (libgomp is not instrumented), so its
@@ -141,12 +157,8 @@ TEST(ConcurrencyTest, SearchesWritesAndTrainingMixSafely) {
 // always answer from one whole collection, and the store ends with the snapshot's points and
 // the writes that followed the last restore.
 TEST(ConcurrencyTest, RestoresRaceWritesSearchesAndCheckpointsSafely) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("vecmesh_concurrency_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  LocalStoreOptions options;
-  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
-  options.data_dir = dir.string();
+  const auto dir = FreshDir("vecmesh_concurrency_");
+  LocalStoreOptions options = DurableOptions(dir);
   auto store = std::move(*LocalStore::Open(options));
   const testing::Dataset data = testing::MakeClustered(600, 10, kDim, 5, 3);
   ASSERT_TRUE(store->CreateCollection({}, {"c", kDim, Metric::kL2, {}}).ok());
@@ -206,14 +218,10 @@ TEST(ConcurrencyTest, ConcurrentWritersShareFsyncsAndEveryWriteIsDurableInItsOrd
   // its order, and the log replayed into a copy of the data directory (as a crash leaves it)
   // gives the same collection, down to a point every writer overwrites: the log holds the groups
   // in the order they were applied.
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("vecmesh_sequencer_" + std::to_string(::getpid()));
+  const auto dir = FreshDir("vecmesh_sequencer_");
   const auto crash_copy = dir.string() + ".crash";
-  std::filesystem::remove_all(dir);
   std::filesystem::remove_all(crash_copy);
-  LocalStoreOptions options;
-  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
-  options.data_dir = dir.string();
+  LocalStoreOptions options = DurableOptions(dir);
   auto store = std::move(*LocalStore::Open(options));
   ASSERT_TRUE(store->CreateCollection({}, {"c", kDim, Metric::kL2, {}}).ok());
   const testing::Dataset data = testing::MakeClustered(1600, 1, kDim, 8, 5);
@@ -319,13 +327,9 @@ TEST(ConcurrencyTest, CheckpointsRaceWritesCreatesAndDropsAndTheCrashImageReplay
   // a copy of the data directory (as a crash leaves it: the last checkpoint, its images at
   // different places of its segment, and the log after it) opens to exactly what the writers
   // did, in each of three rounds.
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("vecmesh_ckpt_race_" + std::to_string(::getpid()));
+  const auto dir = FreshDir("vecmesh_ckpt_race_");
   const auto crash_copy = dir.string() + ".crash";
-  std::filesystem::remove_all(dir);
-  LocalStoreOptions options;
-  options.search_threads = 1;  // see SearchesWritesAndTrainingMixSafely
-  options.data_dir = dir.string();
+  LocalStoreOptions options = DurableOptions(dir);
   auto store = std::move(*LocalStore::Open(options));
   const testing::Dataset data = testing::MakeClustered(400, 1, kDim, 8, 11);
   auto point = [&](uint64_t id, Payload payload) {
