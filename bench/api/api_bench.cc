@@ -139,7 +139,7 @@ class Bench {
         double my_recall = 0;
         size_t my_n = 0, my_done = 0;
         size_t next = (queries() / clients) * i;
-        for (size_t w = 0; w < 3; ++w) calls[i](next % queries(), std::min(batch, queries()));
+        for (size_t w = 0; w < 3; ++w) calls[i](next % (queries() - batch + 1), batch);
         // Measured from when every client has warmed up.
         ++ready;
         while (!go) std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -324,6 +324,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--clients")) clients = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--wire-seconds")) wire_seconds = std::stod(argv[i + 1]);
     if (!std::strcmp(argv[i], "--wire-only")) wire_only = std::strcmp(argv[i + 1], "0") != 0;
+  }
+  if (queries < 64) {
+    std::fprintf(stderr, "--queries is %zu: at least 64, one batch of 64\n", queries);
+    return 2;
   }
   std::printf(
       "api bench: %zu clustered %zu-d points, hnsw (m 16, ef_search 64), k %zu, %d clients "
