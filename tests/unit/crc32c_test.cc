@@ -38,7 +38,8 @@ TEST(Crc32cTest, ExtendingOverPiecesEqualsOneCallOverTheWhole) {
   std::vector<unsigned char> data(4096 + 16);
   for (auto& b : data) b = static_cast<unsigned char>(rng());
   const uint32_t whole = Crc32c(data.data(), data.size());
-  for (size_t split : {0ul, 1ul, 7ul, 8ul, 9ul, 1000ul, 4111ul, data.size()}) {
+  for (size_t split : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1000},
+                       size_t{4111}, data.size()}) {
     uint32_t crc = Crc32c(data.data(), split);
     EXPECT_EQ(Crc32c(data.data() + split, data.size() - split, crc), whole) << split;
   }
