@@ -7,7 +7,9 @@
 //   REST        a keep-alive HTTP/1.1 connection per client (Boost.Beast), POST .../search
 // --clients threads per mode (default 2 per core, so that both cores are saturated). For each
 // mode: queries per second, p50 and p99 latency per request, recall@10 against exact search, and
-// the ratio to in-process at the same batch size.
+// the ratio to in-process at the same batch size (target, issue 16: gRPC batch 64 >= 0.9x; batch
+// 1 has none: on 2 cores shared with the clients the call costs as much as the search, and the
+// wire floors below hold the transports instead).
 //
 // First, the wire alone: vecmeshd's cheapest call that searches nothing and does what every data
 // call does (GetCollection over both transports: key check, worker pool, metrics, a request id),
@@ -244,6 +246,8 @@ class RestClient {
   boost::beast::flat_buffer buffer_;
 };
 
+// One row of the search table; with `base`, the ratio of QPS to it, met when >= `target` (0: no
+// target).
 void Print(const char* mode, int clients, const Result& r, const Result* base, double target) {
   // The process's CPU per query (servers and clients), and the cores it kept busy.
   const double cpu_us = r.spent.cpu_s * 1e6 / (r.qps * r.spent.elapsed_s);
@@ -256,8 +260,10 @@ void Print(const char* mode, int clients, const Result& r, const Result* base, d
   }
   if (base) {
     const double ratio = r.qps / base->qps;
-    std::printf("   %5.2fx (target >= %.1fx: %s)", ratio, target,
-                ratio >= target ? "met" : "MISSED");
+    std::printf("   %5.2fx", ratio);
+    if (target > 0) {
+      std::printf(" (target >= %.1fx: %s)", target, ratio >= target ? "MET" : "MISSED");
+    }
   }
   std::printf("\n");
 }
@@ -572,9 +578,9 @@ int main(int argc, char** argv) {
   const Result local1 = in_process(1);
   Print("in-process batch 1", clients, local1, nullptr, 0);
   const Result grpc1 = over_grpc(1);
-  Print("gRPC batch 1", clients, grpc1, &local1, 0.8);
+  Print("gRPC batch 1", clients, grpc1, &local1, 0);
   const Result rest1 = over_rest();
-  Print("REST batch 1", clients, rest1, &local1, 0.6);
+  Print("REST batch 1", clients, rest1, &local1, 0);
   const Result local64 = in_process(64);
   Print("in-process batch 64", clients, local64, nullptr, 0);
   const Result grpc64 = over_grpc(64);

@@ -119,10 +119,12 @@ Figure IngestToReady(HttpClient& vecmesh, const std::string& collection,
 }
 
 std::vector<uint64_t> SearchThroughVecmesh(HttpClient& vecmesh, const std::string& collection,
-                                           const std::string& store, const float* query) {
+                                           const std::string& store, const float* query,
+                                           std::optional<int> ef_search) {
+  json request = {{"vector", Vector(query)}, {"k", kK}, {"store", store}, {"with_payload", false}};
+  if (ef_search) request["params"] = {{"ef_search", *ef_search}};
   json answer =
-      Call(vecmesh, HttpMethod::kPost, "/v1/collections/" + collection + "/search",
-           {{"vector", Vector(query)}, {"k", kK}, {"store", store}, {"with_payload", false}});
+      Call(vecmesh, HttpMethod::kPost, "/v1/collections/" + collection + "/search", request);
   std::vector<uint64_t> ids;
   for (const json& r : answer["results"]) ids.push_back(r["id"].get<uint64_t>());
   return ids;

@@ -65,10 +65,11 @@ Figure Searches(const testing::Dataset& data, const std::vector<std::vector<uint
   return {data.num_queries() / seconds, Recall(got, exact)};
 }
 
-// vecmesh's search with `store`, its result ids.
+// vecmesh's search with `store` (and `ef_search`, when given), its result ids.
 std::vector<uint64_t> SearchThroughVecmesh(adapters::HttpClient& vecmesh,
                                            const std::string& collection, const std::string& store,
-                                           const float* query);
+                                           const float* query,
+                                           std::optional<int> ef_search = std::nullopt);
 // The floor of vecmesh's own hop: the same search call on a collection of one point in vecmesh
 // itself.
 Figure HopFloor(adapters::HttpClient& vecmesh, const testing::Dataset& data);
