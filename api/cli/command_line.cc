@@ -1,0 +1,133 @@
+#include "api/cli/command_line.h"
+
+#include <algorithm>
+#include <fstream>
+
+namespace vecmesh::cli {
+namespace {
+
+constexpr char kDefaultGrpcUrl[] = "grpc://127.0.0.1:50051";
+constexpr char kDefaultRestUrl[] = "http://127.0.0.1:8000";
+
+bool IsRestUrl(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+}  // namespace
+
+const char kUsage[] = R"(usage: vecmesh [OPTIONS] COMMAND [ARGS]
+
+Talks to a vecmeshd over gRPC (the default) or REST (--rest, or an http(s):// URL).
+
+Commands:
+  health                              the server's health (REST: /health/deep's report)
+  collections list                    every collection
+  collections info NAME               one collection
+  collections create NAME --dimension N [--metric l2|ip|cosine] [--index TYPE]
+        [--m N] [--ef-construction N] [--ef-search N] [--nlist N] [--nprobe N] [--nbits N]
+        [--backends faiss,chroma,qdrant]
+  collections drop NAME
+
+Options (each also from its environment variable):
+  --url URL            (VECMESH_URL) grpc://HOST:PORT, grpcs://HOST:PORT (TLS), http://HOST:PORT
+                       or https://HOST:PORT; default grpc://127.0.0.1:50051, or
+                       http://127.0.0.1:8000 with --rest
+  --rest               talk REST
+  --api-key KEY        (VECMESH_API_KEY) the key for a server that has keys
+  --api-key-file FILE  (VECMESH_API_KEY_FILE) a file whose first line is the key
+  --tls-ca-file FILE   (VECMESH_TLS_CA_FILE) PEM CAs that sign the server's certificate, for
+                       grpcs:// and https://; default: the system's
+  --timeout-ms N       (VECMESH_TIMEOUT_MS) the deadline of each call, default 30000
+  --json               print API.md's JSON instead of tables (errors too, as {"error": ...})
+  --help               this text
+
+Exit codes: 0 ok; 1 usage; 2 the server refused (its code and message printed); 3 the server
+could not be reached.
+)";
+
+std::optional<std::string> CommandLine::Flag(const std::string& name) const {
+  auto it = flags.find(name);
+  if (it == flags.end()) return std::nullopt;
+  return it->second;
+}
+
+engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                               const char* (*env)(const char*)) {
+  CommandLine line;
+  auto from_env = [&](const char* name) -> std::string {
+    const char* value = env(name);
+    return value == nullptr ? "" : value;
+  };
+  std::string url = from_env("VECMESH_URL");
+  std::string key_file = from_env("VECMESH_API_KEY_FILE");
+  std::string timeout = from_env("VECMESH_TIMEOUT_MS");
+  line.connection.api_key = from_env("VECMESH_API_KEY");
+  line.connection.ca_file = from_env("VECMESH_TLS_CA_FILE");
+  bool rest = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--rest") {
+      rest = true;
+    } else if (arg == "--json") {
+      line.json_output = true;
+    } else if (arg == "--help" || arg == "-h") {
+      line.help = true;
+    } else if (arg.rfind("--", 0) == 0) {
+      if (i + 1 == args.size()) {
+        return engine::Status::InvalidArgument(arg + " needs a value");
+      }
+      const std::string& value = args[++i];
+      if (arg == "--url") {
+        url = value;
+      } else if (arg == "--api-key") {
+        line.connection.api_key = value;
+      } else if (arg == "--api-key-file") {
+        key_file = value;
+      } else if (arg == "--tls-ca-file") {
+        line.connection.ca_file = value;
+      } else if (arg == "--timeout-ms") {
+        timeout = value;
+      } else {
+        line.flags[arg.substr(2)] = value;
+      }
+    } else {
+      line.words.push_back(arg);
+    }
+  }
+  if (url.empty()) url = rest ? kDefaultRestUrl : kDefaultGrpcUrl;
+  if (rest && !IsRestUrl(url)) {
+    return engine::Status::InvalidArgument("--rest needs an http:// or https:// URL, not '" + url +
+                                           "'");
+  }
+  line.connection.url = url;
+  if (line.connection.api_key.empty() && !key_file.empty()) {
+    std::ifstream in(key_file);
+    if (!in || !std::getline(in, line.connection.api_key)) {
+      return engine::Status::InvalidArgument("--api-key-file '" + key_file + "' cannot be read");
+    }
+  }
+  if (!timeout.empty()) {
+    const bool digits =
+        timeout.size() <= 9 &&
+        std::all_of(timeout.begin(), timeout.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoi(timeout) == 0) {
+      return engine::Status::InvalidArgument("--timeout-ms is '" + timeout +
+                                             "': a whole number of milliseconds, 1 to 999999999");
+    }
+    line.connection.timeout_ms = std::stoi(timeout);
+  }
+  return line;
+}
+
+engine::Status CheckFlags(const CommandLine& line, const std::string& command,
+                          const std::vector<std::string>& allowed) {
+  for (const auto& [name, value] : line.flags) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return engine::Status::InvalidArgument("--" + name + " is not an option of '" + command +
+                                             "'");
+    }
+  }
+  return engine::Status::Ok();
+}
+
+}  // namespace vecmesh::cli

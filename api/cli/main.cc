@@ -1,0 +1,27 @@
+// vecmesh: the command line of vecmeshd (README "The vecmesh command line").
+#include <cstdlib>
+#include <iostream>
+
+#include "api/cli/command_line.h"
+#include "api/cli/commands.h"
+#include "api/cli/output.h"
+
+int main(int argc, char** argv) {
+  using namespace vecmesh::cli;
+  auto line = ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc),
+                               [](const char* name) -> const char* { return std::getenv(name); });
+  if (!line.ok()) {
+    std::cerr << "vecmesh: " << line.status().message() << " (vecmesh --help)\n";
+    return kExitUsage;
+  }
+  if (line->help) {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  auto connection = Connection::Open(line->connection);
+  if (!connection.ok()) {
+    std::cerr << "vecmesh: " << connection.status().message() << " (vecmesh --help)\n";
+    return kExitUsage;
+  }
+  return RunCommand(*line, **connection, std::cout, std::cerr);
+}

@@ -1,0 +1,32 @@
+// What the vecmesh command line prints: readable tables by default, API.md's JSON with --json,
+// and one way to report a call that did not succeed, with the exit codes scripts rely on.
+#pragma once
+
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api/cli/connection.h"
+
+namespace vecmesh::cli {
+
+// The command line's exit codes.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,        // the command line is not one vecmesh understands
+  kExitRefused = 2,      // the server answered with an error (its code and message printed)
+  kExitUnreachable = 3,  // no answer: the server could not be reached, or did not answer in time
+};
+
+// Columns padded to their widest cell, two spaces apart; the first row is the header.
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
+// A JSON value as a table cell: strings without their quotes, null as "-".
+std::string Cell(const nlohmann::json& value);
+
+// Reports a reply that is not kOk: "vecmesh: CODE: message" (refused) or "vecmesh: unreachable:
+// why" on `err`, and with --json its error object on `out` too. The exit code for it.
+int ReportFailure(const Reply& reply, bool json_output, std::ostream& out, std::ostream& err);
+
+}  // namespace vecmesh::cli
