@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/service/service.h"
+#include "proto/struct_json.h"
 #include "vecmesh/v1/vector_store.pb.h"
 
 namespace vecmesh::api::proto {
@@ -14,9 +15,8 @@ namespace vecmesh::api::proto {
 namespace v1 = ::vecmesh::v1;
 using nlohmann::json;
 
-// A Struct as JSON: integral numbers become integers; NaN and infinities are refused.
-StatusOr<json> StructToJson(const google::protobuf::Struct& s, const std::string& field);
-void JsonToStruct(const json& object, google::protobuf::Struct* out);
+using proto_json::JsonToStruct;
+using proto_json::StructToJson;
 
 CreateCollectionRequest Decode(const v1::CreateCollectionRequest& r);
 StatusOr<std::vector<engine::Point>> DecodePoints(
