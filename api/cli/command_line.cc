@@ -27,6 +27,14 @@ Commands:
         [--m N] [--ef-construction N] [--ef-search N] [--nlist N] [--nprobe N] [--nbits N]
         [--backends faiss,chroma,qdrant]
   collections drop NAME
+  search --collection NAME --vector JSON [-k N] [--filter JSON] [--store STORE]
+        [--ef-search N] [--nprobe N]
+  jobs status JOB_ID
+  snapshots create --collection NAME
+  snapshots list --collection NAME
+  snapshots download --collection NAME SNAPSHOT [--output FILE]   (REST only)
+  snapshots restore --collection NAME SNAPSHOT
+  snapshots upload --collection NAME FILE
 
 Options (each also from its environment variable):
   --url URL            (VECMESH_URL) grpc://HOST:PORT, grpcs://HOST:PORT (TLS), http://HOST:PORT
@@ -72,7 +80,7 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
       line.json_output = true;
     } else if (arg == "--help" || arg == "-h") {
       line.help = true;
-    } else if (arg.rfind("--", 0) == 0) {
+    } else if (arg.rfind("--", 0) == 0 || arg == "-k") {
       if (i + 1 == args.size()) {
         return engine::Status::InvalidArgument(arg + " needs a value");
       }
@@ -88,7 +96,7 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
       } else if (arg == "--timeout-ms") {
         timeout = value;
       } else {
-        line.flags[arg.substr(2)] = value;
+        line.flags[arg == "-k" ? "k" : arg.substr(2)] = value;
       }
     } else {
       line.words.push_back(arg);
@@ -107,16 +115,22 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
     }
   }
   if (!timeout.empty()) {
-    const bool digits =
-        timeout.size() <= 9 &&
-        std::all_of(timeout.begin(), timeout.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits || std::stoi(timeout) == 0) {
-      return engine::Status::InvalidArgument("--timeout-ms is '" + timeout +
-                                             "': a whole number of milliseconds, 1 to 999999999");
-    }
-    line.connection.timeout_ms = std::stoi(timeout);
+    auto ms = PositiveNumber("timeout-ms", timeout);
+    if (!ms.ok()) return ms.status();
+    line.connection.timeout_ms = *ms;
   }
   return line;
+}
+
+engine::StatusOr<int> PositiveNumber(const std::string& name, const std::string& value) {
+  const bool digits =
+      !value.empty() && value.size() <= 10 &&
+      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoll(value) < 1 || std::stoll(value) > 2147483647) {
+    return engine::Status::InvalidArgument("--" + name + " is '" + value +
+                                           "': a whole number from 1 to 2147483647");
+  }
+  return static_cast<int>(std::stoll(value));
 }
 
 engine::Status CheckFlags(const CommandLine& line, const std::string& command,

@@ -33,6 +33,10 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
 engine::Status CheckFlags(const CommandLine& line, const std::string& command,
                           const std::vector<std::string>& allowed);
 
+// The whole number from 1 to 2^31 - 1 given to --`name` as `value`; InvalidArgument naming the
+// flag and the range otherwise.
+engine::StatusOr<int> PositiveNumber(const std::string& name, const std::string& value);
+
 // `vecmesh --help`.
 extern const char kUsage[];
 

@@ -62,6 +62,30 @@ class Connection {
   virtual Reply CreateCollection(const std::string& name, const nlohmann::json& config) = 0;
   // {"deleted": true}, and "stores" when the collection had a remote backend.
   virtual Reply DropCollection(const std::string& name) = 0;
+
+  // `points`: an array of API.md's points ({"id", "vector", "payload"}). {"upserted": n}, and
+  // "stores" when the collection has a remote backend.
+  virtual Reply Upsert(const std::string& collection, const nlohmann::json& points) = 0;
+  // The same points as an import job: {"job_id": "..."}.
+  virtual Reply SubmitImport(const std::string& collection, const nlohmann::json& points) = 0;
+  // {"job_id", "collection", "state", "points", "error"}
+  virtual Reply GetJob(const std::string& job_id) = 0;
+  // `request` is POST .../search's body. {"results": [...]}, and "stores" when the answer says
+  // how each store did.
+  virtual Reply Search(const std::string& collection, const nlohmann::json& request) = 0;
+
+  // {"snapshot": NAME, "size": bytes}
+  virtual Reply CreateSnapshot(const std::string& collection) = 0;
+  // {"snapshots": [{"snapshot", "size"}, ...]}
+  virtual Reply ListSnapshots(const std::string& collection) = 0;
+  // {"restored": true}
+  virtual Reply RestoreSnapshot(const std::string& collection, const std::string& snapshot) = 0;
+  // Restores the collection from a snapshot file's bytes. {"restored": true}
+  virtual Reply UploadSnapshot(const std::string& collection, const std::string& file) = 0;
+  // A snapshot's bytes into *file: {"snapshot", "size"}. REST only: gRPC has no such call, and
+  // refuses it as UNIMPLEMENTED naming the way that works.
+  virtual Reply DownloadSnapshot(const std::string& collection, const std::string& snapshot,
+                                 std::string* file) = 0;
 };
 
 }  // namespace vecmesh::cli

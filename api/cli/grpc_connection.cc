@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "proto/struct_json.h"
+
 namespace vecmesh::cli {
 namespace {
 
@@ -91,6 +93,83 @@ v1::CreateCollectionRequest CreateRequest(const std::string& name, const json& c
     request.add_backends(backend.get<std::string>());
   }
   return request;
+}
+
+void IdToProto(const json& id, v1::PointId* out) {
+  if (id.is_string()) {
+    out->set_str(id.get<std::string>());
+  } else {
+    out->set_num(id.get<uint64_t>());
+  }
+}
+
+json IdToJson(const v1::PointId& id) {
+  if (id.kind_case() == v1::PointId::kStr) return id.str();
+  return id.num();
+}
+
+// API.md's points (made by the command line: ids, vectors and payloads of the right types).
+void PointsToProto(const json& points, google::protobuf::RepeatedPtrField<v1::Point>* out) {
+  for (const json& point : points) {
+    v1::Point* p = out->Add();
+    IdToProto(point.at("id"), p->mutable_id());
+    for (const json& x : point.at("vector")) p->add_vector(x.get<float>());
+    if (point.contains("payload") && point["payload"].is_object()) {
+      proto_json::JsonToStruct(point["payload"], p->mutable_payload());
+    }
+  }
+}
+
+// A payload the server sent: its numbers are finite (it refuses any other), so the mapping
+// cannot fail; a refusal here would be a server's bug, shown as what it is.
+json PayloadToJson(const google::protobuf::Struct& payload) {
+  auto converted = proto_json::StructToJson(payload, "payload");
+  return converted.ok() ? *converted : json(converted.status().message());
+}
+
+// POST .../search's body as the request (the command line builds it: fields of API.md's types).
+v1::SearchRequest SearchToProto(const std::string& collection, const json& body) {
+  v1::SearchRequest request;
+  request.set_collection(collection);
+  for (const json& x : body.at("vector")) request.add_vector(x.get<float>());
+  if (body.contains("k")) request.set_k(body["k"].get<int64_t>());
+  if (body.contains("filter")) proto_json::JsonToStruct(body["filter"], request.mutable_filter());
+  if (body.contains("score_threshold")) {
+    request.set_score_threshold(body["score_threshold"].get<float>());
+  }
+  if (body.contains("params")) {
+    const json& params = body["params"];
+    if (params.contains("ef_search")) {
+      request.mutable_params()->set_ef_search(params["ef_search"].get<int32_t>());
+    }
+    if (params.contains("nprobe"))
+      request.mutable_params()->set_nprobe(params["nprobe"].get<int32_t>());
+    if (params.contains("exact")) request.mutable_params()->set_exact(params["exact"].get<bool>());
+  }
+  if (body.contains("with_payload")) request.set_with_payload(body["with_payload"].get<bool>());
+  if (body.contains("with_vector")) request.set_with_vector(body["with_vector"].get<bool>());
+  if (body.contains("store")) request.set_store(body["store"].get<std::string>());
+  return request;
+}
+
+json SearchToJson(const v1::SearchResponse& response) {
+  json results = json::array();
+  for (const v1::ScoredPoint& point : response.results()) {
+    json r = {{"id", IdToJson(point.id())}, {"score", point.score()}};
+    if (point.has_payload()) r["payload"] = PayloadToJson(point.payload());
+    if (point.vector_size() > 0) {
+      r["vector"] = std::vector<float>(point.vector().begin(), point.vector().end());
+    }
+    results.push_back(std::move(r));
+  }
+  json out = {{"results", std::move(results)}};
+  for (const auto& [name, report] : response.stores()) {
+    json& store = out["stores"][name];
+    store = {{"status", report.status()}, {"took_ms", report.took_ms()}};
+    if (!report.message().empty()) store["message"] = report.message();
+    if (report.pending() > 0) store["pending"] = report.pending();
+  }
+  return out;
 }
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(bool tls, const std::string& ca_file) {
@@ -195,6 +274,97 @@ Reply GrpcConnection::DropCollection(const std::string& name) {
     if (!response.stores().empty()) out["stores"] = StoresToJson(response.stores());
     return out;
   });
+}
+
+Reply GrpcConnection::Upsert(const std::string& collection, const json& points) {
+  v1::UpsertRequest request;
+  request.set_collection(collection);
+  PointsToProto(points, request.mutable_points());
+  v1::UpsertResponse response;
+  const grpc::Status status = store_->Upsert(Context().get(), request, &response);
+  return Finish(status, [&] {
+    json out = {{"upserted", response.upserted()}};
+    if (!response.stores().empty()) out["stores"] = StoresToJson(response.stores());
+    return out;
+  });
+}
+
+Reply GrpcConnection::SubmitImport(const std::string& collection, const json& points) {
+  v1::SubmitImportRequest request;
+  request.set_collection(collection);
+  PointsToProto(points, request.mutable_points());
+  v1::SubmitImportResponse response;
+  const grpc::Status status = store_->SubmitImport(Context().get(), request, &response);
+  return Finish(status, [&] { return json{{"job_id", response.job_id()}}; });
+}
+
+Reply GrpcConnection::GetJob(const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job response;
+  const grpc::Status status = store_->GetJob(Context().get(), request, &response);
+  return Finish(status, [&] {
+    return json{{"job_id", response.job_id()},
+                {"collection", response.collection()},
+                {"state", response.state()},
+                {"points", response.points()},
+                {"error", response.has_error() ? json(response.error()) : json(nullptr)}};
+  });
+}
+
+Reply GrpcConnection::Search(const std::string& collection, const json& body) {
+  const v1::SearchRequest request = SearchToProto(collection, body);
+  v1::SearchResponse response;
+  const grpc::Status status = store_->Search(Context().get(), request, &response);
+  return Finish(status, [&] { return SearchToJson(response); });
+}
+
+Reply GrpcConnection::CreateSnapshot(const std::string& collection) {
+  v1::CreateSnapshotRequest request;
+  request.set_collection(collection);
+  v1::Snapshot response;
+  const grpc::Status status = store_->CreateSnapshot(Context().get(), request, &response);
+  return Finish(status, [&] {
+    return json{{"snapshot", response.snapshot()}, {"size", response.size()}};
+  });
+}
+
+Reply GrpcConnection::ListSnapshots(const std::string& collection) {
+  v1::ListSnapshotsRequest request;
+  request.set_collection(collection);
+  v1::ListSnapshotsResponse response;
+  const grpc::Status status = store_->ListSnapshots(Context().get(), request, &response);
+  return Finish(status, [&] {
+    json list = json::array();
+    for (const v1::Snapshot& s : response.snapshots()) {
+      list.push_back({{"snapshot", s.snapshot()}, {"size", s.size()}});
+    }
+    return json{{"snapshots", std::move(list)}};
+  });
+}
+
+Reply GrpcConnection::RestoreSnapshot(const std::string& collection, const std::string& snapshot) {
+  v1::RestoreSnapshotRequest request;
+  request.set_collection(collection);
+  request.set_snapshot(snapshot);
+  v1::RestoreSnapshotResponse response;
+  const grpc::Status status = store_->RestoreSnapshot(Context().get(), request, &response);
+  return Finish(status, [&] { return json{{"restored", response.restored()}}; });
+}
+
+Reply GrpcConnection::UploadSnapshot(const std::string& collection, const std::string& file) {
+  v1::RestoreSnapshotRequest request;
+  request.set_collection(collection);
+  request.set_file(file);
+  v1::RestoreSnapshotResponse response;
+  const grpc::Status status = store_->RestoreSnapshot(Context().get(), request, &response);
+  return Finish(status, [&] { return json{{"restored", response.restored()}}; });
+}
+
+Reply GrpcConnection::DownloadSnapshot(const std::string&, const std::string&, std::string*) {
+  return Reply::Refused("UNIMPLEMENTED",
+                        "the gRPC API has no download of a snapshot: use REST (--rest, or an "
+                        "http(s):// URL)");
 }
 
 }  // namespace vecmesh::cli

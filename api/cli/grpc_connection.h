@@ -22,6 +22,16 @@ class GrpcConnection : public Connection {
   Reply GetCollection(const std::string& name) override;
   Reply CreateCollection(const std::string& name, const nlohmann::json& config) override;
   Reply DropCollection(const std::string& name) override;
+  Reply Upsert(const std::string& collection, const nlohmann::json& points) override;
+  Reply SubmitImport(const std::string& collection, const nlohmann::json& points) override;
+  Reply GetJob(const std::string& job_id) override;
+  Reply Search(const std::string& collection, const nlohmann::json& request) override;
+  Reply CreateSnapshot(const std::string& collection) override;
+  Reply ListSnapshots(const std::string& collection) override;
+  Reply RestoreSnapshot(const std::string& collection, const std::string& snapshot) override;
+  Reply UploadSnapshot(const std::string& collection, const std::string& file) override;
+  Reply DownloadSnapshot(const std::string& collection, const std::string& snapshot,
+                         std::string* file) override;
 
  private:
   // A context with the call's deadline and key.

@@ -27,6 +27,11 @@ std::string Cell(const nlohmann::json& value) {
   return value.dump();
 }
 
+int ReportUsage(std::ostream& err, const std::string& message) {
+  err << "vecmesh: " << message << " (vecmesh --help)\n";
+  return kExitUsage;
+}
+
 int ReportFailure(const Reply& reply, bool json_output, std::ostream& out, std::ostream& err) {
   switch (reply.outcome) {
     case Reply::Outcome::kOk:

@@ -2,8 +2,8 @@
 // and one way to report a call that did not succeed, with the exit codes scripts rely on.
 #pragma once
 
-#include <iosfwd>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,5 +28,22 @@ std::string Cell(const nlohmann::json& value);
 // Reports a reply that is not kOk: "vecmesh: CODE: message" (refused) or "vecmesh: unreachable:
 // why" on `err`, and with --json its error object on `out` too. The exit code for it.
 int ReportFailure(const Reply& reply, bool json_output, std::ostream& out, std::ostream& err);
+
+// A usage error: "vecmesh: `message` (vecmesh --help)" on `err`. kExitUsage.
+int ReportUsage(std::ostream& err, const std::string& message);
+
+// A command's answer: with --json the reply's body as one line of JSON, else `print(body)`; a
+// reply that is not kOk reported (ReportFailure). The exit code.
+template <typename Print>
+int Answer(const Reply& reply, bool json_output, std::ostream& out, std::ostream& err,
+           Print print) {
+  if (reply.outcome != Reply::Outcome::kOk) return ReportFailure(reply, json_output, out, err);
+  if (json_output) {
+    out << reply.body.dump() << '\n';
+  } else {
+    print(reply.body);
+  }
+  return kExitOk;
+}
 
 }  // namespace vecmesh::cli

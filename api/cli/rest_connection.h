@@ -18,9 +18,22 @@ class RestConnection : public Connection {
   Reply GetCollection(const std::string& name) override;
   Reply CreateCollection(const std::string& name, const nlohmann::json& config) override;
   Reply DropCollection(const std::string& name) override;
+  Reply Upsert(const std::string& collection, const nlohmann::json& points) override;
+  Reply SubmitImport(const std::string& collection, const nlohmann::json& points) override;
+  Reply GetJob(const std::string& job_id) override;
+  Reply Search(const std::string& collection, const nlohmann::json& request) override;
+  Reply CreateSnapshot(const std::string& collection) override;
+  Reply ListSnapshots(const std::string& collection) override;
+  Reply RestoreSnapshot(const std::string& collection, const std::string& snapshot) override;
+  Reply UploadSnapshot(const std::string& collection, const std::string& file) override;
+  Reply DownloadSnapshot(const std::string& collection, const std::string& snapshot,
+                         std::string* file) override;
 
  private:
-  // The answer to `method target` with `body` (JSON, or none), with its HTTP status in *status.
+  // Sends `request` with the key. Ok (its body null) with the answer in *response when the
+  // status is below 400; else the refusal (the error's code and message) or why none came.
+  Reply Exchange(adapters::HttpRequest request, adapters::HttpResponse* response);
+  // The JSON answer to `method target` with `body` (JSON, or none), its HTTP status in *status.
   Reply Call(adapters::HttpMethod method, const std::string& target, const nlohmann::json* body,
              int* status = nullptr);
 

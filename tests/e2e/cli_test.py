@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import requests
@@ -33,7 +34,9 @@ def run(*args, env=None, timeout_s=60):
     return result.returncode, result.stdout, result.stderr
 
 
-class Collections(unittest.TestCase):
+class WithDaemon(unittest.TestCase):
+    """A vecmeshd for the class, and the command line pointed at it over either transport."""
+
     @classmethod
     def setUpClass(cls):
         cls.daemon = Daemon(args=["--access-log", "false"]).start()
@@ -46,6 +49,8 @@ class Collections(unittest.TestCase):
     def cli(self, transport, *args):
         return run("--url", self.urls[transport], *args)
 
+
+class Collections(WithDaemon):
     def test_create_info_list_drop_over_both_transports(self):
         for transport in ("grpc", "rest"):
             with self.subTest(transport=transport):
@@ -122,6 +127,107 @@ class Collections(unittest.TestCase):
         self.assertEqual((code, json.loads(out)), (0, {"status": "serving"}))
         code, out, _ = self.cli("grpc", "health")
         self.assertEqual((code, out.split()), (0, ["status", "serving"]))
+
+
+class Data(WithDaemon):
+    """search, jobs status and snapshots, each checked against what vecmeshd's REST API says."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.api = f"{cls.daemon.url}/v1/collections/pts"
+        requests.put(cls.api, json={"dimension": 4, "metric": "l2"}, timeout=10).raise_for_status()
+        points = [{"id": i, "vector": [i, i % 3, 1.5, -i / 7], "payload": {"i": i, "even": i % 2 == 0}}
+                  for i in range(40)]
+        points.append({"id": "7", "vector": [7, 1, 1.5, -1], "payload": {"name": "string seven"}})
+        requests.put(f"{cls.api}/points", json={"points": points}, timeout=10).raise_for_status()
+
+    def count(self):
+        return requests.post(f"{self.api}/points/count", json={}, timeout=10).json()["count"]
+
+    def test_search_answers_what_rest_answers(self):
+        request = {"vector": [7, 1, 1.5, -1], "k": 5, "filter": {"must_not": [{"key": "i", "match": {"value": 8}}]}}
+        expected = requests.post(f"{self.api}/search", json=request, timeout=10).json()["results"]
+        self.assertIn("7", [r["id"] for r in expected])  # the string id among the integers
+        for transport in ("grpc", "rest"):
+            with self.subTest(transport=transport):
+                code, out, err = self.cli(transport, "search", "--collection", "pts", "--vector", "[7, 1, 1.5, -1]",
+                                          "-k", "5", "--filter", json.dumps(request["filter"]), "--json")
+                self.assertEqual(code, 0, err)
+                got = json.loads(out)["results"]
+                self.assertEqual([r["id"] for r in got], [r["id"] for r in expected])
+                self.assertEqual([r["payload"] for r in got], [r["payload"] for r in expected])
+                for g, e in zip(got, expected):
+                    self.assertAlmostEqual(g["score"], e["score"], places=5)
+                code, out, _ = self.cli(transport, "search", "--collection", "pts", "--vector", "[7, 1, 1.5, -1]",
+                                        "-k", "3")
+                self.assertEqual(code, 0)
+                header, *rows = out.splitlines()
+                self.assertEqual(header.split(), ["RANK", "ID", "SCORE", "PAYLOAD"])
+                self.assertEqual(len(rows), 3)
+                # 7 and "7" stay apart in the table too.
+                self.assertEqual({r.split()[1] for r in rows[:2]}, {"7", '"7"'})
+
+    def test_search_refusals(self):
+        for transport in ("grpc", "rest"):
+            with self.subTest(transport=transport):
+                code, _, err = self.cli(transport, "search", "--collection", "pts", "--vector", "[1, 2]")
+                self.assertEqual(code, 2)
+                self.assertIn("INVALID_ARGUMENT", err)
+                self.assertIn("dimension", err)
+        code, _, err = run("search", "--collection", "pts", "--vector", "[1, \"x\"]")
+        self.assertEqual(code, 1)
+        self.assertIn("--vector is not a JSON array of numbers", err)
+
+    def test_jobs_status(self):
+        job = requests.post(f"{self.api}/points/import",
+                            json={"points": [{"id": 1000, "vector": [0, 0, 0, 0]}]}, timeout=10).json()["job_id"]
+        deadline = time.time() + 30
+        while requests.get(f"{self.daemon.url}/v1/jobs/{job}", timeout=10).json()["state"] != "done":
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        expected = requests.get(f"{self.daemon.url}/v1/jobs/{job}", timeout=10).json()
+        for transport in ("grpc", "rest"):
+            with self.subTest(transport=transport):
+                code, out, err = self.cli(transport, "jobs", "status", job, "--json")
+                self.assertEqual(code, 0, err)
+                self.assertEqual(json.loads(out), expected)
+                code, out, _ = self.cli(transport, "jobs", "status", "no-such-job", "--json")
+                self.assertEqual((code, json.loads(out)["error"]["code"]), (2, "NOT_FOUND"))
+        requests.post(f"{self.api}/points/delete", json={"ids": [1000]}, timeout=10).raise_for_status()
+
+    def test_snapshots_round_trip(self):
+        before = self.count()
+        code, out, err = self.cli("grpc", "snapshots", "create", "--collection", "pts", "--json")
+        self.assertEqual(code, 0, err)
+        snapshot = json.loads(out)
+        code, out, _ = self.cli("rest", "snapshots", "list", "--collection", "pts", "--json")
+        self.assertIn(snapshot, json.loads(out)["snapshots"])
+
+        with tempfile.TemporaryDirectory() as scratch:
+            path = os.path.join(scratch, "pts.snapshot")
+            code, _, err = self.cli("rest", "snapshots", "download", "--collection", "pts", snapshot["snapshot"],
+                                    "--output", path)
+            self.assertEqual(code, 0, err)
+            served = requests.get(f"{self.api}/snapshots/{snapshot['snapshot']}", timeout=30).content
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), served)
+            self.assertEqual(len(served), snapshot["size"])
+            code, _, err = self.cli("grpc", "snapshots", "download", "--collection", "pts", snapshot["snapshot"],
+                                    "--output", path + ".grpc")
+            self.assertEqual(code, 2)
+            self.assertIn("UNIMPLEMENTED", err)
+            self.assertFalse(os.path.exists(path + ".grpc"))
+
+            extra = {"points": [{"id": 5000 + i, "vector": [0, 0, 0, i]} for i in range(3)]}
+            for transport, how in (("grpc", "restore"), ("rest", "restore"), ("grpc", "upload"), ("rest", "upload")):
+                with self.subTest(transport=transport, how=how):
+                    requests.put(f"{self.api}/points", json=extra, timeout=10).raise_for_status()
+                    self.assertEqual(self.count(), before + 3)
+                    source = snapshot["snapshot"] if how == "restore" else path
+                    code, _, err = self.cli(transport, "snapshots", how, "--collection", "pts", source)
+                    self.assertEqual(code, 0, err)
+                    self.assertEqual(self.count(), before)
 
 
 class ExitCodes(unittest.TestCase):
