@@ -27,6 +27,8 @@ Commands:
         [--m N] [--ef-construction N] [--ef-search N] [--nlist N] [--nprobe N] [--nbits N]
         [--backends faiss,chroma,qdrant]
   collections drop NAME
+  import FILE --collection NAME [--ids FILE.ivecs] [--batch N] [--resume] [--via-jobs]
+        [--skip-bad N]     FILE: .fvecs, .bvecs, .npy (float32 or float16), .jsonl
   search --collection NAME --vector JSON [-k N] [--filter JSON] [--store STORE]
         [--ef-search N] [--nprobe N]
   jobs status JOB_ID
@@ -80,6 +82,8 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
       line.json_output = true;
     } else if (arg == "--help" || arg == "-h") {
       line.help = true;
+    } else if (arg == "--resume" || arg == "--via-jobs") {
+      line.flags[arg.substr(2)] = "true";  // a command's switches: no value
     } else if (arg.rfind("--", 0) == 0 || arg == "-k") {
       if (i + 1 == args.size()) {
         return engine::Status::InvalidArgument(arg + " needs a value");

@@ -6,6 +6,7 @@
 #include <optional>
 #include <ostream>
 
+#include "api/cli/import_command.h"
 #include "api/cli/output.h"
 #include "api/cli/search_command.h"
 
@@ -273,7 +274,7 @@ int Snapshots(const CommandLine& line, Connection& connection, std::ostream& out
 }  // namespace
 
 int RunCommand(const CommandLine& line, Connection& connection, std::ostream& out,
-               std::ostream& err) {
+               std::ostream& err, bool err_is_terminal) {
   if (line.words.empty()) return ReportUsage(err, "no command");
   const std::string& command = line.words[0];
   if (command == "health") {
@@ -282,6 +283,7 @@ int RunCommand(const CommandLine& line, Connection& connection, std::ostream& ou
   }
   if (command == "collections") return Collections(line, connection, out, err);
   if (command == "search") return RunSearch(line, connection, out, err);
+  if (command == "import") return RunImport(line, connection, out, err, err_is_terminal);
   if (command == "jobs") return Jobs(line, connection, out, err);
   if (command == "snapshots") return Snapshots(line, connection, out, err);
   return ReportUsage(err, "'" + command + "' is not a command");

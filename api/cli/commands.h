@@ -8,8 +8,9 @@
 
 namespace vecmesh::cli {
 
-// Runs `line`'s command: its answer on `out`, failures on `err`. The exit code (output.h).
+// Runs `line`'s command: its answer on `out`, failures and progress on `err` (a progress bar
+// when `err_is_terminal`). The exit code (output.h).
 int RunCommand(const CommandLine& line, Connection& connection, std::ostream& out,
-               std::ostream& err);
+               std::ostream& err, bool err_is_terminal);
 
 }  // namespace vecmesh::cli

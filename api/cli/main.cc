@@ -1,4 +1,6 @@
 // vecmesh: the command line of vecmeshd (README "The vecmesh command line").
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -23,5 +25,5 @@ int main(int argc, char** argv) {
     std::cerr << "vecmesh: " << connection.status().message() << " (vecmesh --help)\n";
     return kExitUsage;
   }
-  return RunCommand(*line, **connection, std::cout, std::cerr);
+  return RunCommand(*line, **connection, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
 }

@@ -6,12 +6,15 @@ The binary comes from VECMESH_CLI, the daemon from VECMESH_DAEMON (CTest sets bo
 """
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
+import numpy
 import requests
 
 from vecmeshd import Daemon
@@ -228,6 +231,206 @@ class Data(WithDaemon):
                     code, _, err = self.cli(transport, "snapshots", how, "--collection", "pts", source)
                     self.assertEqual(code, 0, err)
                     self.assertEqual(self.count(), before)
+
+
+def write_vecs(path, rows, dtype):
+    """An .fvecs (float32), .bvecs (uint8) or .ivecs (int32) file of `rows`."""
+    with open(path, "wb") as f:
+        for row in rows:
+            numpy.int32(len(row)).tofile(f)
+            numpy.asarray(row, dtype=dtype).tofile(f)
+
+
+class Import(WithDaemon):
+    """vecmesh import of every format, read back point by point through REST; --resume after a
+    kill -9 of the client; bad lines; --via-jobs; and the progress bar on a terminal (tmux)."""
+
+    def setUp(self):
+        self.scratch = tempfile.mkdtemp(prefix="vecmesh-cli-")
+        self.env = {"VECMESH_STATE_DIR": os.path.join(self.scratch, "state")}
+
+    def tearDown(self):
+        subprocess.run(["rm", "-rf", self.scratch], check=False)
+
+    def path(self, name):
+        return os.path.join(self.scratch, name)
+
+    def import_(self, transport, *args):
+        return run("--url", self.urls[transport], "import", *args, env=self.env, timeout_s=300)
+
+    def create(self, name, dim):
+        requests.put(f"{self.daemon.url}/v1/collections/{name}", json={"dimension": dim},
+                     timeout=10).raise_for_status()
+
+    def held(self, name, ids):
+        """The collection's points with those ids, by id, read through REST."""
+        got = requests.post(f"{self.daemon.url}/v1/collections/{name}/points/get",
+                            json={"ids": ids, "with_vector": True, "with_payload": True}, timeout=30)
+        got.raise_for_status()
+        return {p["id"]: p for p in got.json()["points"]}
+
+    def count(self, name):
+        return requests.post(f"{self.daemon.url}/v1/collections/{name}/points/count", json={},
+                             timeout=10).json()["count"]
+
+    def test_every_format_is_imported_point_by_point(self):
+        rng = numpy.random.default_rng(3)
+        base = rng.normal(size=(300, 6)).astype(numpy.float32)
+        write_vecs(self.path("a.fvecs"), base, numpy.float32)
+        bytes_ = rng.integers(0, 256, size=(300, 6)).astype(numpy.uint8)
+        write_vecs(self.path("a.bvecs"), bytes_, numpy.uint8)
+        ids = [[1000 + 7 * i] for i in range(300)]
+        write_vecs(self.path("a.ivecs"), ids, numpy.int32)
+        numpy.save(self.path("a.npy"), base)
+        halves = (rng.integers(-2048, 2048, size=(300, 6)) / 8).astype(numpy.float16)  # exact in float16
+        numpy.save(self.path("b.npy"), halves)
+        with open(self.path("a.jsonl"), "w") as f:
+            for i in range(300):
+                point = {"id": f"doc-{i}" if i % 2 else i, "vector": base[i].tolist()}
+                if i % 3 == 0:
+                    point["payload"] = {"i": i, "tag": "ü" * (i % 4), "nested": {"even": i % 2 == 0}}
+                f.write(json.dumps(point) + "\n")
+                if i == 150:
+                    f.write("\n")  # a blank line is skipped
+        cases = [
+            ("fvecs", "grpc", ["a.fvecs"], list(range(300)), base),
+            ("bvecs", "rest", ["a.bvecs", "--ids", self.path("a.ivecs")], [r[0] for r in ids], bytes_),
+            ("npy32", "rest", ["a.npy"], list(range(300)), base),
+            ("npy16", "grpc", ["b.npy"], list(range(300)), halves),
+        ]
+        for name, transport, args, want_ids, vectors in cases:
+            with self.subTest(format=name):
+                self.create(name, 6)
+                code, out, err = self.import_(transport, self.path(args[0]), *args[1:], "--collection", name,
+                                              "--batch", "64", "--json")
+                self.assertEqual(code, 0, err)
+                self.assertEqual(json.loads(out)["points"], 300)
+                self.assertEqual(self.count(name), 300)
+                held = self.held(name, want_ids)
+                for i, id_ in enumerate(want_ids):
+                    self.assertEqual(held[id_]["vector"], [float(x) for x in vectors[i].astype(numpy.float32)], id_)
+        self.create("jsonl", 6)
+        code, out, err = self.import_("grpc", self.path("a.jsonl"), "--collection", "jsonl", "--json")
+        self.assertEqual(code, 0, err)
+        want = [f"doc-{i}" if i % 2 else i for i in range(300)]
+        held = self.held("jsonl", want)
+        self.assertEqual(len(held), 300)
+        for i, id_ in enumerate(want):
+            self.assertEqual(held[id_]["vector"], [float(x) for x in base[i]])
+            self.assertEqual(held[id_]["payload"],
+                             {"i": i, "tag": "ü" * (i % 4), "nested": {"even": i % 2 == 0}} if i % 3 == 0 else {})
+
+    def test_bad_lines_are_reported_with_their_number(self):
+        self.create("bad", 2)
+        with open(self.path("bad.jsonl"), "w") as f:
+            f.write('{"id": 1, "vector": [1, 2]}\n\n{"id": 2, "vector": [1, "x"]}\n{"id": 3, "vector": [3, 4]}\n'
+                    '{"id": 4, "vector": [5, 6], "payload": 7}\n{"id": 5, "vector": [7, 8]}\n')
+        code, _, err = self.import_("rest", self.path("bad.jsonl"), "--collection", "bad")
+        self.assertEqual(code, 1)
+        self.assertIn("line 3", err)
+        self.assertIn("stopped at a bad record", err)
+        self.assertEqual(self.count("bad"), 1)  # the line before it, and nothing after
+        code, _, err = self.import_("rest", self.path("bad.jsonl"), "--collection", "bad", "--skip-bad", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("line 5", err)
+        code, out, err = self.import_("grpc", self.path("bad.jsonl"), "--collection", "bad", "--skip-bad", "2",
+                                      "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["skipped"], 2)
+        self.assertEqual(sorted(self.held("bad", [1, 2, 3, 4, 5])), [1, 3, 5])
+
+    def test_import_exit_codes(self):
+        self.create("dims", 3)
+        write_vecs(self.path("d4.fvecs"), numpy.ones((5, 4)), numpy.float32)
+        code, _, err = self.import_("grpc", self.path("d4.fvecs"), "--collection", "dims")
+        self.assertEqual(code, 2)
+        self.assertIn("INVALID_ARGUMENT", err)
+        self.assertEqual(self.count("dims"), 0)
+        code, _, err = self.import_("grpc", self.path("missing.fvecs"), "--collection", "dims")
+        self.assertEqual(code, 1)
+        self.assertIn("missing.fvecs", err)
+        code, _, err = run("--url", f"grpc://127.0.0.1:{free_port()}", "--timeout-ms", "500", "import",
+                           self.path("d4.fvecs"), "--collection", "dims", env=self.env, timeout_s=120)
+        self.assertEqual(code, 3, err)
+
+    def test_via_jobs(self):
+        self.create("jobs", 6)
+        base = numpy.random.default_rng(5).normal(size=(1000, 6)).astype(numpy.float32)
+        write_vecs(self.path("j.fvecs"), base, numpy.float32)
+        code, out, err = self.import_("rest", self.path("j.fvecs"), "--collection", "jobs", "--via-jobs",
+                                      "--batch", "250", "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["jobs"], 4)
+        self.assertEqual(self.count("jobs"), 1000)  # every job done before the command returned
+        held = self.held("jobs", [0, 999])
+        self.assertEqual(held[999]["vector"], [float(x) for x in base[999]])
+
+    def test_resume_after_the_client_is_killed(self):
+        n = 200_000
+        self.create("resume", 8)
+        base = numpy.random.default_rng(9).normal(size=(n, 8)).astype(numpy.float32)
+        write_vecs(self.path("r.fvecs"), base, numpy.float32)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("VECMESH_")}
+        client = subprocess.Popen([CLI, "--url", self.urls["grpc"], "import", self.path("r.fvecs"),
+                                   "--collection", "resume", "--batch", "200"],
+                                  env=dict(clean, **self.env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 120
+            while self.count("resume") < n // 5:
+                self.assertLess(time.time(), deadline, "the import made no progress")
+                self.assertIsNone(client.poll(), "the import ended before it could be killed")
+                time.sleep(0.02)
+        finally:
+            client.kill()
+            client.wait()
+        written = self.count("resume")
+        self.assertLess(written, n)
+        # Resumed with another batch size; the same server, the same URL (the state is kept per URL).
+        code, out, err = self.import_("grpc", self.path("r.fvecs"), "--collection", "resume", "--batch", "2000",
+                                      "--resume", "--json")
+        self.assertEqual(code, 0, err)
+        resumed_after = int(re.search(r"after (\d+) records", err).group(1))
+        self.assertGreater(resumed_after, 0)
+        self.assertLessEqual(resumed_after, written)  # never past what the server holds
+        self.assertEqual(self.count("resume"), n)  # every point, each once (ids are the rows)
+        held = self.held("resume", [0, resumed_after - 1, resumed_after, n - 1])
+        for i in (0, resumed_after - 1, resumed_after, n - 1):
+            self.assertEqual(held[i]["vector"], [float(x) for x in base[i]])
+        # Done: nothing is left to resume.
+        code, _, err = self.import_("grpc", self.path("r.fvecs"), "--collection", "resume", "--resume")
+        self.assertEqual(code, 0)
+        self.assertIn("nothing to resume", err)
+
+    @unittest.skipUnless(shutil.which("tmux"), "tmux is not installed (scripts/install-deps installs it)")
+    def test_the_progress_bar_draws_on_a_terminal_and_ends_at_100(self):
+        self.create("bar", 8)
+        write_vecs(self.path("bar.fvecs"),
+                   numpy.random.default_rng(2).normal(size=(100_000, 8)).astype(numpy.float32), numpy.float32)
+        session = f"vecmesh-cli-{os.getpid()}"
+        command = (f"VECMESH_STATE_DIR={self.env['VECMESH_STATE_DIR']} {CLI} --url {self.urls['grpc']} "
+                   f"import {self.path('bar.fvecs')} --collection bar --batch 100; echo EXIT=$?; sleep 60")
+        socket_dir = self.path("tmux")
+        os.mkdir(socket_dir)
+        tmux = ["tmux", "-S", os.path.join(socket_dir, "socket")]
+        subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "160", "-y", "10", command], check=True)
+        try:
+            partial, screen = None, ""
+            deadline = time.time() + 120
+            while "EXIT=" not in screen:
+                self.assertLess(time.time(), deadline, screen)
+                screen = subprocess.run(tmux + ["capture-pane", "-p", "-t", session], capture_output=True,
+                                        text=True).stdout
+                match = re.search(r"\[(#*) *\] import bar\.fvecs: (\d+)/100000 points +([\d.]+)%", screen)
+                if match and float(match.group(3)) < 100 and partial is None:
+                    partial = match.groups()
+                time.sleep(0.05)
+        finally:
+            subprocess.run(tmux + ["kill-server"], check=False)
+        self.assertIsNotNone(partial, "no partial bar was seen")
+        self.assertLess(len(partial[0]), 30)
+        self.assertRegex(screen, r"\[#{30}\] import bar\.fvecs: 100000/100000 points 100\.0%")
+        self.assertIn("EXIT=0", screen)
+        self.assertIn("imported 100000 points", screen)
 
 
 class ExitCodes(unittest.TestCase):

@@ -1,0 +1,42 @@
+// The progress of a long command (an import): on a terminal a bar redrawn in place (points,
+// percent, rate, time left), otherwise a plain line now and then, for logs.
+//
+// Not thread-safe: one thread reports.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace vecmesh::cli {
+
+class Progress {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `terminal`: draw a bar (else plain lines every `line_interval`). `what` names the work
+  // ("import docs.fvecs"); `resumed_from` points were done before this run (not in its rate).
+  Progress(std::ostream& out, bool terminal, std::string what, uint64_t resumed_from,
+           std::chrono::milliseconds line_interval = std::chrono::seconds(5));
+
+  // `done` points of `total` (unknown: nullopt), and `fraction` of the work, 0 to 1, for the
+  // percent and the time left (bytes read, where the total of points is not known).
+  void Update(uint64_t done, std::optional<uint64_t> total, double fraction);
+  // The last report, at 100% when `complete`: the bar is drawn once more and its line ended.
+  void Finish(uint64_t done, bool complete);
+
+ private:
+  void Draw(uint64_t done, std::optional<uint64_t> total, double fraction);
+
+  std::ostream& out_;
+  const bool terminal_;
+  const std::string what_;
+  const std::chrono::milliseconds line_interval_;
+  const Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = Clock::time_point::min();
+  const uint64_t first_done_;  // points done before this run (a resumed import)
+};
+
+}  // namespace vecmesh::cli
