@@ -29,8 +29,9 @@ Commands:
   collections drop NAME
   import FILE --collection NAME [--ids FILE.ivecs] [--batch N] [--resume] [--via-jobs]
         [--skip-bad N]     FILE: .fvecs, .bvecs, .npy (float32 or float16), .jsonl
-  search --collection NAME --vector JSON [-k N] [--filter JSON] [--store STORE]
-        [--ef-search N] [--nprobe N]
+  search --collection NAME (--vector JSON | --from FILE --row N) [-k N] [--filter JSON]
+        [--store STORE] [--ef-search N] [--nprobe N]
+        --from: a file import reads (.fvecs .bvecs .npy .jsonl); --row 0 is its first record
   jobs status JOB_ID
   snapshots create --collection NAME
   snapshots list --collection NAME

@@ -3,22 +3,52 @@
 #include <algorithm>
 
 #include "api/cli/output.h"
+#include "api/cli/vector_files.h"
 
 namespace vecmesh::cli {
 namespace {
 
 using nlohmann::json;
 
+// The query: --vector's JSON array, or row (record) --row of the vector file --from.
+engine::StatusOr<json> QueryVector(const CommandLine& line) {
+  const auto vector = line.Flag("vector");
+  const auto from = line.Flag("from");
+  if (vector.has_value() == from.has_value()) {
+    return engine::Status::InvalidArgument("search needs --vector JSON or --from FILE --row N");
+  }
+  if (vector) {
+    json v = json::parse(*vector, nullptr, /*allow_exceptions=*/false);
+    if (!v.is_array() || v.empty() ||
+        !std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_number(); })) {
+      return engine::Status::InvalidArgument("--vector is not a JSON array of numbers: " + *vector);
+    }
+    return v;
+  }
+  const auto row = line.Flag("row");
+  if (!row) return engine::Status::InvalidArgument("--from needs --row N (0 is the first)");
+  const bool digits =
+      !row->empty() && row->size() <= 19 &&
+      std::all_of(row->begin(), row->end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) return engine::Status::InvalidArgument("--row is '" + *row + "': a record number");
+  auto file = VectorFile::Open(*from);
+  if (!file.ok()) return file.status();
+  const uint64_t n = std::stoull(*row);
+  if (auto s = (*file)->SkipTo(n); !s.ok()) return s;
+  std::vector<ImportRecord> records;
+  if (auto s = (*file)->Next(1, &records); !s.ok()) return s;
+  if (records.empty()) {
+    return engine::Status::InvalidArgument(*from + " has no record " + *row);
+  }
+  if (!records[0].error.empty()) return engine::Status::InvalidArgument(records[0].error);
+  return json(records[0].vector);
+}
+
 // POST .../search's body from the command's flags, or InvalidArgument naming the flag.
 engine::StatusOr<json> SearchBody(const CommandLine& line) {
-  const auto vector = line.Flag("vector");
-  if (!vector) return engine::Status::InvalidArgument("search needs --vector");
-  json body = {{"vector", json::parse(*vector, nullptr, /*allow_exceptions=*/false)}};
-  const json& v = body["vector"];
-  if (!v.is_array() || v.empty() ||
-      !std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_number(); })) {
-    return engine::Status::InvalidArgument("--vector is not a JSON array of numbers: " + *vector);
-  }
+  auto vector = QueryVector(line);
+  if (!vector.ok()) return vector.status();
+  json body = {{"vector", std::move(*vector)}};
   if (const auto k = line.Flag("k")) {
     auto n = PositiveNumber("k", *k);
     if (!n.ok()) return n.status();
@@ -46,8 +76,9 @@ engine::StatusOr<json> SearchBody(const CommandLine& line) {
 int RunSearch(const CommandLine& line, Connection& connection, std::ostream& out,
               std::ostream& err) {
   if (line.words.size() != 1) return ReportUsage(err, "search takes no operand");
-  if (auto s = CheckFlags(line, "search",
-                          {"collection", "vector", "k", "filter", "store", "ef-search", "nprobe"});
+  if (auto s = CheckFlags(
+          line, "search",
+          {"collection", "vector", "from", "row", "k", "filter", "store", "ef-search", "nprobe"});
       !s.ok()) {
     return ReportUsage(err, s.message());
   }

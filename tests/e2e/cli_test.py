@@ -320,6 +320,25 @@ class Import(WithDaemon):
             self.assertEqual(held[id_]["payload"],
                              {"i": i, "tag": "ü" * (i % 4), "nested": {"even": i % 2 == 0}} if i % 3 == 0 else {})
 
+    def test_search_takes_its_query_from_a_file_row(self):
+        self.create("rows", 6)
+        base = numpy.random.default_rng(4).normal(size=(50, 6)).astype(numpy.float32)
+        write_vecs(self.path("rows.fvecs"), base, numpy.float32)
+        numpy.save(self.path("rows.npy"), base)
+        self.assertEqual(self.import_("grpc", self.path("rows.fvecs"), "--collection", "rows")[0], 0)
+        for transport, name in (("grpc", "rows.fvecs"), ("rest", "rows.npy")):
+            with self.subTest(file=name):
+                code, out, err = run("--url", self.urls[transport], "search", "--collection", "rows", "--from",
+                                     self.path(name), "--row", "17", "-k", "3", "--json")
+                self.assertEqual(code, 0, err)
+                results = json.loads(out)["results"]
+                self.assertEqual(results[0]["id"], 17)  # row 17 is point 17: its own nearest
+                self.assertAlmostEqual(results[0]["score"], 0.0, places=5)
+        code, _, err = run("--url", self.urls["grpc"], "search", "--collection", "rows", "--from",
+                           self.path("rows.fvecs"), "--row", "50")
+        self.assertEqual(code, 1)
+        self.assertIn("50", err)
+
     def test_bad_lines_are_reported_with_their_number(self):
         self.create("bad", 2)
         with open(self.path("bad.jsonl"), "w") as f:
