@@ -3,6 +3,35 @@
 // recall@10 beside every QPS figure and the ratios; then filtered-search QPS at 50%, 5% and 0.1%.
 //
 // Usage: vecmesh_engine_bench [--points N] [--queries N] [--dim N] [--indexes flat,hnsw,ivf_flat]
+//                             [--sweep] [--json FILE]
+//
+// --sweep adds, after each index's rows, batch-1 runs of the same indexes (no second build) over a
+// range of the search parameter, for recall-against-QPS curves (`make bench-report`): ef_search for
+// hnsw (vecmesh, faiss, hnswlib, hnswlib -native), nprobe for ivf_flat (vecmesh, faiss). Each point
+// uses the queries and the exact truth of its index's batch-1 rows, so the point at the default
+// parameter repeats the row. On small runs vecmesh searches exactly where that is cheaper: ivf_flat
+// until it has nlist * 39 points to train on, hnsw once 2 * M * ef_search reaches the points.
+//
+// --json FILE also writes every figure printed, for scripts; the text output stays as it is:
+//   {"bench": "engine", "points": N, "queries": Q, "dim": D, "k": 10,
+//    "queries_batch_1": the queries of the flat and ivf_flat batch-1 rows (brute force is slow),
+//    "build_threads": T, "hnsw": {"m", "ef_construction", "ef_search"},
+//    "ivf_flat": {"nlist", "nprobe"}, "figures": [...]}
+// One figure per printed figure, told apart by "group":
+//   "flat", "hnsw", "ivf_flat": a comparison row. "mode" is "batch-1" or "batched", "system" is
+//     "vecmesh", "faiss", "hnswlib" or "hnswlib -native", "queries" the queries measured, "qps",
+//     "recall" (recall@10 against exact search) and, on the other systems' rows,
+//     "vecmesh_qps_ratio" (vecmesh's QPS / this system's, in the same mode).
+//   "hnsw_build": "system", "threads", "seconds" to build its hnsw graph of all the points
+//     (vecmesh's incrementally, in the background, through the store).
+//   "graph_build": the engine's graph built straight from the vectors: "system", "threads",
+//     "seconds", and "recall", "queries" at ef_search.
+//   "target": a ratio the issues hold to: "what", "value", one of "at_least", "at_most" or
+//     "within" (|value| at most), and "met".
+//   "filtered": "index", "selectivity" (share of points the filter keeps), "system", "mode",
+//     "queries", "qps", "recall" (against exact filtered search).
+//   "hnsw_sweep", "ivf_sweep" (--sweep): "system", "mode" ("batch-1"), "param" ("ef_search" or
+//     "nprobe"), "value" (the parameter), "queries", "qps", "recall".
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
@@ -14,10 +43,15 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
+#include <span>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "bench/engine/hnswlib_native.h"
 #include "engine/index/ann_index.h"
@@ -33,6 +67,8 @@ namespace {
 constexpr size_t kK = 10;
 constexpr int kHnswM = 16, kEfConstruction = 200, kEfSearch = 64;
 constexpr int kNlist = 1024, kNprobe = 32;
+constexpr int kEfSearchSweep[] = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+constexpr int kNprobeSweep[] = {1, 2, 4, 8, 16, 32, 64, 128};
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -52,12 +88,14 @@ struct Bench {
 
 struct Measure {
   double qps = 0, recall = 0;
+  size_t queries = 0;
 };
 
 // Runs search(q) -> ids for queries [0, n) one at a time.
 Measure Single(const Bench& b, size_t n,
                const std::function<std::vector<uint64_t>(size_t)>& search) {
   Measure m;
+  m.queries = n;
   std::vector<std::vector<uint64_t>> found(n);
   for (size_t q = 0; q < std::min<size_t>(n, 50); ++q) search(q);  // warm-up, untimed
   auto t = Clock::now();
@@ -71,6 +109,7 @@ Measure Single(const Bench& b, size_t n,
 // Runs search_all() -> ids per query, for all b.nq queries in one call.
 Measure Batched(const Bench& b, const std::function<std::vector<std::vector<uint64_t>>()>& search) {
   Measure m;
+  m.queries = b.nq;
   search();  // warm-up, untimed
   auto t = Clock::now();
   auto found = search();
@@ -86,11 +125,13 @@ std::vector<uint64_t> FaissIds(const idx_t* labels, size_t k) {
   return ids;
 }
 
-Measure FaissSingle(const Bench& b, faiss::Index& index) {
+// params: none for the index's own.
+Measure FaissSingle(const Bench& b, faiss::Index& index,
+                    const faiss::SearchParameters* params = nullptr) {
   return Single(b, b.nq_single, [&](size_t q) {
     std::vector<float> d(kK);
     std::vector<idx_t> l(kK);
-    index.search(1, b.data.Query(q), kK, d.data(), l.data());
+    index.search(1, b.data.Query(q), kK, d.data(), l.data(), params);
     return FaissIds(l.data(), kK);
   });
 }
@@ -119,8 +160,9 @@ std::vector<engine::SearchRequest> Requests(const Bench& b, size_t n,
 }
 
 Measure EngineSingle(const Bench& b, const engine::LocalStore& store, const std::string& name,
-                     size_t n) {
+                     size_t n, const engine::SearchParams& params = {}) {
   auto requests = Requests(b, n);
+  for (auto& r : requests) r.params = params;
   return Single(b, n,
                 [&](size_t q) { return testing::IdsOf(*store.Search({}, name, requests[q])); });
 }
@@ -135,20 +177,62 @@ Measure EngineBatched(const Bench& b, const engine::LocalStore& store, const std
   });
 }
 
-void Row(const char* index, const char* mode, const char* system, const Measure& m,
-         const Measure* engine) {
+// Prints a row and adds it to `figures` (--json).
+void Row(nlohmann::json& figures, const char* index, const char* mode, const char* system,
+         const Measure& m, const Measure* engine) {
+  nlohmann::json figure = {{"group", index},       {"mode", mode}, {"system", system},
+                           {"queries", m.queries}, {"qps", m.qps}, {"recall", m.recall}};
   std::printf("%-9s %-8s %-16s %11.0f %9.4f", index, mode, system, m.qps, m.recall);
-  if (engine) std::printf("   engine/this = %.2fx", engine->qps / m.qps);
+  if (engine) {
+    std::printf("   engine/this = %.2fx", engine->qps / m.qps);
+    figure["vecmesh_qps_ratio"] = engine->qps / m.qps;
+  }
   std::printf("\n");
+  figures.push_back(std::move(figure));
 }
 
 // The four rows comparing the engine with raw FAISS, batch 1 and batched.
-void CompareWithFaiss(const char* index, const Measure& engine_single, const Measure& faiss_single,
-                      const Measure& engine_batched, const Measure& faiss_batched) {
-  Row(index, "batch-1", "vecmesh", engine_single, nullptr);
-  Row(index, "batch-1", "faiss", faiss_single, &engine_single);
-  Row(index, "batched", "vecmesh", engine_batched, nullptr);
-  Row(index, "batched", "faiss", faiss_batched, &engine_batched);
+void CompareWithFaiss(nlohmann::json& figures, const char* index, const Measure& engine_single,
+                      const Measure& faiss_single, const Measure& engine_batched,
+                      const Measure& faiss_batched) {
+  Row(figures, index, "batch-1", "vecmesh", engine_single, nullptr);
+  Row(figures, index, "batch-1", "faiss", faiss_single, &engine_single);
+  Row(figures, index, "batched", "vecmesh", engine_batched, nullptr);
+  Row(figures, index, "batched", "faiss", faiss_batched, &engine_batched);
+}
+
+// --sweep: one system's batch-1 runs, measure_at(value) for each value of `param`, printed under
+// the table header SweepHeader prints and added to `figures` in `group`.
+void Sweep(nlohmann::json& figures, const char* group, const char* system, const char* param,
+           std::span<const int> values, const std::function<Measure(int)>& measure_at) {
+  for (int value : values) {
+    Measure m = measure_at(value);
+    std::printf("%-16s %9d %11.0f %9.4f\n", system, value, m.qps, m.recall);
+    figures.push_back({{"group", group},
+                       {"system", system},
+                       {"mode", "batch-1"},
+                       {"param", param},
+                       {"value", value},
+                       {"queries", m.queries},
+                       {"qps", m.qps},
+                       {"recall", m.recall}});
+  }
+}
+
+// Sweep for vecmesh: `field` of the per-search parameters (ef_search or nprobe) at each value.
+void EngineSweep(nlohmann::json& figures, const Bench& b, const engine::LocalStore& store,
+                 const char* index, size_t n, const char* group, const char* param,
+                 std::optional<int> engine::SearchParams::*field, std::span<const int> values) {
+  Sweep(figures, group, "vecmesh", param, values, [&](int value) {
+    engine::SearchParams params;
+    params.*field = value;
+    return EngineSingle(b, store, index, n, params);
+  });
+}
+
+void SweepHeader(const char* index, const char* param, size_t queries) {
+  std::printf("\n%s sweep (batch 1, %zu queries)\n", index, queries);
+  std::printf("%-16s %9s %11s %9s\n", "system", param, "QPS", "recall@10");
 }
 
 double LoadEngine(engine::LocalStore& store, const std::string& name, const Bench& b,
@@ -169,14 +253,16 @@ double LoadEngine(engine::LocalStore& store, const std::string& name, const Benc
 }
 
 // A ratio held to a floor, printed with MET or MISSED.
-void Target(const char* what, double ratio, double floor) {
-  std::printf("  %s = %.2fx (target >= %.1fx: %s)\n", what, ratio, floor,
-              ratio >= floor ? "MET" : "MISSED");
+void Target(nlohmann::json& figures, const char* what, double ratio, double floor) {
+  const bool met = ratio >= floor;
+  std::printf("  %s = %.2fx (target >= %.1fx: %s)\n", what, ratio, floor, met ? "MET" : "MISSED");
+  figures.push_back(
+      {{"group", "target"}, {"what", what}, {"value", ratio}, {"at_least", floor}, {"met", met}});
 }
 
 // Issue 16, item 3: the engine's graph built straight from the vectors on one thread and on
 // `threads`, timed, with the recall of each at the same ef.
-void BuildOnThreads(const Bench& b, int threads) {
+void BuildOnThreads(nlohmann::json& figures, const Bench& b, int threads) {
   engine::CollectionConfig config{"build", static_cast<uint32_t>(b.data.dim), engine::Metric::kL2,
                                   engine::ResolveIndexDefaults({}, b.data.dim)};
   config.index.type = engine::IndexType::kHnsw;
@@ -204,6 +290,7 @@ void BuildOnThreads(const Bench& b, int threads) {
     recall[run] /= b.nq;
   }
   const double ratio = seconds[1] / seconds[0], recall_change = recall[1] - recall[0];
+  const bool time_met = ratio <= 0.6, recall_met = std::abs(recall_change) <= 0.005;
   std::printf(
       "  build of %zu points: 1 thread %.1f s (recall@10 %.4f), %d threads %.1f s (recall@10 "
       "%.4f)\n",
@@ -211,8 +298,26 @@ void BuildOnThreads(const Bench& b, int threads) {
   std::printf(
       "  build time, %d threads / 1 thread = %.2fx (target <= 0.6x: %s); recall %+.4f "
       "(target within 0.005: %s)\n",
-      threads, ratio, ratio <= 0.6 ? "MET" : "MISSED", recall_change,
-      std::abs(recall_change) <= 0.005 ? "MET" : "MISSED");
+      threads, ratio, time_met ? "MET" : "MISSED", recall_change, recall_met ? "MET" : "MISSED");
+  for (int run = 0; run < 2; ++run) {
+    figures.push_back({{"group", "graph_build"},
+                       {"system", "vecmesh"},
+                       {"threads", thread_counts[run]},
+                       {"seconds", seconds[run]},
+                       {"queries", b.nq},
+                       {"recall", recall[run]}});
+  }
+  const std::string n_threads = std::to_string(threads) + " threads";
+  figures.push_back({{"group", "target"},
+                     {"what", "hnsw build time, " + n_threads + " / 1 thread"},
+                     {"value", ratio},
+                     {"at_most", 0.6},
+                     {"met", time_met}});
+  figures.push_back({{"group", "target"},
+                     {"what", "hnsw build recall@10, " + n_threads + " - 1 thread"},
+                     {"value", recall_change},
+                     {"within", 0.005},
+                     {"met", recall_met}});
 }
 
 }  // namespace
@@ -220,18 +325,41 @@ void BuildOnThreads(const Bench& b, int threads) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped
   size_t points = 200'000, queries = 1000, dim = 128;
-  std::string indexes = "flat,hnsw,ivf_flat";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--points")) {
-      points = std::stoul(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--queries")) {
-      queries = std::stoul(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--dim")) {
-      dim = std::stoul(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--indexes")) {
-      indexes = argv[i + 1];
+  std::string indexes = "flat,hnsw,ivf_flat", json_path;
+  bool sweep = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string option = argv[i];
+    if (option == "--sweep") {
+      sweep = true;
+      continue;
+    }
+    // Every other option takes a value.
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "%s needs a value, or is unknown\n", option.c_str());
+      return 2;
+    }
+    const char* value = argv[++i];
+    if (option == "--points") {
+      points = std::stoul(value);
+    } else if (option == "--queries") {
+      queries = std::stoul(value);
+    } else if (option == "--dim") {
+      dim = std::stoul(value);
+    } else if (option == "--indexes") {
+      indexes = value;
+    } else if (option == "--json") {
+      json_path = value;
     } else {
-      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      std::fprintf(stderr, "unknown option %s\n", option.c_str());
+      return 2;
+    }
+  }
+  // Opened now so that a bad path fails before the run, not after it.
+  std::ofstream json_out;
+  if (!json_path.empty()) {
+    json_out.open(json_path);
+    if (!json_out) {
+      std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
       return 2;
     }
   }
@@ -257,6 +385,7 @@ int main(int argc, char** argv) {
     flat.search(queries, b.data.queries.data(), kK, d.data(), b.truth.data());
   }
 
+  nlohmann::json figures = nlohmann::json::array();
   engine::LocalStoreOptions options;
   options.search_threads = 1;
   engine::LocalStore store(options);
@@ -270,7 +399,7 @@ int main(int argc, char** argv) {
     LoadEngine(store, "flat", b, index);
     Measure e1 = EngineSingle(b, store, "flat", b.nq_single), f1 = FaissSingle(b, flat);
     Measure eb = EngineBatched(b, store, "flat"), fb = FaissBatched(b, flat);
-    CompareWithFaiss("flat", e1, f1, eb, fb);
+    CompareWithFaiss(figures, "flat", e1, f1, eb, fb);
   }
   if (wanted("hnsw")) {
     engine::IndexConfig index;
@@ -309,37 +438,69 @@ int main(int argc, char** argv) {
                                 build_threads);
     double native_build = Since(t);
 
+    auto faiss_single = [&] {
+      return Single(b, b.nq, [&](size_t q) {
+        float d[kK];
+        idx_t l[kK];
+        fh.search(1, b.data.Query(q), kK, d, l);
+        return FaissIds(l, kK);
+      });
+    };
+    auto native_single = [&](int ef) {
+      return Single(b, b.nq, [&](size_t q) { return native.Search(b.data.Query(q), kK, ef); });
+    };
+
     Measure e1 = EngineSingle(b, store, "hnsw", b.nq);
-    Measure f1 = Single(b, b.nq, [&](size_t q) {
-      float d[kK];
-      idx_t l[kK];
-      fh.search(1, b.data.Query(q), kK, d, l);
-      return FaissIds(l, kK);
-    });
+    Measure f1 = faiss_single();
     Measure h1 = Single(b, b.nq, hnswlib_search);
-    Measure n1 =
-        Single(b, b.nq, [&](size_t q) { return native.Search(b.data.Query(q), kK, kEfSearch); });
-    Row("hnsw", "batch-1", "vecmesh", e1, nullptr);
-    Row("hnsw", "batch-1", "faiss", f1, &e1);
-    Row("hnsw", "batch-1", "hnswlib", h1, &e1);
-    Row("hnsw", "batch-1", "hnswlib -native", n1, &e1);
+    Measure n1 = native_single(kEfSearch);
+    Row(figures, "hnsw", "batch-1", "vecmesh", e1, nullptr);
+    Row(figures, "hnsw", "batch-1", "faiss", f1, &e1);
+    Row(figures, "hnsw", "batch-1", "hnswlib", h1, &e1);
+    Row(figures, "hnsw", "batch-1", "hnswlib -native", n1, &e1);
     Measure eb = EngineBatched(b, store, "hnsw"), fb = FaissBatched(b, fh);
     Measure hb = Batched(b, [&] {
       std::vector<std::vector<uint64_t>> out;
       for (size_t q = 0; q < b.nq; ++q) out.push_back(hnswlib_search(q));
       return out;
     });
-    Row("hnsw", "batched", "vecmesh", eb, nullptr);
-    Row("hnsw", "batched", "faiss", fb, &eb);
-    Row("hnsw", "batched", "hnswlib", hb, &eb);
+    Row(figures, "hnsw", "batched", "vecmesh", eb, nullptr);
+    Row(figures, "hnsw", "batched", "faiss", fb, &eb);
+    Row(figures, "hnsw", "batched", "hnswlib", hb, &eb);
     std::printf(
         "  build (%d threads): vecmesh %.1f s (incremental, background), faiss %.1f s, hnswlib "
         "%.1f s, hnswlib -native %.1f s\n",
         build_threads, engine_build, faiss_build, hnswlib_build, native_build);
+    for (const auto& [system, seconds] :
+         {std::pair{"vecmesh", engine_build}, std::pair{"faiss", faiss_build},
+          std::pair{"hnswlib", hnswlib_build}, std::pair{"hnswlib -native", native_build}}) {
+      figures.push_back({{"group", "hnsw_build"},
+                         {"system", system},
+                         {"threads", build_threads},
+                         {"seconds", seconds}});
+    }
     // Issue 16, item 4: the search loop against hnswlib's, at the same M, ef_construction and ef.
-    Target("hnsw batch 1: vecmesh / Debian's hnswlib", e1.qps / h1.qps, 1.5);
-    Target("hnsw batch 1: vecmesh / hnswlib built -march=native", e1.qps / n1.qps, 1.0);
-    BuildOnThreads(b, build_threads);
+    Target(figures, "hnsw batch 1: vecmesh / Debian's hnswlib", e1.qps / h1.qps, 1.5);
+    Target(figures, "hnsw batch 1: vecmesh / hnswlib built -march=native", e1.qps / n1.qps, 1.0);
+    BuildOnThreads(figures, b, build_threads);
+
+    if (sweep) {
+      SweepHeader("hnsw", "ef_search", b.nq);
+      EngineSweep(figures, b, store, "hnsw", b.nq, "hnsw_sweep", "ef_search",
+                  &engine::SearchParams::ef_search, kEfSearchSweep);
+      // FAISS 1.7.3 sizes its candidate heap from hnsw.efSearch whatever SearchParametersHNSW
+      // says (recall stops rising at the index's own ef), and hnswlib takes ef only as index
+      // state: both are set on the index, which nothing searches after the sweep.
+      Sweep(figures, "hnsw_sweep", "faiss", "ef_search", kEfSearchSweep, [&](int ef) {
+        fh.hnsw.efSearch = ef;
+        return faiss_single();
+      });
+      Sweep(figures, "hnsw_sweep", "hnswlib", "ef_search", kEfSearchSweep, [&](int ef) {
+        hl.setEf(ef);
+        return Single(b, b.nq, hnswlib_search);
+      });
+      Sweep(figures, "hnsw_sweep", "hnswlib -native", "ef_search", kEfSearchSweep, native_single);
+    }
   }
   if (wanted("ivf_flat")) {
     engine::IndexConfig index;
@@ -356,7 +517,18 @@ int main(int argc, char** argv) {
     fi.nprobe = kNprobe;
     Measure e1 = EngineSingle(b, store, "ivf_flat", b.nq_single), f1 = FaissSingle(b, fi);
     Measure eb = EngineBatched(b, store, "ivf_flat"), fb = FaissBatched(b, fi);
-    CompareWithFaiss("ivf_flat", e1, f1, eb, fb);
+    CompareWithFaiss(figures, "ivf_flat", e1, f1, eb, fb);
+
+    if (sweep) {
+      SweepHeader("ivf_flat", "nprobe", b.nq_single);
+      EngineSweep(figures, b, store, "ivf_flat", b.nq_single, "ivf_sweep", "nprobe",
+                  &engine::SearchParams::nprobe, kNprobeSweep);
+      Sweep(figures, "ivf_sweep", "faiss", "nprobe", kNprobeSweep, [&](int nprobe) {
+        faiss::SearchParametersIVF params;
+        params.nprobe = nprobe;
+        return FaissSingle(b, fi, &params);
+      });
+    }
   }
 
   // Filtered search: payload filters resolved through the payload index, batch 1.
@@ -385,6 +557,33 @@ int main(int argc, char** argv) {
       Measure m = Single(
           fb, nf, [&](size_t q) { return testing::IdsOf(*store.Search({}, name, requests[q])); });
       std::printf("%-9s %-12s %11.0f %9.4f\n", name, s.name, m.qps, m.recall);
+      figures.push_back({{"group", "filtered"},
+                         {"index", name},
+                         {"selectivity", s.name},
+                         {"system", "vecmesh"},
+                         {"mode", "batch-1"},
+                         {"queries", m.queries},
+                         {"qps", m.qps},
+                         {"recall", m.recall}});
+    }
+  }
+
+  if (json_out.is_open()) {
+    const nlohmann::json report = {
+        {"bench", "engine"},
+        {"points", points},
+        {"queries", queries},
+        {"dim", dim},
+        {"k", kK},
+        {"queries_batch_1", b.nq_single},
+        {"build_threads", build_threads},
+        {"hnsw", {{"m", kHnswM}, {"ef_construction", kEfConstruction}, {"ef_search", kEfSearch}}},
+        {"ivf_flat", {{"nlist", kNlist}, {"nprobe", kNprobe}}},
+        {"figures", std::move(figures)}};
+    json_out << report.dump(2) << "\n";
+    if (!json_out.flush()) {
+      std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
+      return 1;
     }
   }
   return 0;
