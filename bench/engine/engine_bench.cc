@@ -273,9 +273,11 @@ void BuildOnThreads(nlohmann::json& figures, const Bench& b, int threads) {
   double seconds[2], recall[2];
   const int thread_counts[2] = {1, threads};
   for (int run = 0; run < 2; ++run) {
+    engine::BuildOptions build;
+    build.threads = thread_counts[run];
     auto t = Clock::now();
-    auto index = engine::BuildAnnIndex(config, slots.size(), b.data.base.data(), slots.data(),
-                                       {.threads = thread_counts[run]});
+    auto index =
+        engine::BuildAnnIndex(config, slots.size(), b.data.base.data(), slots.data(), build);
     seconds[run] = Since(t);
     if (!index.ok()) std::abort();
     recall[run] = 0;
