@@ -620,7 +620,14 @@ class JsonlVectorFile final : public VectorFile {
                                        " (non-blank lines); cannot skip " +
                                        std::to_string(records));
       }
-      if (!IsBlank(line_)) ++at;
+      if (IsBlank(line_)) continue;
+      // Until a valid line is seen the file's dimension is not known: the lines skipped set it,
+      // as reading them would (a later line of another dimension is bad either way).
+      if (!dimension_) {
+        ImportRecord skipped;
+        (void)DecodeJsonLine(line_, &dimension_, &skipped);
+      }
+      ++at;
     }
     return Status::Ok();
   }

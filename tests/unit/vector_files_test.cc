@@ -574,6 +574,11 @@ TEST_F(VectorFilesTest, SkipToResumesAfterAnyNumberOfRecords) {
   ExpectResumesEverywhere(Write("points.jsonl", kJsonl));
   ExpectResumesEverywhere(Write("bad.jsonl", std::string("\n{\"id\": 1, \"vector\": [1]}\n") +
                                                  "not json\n\n{\"id\": 2, \"vector\": [2]}\n\n"));
+  // The lines skipped still set the dimension: after a resume, the line of another dimension is
+  // the bad one, as in a whole read.
+  ExpectResumesEverywhere(Write("dims.jsonl", "{\"id\": 1, \"vector\": [1, 2, 3]}\n"
+                                              "{\"id\": 2, \"vector\": [1, 2]}\n"
+                                              "{\"id\": 3, \"vector\": [1, 2, 3]}\n"));
 }
 
 TEST_F(VectorFilesTest, SkipToCanGoBack) {
