@@ -1,6 +1,7 @@
 #include "api/cli/command_line.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 
 namespace vecmesh::cli {
@@ -11,6 +12,28 @@ constexpr char kDefaultRestUrl[] = "http://127.0.0.1:8000";
 
 bool IsRestUrl(const std::string& url) {
   return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+// The key given as `key`, else the first line of `key_file` ("" when neither is given), its
+// surrounding white space trimmed (a file written on Windows ends its line with \r).
+// InvalidArgument when the file cannot be read or the key holds control characters, which no
+// header or metadata can carry.
+engine::StatusOr<std::string> ApiKey(std::string key, const std::string& key_file) {
+  std::string from = "--api-key";
+  if (key.empty() && !key_file.empty()) {
+    std::ifstream in(key_file);
+    if (!in || !std::getline(in, key)) {
+      return engine::Status::InvalidArgument("--api-key-file '" + key_file + "' cannot be read");
+    }
+    from = "--api-key-file '" + key_file + "'";
+  }
+  const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!key.empty() && space(key.back())) key.pop_back();
+  key.erase(key.begin(), std::find_if_not(key.begin(), key.end(), space));
+  if (std::any_of(key.begin(), key.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return engine::Status::InvalidArgument(from + ": the key holds a control character");
+  }
+  return key;
 }
 
 }  // namespace
@@ -70,9 +93,10 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
     return value == nullptr ? "" : value;
   };
   std::string url = from_env("VECMESH_URL");
-  std::string key_file = from_env("VECMESH_API_KEY_FILE");
+  std::string env_key = from_env("VECMESH_API_KEY");
+  std::string env_key_file = from_env("VECMESH_API_KEY_FILE");
+  std::string flag_key, flag_key_file;
   std::string timeout = from_env("VECMESH_TIMEOUT_MS");
-  line.connection.api_key = from_env("VECMESH_API_KEY");
   line.connection.ca_file = from_env("VECMESH_TLS_CA_FILE");
   bool rest = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -93,9 +117,9 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
       if (arg == "--url") {
         url = value;
       } else if (arg == "--api-key") {
-        line.connection.api_key = value;
+        flag_key = value;
       } else if (arg == "--api-key-file") {
-        key_file = value;
+        flag_key_file = value;
       } else if (arg == "--tls-ca-file") {
         line.connection.ca_file = value;
       } else if (arg == "--timeout-ms") {
@@ -113,11 +137,13 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
                                            "'");
   }
   line.connection.url = url;
-  if (line.connection.api_key.empty() && !key_file.empty()) {
-    std::ifstream in(key_file);
-    if (!in || !std::getline(in, line.connection.api_key)) {
-      return engine::Status::InvalidArgument("--api-key-file '" + key_file + "' cannot be read");
-    }
+  // The command line before the environment; a key before a key file.
+  auto key = ApiKey(flag_key, flag_key_file);
+  if (key.ok() && key->empty()) key = ApiKey(env_key, env_key_file);
+  if (!key.ok()) return key.status();
+  line.connection.api_key = std::move(*key);
+  if (const std::string& ca = line.connection.ca_file; !ca.empty() && !std::ifstream(ca)) {
+    return engine::Status::InvalidArgument("--tls-ca-file '" + ca + "' cannot be read");
   }
   if (!timeout.empty()) {
     auto ms = PositiveNumber("timeout-ms", timeout);

@@ -114,7 +114,7 @@ int Health(const CommandLine& line, Connection& connection, std::ostream& out, s
   if (reply.outcome != Reply::Outcome::kOk) {
     return ReportFailure(reply, line.json_output, out, err);
   }
-  if (line.json_output) out << report.dump() << '\n';
+  if (line.json_output) out << Dump(report) << '\n';
   return kExitOk;
 }
 

@@ -172,6 +172,48 @@ json SearchToJson(const v1::SearchResponse& response) {
   return out;
 }
 
+// The path of the first integer in `value` that a double cannot hold exactly (beyond 2^53), if
+// any: google.protobuf.Struct carries numbers as doubles.
+std::optional<std::string> InexactNumber(const json& value, const std::string& path) {
+  constexpr uint64_t kExact = uint64_t{1} << 53;
+  if (value.is_number_unsigned() && value.get<uint64_t>() > kExact) return path;
+  if (value.is_number_integer() && !value.is_number_unsigned()) {
+    const int64_t v = value.get<int64_t>();
+    if (v > static_cast<int64_t>(kExact) || v < -static_cast<int64_t>(kExact)) return path;
+  }
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (auto found = InexactNumber(item, path + "." + key)) return found;
+    }
+  }
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (auto found = InexactNumber(value[i], path + "[" + std::to_string(i) + "]")) return found;
+    }
+  }
+  return std::nullopt;
+}
+
+// Refused before anything is sent, rather than changed on the way.
+Reply RefuseInexact(const std::string& path) {
+  return Reply::Refused(
+      "INVALID_ARGUMENT",
+      path +
+          " is an integer beyond 2^53, which the gRPC API's Struct (numbers are "
+          "doubles) cannot carry exactly: use REST (--rest, or an http(s):// URL)");
+}
+
+std::optional<Reply> InexactPayload(const json& points) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (!points[i].contains("payload")) continue;
+    if (const auto path =
+            InexactNumber(points[i]["payload"], "points[" + std::to_string(i) + "].payload")) {
+      return RefuseInexact(*path);
+    }
+  }
+  return std::nullopt;
+}
+
 std::shared_ptr<grpc::ChannelCredentials> Credentials(bool tls, const std::string& ca_file) {
   if (!tls) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions ssl;
@@ -205,11 +247,11 @@ std::unique_ptr<grpc::ClientContext> GrpcConnection::Context() const {
 template <typename Body>
 Reply GrpcConnection::Finish(const grpc::Status& status, Body body) const {
   if (status.ok()) return Reply::Ok(body());
-  // UNAVAILABLE or DEADLINE_EXCEEDED with no connection up is gRPC's own, not the server's: the
-  // server was never reached (or went away mid-call).
-  const bool transport = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  if (transport && channel_->GetState(false) != GRPC_CHANNEL_READY) {
+  // UNAVAILABLE with no connection up is gRPC's own, not the server's: the server was never
+  // reached (or went away mid-call). No answer in time is "unreachable" too, as over REST.
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+      (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+       channel_->GetState(false) != GRPC_CHANNEL_READY)) {
     return Reply::Unreachable(target_ + ": " + status.error_message());
   }
   return Reply::Refused(CodeName(status.error_code()), status.error_message());
@@ -277,6 +319,7 @@ Reply GrpcConnection::DropCollection(const std::string& name) {
 }
 
 Reply GrpcConnection::Upsert(const std::string& collection, const json& points) {
+  if (auto inexact = InexactPayload(points)) return *inexact;
   v1::UpsertRequest request;
   request.set_collection(collection);
   PointsToProto(points, request.mutable_points());
@@ -290,6 +333,7 @@ Reply GrpcConnection::Upsert(const std::string& collection, const json& points) 
 }
 
 Reply GrpcConnection::SubmitImport(const std::string& collection, const json& points) {
+  if (auto inexact = InexactPayload(points)) return *inexact;
   v1::SubmitImportRequest request;
   request.set_collection(collection);
   PointsToProto(points, request.mutable_points());
@@ -313,6 +357,9 @@ Reply GrpcConnection::GetJob(const std::string& job_id) {
 }
 
 Reply GrpcConnection::Search(const std::string& collection, const json& body) {
+  if (body.contains("filter")) {
+    if (const auto path = InexactNumber(body["filter"], "filter")) return RefuseInexact(*path);
+  }
   const v1::SearchRequest request = SearchToProto(collection, body);
   v1::SearchResponse response;
   const grpc::Status status = store_->Search(Context().get(), request, &response);

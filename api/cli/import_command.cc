@@ -18,15 +18,66 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int kMaxAttempts = 8;  // of one batch, over transient failures
+constexpr int kMaxAttempts = 8;  // of one call, over transient failures
 constexpr auto kFirstBackoff = std::chrono::milliseconds(200);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
+// What one call's points are kept under, estimated: half the server's default body limit (32
+// MiB), so that the estimate's error never reaches it.
+constexpr size_t kMaxRequestBytes = 16u << 20;
+
+struct ImportOptions {
+  std::string path;
+  std::string ids;
+  std::string collection;
+  size_t batch = 1000;
+  uint64_t skip_bad = 0;
+  bool via_jobs = false;
+  bool resume = false;
+};
+
+engine::StatusOr<ImportOptions> ParseImportOptions(const CommandLine& line) {
+  if (auto s = CheckFlags(line, "import",
+                          {"collection", "ids", "batch", "resume", "via-jobs", "skip-bad"});
+      !s.ok()) {
+    return s;
+  }
+  if (line.words.size() != 2) return engine::Status::InvalidArgument("import takes one FILE");
+  ImportOptions options;
+  options.path = line.words[1];
+  const auto collection = line.Flag("collection");
+  if (!collection) return engine::Status::InvalidArgument("import needs --collection");
+  options.collection = *collection;
+  if (const auto value = line.Flag("batch")) {
+    auto n = PositiveNumber("batch", *value);
+    if (!n.ok()) return n.status();
+    options.batch = static_cast<size_t>(*n);
+  }
+  if (const auto value = line.Flag("skip-bad"); value && *value != "0") {
+    auto n = PositiveNumber("skip-bad", *value);
+    if (!n.ok()) return n.status();
+    options.skip_bad = static_cast<uint64_t>(*n);
+  }
+  options.via_jobs = line.Flag("via-jobs").has_value();
+  options.resume = line.Flag("resume").has_value();
+  options.ids = line.Flag("ids").value_or("");
+  return options;
+}
 
 json PointToJson(const ImportRecord& record) {
   json point = {{"vector", record.vector}};
   std::visit([&](const auto& id) { point["id"] = id; }, record.id);
   if (record.payload.is_object()) point["payload"] = record.payload;
   return point;
+}
+
+// The most a point's JSON can take: a float needs at most 15 characters and a comma.
+size_t MaxJsonBytes(const ImportRecord& record, const json& point) {
+  size_t bytes = 64 + 16 * record.vector.size();
+  if (const auto* id = std::get_if<std::string>(&record.id)) bytes += 6 * id->size();
+  if (point.contains("payload")) {
+    bytes += point["payload"].dump(-1, ' ', false, json::error_handler_t::replace).size();
+  }
+  return bytes;
 }
 
 // A failure worth another try of the same call, after a wait.
@@ -56,226 +107,279 @@ bool TooLarge(const Reply& reply) {
                                        reply.message.find("larger") != std::string::npos));
 }
 
-// Writes `points` in calls of at most *batch points: a call refused for its size is split (and
-// *batch shrinks for the rest of the import), a transient failure is tried again after a
-// jittered, growing wait. Job ids, with --via-jobs, are appended to *jobs. The last failure, or
-// Ok.
-Reply Deliver(Connection& connection, const std::string& collection, const json& points,
-              bool via_jobs, size_t* batch, std::vector<std::string>* jobs) {
-  std::mt19937 random(std::random_device{}());
-  size_t at = 0;
-  int attempts = 0;
-  while (at < points.size()) {
-    const size_t n = std::min(*batch, points.size() - at);
-    const json chunk(points.begin() + static_cast<std::ptrdiff_t>(at),
-                     points.begin() + static_cast<std::ptrdiff_t>(at + n));
-    const Reply reply = via_jobs ? connection.SubmitImport(collection, chunk)
-                                 : connection.Upsert(collection, chunk);
-    if (reply.outcome == Reply::Outcome::kOk) {
-      if (via_jobs) jobs->push_back(reply.body.value("job_id", ""));
-      at += n;
-      attempts = 0;
-      continue;
-    }
-    if (const auto limit = PointsLimit(reply); limit && *limit > 0 && *limit < n) {
-      *batch = *limit;
-      continue;
-    }
-    if (TooLarge(reply) && n > 1) {
-      *batch = n / 2;
-      continue;
-    }
-    if (!Transient(reply) || ++attempts >= kMaxAttempts) return reply;
-    auto wait =
-        std::min<std::chrono::milliseconds>(kFirstBackoff * (1 << (attempts - 1)), kMaxBackoff);
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int64_t>(wait.count() / 2, wait.count())(random)));
-  }
-  return Reply::Ok(nullptr);
-}
-
-// Waits until every job is done or failed: the first failure, or Ok.
-Reply AwaitJobs(Connection& connection, const std::vector<std::string>& jobs, std::ostream& err) {
-  Reply failed = Reply::Ok(nullptr);
-  for (const std::string& id : jobs) {
-    int attempts = 0;
-    while (true) {
-      const Reply job = connection.GetJob(id);
-      if (job.outcome != Reply::Outcome::kOk) {
-        if (!Transient(job) || ++attempts >= kMaxAttempts) return job;
-        std::this_thread::sleep_for(kFirstBackoff * attempts);
-        continue;
-      }
-      const std::string state = job.body.value("state", "");
-      if (state == "done") break;
-      if (state == "failed") {
-        err << "vecmesh: job " << id << " failed: " << Cell(job.body.value("error", json()))
-            << '\n';
-        if (failed.outcome == Reply::Outcome::kOk) {
-          failed =
-              Reply::Refused("FAILED_PRECONDITION",
-                             "job " + id + " failed: " + Cell(job.body.value("error", json())));
-        }
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  return failed;
-}
-
 // What identifies an import for --resume: the file as it is now, and where it goes.
-json Identity(const std::string& file, const std::string& ids, const CommandLine& line,
-              const std::string& collection, bool via_jobs) {
+json Identity(const ImportOptions& options, const std::string& url) {
   std::error_code ec;
   const auto canonical = [&](const std::string& path) {
     return path.empty() ? std::string() : fs::weakly_canonical(path, ec).string();
   };
-  const auto modified = fs::last_write_time(file, ec).time_since_epoch().count();
-  return {{"file", canonical(file)},
-          {"size", fs::file_size(file, ec)},
+  const auto modified = fs::last_write_time(options.path, ec).time_since_epoch().count();
+  return {{"file", canonical(options.path)},
+          {"size", fs::file_size(options.path, ec)},
           {"modified", static_cast<int64_t>(modified)},
-          {"ids", canonical(ids)},
-          {"collection", collection},
-          {"url", line.connection.url},
-          {"via_jobs", via_jobs}};
+          {"ids", canonical(options.ids)},
+          {"collection", options.collection},
+          {"url", url},
+          {"via_jobs", options.via_jobs}};
 }
+
+// One import, from its first unsent record to the end of the file.
+class Importer {
+ public:
+  Importer(const ImportOptions& options, const CommandLine& line, Connection& connection,
+           VectorFile& file, std::optional<ImportState> state, ImportProgress done,
+           std::ostream& out, std::ostream& err, bool terminal)
+      : options_(options),
+        json_output_(line.json_output),
+        connection_(connection),
+        file_(file),
+        state_(std::move(state)),
+        done_(std::move(done)),
+        out_(out),
+        err_(err),
+        batch_(options.batch),
+        progress_(err, terminal, "import " + fs::path(options.path).filename().string(),
+                  done_.points, Fraction()) {}
+
+  int Run() {
+    std::vector<ImportRecord> records;
+    while (true) {
+      records.clear();
+      const engine::Status read = file_.Next(options_.batch, &records);
+      json points = json::array();
+      size_t max_point_bytes = 0;
+      size_t used = 0;  // records of this read that are done once `points` are written
+      bool too_many_bad = false;
+      for (const ImportRecord& record : records) {
+        if (!record.error.empty()) {
+          Message("vecmesh: " + record.error);
+          if (done_.skipped + 1 > options_.skip_bad) {
+            too_many_bad = true;
+            break;
+          }
+          ++done_.skipped;
+        } else {
+          points.push_back(PointToJson(record));
+          max_point_bytes = std::max(max_point_bytes, MaxJsonBytes(record, points.back()));
+        }
+        ++used;
+      }
+      if (!points.empty()) {
+        const Reply written = Deliver(points, max_point_bytes, done_.records);
+        if (written.outcome != Reply::Outcome::kOk) return Fail(written);
+        done_.points += points.size();
+      }
+      done_.records += used;
+      Save();
+      progress_.Update(done_.points, file_.total_records(), Fraction());
+      if (too_many_bad) {
+        return Stop("stopped at a bad record: more than " + std::to_string(options_.skip_bad) +
+                    " bad (--skip-bad N allows N)");
+      }
+      if (!read.ok()) return Stop(read.message());
+      if (records.empty()) break;
+    }
+    if (options_.via_jobs) {
+      Message("vecmesh: waiting for " + std::to_string(done_.jobs.size()) + " jobs");
+      const Reply jobs = AwaitJobs();
+      if (jobs.outcome != Reply::Outcome::kOk) return Fail(jobs);
+    }
+    progress_.Finish(done_.points, true);
+    if (state_) state_->Remove();
+    PrintSummary();
+    return kExitOk;
+  }
+
+ private:
+  // The fraction of the file done: its records where their count is known, else its bytes.
+  double Fraction() const {
+    if (const auto total = file_.total_records()) {
+      return *total == 0 ? 1.0 : static_cast<double>(done_.records) / *total;
+    }
+    return file_.total_bytes() == 0 ? 1.0
+                                    : static_cast<double>(file_.bytes_read()) / file_.total_bytes();
+  }
+
+  // A line on err_, clear of the progress bar.
+  void Message(const std::string& text) {
+    progress_.Clear();
+    err_ << text << '\n';
+  }
+
+  void Save() {
+    if (!state_) return;
+    if (auto s = state_->Save(done_); !s.ok()) Message("vecmesh: " + s.message());
+  }
+
+  // A bad file or a bad record: the import stops, its state kept for --resume. Exit 1.
+  int Stop(const std::string& why) {
+    progress_.Finish(done_.points, false);
+    err_ << "vecmesh: " << why << '\n';
+    return kExitUsage;
+  }
+
+  // The server refused, or could not be reached: the import stops, its state kept.
+  int Fail(const Reply& reply) {
+    progress_.Finish(done_.points, false);
+    const int code = ReportFailure(reply, json_output_, out_, err_);
+    err_ << "vecmesh: " << done_.records << " records of " << options_.path
+         << " are done; --resume continues after them\n";
+    return code;
+  }
+
+  // Writes `points` (the records from `first_record` on) in calls of at most batch_ points and
+  // about kMaxRequestBytes: a call refused for its size is split (and batch_ shrinks for the
+  // rest of the import), a transient failure is tried again after a jittered, growing wait.
+  // With --via-jobs each call is a job, noted in done_.jobs. The last failure, or Ok.
+  Reply Deliver(const json& points, size_t max_point_bytes, uint64_t first_record) {
+    std::mt19937 random(std::random_device{}());
+    const size_t byte_cap =
+        std::max<size_t>(1, kMaxRequestBytes / std::max<size_t>(1, max_point_bytes));
+    size_t at = 0;
+    int attempts = 0;
+    while (at < points.size()) {
+      const size_t n = std::min({batch_, byte_cap, points.size() - at});
+      const json chunk(points.begin() + static_cast<std::ptrdiff_t>(at),
+                       points.begin() + static_cast<std::ptrdiff_t>(at + n));
+      const Reply reply = options_.via_jobs ? connection_.SubmitImport(options_.collection, chunk)
+                                            : connection_.Upsert(options_.collection, chunk);
+      if (reply.outcome == Reply::Outcome::kOk) {
+        if (options_.via_jobs) {
+          const json& id = reply.body.value("job_id", json());
+          done_.jobs.push_back(
+              {id.is_string() ? id.get<std::string>() : Dump(id), first_record, n});
+        }
+        at += n;
+        attempts = 0;
+        continue;
+      }
+      if (const auto limit = PointsLimit(reply); limit && *limit > 0 && *limit < n) {
+        batch_ = *limit;
+        continue;
+      }
+      if (TooLarge(reply) && n > 1) {
+        batch_ = n / 2;
+        continue;
+      }
+      if (!Transient(reply) || ++attempts >= kMaxAttempts) return reply;
+      const auto wait =
+          std::min<std::chrono::milliseconds>(kFirstBackoff * (1 << (attempts - 1)), kMaxBackoff);
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int64_t>(wait.count() / 2, wait.count())(random)));
+    }
+    return Reply::Ok(nullptr);
+  }
+
+  // Waits until every job is done or failed. A failed job's records, and every one after them,
+  // are no longer done: the state is saved so that --resume sends them again. The first
+  // failure, or Ok.
+  Reply AwaitJobs() {
+    std::optional<uint64_t> failed_from;
+    Reply failure = Reply::Ok(nullptr);
+    for (const SubmittedJob& job : done_.jobs) {
+      int attempts = 0;
+      while (true) {
+        const Reply reply = connection_.GetJob(job.id);
+        if (reply.outcome != Reply::Outcome::kOk) {
+          if (!Transient(reply) || ++attempts >= kMaxAttempts) return reply;
+          std::this_thread::sleep_for(kFirstBackoff * attempts);
+          continue;
+        }
+        const json& state = reply.body.value("state", json());
+        if (state == "done") break;
+        if (state == "failed") {
+          const std::string why = Cell(reply.body.value("error", json()));
+          Message("vecmesh: job " + job.id + " failed: " + why);
+          if (failure.outcome == Reply::Outcome::kOk) {
+            failure = Reply::Refused("FAILED_PRECONDITION", "job " + job.id + " failed: " + why);
+          }
+          failed_from = std::min(failed_from.value_or(job.first_record), job.first_record);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    if (failed_from) {
+      // The jobs from the failed one's records on are to be sent again, and not counted.
+      std::erase_if(done_.jobs, [&](const SubmittedJob& job) {
+        if (job.first_record < *failed_from) return false;
+        done_.points -= job.points;
+        return true;
+      });
+      done_.records = *failed_from;
+      Save();
+    }
+    return failure;
+  }
+
+  void PrintSummary() {
+    json summary = {{"collection", options_.collection},
+                    {"file", options_.path},
+                    {"points", done_.points},
+                    {"skipped", done_.skipped}};
+    if (options_.via_jobs) summary["jobs"] = done_.jobs.size();
+    if (json_output_) {
+      out_ << summary.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+      return;
+    }
+    out_ << "imported " << done_.points << " points from " << options_.path << " into "
+         << options_.collection;
+    if (done_.skipped > 0) out_ << " (" << done_.skipped << " bad records skipped)";
+    if (options_.via_jobs) out_ << " through " << done_.jobs.size() << " jobs";
+    out_ << '\n';
+  }
+
+  const ImportOptions& options_;
+  const bool json_output_;
+  Connection& connection_;
+  VectorFile& file_;
+  const std::optional<ImportState> state_;  // none: progress is not saved (no --resume then)
+  ImportProgress done_;
+  std::ostream& out_;
+  std::ostream& err_;
+  size_t batch_;  // points per call: --batch, or less once the server refused a call's size
+  Progress progress_;
+};
 
 }  // namespace
 
 int RunImport(const CommandLine& line, Connection& connection, std::ostream& out, std::ostream& err,
               bool err_is_terminal) {
-  if (auto s = CheckFlags(line, "import",
-                          {"collection", "ids", "batch", "resume", "via-jobs", "skip-bad"});
-      !s.ok()) {
-    return ReportUsage(err, s.message());
-  }
-  if (line.words.size() != 2) return ReportUsage(err, "import takes one FILE");
-  const std::string& path = line.words[1];
-  const auto collection = line.Flag("collection");
-  if (!collection) return ReportUsage(err, "import needs --collection");
-  size_t batch = 1000;
-  if (const auto value = line.Flag("batch")) {
-    auto n = PositiveNumber("batch", *value);
-    if (!n.ok()) return ReportUsage(err, n.status().message());
-    batch = static_cast<size_t>(*n);
-  }
-  uint64_t skip_bad = 0;
-  if (const auto value = line.Flag("skip-bad"); value && *value != "0") {
-    auto n = PositiveNumber("skip-bad", *value);
-    if (!n.ok()) return ReportUsage(err, n.status().message());
-    skip_bad = static_cast<uint64_t>(*n);
-  }
-  const bool via_jobs = line.Flag("via-jobs").has_value();
-  const std::string ids = line.Flag("ids").value_or("");
-
-  auto file = VectorFile::Open(path, ids);
+  auto options = ParseImportOptions(line);
+  if (!options.ok()) return ReportUsage(err, options.status().message());
+  auto file = VectorFile::Open(options->path, options->ids);
   if (!file.ok()) return ReportUsage(err, file.status().message());
-  auto state = ImportState::For(Identity(path, ids, line, *collection, via_jobs),
+
+  // The state: required to resume; without --resume, an import that cannot save it goes on
+  // (and says so), since only a later --resume would read it.
+  std::optional<ImportState> state;
+  auto found = ImportState::For(Identity(*options, line.connection.url),
                                 [](const char* name) -> const char* { return std::getenv(name); });
-  if (!state.ok()) return ReportUsage(err, state.status().message());
+  if (found.ok()) {
+    state = std::move(*found);
+  } else if (options->resume) {
+    return ReportUsage(err, found.status().message());
+  } else {
+    err << "vecmesh: " << found.status().message() << "; this import cannot be resumed\n";
+  }
   ImportProgress done;
-  if (line.Flag("resume")) {
+  if (options->resume) {
     auto saved = state->Load();
     if (!saved.ok()) return ReportUsage(err, saved.status().message());
     if (*saved) {
       done = std::move(**saved);
       if (auto s = (*file)->SkipTo(done.records); !s.ok()) return ReportUsage(err, s.message());
-      err << "vecmesh: resuming " << path << " after " << done.records << " records\n";
+      err << "vecmesh: resuming " << options->path << " after " << done.records << " records\n";
     } else {
-      err << "vecmesh: nothing to resume for " << path << " into " << *collection
+      err << "vecmesh: nothing to resume for " << options->path << " into " << options->collection
           << ": starting from its first record\n";
     }
-  } else {
+  } else if (state) {
     state->Remove();
   }
-
-  Progress progress(err, err_is_terminal, "import " + fs::path(path).filename().string(),
-                    done.points);
-  const auto total = (*file)->total_records();
-  auto report = [&] {
-    const double fraction =
-        total ? (*total == 0 ? 1.0 : static_cast<double>(done.records) / *total)
-              : ((*file)->total_bytes() == 0
-                     ? 1.0
-                     : static_cast<double>((*file)->bytes_read()) / (*file)->total_bytes());
-    // Points, against the file's records where they are known (binary files: one point each).
-    progress.Update(done.points, total, fraction);
-  };
-  // Stops the import where it is: its state kept for --resume, the exit code returned.
-  auto stop = [&](int code) {
-    progress.Finish(done.points, false);
-    return code;
-  };
-  std::vector<ImportRecord> records;
-  while (true) {
-    records.clear();
-    const engine::Status read = (*file)->Next(batch, &records);
-    json points = json::array();
-    size_t used = 0;  // records of this read that count as done once `points` are written
-    std::string too_many_bad;
-    for (const ImportRecord& record : records) {
-      if (!record.error.empty()) {
-        err << "vecmesh: " << record.error << '\n';
-        if (done.skipped + 1 > skip_bad) {
-          too_many_bad = record.error;
-          break;
-        }
-        ++done.skipped;
-      } else {
-        points.push_back(PointToJson(record));
-      }
-      ++used;
-    }
-    if (!points.empty()) {
-      const Reply written = Deliver(connection, *collection, points, via_jobs, &batch, &done.jobs);
-      if (written.outcome != Reply::Outcome::kOk) {
-        const int code = stop(ReportFailure(written, line.json_output, out, err));
-        err << "vecmesh: " << done.records << " records of " << path
-            << " are in; --resume continues after them\n";
-        return code;
-      }
-      done.points += points.size();
-    }
-    done.records += used;
-    if (auto s = state->Save(done); !s.ok()) err << "vecmesh: " << s.message() << '\n';
-    report();
-    if (!too_many_bad.empty()) {
-      const int code = stop(kExitUsage);
-      err << "vecmesh: stopped at a bad record: more than " << skip_bad
-          << " bad (--skip-bad N allows N)\n";
-      return code;
-    }
-    if (!read.ok()) {
-      const int code = stop(kExitUsage);
-      err << "vecmesh: " << read.message() << '\n';
-      return code;
-    }
-    if (records.empty()) break;
-  }
-  if (via_jobs) {
-    err << "vecmesh: waiting for " << done.jobs.size() << " jobs\n";
-    const Reply jobs = AwaitJobs(connection, done.jobs, err);
-    if (jobs.outcome != Reply::Outcome::kOk) {
-      return stop(ReportFailure(jobs, line.json_output, out, err));
-    }
-  }
-  progress.Finish(done.points, true);
-  state->Remove();
-  json summary = {{"collection", *collection},
-                  {"file", path},
-                  {"points", done.points},
-                  {"skipped", done.skipped}};
-  if (via_jobs) summary["jobs"] = done.jobs.size();
-  if (line.json_output) {
-    out << summary.dump() << '\n';
-  } else {
-    out << "imported " << done.points << " points from " << path << " into " << *collection;
-    if (done.skipped > 0) out << " (" << done.skipped << " bad records skipped)";
-    if (via_jobs) out << " through " << done.jobs.size() << " jobs";
-    out << '\n';
-  }
-  return kExitOk;
+  Importer importer(*options, line, connection, **file, std::move(state), std::move(done), out, err,
+                    err_is_terminal);
+  return importer.Run();
 }
 
 }  // namespace vecmesh::cli

@@ -46,9 +46,11 @@ engine::StatusOr<ImportState> ImportState::For(const json& identity,
                                            "': " + ec.message());
   }
   char name[40];
+  const std::string key = identity.dump(-1, ' ', false, json::error_handler_t::replace);
   std::snprintf(name, sizeof name, "import-%016llx.json",
-                static_cast<unsigned long long>(Fnv1a(identity.dump())));
-  return ImportState(identity, (dir / name).string());
+                static_cast<unsigned long long>(Fnv1a(key)));
+  // Kept as it reads back from the file, so that a saved identity compares equal.
+  return ImportState(json::parse(key), (dir / name).string());
 }
 
 engine::StatusOr<std::optional<ImportProgress>> ImportState::Load() const {
@@ -62,17 +64,27 @@ engine::StatusOr<std::optional<ImportProgress>> ImportState::Load() const {
   progress.records = saved.value("records", uint64_t{0});
   progress.points = saved.value("points", uint64_t{0});
   progress.skipped = saved.value("skipped", uint64_t{0});
-  progress.jobs = saved.value("jobs", std::vector<std::string>());
+  for (const json& job : saved.value("jobs", json::array())) {
+    progress.jobs.push_back({job.value("id", ""), job.value("first_record", uint64_t{0}),
+                             job.value("points", uint64_t{0})});
+  }
   return std::optional<ImportProgress>(std::move(progress));
 }
 
 engine::Status ImportState::Save(const ImportProgress& progress) const {
+  json jobs = json::array();
+  for (const SubmittedJob& job : progress.jobs) {
+    jobs.push_back({{"id", job.id}, {"first_record", job.first_record}, {"points", job.points}});
+  }
+  // A path that is not UTF-8 is written with U+FFFD in its place: the size and the time still
+  // tell files apart.
   const std::string text = json{
       {"identity", identity_},
       {"records", progress.records},
       {"points", progress.points},
       {"skipped", progress.skipped},
-      {"jobs", progress.jobs}}.dump();
+      {"jobs",
+       std::move(jobs)}}.dump(-1, ' ', false, json::error_handler_t::replace);
   const std::string temporary = path_ + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&

@@ -13,11 +13,19 @@
 
 namespace vecmesh::cli {
 
+// --via-jobs: a job submitted, and where its points are in the file, so that a failed job's
+// records can be sent again.
+struct SubmittedJob {
+  std::string id;
+  uint64_t first_record = 0;  // the record its batch began at
+  uint64_t points = 0;
+};
+
 struct ImportProgress {
-  uint64_t records = 0;           // the file's first records, acknowledged (or skipped as bad)
-  uint64_t points = 0;            // of them, points written (or submitted as jobs)
-  uint64_t skipped = 0;           // of them, bad lines skipped
-  std::vector<std::string> jobs;  // --via-jobs: the jobs submitted, to wait for
+  uint64_t records = 0;            // the file's first records, acknowledged (or skipped as bad)
+  uint64_t points = 0;             // of them, points written (or submitted as jobs)
+  uint64_t skipped = 0;            // of them, bad lines skipped
+  std::vector<SubmittedJob> jobs;  // --via-jobs: the jobs submitted, to wait for
 };
 
 class ImportState {
@@ -33,8 +41,6 @@ class ImportState {
   engine::Status Save(const ImportProgress& progress) const;
   // The import is complete: its state goes.
   void Remove() const;
-
-  const std::string& path() const { return path_; }
 
  private:
   ImportState(nlohmann::json identity, std::string path)

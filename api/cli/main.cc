@@ -25,5 +25,12 @@ int main(int argc, char** argv) {
     std::cerr << "vecmesh: " << connection.status().message() << " (vecmesh --help)\n";
     return kExitUsage;
   }
-  return RunCommand(*line, **connection, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
+  try {
+    return RunCommand(*line, **connection, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
+  } catch (const nlohmann::json::exception& e) {
+    // An answer of another shape than API.md's (a server of another version, a proxy's page):
+    // the server's fault, said as such rather than a crash.
+    std::cerr << "vecmesh: the server's answer is not what API.md says: " << e.what() << '\n';
+    return kExitRefused;
+  }
 }

@@ -24,7 +24,11 @@ void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& 
 std::string Cell(const nlohmann::json& value) {
   if (value.is_null()) return "-";
   if (value.is_string()) return value.get<std::string>();
-  return value.dump();
+  return Dump(value);
+}
+
+std::string Dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 int ReportUsage(std::ostream& err, const std::string& message) {
@@ -41,15 +45,13 @@ int ReportFailure(const Reply& reply, bool json_output, std::ostream& out, std::
       if (json_output) {
         nlohmann::json error = {{"error", {{"code", reply.code}, {"message", reply.message}}}};
         if (!reply.body.is_null()) error["report"] = reply.body;
-        out << error.dump() << '\n';
+        out << Dump(error) << '\n';
       }
       return kExitRefused;
     case Reply::Outcome::kUnreachable:
       err << "vecmesh: unreachable: " << reply.message << '\n';
       if (json_output) {
-        out << nlohmann::json{{"error", {{"code", "UNREACHABLE"}, {"message", reply.message}}}}
-                   .dump()
-            << '\n';
+        out << Dump({{"error", {{"code", "UNREACHABLE"}, {"message", reply.message}}}}) << '\n';
       }
       return kExitUnreachable;
   }

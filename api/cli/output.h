@@ -25,6 +25,9 @@ void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& 
 // A JSON value as a table cell: strings without their quotes, null as "-".
 std::string Cell(const nlohmann::json& value);
 
+// A JSON value on one line; bytes that are not UTF-8 become U+FFFD rather than an exception.
+std::string Dump(const nlohmann::json& value);
+
 // Reports a reply that is not kOk: "vecmesh: CODE: message" (refused) or "vecmesh: unreachable:
 // why" on `err`, and with --json its error object on `out` too. The exit code for it.
 int ReportFailure(const Reply& reply, bool json_output, std::ostream& out, std::ostream& err);
@@ -39,7 +42,7 @@ int Answer(const Reply& reply, bool json_output, std::ostream& out, std::ostream
            Print print) {
   if (reply.outcome != Reply::Outcome::kOk) return ReportFailure(reply, json_output, out, err);
   if (json_output) {
-    out << reply.body.dump() << '\n';
+    out << Dump(reply.body) << '\n';
   } else {
     print(reply.body);
   }

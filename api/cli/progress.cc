@@ -23,13 +23,14 @@ constexpr int kBarWidth = 30;
 
 }  // namespace
 
-Progress::Progress(std::ostream& out, bool terminal, std::string what, uint64_t resumed_from,
-                   std::chrono::milliseconds line_interval)
+Progress::Progress(std::ostream& out, bool terminal, std::string what, uint64_t resumed_points,
+                   double resumed_fraction, std::chrono::milliseconds line_interval)
     : out_(out),
       terminal_(terminal),
       what_(std::move(what)),
       line_interval_(line_interval),
-      first_done_(resumed_from) {}
+      first_done_(resumed_points),
+      first_fraction_(resumed_fraction) {}
 
 void Progress::Update(uint64_t done, std::optional<uint64_t> total, double fraction) {
   const auto now = Clock::now();
@@ -43,7 +44,15 @@ void Progress::Update(uint64_t done, std::optional<uint64_t> total, double fract
 void Progress::Finish(uint64_t done, bool complete) {
   Draw(done, complete ? std::optional<uint64_t>(done) : std::nullopt, complete ? 1.0 : -1.0);
   if (terminal_) out_ << '\n';
+  drawn_ = false;
   out_.flush();
+}
+
+void Progress::Clear() {
+  if (!drawn_) return;
+  out_ << "\r\x1b[K";
+  drawn_ = false;
+  last_ = Clock::time_point::min();  // redrawn at the next update
 }
 
 void Progress::Draw(uint64_t done, std::optional<uint64_t> total, double fraction) {
@@ -65,8 +74,7 @@ void Progress::Draw(uint64_t done, std::optional<uint64_t> total, double fractio
   line += figures;
   // Time left: the work still to do at the rate of this run so far.
   if (fraction > 0 && fraction < 1 && seconds > 0) {
-    const double done_fraction_this_run =
-        fraction - (total && *total > 0 ? static_cast<double>(first_done_) / *total : 0.0);
+    const double done_fraction_this_run = fraction - first_fraction_;
     if (done_fraction_this_run > 0) {
       line += ", ETA ";
       line += Duration(seconds * (1 - fraction) / done_fraction_this_run);
@@ -83,6 +91,7 @@ void Progress::Draw(uint64_t done, std::optional<uint64_t> total, double fractio
   }
   // Redrawn in place: back to the line's start, and the rest of the old line cleared.
   out_ << "\r[" << bar << "] " << line << "\x1b[K";
+  drawn_ = true;
   out_.flush();
 }
 

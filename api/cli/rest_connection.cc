@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "api/cli/output.h"
+
 namespace vecmesh::cli {
 namespace {
 
@@ -53,7 +55,7 @@ Reply RestConnection::Call(HttpMethod method, const std::string& target, const j
   adapters::HttpRequest request;
   request.method = method;
   request.target = target;
-  if (body != nullptr) request.body = body->dump();
+  if (body != nullptr) request.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
   adapters::HttpResponse response;
   Reply reply = Exchange(std::move(request), &response);
   if (reply.outcome != Reply::Outcome::kOk) return reply;
@@ -72,7 +74,7 @@ Reply RestConnection::Health() {
   if (reply.outcome == Reply::Outcome::kRefused && reply.body.is_object() &&
       reply.body.contains("status")) {
     reply.code = "UNAVAILABLE";
-    reply.message = "vecmeshd is " + reply.body["status"].dump();
+    reply.message = "vecmeshd is " + Cell(reply.body["status"]);
   }
   return reply;
 }

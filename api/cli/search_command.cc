@@ -1,6 +1,8 @@
 #include "api/cli/search_command.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "api/cli/output.h"
 #include "api/cli/vector_files.h"
@@ -22,6 +24,14 @@ engine::StatusOr<json> QueryVector(const CommandLine& line) {
     if (!v.is_array() || v.empty() ||
         !std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_number(); })) {
       return engine::Status::InvalidArgument("--vector is not a JSON array of numbers: " + *vector);
+    }
+    // Vectors are float32: a value beyond its range would become infinite on the way.
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double x = v[i].get<double>();
+      if (!std::isfinite(x) || std::fabs(x) > std::numeric_limits<float>::max()) {
+        return engine::Status::InvalidArgument("--vector[" + std::to_string(i) + "] is " +
+                                               v[i].dump() + ": beyond float32's range");
+      }
     }
     return v;
   }
@@ -91,7 +101,7 @@ int RunSearch(const CommandLine& line, Connection& connection, std::ostream& out
         std::vector<std::vector<std::string>> rows = {{"RANK", "ID", "SCORE", "PAYLOAD"}};
         size_t rank = 0;
         for (const json& r : answer.value("results", json::array())) {
-          rows.push_back({std::to_string(++rank), r.value("id", json()).dump(),
+          rows.push_back({std::to_string(++rank), Dump(r.value("id", json())),
                           Cell(r.value("score", json())), Cell(r.value("payload", json()))});
         }
         PrintTable(out, rows);

@@ -358,6 +358,41 @@ class Import(WithDaemon):
         self.assertEqual(json.loads(out)["skipped"], 2)
         self.assertEqual(sorted(self.held("bad", [1, 2, 3, 4, 5])), [1, 3, 5])
 
+    def test_batches_shrink_to_the_servers_limits(self):
+        # A body past 32 MiB at the default batch: 400 points of 12,000 values (about 55 MB of JSON).
+        wide = numpy.random.default_rng(6).normal(size=(400, 12_000)).astype(numpy.float32)
+        write_vecs(self.path("wide.fvecs"), wide, numpy.float32)
+        self.create("wide", 12_000)
+        code, out, err = self.import_("rest", self.path("wide.fvecs"), "--collection", "wide", "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.count("wide"), 400)
+        self.assertEqual(self.held("wide", [399])[399]["vector"], [float(x) for x in wide[399]])
+        # A server whose limit on points per upsert is below --batch.
+        small = Daemon(args=["--access-log", "false", "--max-points-per-upsert", "50"]).start()
+        try:
+            requests.put(f"{small.url}/v1/collections/c", json={"dimension": 8}, timeout=10).raise_for_status()
+            write_vecs(self.path("p.fvecs"), numpy.ones((500, 8)), numpy.float32)
+            for url in (f"grpc://127.0.0.1:{small.grpc_port}", small.url):
+                code, _, err = run("--url", url, "import", self.path("p.fvecs"), "--collection", "c",
+                                   "--batch", "200", env=self.env)
+                self.assertEqual(code, 0, err)
+            self.assertEqual(requests.post(f"{small.url}/v1/collections/c/points/count", json={},
+                                           timeout=10).json()["count"], 500)
+        finally:
+            small.cleanup()
+
+    def test_payload_integers_beyond_2_53_travel_exactly_or_not_at_all(self):
+        self.create("big", 2)
+        with open(self.path("big.jsonl"), "w") as f:
+            f.write('{"id": 1, "vector": [1, 2], "payload": {"n": 9007199254740993, "x": 1.5}}\n')
+        code, _, err = self.import_("grpc", self.path("big.jsonl"), "--collection", "big")
+        self.assertEqual(code, 2)
+        self.assertIn("points[0].payload.n is an integer beyond 2^53", err)
+        self.assertEqual(self.count("big"), 0)
+        code, _, err = self.import_("rest", self.path("big.jsonl"), "--collection", "big")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.held("big", [1])[1]["payload"], {"n": 9007199254740993, "x": 1.5})
+
     def test_import_exit_codes(self):
         self.create("dims", 3)
         write_vecs(self.path("d4.fvecs"), numpy.ones((5, 4)), numpy.float32)
@@ -466,6 +501,9 @@ class ExitCodes(unittest.TestCase):
             (["--url", "ftp://x", "health"], "is not grpc://"),
             (["--timeout-ms", "soon", "health"], "--timeout-ms is 'soon'"),
             (["health", "--url"], "--url needs a value"),
+            (["--tls-ca-file", "/nonexistent/ca.pem", "health"], "--tls-ca-file '/nonexistent/ca.pem' cannot be read"),
+            (["--api-key", "a\x01b", "health"], "the key holds a control character"),
+            (["search", "--collection", "c", "--vector", "[1e39]"], "--vector[0] is 1e+39: beyond float32's range"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
@@ -496,7 +534,7 @@ class Keys(unittest.TestCase):
         cls.daemon = Daemon(args=["--access-log", "false"],
                             env={"VECMESH_ADMIN_KEYS": "adm-key", "VECMESH_READ_ONLY_KEYS": "ro-key"}).start()
         cls.key_file = tempfile.NamedTemporaryFile("w", suffix=".key", delete=False)
-        cls.key_file.write("adm-key\n")
+        cls.key_file.write("adm-key\r\n")  # written on Windows: the \r is not part of the key
         cls.key_file.close()
 
     @classmethod
@@ -518,6 +556,10 @@ class Keys(unittest.TestCase):
                                                                 "VECMESH_API_KEY": "ro-key"})[0], 0)
                 code, _, err = run("--url", url, "--api-key-file", self.key_file.name,
                                    "collections", "create", "k", "--dimension", "4")
+                self.assertEqual(code, 0, err)
+                # The command line's key file before the environment's key.
+                code, _, err = run("--url", url, "--api-key-file", self.key_file.name, "collections", "create",
+                                   "k2", "--dimension", "4", env={"VECMESH_API_KEY": "ro-key"})
                 self.assertEqual(code, 0, err)
 
 
