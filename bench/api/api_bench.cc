@@ -21,8 +21,24 @@
 // the target is vecmeshd <= 1.3x the floor. The rows run in 3 interleaved rounds, --wire-seconds
 // in all per row, once with the whole process on one core and once on every core.
 //
+// --json FILE also writes every row printed to FILE, for the plots of `make bench-report`:
+//   {"bench": "api", "points": N, "clients": C, "figures": [...]}
+// one figure per row, in the order printed. A wire row:
+//   {"group": "wire", "cores": "one"|"every" (the process's), "call": the row's label (a
+//    "+ access log" row's with the label of the row it adds to), "qps": calls per second, and per
+//    call: "cpu_us" (the process's), "user_us", "sys_us", "clients_us" (the client threads'),
+//    "servers_us" (the rest), "switches" (context switches); "cores_busy"; beside a floor,
+//    "vs_floor" and "servers_vs_floor" (CPU per call as a multiple of the floor's, all of it and
+//    the servers' alone), and "target" where vs_floor has one (the most it may be)}
+// A search row:
+//   {"group": "search", "mode": "in-process"|"grpc"|"rest", "batch": 1|64, "clients", "qps":
+//    queries per second, "p50_ms" and "p99_ms" per request, "cpu_us" (the process's, per query),
+//    "cores_busy", "recall" (recall@10, null when the calls return no results); beside
+//    in-process, "vs_in_process" (the ratio of QPS), and "target" where it has one (the least it
+//    may be)}
+//
 // Usage: vecmesh_api_bench [--points N] [--queries N] [--seconds S] [--clients N]
-//                          [--wire-seconds S] [--wire-only 1]
+//                          [--wire-seconds S] [--wire-only 1] [--json FILE]
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sched.h>
@@ -39,6 +55,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -246,49 +263,73 @@ class RestClient {
   boost::beast::flat_buffer buffer_;
 };
 
-// One row of the search table; with `base`, the ratio of QPS to it, met when >= `target` (0: no
-// target).
-void Print(const char* mode, int clients, const Result& r, const Result* base, double target) {
+// One row of the search table: `mode` ("in-process", "gRPC" or "REST") at `batch` queries a
+// call; with `base`, the ratio of QPS to it, met when >= `target` (0: no target). Returns the
+// row's --json figure.
+json Print(const std::string& mode, size_t batch, int clients, const Result& r, const Result* base,
+           double target) {
   // The process's CPU per query (servers and clients), and the cores it kept busy.
   const double cpu_us = r.spent.cpu_s * 1e6 / (r.qps * r.spent.elapsed_s);
-  std::printf("%-22s %7d %9.0f %8.3f %8.3f %7.2fx %7.1f %6.2f ", mode, clients, r.qps, r.p50_ms,
-              r.p99_ms, r.p99_ms / r.p50_ms, cpu_us, r.spent.cpu_s / r.spent.elapsed_s);
+  const double cores_busy = r.spent.cpu_s / r.spent.elapsed_s;
+  std::printf("%-22s %7d %9.0f %8.3f %8.3f %7.2fx %7.1f %6.2f ",
+              (mode + " batch " + std::to_string(batch)).c_str(), clients, r.qps, r.p50_ms,
+              r.p99_ms, r.p99_ms / r.p50_ms, cpu_us, cores_busy);
+  std::string json_mode = mode;
+  std::transform(json_mode.begin(), json_mode.end(), json_mode.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  json figure = {{"group", "search"},  {"mode", json_mode}, {"batch", batch},
+                 {"clients", clients}, {"qps", r.qps},      {"p50_ms", r.p50_ms},
+                 {"p99_ms", r.p99_ms}, {"cpu_us", cpu_us},  {"cores_busy", cores_busy},
+                 {"recall", nullptr}};
   if (r.recall < 0) {
     std::printf("%9s", "-");
   } else {
     std::printf("%9.4f", r.recall);
+    figure["recall"] = r.recall;
   }
   if (base) {
     const double ratio = r.qps / base->qps;
     std::printf("   %5.2fx", ratio);
+    figure["vs_in_process"] = ratio;
     if (target > 0) {
       std::printf(" (target >= %.1fx: %s)", target, ratio >= target ? "MET" : "MISSED");
+      figure["target"] = target;
     }
   }
   std::printf("\n");
+  return figure;
 }
 
 // One row of the wire table: calls per second, then per call the process's CPU in us (user and
 // system; client threads and the rest, the servers, which over gRPC also holds the client's work
 // done on gRPC's own threads) and context switches, and the cores kept busy. With `floor`,
 // vecmeshd's CPU per call as a multiple of the floor's, met when <= `target` (0: no target), and
-// the servers' share alone beside it (the process's CPU less the client threads').
-void PrintWire(const std::string& call, const CpuSpent& r, const CpuSpent* floor, double target) {
-  std::printf("%-44s %8.0f %7.1f %6.1f %6.1f %8.1f %8.1f %6.1f %6.2f", call.c_str(),
-              r.calls / r.elapsed_s, r.PerCallUs(r.cpu_s), r.PerCallUs(r.user_s),
-              r.PerCallUs(r.sys_s), r.PerCallUs(r.client_s), r.PerCallUs(r.cpu_s - r.client_s),
-              r.switches / r.calls, r.cpu_s / r.elapsed_s);
+// the servers' share alone beside it (the process's CPU less the client threads'). Returns the
+// row's --json figures, less what names the row (its group, cores and call).
+json PrintWire(const std::string& call, const CpuSpent& r, const CpuSpent* floor, double target) {
+  const double qps = r.calls / r.elapsed_s, cpu_us = r.PerCallUs(r.cpu_s),
+               user_us = r.PerCallUs(r.user_s), sys_us = r.PerCallUs(r.sys_s),
+               clients_us = r.PerCallUs(r.client_s), servers_us = r.PerCallUs(r.cpu_s - r.client_s),
+               switches = r.switches / r.calls, cores_busy = r.cpu_s / r.elapsed_s;
+  std::printf("%-44s %8.0f %7.1f %6.1f %6.1f %8.1f %8.1f %6.1f %6.2f", call.c_str(), qps, cpu_us,
+              user_us, sys_us, clients_us, servers_us, switches, cores_busy);
+  json figure = {{"qps", qps},           {"cpu_us", cpu_us},         {"user_us", user_us},
+                 {"sys_us", sys_us},     {"clients_us", clients_us}, {"servers_us", servers_us},
+                 {"switches", switches}, {"cores_busy", cores_busy}};
   if (floor) {
-    const double ratio = r.PerCallUs(r.cpu_s) / floor->PerCallUs(floor->cpu_s);
-    const double servers =
-        r.PerCallUs(r.cpu_s - r.client_s) / floor->PerCallUs(floor->cpu_s - floor->client_s);
+    const double ratio = cpu_us / floor->PerCallUs(floor->cpu_s);
+    const double servers = servers_us / floor->PerCallUs(floor->cpu_s - floor->client_s);
     std::printf("   %4.2fx", ratio);
+    figure["vs_floor"] = ratio;
+    figure["servers_vs_floor"] = servers;
     if (target > 0) {
       std::printf(" (target <= %.1fx: %s)", target, ratio <= target ? "MET" : "MISSED");
+      figure["target"] = target;
     }
     std::printf("; servers alone %.2fx", servers);
   }
   std::printf("\n");
+  return figure;
 }
 
 // Sets the CPUs of every thread of the process; threads started later inherit their starter's.
@@ -321,6 +362,7 @@ int main(int argc, char** argv) {
   size_t points = 100'000, queries = 2'000;
   double seconds = 10, wire_seconds = 3;
   bool wire_only = false;
+  std::string json_path;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int clients = 2 * cores;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -330,11 +372,32 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--clients")) clients = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--wire-seconds")) wire_seconds = std::stod(argv[i + 1]);
     if (!std::strcmp(argv[i], "--wire-only")) wire_only = std::strcmp(argv[i + 1], "0") != 0;
+    if (!std::strcmp(argv[i], "--json")) json_path = argv[i + 1];
   }
   if (queries < 64) {
     std::fprintf(stderr, "--queries is %zu: at least 64, one batch of 64\n", queries);
     return 2;
   }
+  // Now rather than after the run: a run takes minutes.
+  if (!json_path.empty() && !std::ofstream(json_path)) {
+    std::fprintf(stderr, "--json %s: cannot write it\n", json_path.c_str());
+    return 2;
+  }
+  json figures = json::array();
+  // Writes --json's file, when given, and returns the exit status.
+  const auto write_json = [&] {
+    if (json_path.empty()) return 0;
+    std::ofstream out(json_path);
+    out << json{{"bench", "api"}, {"points", points}, {"clients", clients}, {"figures", figures}}
+               .dump(2)
+        << "\n";
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "--json %s: cannot write it\n", json_path.c_str());
+      return 1;
+    }
+    return 0;
+  };
   std::printf(
       "api bench: %zu clustered %zu-d points, hnsw (m 16, ef_search 64), k %zu, %d clients "
       "per mode on %d cores, %.0f s each\n",
@@ -484,15 +547,21 @@ int main(int argc, char** argv) {
     std::printf("%-44s %8s %7s %6s %6s %8s %8s %6s %6s   %s\n", "call", "QPS", "CPU us", "user",
                 "sys", "clients", "servers", "cs", "cores", "vs floor");
     for (size_t i = 0; i < rows.size(); ++i) {
-      PrintWire(rows[i].call, spent[i], rows[i].floor >= 0 ? &spent[rows[i].floor] : nullptr,
-                rows[i].target);
+      const std::string& call = rows[i].call;
+      json figure = PrintWire(call, spent[i], rows[i].floor >= 0 ? &spent[rows[i].floor] : nullptr,
+                              rows[i].target);
+      // A "  + ..." row adds to the row above it, which its name in the JSON says.
+      figure.update({{"group", "wire"},
+                     {"cores", pinned ? "one" : "every"},
+                     {"call", call.starts_with("  +") ? rows[i - 1].call + call.substr(1) : call}});
+      figures.push_back(std::move(figure));
     }
   }
   grpc_floor.Stop();
   rest_floor.Stop();
   grpc_logged.Stop(std::chrono::milliseconds(0));
   rest_logged.Stop(std::chrono::milliseconds(0));
-  if (wire_only) return 0;
+  if (wire_only) return write_json();
 
   std::printf("\n%-22s %7s %9s %8s %8s %8s %7s %6s %9s   %s\n", "mode", "clients", "QPS", "p50 ms",
               "p99 ms", "p99/p50", "CPU us", "cores", "recall@10", "vs in-process");
@@ -576,15 +645,15 @@ int main(int argc, char** argv) {
   };
 
   const Result local1 = in_process(1);
-  Print("in-process batch 1", clients, local1, nullptr, 0);
+  figures.push_back(Print("in-process", 1, clients, local1, nullptr, 0));
   const Result grpc1 = over_grpc(1);
-  Print("gRPC batch 1", clients, grpc1, &local1, 0);
+  figures.push_back(Print("gRPC", 1, clients, grpc1, &local1, 0));
   const Result rest1 = over_rest();
-  Print("REST batch 1", clients, rest1, &local1, 0);
+  figures.push_back(Print("REST", 1, clients, rest1, &local1, 0));
   const Result local64 = in_process(64);
-  Print("in-process batch 64", clients, local64, nullptr, 0);
+  figures.push_back(Print("in-process", 64, clients, local64, nullptr, 0));
   const Result grpc64 = over_grpc(64);
-  Print("gRPC batch 64", clients, grpc64, &local64, 0.9);
+  figures.push_back(Print("gRPC", 64, clients, grpc64, &local64, 0.9));
   std::printf(
       "\np99 <= 3x p50 with both cores saturated: gRPC batch 1 %s, REST batch 1 %s, "
       "gRPC batch 64 %s\n",
@@ -593,5 +662,5 @@ int main(int argc, char** argv) {
       grpc64.p99_ms <= 3 * grpc64.p50_ms ? "met" : "MISSED");
   grpc.Stop(std::chrono::milliseconds(0));
   rest.Stop(std::chrono::milliseconds(0));
-  return 0;
+  return write_json();
 }

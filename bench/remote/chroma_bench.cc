@@ -22,8 +22,10 @@
 // ["faiss", "chroma"] collection, is flat in vecmesh, so it sends no HNSW parameters of its own).
 // Targets: issue 11's figures >= 0.9x of Chroma's; issue 16's as above.
 //
+// --json FILE also writes every row to FILE (remote_bench.h says how).
+//
 // Usage: vecmesh_chroma_bench --chroma URL --vecmesh URL --vecmesh-async URL [--points N]
-//        [--queries N] [--batch N]
+//        [--queries N] [--batch N] [--json FILE]
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -112,36 +114,30 @@ int main(int argc, char** argv) {
   const Figure async_ingest =
       IngestThroughVecmesh(*run->vecmesh_async, "bench_vm_async", "chroma", data, batch);
 
-  Row("ingest, Chroma directly", direct_ingest, "points/s");
-  Row("ingest, vecmesh, answers wait for Chroma", vecmesh_ingest, "points/s");
-  Row("ingest, vecmesh, answers once durable here", async_ingest, "points/s");
-  Row("ingest to ready, vecmesh hnsw alone", ready, "points/s");
-  Row("search, Chroma directly", direct_search, "QPS");
-  Row("search, vecmesh store \"chroma\"", vecmesh_search, "QPS");
-  Row("floor: vecmesh's hop alone (1-point search)", floor, "QPS");
-  Row("search, Chroma directly (beside the next row)", chroma_beside_hnsw, "QPS");
-  const std::string hnsw_row = "search, vecmesh hnsw alone, ef_search " + std::to_string(ef);
-  Row(hnsw_row.c_str(), hnsw_search, "QPS");
-  Ratio("ingest, answers wait: vecmesh / Chroma",
-        vecmesh_ingest.per_second / direct_ingest.per_second, 0.9);
-  Ratio("ingest, answers once durable: vecmesh / Chroma",
-        async_ingest.per_second / direct_ingest.per_second, 0.9);
-  Ratio("search: vecmesh / Chroma", vecmesh_search.per_second / direct_search.per_second, 0.9);
-  Ratio("ingest to ready: vecmesh hnsw / Chroma", ready.per_second / direct_ingest.per_second, 3);
-  const double hnsw_ratio = hnsw_search.per_second / chroma_beside_hnsw.per_second;
-  if (hnsw_search.recall >= chroma_beside_hnsw.recall) {
-    Ratio("search, equal recall: vecmesh hnsw / Chroma", hnsw_ratio, 5);
-  } else {
-    std::printf(
-        "  %-44s %10.2fx at recall %.3f, below Chroma's %.3f (target >= 5.0x at equal "
-        "recall: MISSED)\n",
-        "search, equal recall: vecmesh hnsw / Chroma", hnsw_ratio, hnsw_search.recall,
-        chroma_beside_hnsw.recall);
-  }
+  Rows rows;
+  rows.Row("ingest, Chroma directly", direct_ingest, "points/s");
+  rows.Row("ingest, vecmesh, answers wait for Chroma", vecmesh_ingest, "points/s");
+  rows.Row("ingest, vecmesh, answers once durable here", async_ingest, "points/s");
+  rows.Row("ingest to ready, vecmesh hnsw alone", ready, "points/s");
+  rows.Row("search, Chroma directly", direct_search, "QPS");
+  rows.Row("search, vecmesh store \"chroma\"", vecmesh_search, "QPS");
+  rows.Row("floor: vecmesh's hop alone (1-point search)", floor, "QPS");
+  rows.Row("search, Chroma directly (beside the next row)", chroma_beside_hnsw, "QPS");
+  rows.Row("search, vecmesh hnsw alone, ef_search " + std::to_string(ef), hnsw_search, "QPS");
+  rows.Ratio("ingest, answers wait: vecmesh / Chroma",
+             vecmesh_ingest.per_second / direct_ingest.per_second, 0.9);
+  rows.Ratio("ingest, answers once durable: vecmesh / Chroma",
+             async_ingest.per_second / direct_ingest.per_second, 0.9);
+  rows.Ratio("search: vecmesh / Chroma", vecmesh_search.per_second / direct_search.per_second, 0.9);
+  rows.Ratio("ingest to ready: vecmesh hnsw / Chroma", ready.per_second / direct_ingest.per_second,
+             3);
+  rows.RatioAtEqualRecall("search, equal recall: vecmesh hnsw / Chroma",
+                          hnsw_search.per_second / chroma_beside_hnsw.per_second, 5,
+                          hnsw_search.recall, "Chroma", chroma_beside_hnsw.recall);
   std::printf(
       "  a search: Chroma %.3f ms, through vecmesh %.3f ms, vecmesh's hop alone %.3f ms, "
       "vecmesh's hnsw %.3f ms\n",
       1e3 / direct_search.per_second, 1e3 / vecmesh_search.per_second, 1e3 / floor.per_second,
       1e3 / hnsw_search.per_second);
-  return 0;
+  return rows.Write(*run) ? 0 : 1;
 }

@@ -13,8 +13,10 @@
 // collection of one point in vecmesh itself). The double searches exactly (numpy), so recall is
 // 1 on both paths; what is measured is the hop, not Qdrant.
 //
+// --json FILE also writes every row to FILE (remote_bench.h says how).
+//
 // Usage: vecmesh_qdrant_bench --qdrant URL --vecmesh URL --vecmesh-async URL [--points N]
-//        [--queries N] [--batch N]
+//        [--queries N] [--batch N] [--json FILE]
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -71,12 +73,13 @@ int main(int argc, char** argv) {
       [&](size_t q) { return SearchThroughVecmesh(vecmesh, "bench_vm", "qdrant", data.Query(q)); });
   const Figure floor = HopFloor(vecmesh, data);
 
-  Row("ingest, Qdrant directly", direct_ingest, "points/s");
-  Row("ingest, vecmesh, answers wait for Qdrant", vecmesh_ingest, "points/s");
-  Row("ingest, vecmesh, answers once durable here", async_ingest, "points/s");
-  Row("search, Qdrant directly", direct_search, "QPS");
-  Row("search, vecmesh store \"qdrant\"", vecmesh_search, "QPS");
-  Row("floor: vecmesh's hop alone (1-point search)", floor, "QPS");
+  Rows rows;
+  rows.Row("ingest, Qdrant directly", direct_ingest, "points/s");
+  rows.Row("ingest, vecmesh, answers wait for Qdrant", vecmesh_ingest, "points/s");
+  rows.Row("ingest, vecmesh, answers once durable here", async_ingest, "points/s");
+  rows.Row("search, Qdrant directly", direct_search, "QPS");
+  rows.Row("search, vecmesh store \"qdrant\"", vecmesh_search, "QPS");
+  rows.Row("floor: vecmesh's hop alone (1-point search)", floor, "QPS");
   const double direct_ms = 1e3 / direct_search.per_second;
   const double through_ms = 1e3 / vecmesh_search.per_second;
   std::printf(
@@ -84,5 +87,5 @@ int main(int argc, char** argv) {
       "call (vecmesh's hop alone %.3f ms); recall@10 %.3f directly, %.3f through vecmesh\n",
       direct_ms, through_ms, through_ms - direct_ms, 1e3 / floor.per_second, direct_search.recall,
       vecmesh_search.recall);
-  return 0;
+  return rows.Write(*run) ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <queue>
 #include <thread>
 
@@ -148,6 +149,7 @@ Figure HopFloor(HttpClient& vecmesh, const testing::Dataset& data) {
 std::optional<Run> ParseRun(int argc, char** argv, const std::string& store, size_t points,
                             size_t queries) {
   Run run;
+  run.store_name = store;
   std::string vecmesh_url, async_url;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -157,6 +159,7 @@ std::optional<Run> ParseRun(int argc, char** argv, const std::string& store, siz
     if (flag == "--points") points = std::stoul(argv[i + 1]);
     if (flag == "--queries") queries = std::stoul(argv[i + 1]);
     if (flag == "--batch") run.batch = std::stoul(argv[i + 1]);
+    if (flag == "--json") run.json_path = argv[i + 1];
   }
   auto store_endpoint = adapters::ParseHttpUrl(run.store_url);
   auto vecmesh_endpoint = adapters::ParseHttpUrl(vecmesh_url);
@@ -164,8 +167,13 @@ std::optional<Run> ParseRun(int argc, char** argv, const std::string& store, siz
   if (!store_endpoint.ok() || !vecmesh_endpoint.ok() || !async_endpoint.ok()) {
     std::fprintf(stderr,
                  "usage: %s --%s URL --vecmesh URL --vecmesh-async URL [--points N] "
-                 "[--queries N] [--batch N] (http:// URLs)\n",
+                 "[--queries N] [--batch N] [--json FILE] (http:// URLs)\n",
                  argv[0], store.c_str());
+    return std::nullopt;
+  }
+  // Now rather than after the run: a run takes minutes.
+  if (!run.json_path.empty() && !std::ofstream(run.json_path)) {
+    std::fprintf(stderr, "--json %s: cannot write it\n", run.json_path.c_str());
     return std::nullopt;
   }
   adapters::HttpClientOptions options;
@@ -182,17 +190,62 @@ std::optional<Run> ParseRun(int argc, char** argv, const std::string& store, siz
   return run;
 }
 
-void Row(const char* what, const Figure& f, const char* unit) {
+void Rows::Row(const std::string& what, const Figure& f, const char* unit) {
   if (f.recall >= 0) {
-    std::printf("  %-44s %10.1f %-9s recall@10 %.3f\n", what, f.per_second, unit, f.recall);
+    std::printf("  %-44s %10.1f %-9s recall@10 %.3f\n", what.c_str(), f.per_second, unit, f.recall);
   } else {
-    std::printf("  %-44s %10.1f %s\n", what, f.per_second, unit);
+    std::printf("  %-44s %10.1f %s\n", what.c_str(), f.per_second, unit);
   }
+  Keep(what.substr(0, what.find_first_of(" ,:")), what, f.per_second, unit, f.recall);
 }
 
-void Ratio(const char* what, double ratio, double target) {
-  std::printf("  %-44s %10.2fx (target >= %.1fx: %s)\n", what, ratio, target,
-              ratio >= target ? "MET" : "MISSED");
+void Rows::Ratio(const std::string& what, double ratio, double target) {
+  const bool met = ratio >= target;
+  std::printf("  %-44s %10.2fx (target >= %.1fx: %s)\n", what.c_str(), ratio, target,
+              met ? "MET" : "MISSED");
+  Keep("ratio", what, ratio, "x", -1).update({{"target", target}, {"met", met}});
+}
+
+void Rows::RatioAtEqualRecall(const std::string& what, double ratio, double target, double recall,
+                              const std::string& base, double base_recall) {
+  if (recall >= base_recall) {
+    Ratio(what, ratio, target);
+    figures_.back()["recall"] = recall;
+    return;
+  }
+  std::printf(
+      "  %-44s %10.2fx at recall %.3f, below %s's %.3f (target >= %.1fx at equal recall: "
+      "MISSED)\n",
+      what.c_str(), ratio, recall, base.c_str(), base_recall, target);
+  Keep("ratio", what, ratio, "x", recall).update({{"target", target}, {"met", false}});
+}
+
+json& Rows::Keep(const std::string& group, const std::string& what, double value, const char* unit,
+                 double recall) {
+  figures_.push_back({{"group", group},
+                      {"name", what},
+                      {"value", value},
+                      {"unit", unit},
+                      {"recall", recall >= 0 ? json(recall) : json()}});
+  return figures_.back();
+}
+
+bool Rows::Write(const Run& run) const {
+  if (run.json_path.empty()) return true;
+  std::ofstream out(run.json_path);
+  out << json{{"bench", run.store_name},
+              {"points", run.data.num_base()},
+              {"queries", run.data.num_queries()},
+              {"batch", run.batch},
+              {"figures", figures_}}
+             .dump(2)
+      << "\n";
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "--json %s: cannot write it\n", run.json_path.c_str());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace vecmesh::bench

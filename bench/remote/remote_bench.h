@@ -2,6 +2,15 @@
 // double) share: one client call, the exact answer and recall, ingest through vecmesh until a
 // store holds it all, timed searches, and the printed rows. Every figure of a run comes from the
 // same client (the project's HTTP client, one keep-alive connection) and the same data.
+//
+// With --json FILE a run also writes every row it prints to FILE, for the plots of
+// `make bench-report`:
+//   {"bench": "chroma"|"qdrant", "points": N, "queries": Q, "batch": B, "figures": [...]}
+// one figure per row, in the order printed:
+//   {"group": "ingest"|"search"|"floor"|"ratio", "name": the row's label as printed,
+//    "value": X, "unit": "points/s"|"QPS"|"x", "recall": recall@10 or null}
+// and, for ratios, "target" (the least the ratio should be) and "met"; a ratio held at equal
+// recall has the recall of its numerator, and is not met below its denominator's.
 #pragma once
 
 #include <chrono>
@@ -75,10 +84,12 @@ std::vector<uint64_t> SearchThroughVecmesh(adapters::HttpClient& vecmesh,
 Figure HopFloor(adapters::HttpClient& vecmesh, const testing::Dataset& data);
 
 // One run's servers, data and sizes, from its command line: --STORE URL --vecmesh URL
-// --vecmesh-async URL [--points N] [--queries N] [--batch N]. `vecmesh` answers writes once the
-// store has them, `vecmesh_async` once they are durable in vecmesh.
+// --vecmesh-async URL [--points N] [--queries N] [--batch N] [--json FILE]. `vecmesh` answers
+// writes once the store has them, `vecmesh_async` once they are durable in vecmesh.
 struct Run {
+  std::string store_name;  // "chroma" or "qdrant": the STORE of --STORE
   std::string store_url;
+  std::string json_path;  // empty: no --json
   std::unique_ptr<adapters::HttpClient> store, vecmesh, vecmesh_async;
   testing::Dataset data;
   std::vector<std::vector<uint64_t>> exact;
@@ -102,7 +113,27 @@ std::pair<Figure, Figure> SearchesSideBySide(const Run& run, Direct direct, Thro
   return {best_direct, best_through};
 }
 
-void Row(const char* what, const Figure& f, const char* unit);
-void Ratio(const char* what, double ratio, double target);
+// The rows of a run's results: each printed when added, and kept for --json.
+class Rows {
+ public:
+  // `what` begins with the row's group: "ingest", "search" or "floor".
+  void Row(const std::string& what, const Figure& f, const char* unit);
+  // Met when `ratio` >= `target`.
+  void Ratio(const std::string& what, double ratio, double target);
+  // Met when `ratio` >= `target` and `recall` reaches `base_recall`, the recall of `base`, what
+  // the ratio divides by.
+  void RatioAtEqualRecall(const std::string& what, double ratio, double target, double recall,
+                          const std::string& base, double base_recall);
+  // Writes the run's sizes and every row to run.json_path, when given; false, after the error on
+  // stderr, when it cannot.
+  bool Write(const Run& run) const;
+
+ private:
+  // Keeps a figure for --json (`recall` < 0: none) and returns it, for the fields of ratios.
+  json& Keep(const std::string& group, const std::string& what, double value, const char* unit,
+             double recall);
+
+  json figures_ = json::array();
+};
 
 }  // namespace vecmesh::bench
