@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build build-tsan build-fuzz run test bench mesh mesh-down format clean
+.PHONY: all deps build build-tsan build-fuzz run test bench bench-report mesh mesh-down format clean
 
 all: build
 
@@ -64,6 +64,11 @@ bench: build
 	@scripts/bench-remote $(BUILD) chroma --points 100000 --queries 300
 	@scripts/bench-remote $(BUILD) qdrant --points 20000 --queries 300
 	@/usr/bin/python3 bench/jobs/jobs_bench.py --daemon $(BUILD)/api/daemon/vecmeshd
+
+# The benchmarks on one data set in one run, as plots and a summary: bench/report/ (about 3
+# minutes on 2 cores; bench/report/make_report.py says what runs).
+bench-report: build
+	@/usr/bin/python3 bench/report/make_report.py $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cc' ':!tests/fixtures')
