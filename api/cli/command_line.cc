@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 
 namespace vecmesh::cli {
@@ -24,6 +25,10 @@ engine::StatusOr<std::string> ApiKey(std::string key, const std::string& key_fil
     std::ifstream in(key_file);
     if (!in || !std::getline(in, key)) {
       return engine::Status::InvalidArgument("--api-key-file '" + key_file + "' cannot be read");
+    }
+    if (key.find_first_not_of(" \t\r") == std::string::npos) {
+      return engine::Status::InvalidArgument("--api-key-file '" + key_file +
+                                             "': its first line is empty");
     }
     from = "--api-key-file '" + key_file + "'";
   }
@@ -142,8 +147,10 @@ engine::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& a
   if (key.ok() && key->empty()) key = ApiKey(env_key, env_key_file);
   if (!key.ok()) return key.status();
   line.connection.api_key = std::move(*key);
-  if (const std::string& ca = line.connection.ca_file; !ca.empty() && !std::ifstream(ca)) {
-    return engine::Status::InvalidArgument("--tls-ca-file '" + ca + "' cannot be read");
+  if (const std::string& ca = line.connection.ca_file;
+      !ca.empty() && (!std::filesystem::is_regular_file(ca) || !std::ifstream(ca))) {
+    return engine::Status::InvalidArgument("the CA file '" + ca +
+                                           "' (--tls-ca-file, VECMESH_TLS_CA_FILE) cannot be read");
   }
   if (!timeout.empty()) {
     auto ms = PositiveNumber("timeout-ms", timeout);

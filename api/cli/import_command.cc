@@ -24,6 +24,8 @@ constexpr auto kMaxBackoff = std::chrono::seconds(5);
 // What one call's points are kept under, estimated: half the server's default body limit (32
 // MiB), so that the estimate's error never reaches it.
 constexpr size_t kMaxRequestBytes = 16u << 20;
+// Calls below this size that fail with no answer are outages, not bodies past a limit.
+constexpr size_t kMaxResetProneBytes = 1u << 20;
 
 struct ImportOptions {
   std::string path;
@@ -70,9 +72,10 @@ json PointToJson(const ImportRecord& record) {
   return point;
 }
 
-// The most a point's JSON can take: a float needs at most 15 characters and a comma.
+// The most a point's JSON can take: a float needs at most 23 characters and a comma
+// ("-1.2345678397923335e-05,").
 size_t MaxJsonBytes(const ImportRecord& record, const json& point) {
-  size_t bytes = 64 + 16 * record.vector.size();
+  size_t bytes = 64 + 24 * record.vector.size();
   if (const auto* id = std::get_if<std::string>(&record.id)) bytes += 6 * id->size();
   if (point.contains("payload")) {
     bytes += point["payload"].dump(-1, ' ', false, json::error_handler_t::replace).size();
@@ -91,7 +94,9 @@ bool Transient(const Reply& reply) {
 
 // The server's limit on points per call, when `reply` refused a batch for passing it.
 std::optional<size_t> PointsLimit(const Reply& reply) {
-  static const std::regex kLimit("points has [0-9]+ entries; the limit is ([0-9]+)");
+  // An upsert's limit, or a job's on RabbitMQ.
+  static const std::regex kLimit(
+      "points has [0-9]+ entries; (?:the limit is|a job on RabbitMQ takes at most) ([0-9]+)");
   std::smatch match;
   if (reply.outcome == Reply::Outcome::kRefused && reply.code == "INVALID_ARGUMENT" &&
       std::regex_search(reply.message, match, kLimit)) {
@@ -147,6 +152,7 @@ class Importer {
       records.clear();
       const engine::Status read = file_.Next(options_.batch, &records);
       json points = json::array();
+      const uint64_t skipped_before = done_.skipped;
       size_t max_point_bytes = 0;
       size_t used = 0;  // records of this read that are done once `points` are written
       bool too_many_bad = false;
@@ -165,7 +171,7 @@ class Importer {
         ++used;
       }
       if (!points.empty()) {
-        const Reply written = Deliver(points, max_point_bytes, done_.records);
+        const Reply written = Deliver(points, max_point_bytes, done_.records, skipped_before);
         if (written.outcome != Reply::Outcome::kOk) return Fail(written);
         done_.points += points.size();
       }
@@ -231,7 +237,8 @@ class Importer {
   // about kMaxRequestBytes: a call refused for its size is split (and batch_ shrinks for the
   // rest of the import), a transient failure is tried again after a jittered, growing wait.
   // With --via-jobs each call is a job, noted in done_.jobs. The last failure, or Ok.
-  Reply Deliver(const json& points, size_t max_point_bytes, uint64_t first_record) {
+  Reply Deliver(const json& points, size_t max_point_bytes, uint64_t first_record,
+                uint64_t skipped_before) {
     std::mt19937 random(std::random_device{}());
     const size_t byte_cap =
         std::max<size_t>(1, kMaxRequestBytes / std::max<size_t>(1, max_point_bytes));
@@ -247,7 +254,7 @@ class Importer {
         if (options_.via_jobs) {
           const json& id = reply.body.value("job_id", json());
           done_.jobs.push_back(
-              {id.is_string() ? id.get<std::string>() : Dump(id), first_record, n});
+              {id.is_string() ? id.get<std::string>() : Dump(id), first_record, skipped_before, n});
         }
         at += n;
         attempts = 0;
@@ -262,6 +269,13 @@ class Importer {
         continue;
       }
       if (!Transient(reply) || ++attempts >= kMaxAttempts) return reply;
+      // A server with a smaller body limit answers 413 as soon as it has read the headers and
+      // closes while the body is still being sent, so the client sees a reset, not the 413:
+      // after two resets in a row, a large call is halved as a refused one would be.
+      if (reply.outcome == Reply::Outcome::kUnreachable && attempts % 2 == 0 && n > 1 &&
+          n * max_point_bytes > kMaxResetProneBytes) {
+        batch_ = n / 2;
+      }
       const auto wait =
           std::min<std::chrono::milliseconds>(kFirstBackoff * (1 << (attempts - 1)), kMaxBackoff);
       std::this_thread::sleep_for(std::chrono::milliseconds(
@@ -274,7 +288,7 @@ class Importer {
   // are no longer done: the state is saved so that --resume sends them again. The first
   // failure, or Ok.
   Reply AwaitJobs() {
-    std::optional<uint64_t> failed_from;
+    std::optional<SubmittedJob> failed_from;  // the failed job whose records come first
     Reply failure = Reply::Ok(nullptr);
     for (const SubmittedJob& job : done_.jobs) {
       int attempts = 0;
@@ -293,7 +307,7 @@ class Importer {
           if (failure.outcome == Reply::Outcome::kOk) {
             failure = Reply::Refused("FAILED_PRECONDITION", "job " + job.id + " failed: " + why);
           }
-          failed_from = std::min(failed_from.value_or(job.first_record), job.first_record);
+          if (!failed_from || job.first_record < failed_from->first_record) failed_from = job;
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -302,11 +316,12 @@ class Importer {
     if (failed_from) {
       // The jobs from the failed one's records on are to be sent again, and not counted.
       std::erase_if(done_.jobs, [&](const SubmittedJob& job) {
-        if (job.first_record < *failed_from) return false;
+        if (job.first_record < failed_from->first_record) return false;
         done_.points -= job.points;
         return true;
       });
-      done_.records = *failed_from;
+      done_.records = failed_from->first_record;
+      done_.skipped = failed_from->skipped_before;  // the bad lines after it are read again
       Save();
     }
     return failure;

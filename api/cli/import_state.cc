@@ -66,6 +66,7 @@ engine::StatusOr<std::optional<ImportProgress>> ImportState::Load() const {
   progress.skipped = saved.value("skipped", uint64_t{0});
   for (const json& job : saved.value("jobs", json::array())) {
     progress.jobs.push_back({job.value("id", ""), job.value("first_record", uint64_t{0}),
+                             job.value("skipped_before", uint64_t{0}),
                              job.value("points", uint64_t{0})});
   }
   return std::optional<ImportProgress>(std::move(progress));
@@ -74,7 +75,10 @@ engine::StatusOr<std::optional<ImportProgress>> ImportState::Load() const {
 engine::Status ImportState::Save(const ImportProgress& progress) const {
   json jobs = json::array();
   for (const SubmittedJob& job : progress.jobs) {
-    jobs.push_back({{"id", job.id}, {"first_record", job.first_record}, {"points", job.points}});
+    jobs.push_back({{"id", job.id},
+                    {"first_record", job.first_record},
+                    {"skipped_before", job.skipped_before},
+                    {"points", job.points}});
   }
   // A path that is not UTF-8 is written with U+FFFD in its place: the size and the time still
   // tell files apart.

@@ -17,7 +17,8 @@ namespace vecmesh::cli {
 // records can be sent again.
 struct SubmittedJob {
   std::string id;
-  uint64_t first_record = 0;  // the record its batch began at
+  uint64_t first_record = 0;    // the record its batch began at
+  uint64_t skipped_before = 0;  // bad records skipped before that one
   uint64_t points = 0;
 };
 

@@ -32,5 +32,9 @@ int main(int argc, char** argv) {
     // the server's fault, said as such rather than a crash.
     std::cerr << "vecmesh: the server's answer is not what API.md says: " << e.what() << '\n';
     return kExitRefused;
+  } catch (const std::exception& e) {
+    // A number in an answer beyond what it can be (a limit in a refusal, say): the same.
+    std::cerr << "vecmesh: the server's answer could not be read: " << e.what() << '\n';
+    return kExitRefused;
   }
 }

@@ -1,5 +1,8 @@
 #include "api/cli/progress.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +24,13 @@ std::string Duration(double seconds) {
 
 constexpr int kBarWidth = 30;
 
+// The width of the terminal on stderr, where the bar is drawn; 80 if it does not say.
+size_t TerminalColumns() {
+  winsize size{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  return 80;
+}
+
 }  // namespace
 
 Progress::Progress(std::ostream& out, bool terminal, std::string what, uint64_t resumed_points,
@@ -30,7 +40,8 @@ Progress::Progress(std::ostream& out, bool terminal, std::string what, uint64_t 
       what_(std::move(what)),
       line_interval_(line_interval),
       first_done_(resumed_points),
-      first_fraction_(resumed_fraction) {}
+      first_fraction_(resumed_fraction),
+      columns_(terminal ? TerminalColumns() : 0) {}
 
 void Progress::Update(uint64_t done, std::optional<uint64_t> total, double fraction) {
   const auto now = Clock::now();
@@ -57,7 +68,11 @@ void Progress::Clear() {
 
 void Progress::Draw(uint64_t done, std::optional<uint64_t> total, double fraction) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-  const double rate = seconds > 0 ? static_cast<double>(done - first_done_) / seconds : 0;
+  // A resumed import can end below where it began (a failed job's points sent again).
+  const double rate =
+      seconds > 0
+          ? std::max(0.0, (static_cast<double>(done) - static_cast<double>(first_done_)) / seconds)
+          : 0;
   std::string line = what_ + ": " + std::to_string(done);
   if (total) {
     line += '/';
@@ -89,8 +104,11 @@ void Progress::Draw(uint64_t done, std::optional<uint64_t> total, double fractio
   if (fraction >= 0) {
     std::fill_n(bar.begin(), static_cast<int>(std::round(fraction * kBarWidth)), '#');
   }
-  // Redrawn in place: back to the line's start, and the rest of the old line cleared.
-  out_ << "\r[" << bar << "] " << line << "\x1b[K";
+  // Redrawn in place: back to the line's start, and the rest of the old line cleared. A line as
+  // wide as the terminal would wrap, and \r would then redraw only its last row.
+  line = "[" + bar + "] " + line;
+  if (columns_ > 1 && line.size() >= columns_) line.resize(columns_ - 1);
+  out_ << '\r' << line << "\x1b[K";
   drawn_ = true;
   out_.flush();
 }

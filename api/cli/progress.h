@@ -16,9 +16,10 @@ class Progress {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `terminal`: draw a bar (else plain lines every `line_interval`). `what` names the work
-  // ("import docs.fvecs"); `resumed_points` and `resumed_fraction` were done before this run
-  // (a resumed import): not in its rate and time left.
+  // `terminal`: draw a bar on stderr's terminal, no wider than it (else plain lines every
+  // `line_interval`). `what` names the work ("import docs.fvecs"); `resumed_points` and
+  // `resumed_fraction` were done before this run (a resumed import): not in its rate and time
+  // left.
   Progress(std::ostream& out, bool terminal, std::string what, uint64_t resumed_points,
            double resumed_fraction,
            std::chrono::milliseconds line_interval = std::chrono::seconds(5));
@@ -43,6 +44,7 @@ class Progress {
   Clock::time_point last_ = Clock::time_point::min();
   const uint64_t first_done_;    // points done before this run (a resumed import)
   const double first_fraction_;  // and the fraction of the work
+  const size_t columns_;         // the terminal's width: a bar line stays shorter
   bool drawn_ = false;           // a bar is on the terminal's current line
 };
 

@@ -367,6 +367,21 @@ class Import(WithDaemon):
         self.assertEqual(code, 0, err)
         self.assertEqual(self.count("wide"), 400)
         self.assertEqual(self.held("wide", [399])[399]["vector"], [float(x) for x in wide[399]])
+        # A server whose body limit (1 MiB) is below a batch's: it answers 413 as soon as it has read
+        # the headers, often while the body is still being sent.
+        tight = Daemon(args=["--access-log", "false", "--max-body-bytes", "1048576"]).start()
+        try:
+            requests.put(f"{tight.url}/v1/collections/t", json={"dimension": 1000}, timeout=10).raise_for_status()
+            write_vecs(self.path("t.fvecs"), numpy.random.default_rng(8).normal(size=(300, 1000)), numpy.float32)
+            for url in (f"grpc://127.0.0.1:{tight.grpc_port}", tight.url):
+                with self.subTest(url=url):
+                    code, _, err = run("--url", url, "import", self.path("t.fvecs"), "--collection", "t",
+                                       env=self.env, timeout_s=300)
+                    self.assertEqual(code, 0, err)
+            self.assertEqual(requests.post(f"{tight.url}/v1/collections/t/points/count", json={},
+                                           timeout=10).json()["count"], 300)
+        finally:
+            tight.cleanup()
         # A server whose limit on points per upsert is below --batch.
         small = Daemon(args=["--access-log", "false", "--max-points-per-upsert", "50"]).start()
         try:
@@ -466,7 +481,8 @@ class Import(WithDaemon):
         socket_dir = self.path("tmux")
         os.mkdir(socket_dir)
         tmux = ["tmux", "-S", os.path.join(socket_dir, "socket")]
-        subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "160", "-y", "10", command], check=True)
+        # 80 columns: the bar's line must not wrap (a wrapped line is redrawn a row at a time).
+        subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "80", "-y", "10", command], check=True)
         try:
             partial, screen = None, ""
             deadline = time.time() + 120
@@ -481,9 +497,10 @@ class Import(WithDaemon):
         finally:
             subprocess.run(tmux + ["kill-server"], check=False)
         self.assertIsNotNone(partial, "no partial bar was seen")
-        self.assertLess(len(partial[0]), 30)
+        self.assertEqual(len(partial[0]), round(float(partial[2]) * 30 / 100), partial)
         self.assertRegex(screen, r"\[#{30}\] import bar\.fvecs: 100000/100000 points 100\.0%")
         self.assertIn("EXIT=0", screen)
+        self.assertFalse(any(len(row) >= 80 for row in screen.splitlines()), screen)
         self.assertIn("imported 100000 points", screen)
 
 
@@ -501,7 +518,7 @@ class ExitCodes(unittest.TestCase):
             (["--url", "ftp://x", "health"], "is not grpc://"),
             (["--timeout-ms", "soon", "health"], "--timeout-ms is 'soon'"),
             (["health", "--url"], "--url needs a value"),
-            (["--tls-ca-file", "/nonexistent/ca.pem", "health"], "--tls-ca-file '/nonexistent/ca.pem' cannot be read"),
+            (["--tls-ca-file", "/nonexistent/ca.pem", "health"], "the CA file '/nonexistent/ca.pem'"),
             (["--api-key", "a\x01b", "health"], "the key holds a control character"),
             (["search", "--collection", "c", "--vector", "[1e39]"], "--vector[0] is 1e+39: beyond float32's range"),
         ]
@@ -557,6 +574,13 @@ class Keys(unittest.TestCase):
                 code, _, err = run("--url", url, "--api-key-file", self.key_file.name,
                                    "collections", "create", "k", "--dimension", "4")
                 self.assertEqual(code, 0, err)
+                # The environment's key file; the command line's key before its key file.
+                self.assertEqual(run("--url", url, "collections", "list",
+                                     env={"VECMESH_API_KEY_FILE": self.key_file.name})[0], 0)
+                code, _, err = run("--url", url, "--api-key", "ro-key", "--api-key-file", self.key_file.name,
+                                   "collections", "create", "k3", "--dimension", "4")
+                self.assertEqual(code, 2)
+                self.assertIn("PERMISSION_DENIED", err)
                 # The command line's key file before the environment's key.
                 code, _, err = run("--url", url, "--api-key-file", self.key_file.name, "collections", "create",
                                    "k2", "--dimension", "4", env={"VECMESH_API_KEY": "ro-key"})
