@@ -13,12 +13,14 @@ and writes into OUT (default bench/report/):
   wire.png                                 QPS of in-process, gRPC and REST, batch 1 and 64
   chroma.png                               search QPS beside Chroma's, with recall
   ingest.png                               ingest throughput, points/s
-  summary.md                               the machine, the data set, every figure and ratio
+  summary.md                               the machine, the data, every figure and ratio
                                            (each bench's own output), the plots
+and rewrites the README's block between its "bench-report" markers: the plots, when and on what
+machine they were made.
   *.json, *.txt                            what each bench wrote and printed; run.json: the
                                            machine, the time, the commit
 
-Usage: make_report.py BUILD [--out DIR] [--points N] [--queries N] [--replot]
+Usage: make_report.py [BUILD] [--out DIR] [--points N] [--queries N] [--replot]
   --replot  draws the plots and the summary again from OUT's files of the last run, running
             nothing
 """
@@ -98,6 +100,8 @@ def sweep_plot(figures, group, title, path):
 
 def bar_plot(labels, values, unit, title, path, notes=None):
     """One bar per figure, its value (and note: a recall) written on it."""
+    if not values:
+        sys.exit(f"bench-report: no figures for {path}: did its bench print any?")
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(labels) + 1.9))
     bars = ax.barh(labels, values, color="tab:blue")
     ax.invert_yaxis()
@@ -118,16 +122,44 @@ def recall_note(recall):
 
 
 
+README_BEGIN = "<!-- bench-report: begin (written by bench/report/make_report.py) -->"
+README_END = "<!-- bench-report: end -->"
+
+
+def update_readme(where, out):
+    """The README's block between its markers: the plots, and when and on what machine."""
+    readme = os.path.join(ROOT, "README.md")
+    with open(readme) as f:
+        text = f.read()
+    if README_BEGIN not in text or README_END not in text:
+        return  # a README without the block: nothing to keep up to date
+    relative = os.path.relpath(out, ROOT)
+    block = (f"{README_BEGIN}\nThe latest, made on {where['date']} on {where['cpu']} ({where['cores']} cores, "
+             f"{where['memory_gib']} GiB) at commit {where['commit']}, in {where['minutes']} minutes:\n\n")
+    for image, caption in (("hnsw_recall_qps.png", "HNSW: recall@10 against QPS, ef_search sweep"),
+                           ("ivf_recall_qps.png", "IVF-Flat: recall@10 against QPS, nprobe sweep"),
+                           ("wire.png", "vecmeshd over gRPC and REST beside in-process"),
+                           ("chroma.png", "vecmesh beside the real Chroma server"),
+                           ("ingest.png", "Ingest throughput")):
+        block += f"![{caption}]({relative}/{image})\n"
+    before, rest = text.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    with open(readme, "w") as f:
+        f.write(before + block + README_END + after)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("build")
+    parser.add_argument("build", nargs="?", help="the build directory (not needed with --replot)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "report"))
     parser.add_argument("--points", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--replot", action="store_true")
     args = parser.parse_args()
+    if not args.build and not args.replot:
+        parser.error("BUILD is needed to run the benchmarks")
     out = os.path.abspath(args.out)
-    build = os.path.abspath(args.build)
+    build = os.path.abspath(args.build or ".")
     os.makedirs(out, exist_ok=True)
     started = datetime.datetime.now()
 
@@ -180,9 +212,11 @@ def main():
                  f"{where['commit']}, in {minutes:.1f} minutes.\n\n")
         md.write(f"Machine: {where['cpu']}, {where['cores']} cores, {where['memory_gib']} GiB, Linux "
                  f"{where['kernel']}. Every figure of one bench was measured side by side in its run.\n\n")
-        md.write(f"Data: {engine['points']:,} clustered {engine['dim']}-d points and {engine['queries']} queries "
-                 f"(tests/support/synthetic.h) for the engine and the wire; {chroma['points']:,} of them for "
-                 "Chroma. k = 10; recall@10 against exact search beside every QPS figure.\n\n")
+        md.write(f"Data: clustered {engine['dim']}-d points (tests/support/synthetic.h), each bench drawing its "
+                 f"own: {engine['points']:,} points and {engine['queries']} queries for the engine (its batch-1 "
+                 f"rows and sweeps use the first {engine.get('queries_batch_1', engine['queries'])}), "
+                 f"{api['points']:,} for the wire, {chroma['points']:,} for Chroma. k = 10; recall@10 "
+                 "against exact search beside every QPS figure.\n\n")
         for image, caption in (("hnsw_recall_qps.png", "HNSW: recall against QPS"),
                                ("ivf_recall_qps.png", "IVF-Flat: recall against QPS"),
                                ("wire.png", "vecmeshd over gRPC and REST beside in-process"),
@@ -192,6 +226,7 @@ def main():
         for name in ("engine", "api", "chroma"):
             with open(os.path.join(out, f"{name}.txt")) as text:
                 md.write(f"## Every figure: {name}\n\n```\n{text.read().rstrip()}\n```\n\n")
+    update_readme(where, out)
     print(f"bench-report: {out}/summary.md and its plots, in {minutes:.1f} minutes")
 
 
