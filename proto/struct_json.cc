@@ -90,4 +90,15 @@ void JsonToStruct(const json& object, google::protobuf::Struct* out) {
     JsonToValue(value, &(*out->mutable_fields())[key]);
 }
 
+json IndexToJson(const v1::IndexConfig& index) {
+  json out = {{"type", index.type()}};
+  if (index.has_m()) out["m"] = index.m();
+  if (index.has_ef_construction()) out["ef_construction"] = index.ef_construction();
+  if (index.has_ef_search()) out["ef_search"] = index.ef_search();
+  if (index.has_nlist()) out["nlist"] = index.nlist();
+  if (index.has_nprobe()) out["nprobe"] = index.nprobe();
+  if (index.has_nbits()) out["nbits"] = index.nbits();
+  return out;
+}
+
 }  // namespace vecmesh::proto_json

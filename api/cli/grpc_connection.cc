@@ -35,17 +35,6 @@ std::string CodeName(grpc::StatusCode code) {
   return index < kNames.size() ? kNames[index] : "CODE_" + std::to_string(index);
 }
 
-json IndexToJson(const v1::IndexConfig& index) {
-  json out = {{"type", index.type()}};
-  if (index.has_m()) out["m"] = index.m();
-  if (index.has_ef_construction()) out["ef_construction"] = index.ef_construction();
-  if (index.has_ef_search()) out["ef_search"] = index.ef_search();
-  if (index.has_nlist()) out["nlist"] = index.nlist();
-  if (index.has_nprobe()) out["nprobe"] = index.nprobe();
-  if (index.has_nbits()) out["nbits"] = index.nbits();
-  return out;
-}
-
 json StoresToJson(const google::protobuf::Map<std::string, v1::StoreState>& stores) {
   json out = json::object();
   for (const auto& [name, state] : stores) {
@@ -61,7 +50,7 @@ json CollectionToJson(const v1::CollectionInfo& info) {
       {"name", info.name()},
       {"dimension", info.dimension()},
       {"metric", info.metric()},
-      {"index", IndexToJson(info.index())},
+      {"index", proto_json::IndexToJson(info.index())},
       {"backends", json(std::vector<std::string>(info.backends().begin(), info.backends().end()))},
       {"points", info.points()},
       {"indexed_points", info.indexed_points()},

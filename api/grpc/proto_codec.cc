@@ -39,17 +39,7 @@ CreateCollectionRequest Decode(const v1::CreateCollectionRequest& r) {
   request.name = r.name();
   request.dimension = r.dimension();
   request.metric = r.metric();
-  if (r.has_index()) {
-    const v1::IndexConfig& i = r.index();
-    json index = {{"type", i.type()}};
-    if (i.has_m()) index["m"] = i.m();
-    if (i.has_ef_construction()) index["ef_construction"] = i.ef_construction();
-    if (i.has_ef_search()) index["ef_search"] = i.ef_search();
-    if (i.has_nlist()) index["nlist"] = i.nlist();
-    if (i.has_nprobe()) index["nprobe"] = i.nprobe();
-    if (i.has_nbits()) index["nbits"] = i.nbits();
-    request.index = std::move(index);
-  }
+  if (r.has_index()) request.index = proto_json::IndexToJson(r.index());
   if (r.backends_size() > 0) request.backends.assign(r.backends().begin(), r.backends().end());
   return request;
 }
